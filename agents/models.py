@@ -1,0 +1,131 @@
+"""Which model the project's agents and the LLM judge run on: offline by default, any pydantic-ai model by setting.
+
+Two settings, each read from the environment first, then from `[tool.evaltrace.agents]` in `pyproject.toml`:
+
+| setting          | environment variable     | pyproject key  | default   |
+| ---------------- | ------------------------ | -------------- | --------- |
+| agents' model    | `EVALTRACE_AGENT_MODEL`  | `model`        | `offline` |
+| LLM judge model  | `EVALTRACE_JUDGE_MODEL`  | `judge_model`  | `offline` |
+
+`offline` means each agent's deterministic `FunctionModel` policy (reported as `offline-<agent>`, never priced).
+Any other value is a pydantic-ai model string such as `openai:gpt-4o-mini` or `anthropic:claude-sonnet-4-5`;
+an OpenAI-compatible local server (Ollama, vLLM) is reached with `openai-chat:<model>` plus `OPENAI_BASE_URL`,
+which pydantic-ai's OpenAI provider reads itself.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.models import Model
+
+__all__ = (
+    'OFFLINE',
+    'PYPROJECT',
+    'ConfiguredModel',
+    'ModelSettingError',
+    'configure_judge',
+    'judge_model',
+    'read_agent_settings',
+    'resolve_model_setting',
+)
+
+OFFLINE = 'offline'
+PYPROJECT = Path(__file__).resolve().parent.parent / 'pyproject.toml'
+
+Setting = Literal['model', 'judge_model']
+_ENV_VARS: dict[Setting, str] = {'model': 'EVALTRACE_AGENT_MODEL', 'judge_model': 'EVALTRACE_JUDGE_MODEL'}
+
+
+class ModelSettingError(ValueError):
+    """A model setting has an unusable value; the message names where it came from."""
+
+
+def resolve_model_setting(setting: Setting, environ: Mapping[str, str], pyproject: Mapping[str, Any]) -> str:
+    """Resolve one model setting: environment variable, then pyproject, then `offline`.
+
+    Args:
+        setting: `model` for the agents, `judge_model` for the LLM judge.
+        environ: The environment to read, usually `os.environ`.
+        pyproject: The `[tool.evaltrace.agents]` table.
+
+    Returns:
+        `offline` or a pydantic-ai model string.
+
+    Raises:
+        ModelSettingError: If a value is empty or not a string.
+    """
+    env_var = _ENV_VARS[setting]
+    if env_var in environ:
+        value: object = environ[env_var]
+        source = f'environment variable {env_var}'
+    elif setting in pyproject:
+        value = pyproject[setting]
+        source = f'pyproject.toml [tool.evaltrace.agents] {setting}'
+    else:
+        return OFFLINE
+    if not isinstance(value, str) or not value.strip():
+        raise ModelSettingError(
+            f'{source}: expected a model name such as "offline" or "openai:gpt-4o-mini", got {value!r}'
+        )
+    return value.strip()
+
+
+@cache
+def read_agent_settings(pyproject: Path = PYPROJECT) -> Mapping[str, Any]:
+    """Read the `[tool.evaltrace.agents]` table of a pyproject file; empty when the file or table is absent."""
+    try:
+        data = tomllib.loads(pyproject.read_text())
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelSettingError(f'{pyproject}: {exc}') from None
+    table: object = data.get('tool', {}).get('evaltrace', {}).get('agents', {})
+    if not isinstance(table, dict):
+        raise ModelSettingError(f'{pyproject}: [tool.evaltrace.agents] must be a table')
+    return table  # pyright: ignore[reportUnknownVariableType]
+
+
+def _setting(setting: Setting) -> str:
+    return resolve_model_setting(setting, os.environ, read_agent_settings())
+
+
+@dataclass
+class ConfiguredModel(AbstractCapability[Any]):
+    """Capability that picks the agent's model from the settings at the start of every run.
+
+    Resolving per run (not at import) means a changed environment applies without re-importing the agents,
+    and a real provider's client is only built when it is used.
+    """
+
+    offline: Callable[[], Model]
+    """Builds the agent's offline `FunctionModel`."""
+
+    def get_model(self) -> Model | str:
+        """Return the offline model or the configured pydantic-ai model string."""
+        name = _setting('model')
+        return self.offline() if name == OFFLINE else name
+
+
+def judge_model() -> Model | str:
+    """The model the LLM judge runs on: the offline judge or the configured pydantic-ai model string."""
+    name = _setting('judge_model')
+    if name == OFFLINE:
+        from agents.judge import offline_judge_model
+
+        return offline_judge_model()
+    return name
+
+
+def configure_judge() -> None:
+    """Make `judge_model()` the default model of every `LLMJudge` that does not name its own."""
+    from pydantic_evals.evaluators.llm_as_a_judge import set_default_judge_model
+
+    set_default_judge_model(judge_model())  # pyright: ignore[reportArgumentType]  # any model string is accepted

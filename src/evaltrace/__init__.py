@@ -1,0 +1,34 @@
+"""evaltrace: run Pydantic Evals datasets with pytest, one item and one trace per case, gated for CI.
+
+```python
+import evaltrace
+
+@evaltrace.suite('datasets/triage.yaml', gate=evaltrace.Gate(min_pass_rate=0.8))
+async def test_triage(inputs: Ticket, support_deps: Deps) -> Triage:
+    return (await triage_agent.run(inputs.message, deps=support_deps)).output
+```
+
+The names are imported lazily: the pytest plugin imports this package, and a plain `pytest tests/` should not pay
+for pydantic-evals and logfire.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._gates import Gate
+    from ._results import CaseResult
+    from ._suite import SuiteSpec, suite
+
+__all__ = ('CaseResult', 'Gate', 'SuiteSpec', 'suite')
+
+_LAZY = {'suite': '._suite', 'SuiteSpec': '._suite', 'Gate': '._gates', 'CaseResult': '._results'}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    return getattr(import_module(module, __name__), name)

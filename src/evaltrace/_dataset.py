@@ -1,0 +1,112 @@
+"""Loading a suite's dataset, with errors that name the file, the case and the field."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_evals import Dataset
+from pydantic_evals.evaluators import Evaluator
+
+__all__ = ('DatasetError', 'load_dataset', 'resolve_dataset_path', 'task_types')
+
+
+class DatasetError(Exception):
+    """A dataset that cannot be used: the message names the file, the case and the field."""
+
+
+def task_types(fn: Callable[..., Any]) -> tuple[Any, Any, str | None]:
+    """The task's input type (its first parameter's annotation), output type and first parameter name."""
+    params = list(inspect.signature(fn).parameters.values())
+    if not params:
+        raise TypeError(f'{fn.__qualname__} must take the case inputs as its first parameter')
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable forward references: validate nothing rather than fail collection
+        hints = {}
+    first = params[0].name
+    return hints.get(first, Any), hints.get('return', Any), first
+
+
+def resolve_dataset_path(raw: str | Path, rootdir: Path, module_dir: Path) -> Path:
+    path = Path(raw)
+    if path.is_absolute():
+        return path
+    for base in (rootdir, module_dir):
+        if (base / path).exists():
+            return base / path
+    return rootdir / path
+
+
+def _case_label(data: Any, index: int) -> str:
+    cases: Any = data.get('cases') if isinstance(data, dict) else None
+    if isinstance(cases, list) and index < len(cases):  # pyright: ignore[reportUnknownArgumentType]
+        case: Any = cases[index]
+        if isinstance(case, dict) and isinstance(case.get('name'), str):
+            return f'case {case["name"]!r} (#{index + 1})'
+    return f'case #{index + 1}'
+
+
+def _describe_validation_error(error: ValidationError, data: Any, shown: int = 3) -> str:
+    parts: list[str] = []
+    for err in error.errors()[:shown]:
+        loc = list(err['loc'])
+        where = ''
+        if len(loc) >= 2 and loc[0] == 'cases' and isinstance(loc[1], int):
+            where = _case_label(data, loc[1]) + ', '
+            loc = loc[2:]
+        field = '.'.join(str(p) for p in loc) or '(top level)'
+        parts.append(f'{where}field {field}: {err["msg"]}')
+    more = len(error.errors()) - shown
+    return '; '.join(parts) + (f' (and {more} more)' if more > 0 else '')
+
+
+def _exception_messages(error: BaseException) -> list[str]:
+    if isinstance(error, BaseExceptionGroup):
+        out: list[str] = []
+        for sub in error.exceptions:  # pyright: ignore[reportUnknownVariableType, reportUnknownMemberType]
+            out.extend(_exception_messages(sub))  # pyright: ignore[reportUnknownArgumentType]
+        return out
+    return [str(error)]
+
+
+def load_dataset(
+    path: Path,
+    input_type: Any,
+    output_type: Any,
+    evaluator_types: Sequence[type[Evaluator[Any, Any, Any]]],
+    display_path: str,
+) -> Dataset[Any, Any, Any]:
+    """Load and validate a dataset file; inputs are validated against the task's input type."""
+    try:
+        text = path.read_text(encoding='utf-8')
+    except OSError as e:
+        raise DatasetError(f'{display_path}: cannot read dataset file: {e.strerror or e}') from None
+    is_json = path.suffix.lower() == '.json'
+    try:
+        data = json.loads(text) if is_json else yaml.safe_load(text)
+    except json.JSONDecodeError as e:
+        raise DatasetError(f'{display_path}:{e.lineno}: not valid JSON: {e.msg}') from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, 'problem_mark', None)
+        line = f':{mark.line + 1}' if mark is not None else ''
+        problem = getattr(e, 'problem', None) or str(e)
+        raise DatasetError(f'{display_path}{line}: not valid YAML: {problem}') from None
+    if not isinstance(data, dict):
+        raise DatasetError(f'{display_path}: a dataset must be a mapping with a `cases` list')
+    data = typing.cast(dict[str, Any], data)
+    data.pop('$schema', None)
+    dataset_type: Any = Dataset[input_type, output_type, Any]  # pyright: ignore[reportInvalidTypeArguments]
+    try:
+        return dataset_type.from_dict(data, evaluator_types, default_name=path.stem)
+    except ValidationError as e:
+        raise DatasetError(f'{display_path}: {_describe_validation_error(e, data)}') from None
+    except (ValueError, TypeError, BaseExceptionGroup) as e:
+        messages = _exception_messages(e)
+        raise DatasetError(f'{display_path}: {"; ".join(messages[:3])}') from None

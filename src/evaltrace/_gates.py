@@ -1,0 +1,264 @@
+"""Aggregate statistics of a set of case results, and the gates that judge them (pure functions)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ._results import CaseResult, GateResult
+from ._usage import Usage
+
+__all__ = (
+    'Gate',
+    'LogicalCase',
+    'Stats',
+    'compute_stats',
+    'evaluate_gate',
+    'gate_from_mapping',
+    'logical_cases',
+    'wilson_lower_bound',
+)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Aggregate thresholds for a suite (in `evaltrace.suite(gate=...)`) or a session (`[tool.evaltrace.gate]`).
+
+    Under a gate, failing cases are listed but only a failed gate fails the session. Every field is optional; rates
+    are fractions between 0 and 1.
+    """
+
+    min_pass_rate: float | None = None
+    """Minimum fraction of cases that pass (a repeated case counts once, by the k-of-n rule)."""
+    min_assertion_pass_rate: float | None = None
+    """Minimum fraction of all assertion results that are True."""
+    min_evaluator_pass_rate: Mapping[str, float] = field(default_factory=dict[str, float])
+    """Minimum assertion pass rate per assertion name."""
+    min_score_avg: Mapping[str, float] = field(default_factory=dict[str, float])
+    """Minimum average per named score."""
+    max_errors: int | None = None
+    """Maximum number of cases with status `error`."""
+    max_cost_usd: float | None = None
+    """Maximum total cost (task and judge) in USD."""
+    max_cost_per_case_usd: float | None = None
+    """Maximum cost of any single case in USD."""
+    max_total_tokens: int | None = None
+    """Maximum total tokens (input and output, task and judge)."""
+    max_p95_duration_s: float | None = None
+    """Maximum 95th percentile of case durations, in seconds."""
+    min_pass_rate_lower_bound: float | None = None
+    """Minimum Wilson 95% lower bound of the case pass rate, so a small sample cannot pass by luck."""
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) in (None, {}) for f in fields(self))
+
+
+def gate_from_mapping(data: Mapping[str, Any]) -> Gate:
+    """Build a Gate from a TOML/JSON table, rejecting unknown keys."""
+    known = {f.name for f in fields(Gate)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f'unknown gate key(s) {", ".join(unknown)}; known: {", ".join(sorted(known))}')
+    return Gate(**dict(data))
+
+
+def wilson_lower_bound(successes: int, n: int, z: float = 1.959963984540054) -> float:
+    """The lower bound of the Wilson score interval (95% by default) of a pass rate."""
+    if n == 0:
+        return 0.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - margin) / denom)
+
+
+@dataclass
+class LogicalCase:
+    """A case with its repeats folded: it passes when at least k of its n runs pass."""
+
+    key: str
+    runs: list[CaseResult]
+    k: int
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    @property
+    def n_passed(self) -> int:
+        return sum(r.status == 'passed' for r in self.runs)
+
+    @property
+    def passed(self) -> bool:
+        return self.n_passed >= min(self.k, self.n)
+
+    @property
+    def flaky(self) -> bool:
+        return 0 < self.n_passed < self.n
+
+
+def logical_cases(cases: Iterable[CaseResult], pass_k: Mapping[str, int] | None = None) -> list[LogicalCase]:
+    """Fold repeats into logical cases. `pass_k` maps a suite to its k; by default every run must pass."""
+    groups: dict[str, list[CaseResult]] = {}
+    for c in cases:
+        if c.status != 'skipped':
+            groups.setdefault(c.case_key, []).append(c)
+    out: list[LogicalCase] = []
+    for key, runs in groups.items():
+        k = (pass_k or {}).get(runs[0].suite) or len(runs)
+        out.append(LogicalCase(key, runs, k))
+    return out
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, math.ceil(q * len(ordered)) - 1)
+    return ordered[rank]
+
+
+@dataclass
+class Stats:
+    """Aggregates over a set of case results (a suite, or the whole session)."""
+
+    cases: int = 0
+    passed: int = 0
+    failed: int = 0
+    error: int = 0
+    skipped: int = 0
+    logical_cases: int = 0
+    logical_passed: int = 0
+    flaky: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    pass_rate: float | None = None
+    pass_rate_lower_bound: float | None = None
+    assertion_pass_rate: float | None = None
+    evaluator_pass_rates: dict[str, float] = field(default_factory=dict[str, float])
+    score_averages: dict[str, float] = field(default_factory=dict[str, float])
+    task_usage: Usage = field(default_factory=Usage)
+    judge_usage: Usage = field(default_factory=Usage)
+    max_case_cost_usd: float = 0.0
+    p95_duration_s: float = 0.0
+    slowest: dict[str, Any] | None = None
+    replayed_cost_usd: float = 0.0
+
+    @property
+    def usage(self) -> Usage:
+        return Usage.total([self.task_usage, self.judge_usage])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            'cases': self.cases,
+            'passed': self.passed,
+            'failed': self.failed,
+            'error': self.error,
+            'skipped': self.skipped,
+            'logical_cases': self.logical_cases,
+            'logical_passed': self.logical_passed,
+            'flaky': self.flaky,
+            'pass_rate': self.pass_rate,
+            'pass_rate_lower_bound': self.pass_rate_lower_bound,
+            'assertion_pass_rate': self.assertion_pass_rate,
+            'evaluator_pass_rates': self.evaluator_pass_rates,
+            'score_averages': self.score_averages,
+            'task_usage': self.task_usage.to_dict(),
+            'judge_usage': self.judge_usage.to_dict(),
+            'usage': self.usage.to_dict(),
+            'total_tokens': self.usage.total_tokens,
+            'max_case_cost_usd': round(self.max_case_cost_usd, 10),
+            'p95_duration_s': round(self.p95_duration_s, 6),
+            'slowest': self.slowest,
+            'replayed_cost_usd': round(self.replayed_cost_usd, 10),
+            'spent_cost_usd': round(self.usage.cost_usd - self.replayed_cost_usd, 10),
+        }
+
+
+def compute_stats(cases: Sequence[CaseResult], pass_k: Mapping[str, int] | None = None) -> Stats:
+    """Aggregate a set of case results."""
+    s = Stats(cases=len(cases))
+    assertion_totals: dict[str, list[int]] = {}
+    score_values: dict[str, list[float]] = {}
+    durations: list[float] = []
+    for c in cases:
+        if c.status == 'passed':
+            s.passed += 1
+        elif c.status == 'failed':
+            s.failed += 1
+        elif c.status == 'error':
+            s.error += 1
+        else:
+            s.skipped += 1
+            continue
+        for name, ev in c.assertions.items():
+            t = assertion_totals.setdefault(name, [0, 0])
+            t[0] += bool(ev.value)
+            t[1] += 1
+        for name, ev in c.scores.items():
+            if isinstance(ev.value, int | float) and not isinstance(ev.value, bool):
+                score_values.setdefault(name, []).append(float(ev.value))
+        s.task_usage.add(c.task_usage)
+        s.judge_usage.add(c.judge_usage)
+        s.max_case_cost_usd = max(s.max_case_cost_usd, c.usage.cost_usd)
+        if c.replayed:
+            s.replayed_cost_usd += c.usage.cost_usd
+        durations.append(c.duration_s)
+        if s.slowest is None or c.duration_s > s.slowest['duration_s']:
+            s.slowest = {'nodeid': c.nodeid, 'case': c.case, 'duration_s': round(c.duration_s, 6)}
+    logical = logical_cases(cases, pass_k)
+    s.logical_cases = len(logical)
+    s.logical_passed = sum(lc.passed for lc in logical)
+    s.flaky = [
+        {'case': lc.key, 'passed': lc.n_passed, 'runs': lc.n, 'pass_ratio': round(lc.n_passed / lc.n, 4)}
+        for lc in logical
+        if lc.flaky
+    ]
+    if logical:
+        s.pass_rate = s.logical_passed / len(logical)
+        s.pass_rate_lower_bound = wilson_lower_bound(s.logical_passed, len(logical))
+    n_assert = sum(t[1] for t in assertion_totals.values())
+    if n_assert:
+        s.assertion_pass_rate = sum(t[0] for t in assertion_totals.values()) / n_assert
+    s.evaluator_pass_rates = {k: t[0] / t[1] for k, t in sorted(assertion_totals.items())}
+    s.score_averages = {k: sum(v) / len(v) for k, v in sorted(score_values.items())}
+    s.p95_duration_s = _percentile(durations, 0.95)
+    return s
+
+
+def _min(name: str, scope: str, threshold: float, actual: float | None) -> GateResult:
+    value = None if actual is None else round(actual, 6)
+    return GateResult(name, scope, threshold, value, actual is not None and actual >= threshold)
+
+
+def _max(name: str, scope: str, threshold: float, actual: float) -> GateResult:
+    return GateResult(name, scope, threshold, round(actual, 10), actual <= threshold)
+
+
+def evaluate_gate(gate: Gate, stats: Stats, scope: str) -> list[GateResult]:
+    """Check every threshold a gate sets against a set of statistics."""
+    results: list[GateResult] = []
+    if gate.min_pass_rate is not None:
+        results.append(_min('min_pass_rate', scope, gate.min_pass_rate, stats.pass_rate))
+    if gate.min_pass_rate_lower_bound is not None:
+        results.append(
+            _min('min_pass_rate_lower_bound', scope, gate.min_pass_rate_lower_bound, stats.pass_rate_lower_bound)
+        )
+    if gate.min_assertion_pass_rate is not None:
+        results.append(_min('min_assertion_pass_rate', scope, gate.min_assertion_pass_rate, stats.assertion_pass_rate))
+    for name, threshold in gate.min_evaluator_pass_rate.items():
+        results.append(_min(f'min_evaluator_pass_rate[{name}]', scope, threshold, stats.evaluator_pass_rates.get(name)))
+    for name, threshold in gate.min_score_avg.items():
+        results.append(_min(f'min_score_avg[{name}]', scope, threshold, stats.score_averages.get(name)))
+    if gate.max_errors is not None:
+        results.append(_max('max_errors', scope, gate.max_errors, stats.error))
+    if gate.max_cost_usd is not None:
+        results.append(_max('max_cost_usd', scope, gate.max_cost_usd, stats.usage.cost_usd))
+    if gate.max_cost_per_case_usd is not None:
+        results.append(_max('max_cost_per_case_usd', scope, gate.max_cost_per_case_usd, stats.max_case_cost_usd))
+    if gate.max_total_tokens is not None:
+        results.append(_max('max_total_tokens', scope, gate.max_total_tokens, stats.usage.total_tokens))
+    if gate.max_p95_duration_s is not None:
+        results.append(_max('max_p95_duration_s', scope, gate.max_p95_duration_s, stats.p95_duration_s))
+    return results

@@ -1,0 +1,128 @@
+"""Judging a case: its status from the evaluators' results, and the failure message a reader sees (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from pydantic_evals.evaluators import EvaluationResult
+from pydantic_evals.reporting import ReportCase, ReportCaseFailure
+
+from ._results import CaseResult, CaseStatus, EvalValue
+from ._usage import Usage
+
+__all__ = ('failure_message', 'inputs_hash', 'jsonable', 'judge', 'truncate')
+
+MAX_VALUE_CHARS = 400
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-compatible copy of any value (pydantic models, dataclasses...); unknown objects become their repr."""
+    return to_jsonable_python(value, fallback=repr)
+
+
+def inputs_hash(inputs: Any, expected_output: Any) -> str:
+    """A digest of what defines a case, so a baseline can tell a case whose inputs changed."""
+    canonical = json.dumps([jsonable(inputs), jsonable(expected_output)], sort_keys=True, default=repr)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def truncate(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return f'{text[: limit - 20]}… ({len(text) - limit + 20} more chars)'
+
+
+def _values(results: Mapping[str, EvaluationResult[Any]]) -> dict[str, EvalValue]:
+    return {name: EvalValue(r.value, r.reason, r.source.name) for name, r in results.items()}
+
+
+def judge(
+    outcome: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any],
+    min_scores: Mapping[str, float],
+) -> tuple[
+    CaseStatus,
+    list[str],
+    dict[str, EvalValue],
+    dict[str, EvalValue],
+    dict[str, EvalValue],
+    list[dict[str, str]],
+    dict[str, str] | None,
+]:
+    """Decide a case's status from pydantic-evals' outcome.
+
+    A task that raised is an `error`; so is an evaluator that raised. A False assertion, or a score below the
+    suite's `min_scores` threshold, is a `failed` case. Labels never fail a case.
+    """
+    if isinstance(outcome, ReportCaseFailure):
+        error = {
+            'type': outcome.error_message.split(':', 1)[0],
+            'message': outcome.error_message,
+            'traceback': outcome.error_stacktrace,
+        }
+        return 'error', [f'task raised {outcome.error_message}'], {}, {}, {}, [], error
+    assertions = _values(outcome.assertions)
+    scores = _values(outcome.scores)
+    labels = _values(outcome.labels)
+    failures: list[str] = []
+    for name, ev in assertions.items():
+        if not ev.value:
+            failures.append(f'assertion {name} is False' + (f': {ev.reason}' if ev.reason else ''))
+    for name, threshold in min_scores.items():
+        ev = scores.get(name)
+        if ev is None:
+            failures.append(f'score {name} is missing (threshold {threshold})')
+        elif float(ev.value) < threshold:
+            failures.append(
+                f'score {name} = {float(ev.value):.3g} is below {threshold}' + (f': {ev.reason}' if ev.reason else '')
+            )
+    evaluator_failures = [
+        {'name': f.name, 'error_message': f.error_message, 'traceback': f.error_stacktrace}
+        for f in outcome.evaluator_failures
+    ]
+    for f in evaluator_failures:
+        failures.append(f'evaluator {f["name"]} raised {f["error_message"]}')
+    status: CaseStatus = 'error' if evaluator_failures else 'failed' if failures else 'passed'
+    error = None
+    if evaluator_failures:
+        first = evaluator_failures[0]
+        error = {
+            'type': first['error_message'].split(':', 1)[0],
+            'message': first['error_message'],
+            'traceback': first['traceback'],
+        }
+    return status, failures, assertions, scores, labels, evaluator_failures, error
+
+
+def _usage_line(label: str, usage: Usage) -> str:
+    return (
+        f'{label}: {usage.requests} request(s), {usage.input_tokens:,} input + {usage.output_tokens:,} output tokens, '
+        f'${usage.cost_usd:.6f}'
+    )
+
+
+def failure_message(result: CaseResult, local_hint: str | None = None) -> str:
+    """The message shown when a case fails: why, expected against actual, usage and cost, and the trace link."""
+    lines = [f'{result.status.upper()}: {result.suite}[{result.case}]']
+    for failure in result.failures:
+        lines.append(f'  - {failure}')
+    if result.expected_output is not None:
+        lines.append(f'  expected: {truncate(json.dumps(result.expected_output, default=repr))}')
+    if result.error is None or result.output is not None:
+        lines.append(f'  actual:   {truncate(json.dumps(result.output, default=repr))}')
+    lines.append('  ' + _usage_line('task usage', result.task_usage))
+    if result.judge_usage.requests:
+        lines.append('  ' + _usage_line('judge usage', result.judge_usage))
+    if result.trace_url:
+        lines.append(f'  trace: {result.trace_url}')
+    elif result.trace_id:
+        lines.append(f'  trace id: {result.trace_id}')
+    if local_hint:
+        lines.append(f'  {local_hint}')
+    if result.error and result.error.get('traceback'):
+        lines.append('')
+        lines.append(result.error['traceback'].rstrip())
+    return '\n'.join(lines)

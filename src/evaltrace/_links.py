@@ -1,0 +1,64 @@
+"""Trace links: where a failure message sends the reader to see a case's trace."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+__all__ = ('LinkTarget', 'logfire_trace_url', 'project_url_from_credentials', 'template_trace_url', 'trace_url')
+
+
+def logfire_trace_url(project_url: str, trace_id: str) -> str:
+    """A Logfire live-view link filtered to one trace: `{project_url}?q=trace_id%3D%27{trace_id}%27`."""
+    query = quote(f"trace_id='{trace_id}'", safe='')
+    return f'{project_url.rstrip("/")}?q={query}'
+
+
+def template_trace_url(template: str, trace_id: str, span_id: str) -> str:
+    """Fill a URL template's `{trace_id}` and `{span_id}` placeholders (for Jaeger, Phoenix, Tempo...)."""
+    return template.replace('{trace_id}', trace_id).replace('{span_id}', span_id)
+
+
+def project_url_from_credentials(data_dir: Path) -> str | None:
+    """The `project_url` from `.logfire/logfire_credentials.json`, or None when there is none.
+
+    A credentials file that is not valid JSON is treated as absent: links then fall back to local ones, and logfire
+    itself reports the broken file when it configures.
+    """
+    path = data_dir / 'logfire_credentials.json'
+    try:
+        data = json.loads(path.read_text(encoding='utf-8'))
+    except (OSError, ValueError):
+        return None
+    url = data.get('project_url') if isinstance(data, dict) else None
+    return url if isinstance(url, str) and url else None
+
+
+class LinkTarget:
+    """Where links point, decided once per session: a URL template, a Logfire project, or the local report."""
+
+    def __init__(self, *, template: str | None, project_url: str | None, local_report: Path | None) -> None:
+        self.template = template
+        self.project_url = project_url
+        self.local_report = local_report
+
+    @property
+    def is_remote(self) -> bool:
+        return bool(self.template or self.project_url)
+
+    def url(self, trace_id: str | None, span_id: str | None, anchor: str | None = None) -> str | None:
+        return trace_url(self, trace_id, span_id, anchor)
+
+
+def trace_url(target: LinkTarget, trace_id: str | None, span_id: str | None, anchor: str | None = None) -> str | None:
+    """The link for one case: the template wins over a Logfire project, which wins over the local HTML report."""
+    if not trace_id:
+        return None
+    if target.template:
+        return template_trace_url(target.template, trace_id, span_id or '')
+    if target.project_url:
+        return logfire_trace_url(target.project_url, trace_id)
+    if target.local_report is not None:
+        return f'{target.local_report.resolve().as_uri()}#{anchor or "trace-" + trace_id}'
+    return None

@@ -1,0 +1,665 @@
+"""Record and replay of model HTTP traffic, one cassette per eval case.
+
+How it works:
+
+* `install()` patches, once per process, the connection pools of `httpcore` and `httpcore2` (the layers below
+  `httpx` and `httpx2`; the OpenAI SDK uses `httpx2`, other provider SDKs use `httpx`), plus `send()` of the async
+  and sync clients of both. Each patched method looks up a `ContextVar`; when no cassette is active in the current
+  context it calls straight through, so code outside a case pays one `ContextVar.get()`.
+* `use_cassette()` sets that `ContextVar` for the current task. Cases run concurrently in one event loop, each in its
+  own task with its own copy of the context, so every request is routed to its own case's cassette.
+  vcrpy's own `use_cassette` can't do this: it patches the transport classes globally for the cassette's lifetime,
+  so two cassettes open at once patch over each other and the last one opened receives every request.
+* Storage, record modes and matching are vcrpy's, used as a library: its `Cassette` (record-mode rules, play counts,
+  re-recording in `all` mode), its `Request`, its matchers (the `body` matcher compares JSON bodies parsed, so key
+  order and whitespace don't matter) and its cassette file layout (`version: 1`, `interactions:` of
+  `request`/`response`), so the files stay readable by vcrpy and pytest-recording. This module adds a serializer that
+  pretty-prints JSON bodies as YAML block text, a persister that writes atomically and reports corrupt files, and the
+  scrubbing of secrets.
+* Hooking the pool rather than the transport keeps logfire's httpx spans (which wrap the transport) in replayed
+  traces, so a replayed trace looks like a live one, plus the attribute `evaltrace.replayed`.
+
+Record modes (vcrpy's / pytest-recording's meanings):
+
+* `none`: replay only; a request with no recorded match is an error and never reaches the network.
+* `once`: record when the cassette file doesn't exist; replay only when it does (a new request is an error).
+* `new`: replay what matches, record what doesn't (vcrpy's `new_episodes`).
+* `all`: always call the provider and re-record (interactions recorded again replace their old versions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import difflib
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast, get_args
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import yaml
+from opentelemetry import trace
+from vcr import cassette as _vcr_cassette  # pyright: ignore[reportMissingTypeStubs]
+from vcr import filters as _vcr_filters  # pyright: ignore[reportMissingTypeStubs]
+from vcr import matchers as _vcr_matchers  # pyright: ignore[reportMissingTypeStubs]
+from vcr import request as _vcr_request  # pyright: ignore[reportMissingTypeStubs]
+from vcr import serialize as _vcr_serialize  # pyright: ignore[reportMissingTypeStubs]
+from vcr.persisters.filesystem import CassetteNotFoundError  # pyright: ignore[reportMissingTypeStubs]
+from vcr.record_mode import RecordMode as VcrRecordMode  # pyright: ignore[reportMissingTypeStubs]
+from vcr.serializers import yamlserializer as _vcr_yaml  # pyright: ignore[reportMissingTypeStubs]
+
+# vcrpy ships no type information; its API is used through `Any`.
+vcr_matchers: Any = _vcr_matchers
+Cassette: Any = _vcr_cassette.Cassette
+VcrRequest: Any = _vcr_request.Request
+decode_response: Any = _vcr_filters.decode_response
+vcr_serialize: Any = _vcr_serialize.serialize
+vcr_deserialize: Any = _vcr_serialize.deserialize
+vcr_yaml: Any = _vcr_yaml
+
+__all__ = (
+    'RECORD_MODES',
+    'REPLAYED_ATTRIBUTE',
+    'CassetteMiss',
+    'CorruptCassette',
+    'RecordMode',
+    'ReplayError',
+    'ReplayStats',
+    'cassette_path',
+    'install',
+    'use_cassette',
+)
+
+RecordMode = Literal['none', 'once', 'new', 'all']
+RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
+REPLAYED_ATTRIBUTE = 'evaltrace.replayed'
+"""Span attribute set on the spans of a request made under a cassette: `True` when replayed, `False` when live."""
+
+_VCR_MODES: dict[RecordMode, Any] = {
+    'none': VcrRecordMode.NONE,
+    'once': VcrRecordMode.ONCE,
+    'new': VcrRecordMode.NEW_EPISODES,
+    'all': VcrRecordMode.ALL,
+}
+# Matching: method, URL (query order-insensitive) and body (JSON compared parsed). Headers are left out on purpose:
+# they carry volatile values (user agent, retry count, SDK versions) and secrets, which are scrubbed.
+_MATCH_ON: tuple[Any, ...] = (
+    vcr_matchers.method,
+    vcr_matchers.scheme,
+    vcr_matchers.host,
+    vcr_matchers.port,
+    vcr_matchers.path,
+    vcr_matchers.query,
+    vcr_matchers.body,
+)
+SCRUBBED = '<scrubbed>'
+_SECRET_HEADERS = frozenset(
+    {
+        'authorization',
+        'proxy-authorization',
+        'api-key',
+        'x-api-key',
+        'x-goog-api-key',
+        'cookie',
+        'set-cookie',
+        'openai-organization',
+        'openai-project',
+    }
+)
+_SECRET_QUERY_PARAMS = frozenset({'key', 'api_key', 'api-key', 'apikey', 'access_token', 'token'})
+# Well-known key shapes, scrubbed wherever they appear (bodies, URLs, header values).
+_DEFAULT_PATTERNS = (
+    r'sk-[A-Za-z0-9_\-]{16,}',  # OpenAI / Anthropic style keys
+    r'AIza[0-9A-Za-z_\-]{30,}',  # Google API keys
+    r'(?i)bearer\s+[A-Za-z0-9._~+/\-]{8,}=*',
+)
+_SECRET_ENV_NAME = re.compile(r'(API_KEY|APIKEY|_TOKEN|_SECRET|PASSWORD)$', re.IGNORECASE)
+
+
+class ReplayError(Exception):
+    """A replay problem that makes one case an error."""
+
+
+class CassetteMiss(ReplayError):
+    """A request has no recorded response and the record mode forbids calling the provider."""
+
+
+class CorruptCassette(ReplayError):
+    """A cassette file that can't be read."""
+
+
+@dataclass
+class ReplayStats:
+    """What happened to one case's model traffic; the plugin reads it after the case ran."""
+
+    case: str
+    path: Path
+    mode: RecordMode
+    replayed: int = 0
+    """Requests answered from the cassette (no network, no cost)."""
+    live: int = 0
+    """Requests that went to the provider."""
+    recorded: int = 0
+    """Live requests added to the cassette."""
+    misses: list[CassetteMiss] = field(default_factory=list[CassetteMiss])
+    """Requests refused because they had no recorded match (the first one is the case's error)."""
+
+    @property
+    def is_replayed(self) -> bool:
+        """True when the case made model requests and every one of them was replayed."""
+        return self.replayed > 0 and self.live == 0
+
+    @property
+    def error(self) -> CassetteMiss | None:
+        """The first miss, if any: the reason to mark the case as an error."""
+        return self.misses[0] if self.misses else None
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Paths
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r'[^\w .\-]+', '_', name).strip(' ._')[:80] or 'case'
+    # A name changed by the slug could collide with another case's; the hash keeps them apart.
+    if slug != name:
+        slug = f'{slug}-{hashlib.sha1(name.encode()).hexdigest()[:8]}'
+    return slug
+
+
+def cassette_path(root: str | Path, module: str, function: str, case: str, repeat: int | None = None) -> Path:
+    """The cassette file of one case: `<root>/<module>/<function>/<case>[.r<repeat>].yaml`.
+
+    Args:
+        root: the cassette folder, for example `evals/cassettes`.
+        module: the suite's module name (a dotted name or a file stem).
+        function: the suite's function name.
+        case: the case name; characters unsafe in file names are replaced (and a short hash added).
+        repeat: the repeat index when the suite repeats cases (`None` or 0 for the first run: no suffix).
+    """
+    suffix = f'.r{repeat}' if repeat else ''
+    return Path(root) / _slug(module) / _slug(function) / f'{_slug(case)}{suffix}.yaml'
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Scrubbing
+
+
+class _Scrubber:
+    """Replaces secrets in requests and responses before they are stored (and before matching, symmetrically)."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        env_secrets = [
+            re.escape(v) for k, v in os.environ.items() if _SECRET_ENV_NAME.search(k) and len(v.strip()) >= 8
+        ]
+        self.patterns = [re.compile(p) for p in (*_DEFAULT_PATTERNS, *patterns, *env_secrets)]
+
+    def text(self, value: str) -> str:
+        for pattern in self.patterns:
+            value = pattern.sub(SCRUBBED, value)
+        return value
+
+    def body(self, body: Any) -> Any:
+        if isinstance(body, bytes):
+            try:
+                text = body.decode('utf-8')
+            except UnicodeDecodeError:
+                return body
+            scrubbed = self.text(text)
+            return body if scrubbed == text else scrubbed.encode('utf-8')
+        if isinstance(body, str):
+            return self.text(body)
+        return body
+
+    def uri(self, uri: str) -> str:
+        parts = urlsplit(uri)
+        if parts.query:
+            query = [
+                (k, SCRUBBED if k.lower() in _SECRET_QUERY_PARAMS else v)
+                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            ]
+            parts = parts._replace(query=urlencode(query, safe='<>'))
+        return self.text(urlunsplit(parts))
+
+    def request(self, request: Any) -> Any:
+        request = copy.copy(request)
+        request.uri = self.uri(request.uri)
+        request.headers = {
+            k: SCRUBBED if k.lower() in _SECRET_HEADERS else self.text(str(v)) for k, v in request.headers.items()
+        }
+        request.body = self.body(request.body)
+        return request
+
+    def response(self, response: dict[str, Any]) -> dict[str, Any]:
+        response = decode_response(response)
+        headers = cast(dict[str, list[str]], response['headers'])
+        response['headers'] = {
+            k: [SCRUBBED if k.lower() in _SECRET_HEADERS else self.text(str(v)) for v in values]
+            for k, values in headers.items()
+        }
+        response['body'] = {'string': self.body(response['body']['string'])}
+        return response
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Cassette file format: vcrpy's YAML layout, with JSON bodies pretty-printed and multi-line text as YAML block scalars.
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = '|' if '\n' in value else None
+    return cast(Any, dumper).represent_scalar('tag:yaml.org,2002:str', value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def _pretty_json(body: Any) -> Any:
+    if not isinstance(body, str) or not body.lstrip().startswith(('{', '[')):
+        return body
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False) + '\n'
+    except ValueError:
+        return body
+
+
+class _Serializer:
+    """A vcrpy serializer (`serialize`/`deserialize`) that writes diff-friendly YAML vcrpy can read back."""
+
+    def __init__(self, scrubber: _Scrubber) -> None:
+        self._scrubber = scrubber
+
+    def serialize(self, cassette_dict: dict[str, Any]) -> str:
+        # vcrpy hands over its in-memory interactions; work on a copy so the cassette's own data stays untouched.
+        cassette_dict = copy.deepcopy(cassette_dict)
+        for interaction in cassette_dict['interactions']:
+            request, response = interaction['request'], interaction['response']
+            request['body'] = _pretty_json(request['body'])
+            response['body']['string'] = _pretty_json(response['body']['string'])
+        text = yaml.dump(cassette_dict, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
+        # Last line of defence: nothing matching a secret pattern reaches the disk, whatever field it hid in.
+        return self._scrubber.text(text)
+
+    def deserialize(self, cassette_string: str) -> Any:
+        return vcr_yaml.deserialize(cassette_string)
+
+
+class _Persister:
+    """A vcrpy persister that writes atomically and turns an unreadable file into `CorruptCassette`."""
+
+    def load_cassette(self, cassette_path: str | Path, serializer: Any) -> Any:
+        path = Path(cassette_path)
+        if not path.is_file():
+            raise CassetteNotFoundError()
+        try:
+            data = path.read_text(encoding='utf-8')
+        except (OSError, UnicodeDecodeError) as e:
+            raise CorruptCassette(f'corrupt cassette {path}: {e}') from e
+        if not data.strip():
+            raise CassetteNotFoundError()
+        try:
+            requests, responses, *_ = cast(tuple[Any, ...], vcr_deserialize(data, serializer))
+            for response in responses:
+                _check_response(response)
+        except Exception as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CorruptCassette(f'corrupt cassette {path}: {reason}') from e
+        return requests, responses
+
+    def save_cassette(self, cassette_path: str | Path, cassette_dict: dict[str, Any], serializer: Any) -> None:
+        path = Path(cassette_path)
+        text = cast(str, vcr_serialize(cassette_dict, serializer))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so an interrupted run never leaves a half-written cassette.
+        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+        try:
+            with os.fdopen(fd, 'w', encoding='utf-8') as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def _check_response(response: Any) -> None:
+    if not isinstance(response, dict):
+        raise ValueError('an interaction has no response mapping')
+    response = cast(dict[str, Any], response)
+    status = response.get('status')
+    if not isinstance(status, dict) or not isinstance(cast(dict[str, Any], status).get('code'), int):
+        raise ValueError('a response has no integer status.code')
+    if not isinstance(response.get('headers'), dict):
+        raise ValueError('a response has no headers mapping')
+    body = response.get('body')
+    if not isinstance(body, dict) or 'string' not in body:
+        raise ValueError('a response has no body.string')
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The active cassette of a case
+
+
+_ACTIVE: ContextVar[_CaseCassette | None] = ContextVar('evaltrace_cassette', default=None)
+# The span current when the client's send() began: pydantic-ai's model-request span, marked as replayed too.
+_OUTER_SPAN: ContextVar[trace.Span | None] = ContextVar('evaltrace_outer_span', default=None)
+
+
+@dataclass
+class _Recorded:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    reason: bytes
+
+
+class _CaseCassette:
+    def __init__(self, cassette: Any, stats: ReplayStats, scrubber: _Scrubber, file_existed: bool) -> None:
+        self.cassette = cassette
+        self.stats = stats
+        self.scrubber = scrubber
+        self.file_existed = file_existed
+        # Cassette methods are synchronous (atomic within one event loop); the lock covers sync clients in threads.
+        self.lock = threading.Lock()
+
+    def lookup(self, request: Any) -> _Recorded | None:
+        """The recorded response for `request`, or `None` when it must go live; raises `CassetteMiss` if forbidden."""
+        with self.lock:
+            if self.cassette.can_play_response_for(request):
+                response = cast(dict[str, Any], self.cassette.play_response(request))
+                self.stats.replayed += 1
+                _mark_spans(True)
+                return _to_recorded(response)
+            if self.cassette.write_protected:
+                miss = CassetteMiss(self._miss_message(request))
+                self.stats.misses.append(miss)
+                raise miss
+            self.stats.live += 1
+        _mark_spans(False)
+        return None
+
+    def record(self, request: Any, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        grouped: dict[str, list[str]] = {}
+        for name, value in headers:
+            grouped.setdefault(name.decode('latin-1'), []).append(value.decode('latin-1'))
+        response = {
+            'status': {'code': status, 'message': reason.decode('latin-1')},
+            'headers': grouped,
+            'body': {'string': body},
+        }
+        with self.lock:
+            before = len(self.cassette)
+            self.cassette.append(request, response)
+            self.stats.recorded += len(self.cassette) - before
+
+    def _miss_message(self, request: Any) -> str:
+        stats = self.stats
+        if not self.file_existed:
+            why = f'no cassette at {stats.path}'
+        else:
+            why = f'no unplayed recorded response matches in {stats.path}'
+        lines = [
+            f'case {stats.case!r}: {why} (record mode {stats.mode!r}, so no network call was made)',
+            f'  unmatched request: {request.method} {self.scrubber.uri(request.uri)}',
+        ]
+        closest = self._closest(request)
+        if closest is not None:
+            index, recorded = closest
+            diff = list(
+                difflib.unified_diff(
+                    _describe(recorded).splitlines(),
+                    _describe(self.scrubber.request(request)).splitlines(),
+                    fromfile=f'recorded request #{index + 1}',
+                    tofile='this request',
+                    lineterm='',
+                    n=2,
+                )
+            )
+            if len(diff) > 60:
+                diff = [*diff[:60], f'... ({len(diff) - 60} more diff lines)']
+            lines.append(
+                '  closest recorded request differs:' if diff else '  closest recorded request (already played):'
+            )
+            lines.extend(f'    {line}' for line in diff)
+        hint = 'new' if stats.mode in ('none', 'once') else 'all'
+        lines.append(f'  to record it, run with --evaltrace-record={hint} (needs the provider API key)')
+        return '\n'.join(lines)
+
+    def _closest(self, request: Any) -> tuple[int, Any] | None:
+        recorded = cast(list[Any], self.cassette.requests)
+        if not recorded:
+            return None
+        scrubbed = self.scrubber.request(request)
+        described = _describe(scrubbed)
+
+        def score(item: tuple[int, Any]) -> tuple[int, float]:
+            successes, _ = vcr_matchers.get_matchers_results(scrubbed, item[1], _MATCH_ON)
+            ratio = difflib.SequenceMatcher(None, _describe(item[1]), described).ratio()
+            return len(cast(list[str], successes)), ratio
+
+        return max(enumerate(recorded), key=score)
+
+
+def _describe(request: Any) -> str:
+    body = request.body
+    if isinstance(body, bytes):
+        body = body.decode('utf-8', errors='replace')
+    with contextlib.suppress(ValueError):
+        body = json.dumps(json.loads(body), indent=2, sort_keys=True, ensure_ascii=False) if body else ''
+    return f'{request.method} {request.uri}\n{body}'
+
+
+def _to_recorded(response: dict[str, Any]) -> _Recorded:
+    body = response['body']['string']
+    if isinstance(body, str):
+        body = body.encode('utf-8')
+    body = cast(bytes, body or b'')
+    headers: list[tuple[bytes, bytes]] = []
+    for name, values in cast(dict[str, list[str]], response['headers']).items():
+        lowered = name.lower()
+        # The stored body is decoded and may be re-formatted: framing headers are recomputed.
+        if lowered in ('content-length', 'transfer-encoding', 'content-encoding'):
+            continue
+        headers.extend((name.encode('latin-1'), str(v).encode('latin-1')) for v in values)
+    headers.append((b'content-length', str(len(body)).encode()))
+    message = cast(str | None, response['status'].get('message')) or ''
+    return _Recorded(int(response['status']['code']), headers, body, message.encode('latin-1'))
+
+
+def _mark_spans(replayed: bool) -> None:
+    spans = {id(s): s for s in (trace.get_current_span(), _OUTER_SPAN.get()) if s is not None}
+    for span in spans.values():
+        if span.is_recording():
+            span.set_attribute(REPLAYED_ATTRIBUTE, replayed)
+
+
+@contextlib.contextmanager
+def use_cassette(
+    path: str | Path,
+    *,
+    mode: RecordMode = 'once',
+    case: str | None = None,
+    scrub_patterns: Sequence[str] = (),
+) -> Generator[ReplayStats]:
+    """Route the model HTTP traffic of the current task (and the tasks it starts) to one cassette.
+
+    Loads the cassette on entry and saves it on exit (when something was recorded). Requires `install()`.
+
+    Args:
+        path: the cassette file, see `cassette_path`.
+        mode: `none`, `once`, `new` or `all` (see the module docstring).
+        case: the case name used in error messages (default: the file stem).
+        scrub_patterns: extra regular expressions whose matches are replaced before anything is stored.
+
+    Raises:
+        CorruptCassette: the file exists but can't be read; the message names the file.
+        ValueError: an unknown mode or an invalid pattern.
+    """
+    if mode not in _VCR_MODES:
+        raise ValueError(f'unknown record mode {mode!r}; expected one of {", ".join(RECORD_MODES)}')
+    install()
+    path = Path(path)
+    scrubber = _Scrubber(scrub_patterns)
+    file_existed = path.is_file()
+    cassette = Cassette.load(
+        path=str(path),
+        serializer=_Serializer(scrubber),
+        persister=_Persister(),
+        record_mode=_VCR_MODES[mode],
+        match_on=_MATCH_ON,
+        before_record_request=scrubber.request,
+        before_record_response=scrubber.response,
+    )
+    stats = ReplayStats(case=case or path.stem, path=path, mode=mode)
+    token = _ACTIVE.set(_CaseCassette(cassette, stats, scrubber, file_existed))
+    try:
+        yield stats
+    finally:
+        _ACTIVE.reset(token)
+        cassette._save()  # pyright: ignore[reportPrivateUsage]  # vcrpy's own exit path; saves only when dirty
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The hooks
+
+
+class _AsyncBytes:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._data
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._data
+
+
+def _vcr_request(request: Any, body: bytes) -> Any:
+    headers: dict[str, str] = {}
+    for name, value in cast(list[tuple[bytes, bytes]], request.headers):
+        headers[name.decode('latin-1')] = value.decode('latin-1')
+    return VcrRequest(request.method.decode('ascii'), bytes(request.url).decode('latin-1'), body, headers)
+
+
+def _response(core: Any, recorded: _Recorded, extensions: dict[str, Any] | None = None) -> Any:
+    ext = {'http_version': b'HTTP/1.1', 'reason_phrase': recorded.reason}
+    if extensions:
+        ext.update({k: v for k, v in extensions.items() if k != 'network_stream'})
+    return core.Response(recorded.status, headers=recorded.headers, content=recorded.body, extensions=ext)
+
+
+def _patch_async_pool(core: Any) -> None:
+    original = core.AsyncConnectionPool.handle_async_request
+
+    async def handle_async_request(self: Any, request: Any) -> Any:
+        active = _ACTIVE.get()
+        if active is None:
+            return await original(self, request)
+        body = b''.join([chunk async for chunk in request.stream])
+        request.stream = _AsyncBytes(body)
+        vcr_request = _vcr_request(request, body)
+        recorded = active.lookup(vcr_request)
+        if recorded is not None:
+            return _response(core, recorded)
+        response = await original(self, request)
+        try:
+            content = b''.join([chunk async for chunk in response.stream])
+        finally:
+            await response.aclose()
+        reason = cast(bytes, response.extensions.get('reason_phrase', b''))
+        active.record(vcr_request, response.status, reason, response.headers, content)
+        return _response(core, _Recorded(response.status, response.headers, content, reason), response.extensions)
+
+    handle_async_request.__wrapped__ = original  # type: ignore[attr-defined]
+    core.AsyncConnectionPool.handle_async_request = handle_async_request
+
+
+def _patch_sync_pool(core: Any) -> None:
+    original = core.ConnectionPool.handle_request
+
+    def handle_request(self: Any, request: Any) -> Any:
+        active = _ACTIVE.get()
+        if active is None:
+            return original(self, request)
+        body = b''.join(list(request.stream))
+        request.stream = _AsyncBytes(body)
+        vcr_request = _vcr_request(request, body)
+        recorded = active.lookup(vcr_request)
+        if recorded is not None:
+            return _response(core, recorded)
+        response = original(self, request)
+        try:
+            content = b''.join(list(response.stream))
+        finally:
+            response.close()
+        reason = cast(bytes, response.extensions.get('reason_phrase', b''))
+        active.record(vcr_request, response.status, reason, response.headers, content)
+        return _response(core, _Recorded(response.status, response.headers, content, reason), response.extensions)
+
+    handle_request.__wrapped__ = original  # type: ignore[attr-defined]
+    core.ConnectionPool.handle_request = handle_request
+
+
+def _patch_send(client_cls: Any, is_async: bool) -> None:
+    original = client_cls.send
+
+    async def send_async(self: Any, request: Any, **kwargs: Any) -> Any:
+        if _ACTIVE.get() is None:
+            return await original(self, request, **kwargs)
+        token = _OUTER_SPAN.set(trace.get_current_span())
+        try:
+            return await original(self, request, **kwargs)
+        finally:
+            _OUTER_SPAN.reset(token)
+
+    def send_sync(self: Any, request: Any, **kwargs: Any) -> Any:
+        if _ACTIVE.get() is None:
+            return original(self, request, **kwargs)
+        token = _OUTER_SPAN.set(trace.get_current_span())
+        try:
+            return original(self, request, **kwargs)
+        finally:
+            _OUTER_SPAN.reset(token)
+
+    send = send_async if is_async else send_sync
+    send.__wrapped__ = original  # type: ignore[attr-defined]
+    client_cls.send = send
+
+
+_install_lock = threading.Lock()
+_installed = False
+
+
+def _import(name: str) -> Any:
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+def install() -> None:
+    """Install the routing hooks into httpx/httpcore and httpx2/httpcore2 (whichever are installed). Idempotent."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        for client_name, core_name in (('httpx', 'httpcore'), ('httpx2', 'httpcore2')):
+            client, core = _import(client_name), _import(core_name)
+            if client is None or core is None:
+                continue
+            _patch_async_pool(core)
+            _patch_sync_pool(core)
+            _patch_send(client.AsyncClient, is_async=True)
+            _patch_send(client.Client, is_async=False)
+        _installed = True

@@ -1,0 +1,185 @@
+"""Running a suite's selected cases concurrently, each in its own trace, through `Dataset.evaluate`.
+
+Each case is evaluated as a one-case `Dataset.evaluate(...)` call under the case's own root span: pydantic-evals
+still runs the task, the evaluators, retries and lifecycle hooks, and still emits its experiment span, but no two
+cases share a trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic_evals import Case, Dataset
+
+from ._judge import inputs_hash, jsonable, judge
+from ._results import CaseResult
+from ._suite import SuiteSpec
+from ._trace import TraceSetup, case_span
+
+__all__ = ('CaseWork', 'make_task', 'run_cases')
+
+
+@dataclass(frozen=True)
+class CaseWork:
+    """One case to run: the dataset case, which repeat it is, and the pytest node it reports to."""
+
+    case: Case[Any, Any, Any]
+    case_name: str
+    nodeid: str
+    repeat: int | None
+    repeats: int
+
+
+def make_task(fn: Callable[..., Any], fixtures: Mapping[str, Any]) -> Callable[[Any], Any]:
+    """The task pydantic-evals calls: the suite function with the case inputs and the fixture values."""
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_task(inputs: Any) -> Any:
+            return await fn(inputs, **fixtures)
+
+        return async_task
+
+    @functools.wraps(fn)
+    def sync_task(inputs: Any) -> Any:
+        return fn(inputs, **fixtures)
+
+    return sync_task
+
+
+def _error_result(
+    work: CaseWork, suite_id: str, message: str, tb: str, trace_id: str | None, span_id: str | None
+) -> CaseResult:
+    return CaseResult(
+        suite=suite_id,
+        case=work.case_name,
+        nodeid=work.nodeid,
+        status='error',
+        repeat=work.repeat,
+        repeats=work.repeats,
+        failures=[message],
+        error={'type': message.split(':', 1)[0], 'message': message, 'traceback': tb},
+        trace_id=trace_id,
+        span_id=span_id,
+        inputs=jsonable(work.case.inputs),
+        expected_output=jsonable(work.case.expected_output),
+        metadata=jsonable(work.case.metadata),
+        inputs_hash=inputs_hash(work.case.inputs, work.case.expected_output),
+    )
+
+
+async def _run_one(
+    work: CaseWork,
+    task: Callable[[Any], Any],
+    dataset: Dataset[Any, Any, Any],
+    spec: SuiteSpec,
+    suite_id: str,
+    suite_name: str,
+    timeout: float | None,
+    setup: TraceSetup | None,
+) -> CaseResult:
+    case = work.case
+    if work.repeat is not None:
+        case = Case(
+            name=f'{work.case_name} [{work.repeat}/{work.repeats}]',
+            inputs=case.inputs,
+            metadata=case.metadata,
+            expected_output=case.expected_output,
+            evaluators=case.evaluators,
+        )
+    one = Dataset[Any, Any, Any](name=dataset.name, cases=[case], evaluators=dataset.evaluators)
+    t0 = time.perf_counter()
+    attributes = {'suite': suite_name, 'nodeid': work.nodeid, 'dataset': dataset.name}
+    with case_span(f'{suite_name}[{work.case_name}]', attributes, setup) as (trace, span):
+        try:
+            async with asyncio.timeout(timeout):
+                report = await one.evaluate(
+                    task,
+                    name=suite_name,
+                    progress=False,
+                    max_concurrency=1,
+                    retry_task=spec.retry_task,
+                    retry_evaluators=spec.retry_evaluators,
+                    metadata=dict(spec.metadata) if spec.metadata is not None else None,
+                    lifecycle=spec.lifecycle,
+                )
+        except TimeoutError:
+            result = _error_result(
+                work, suite_id, f'TimeoutError: timed out after {timeout:g} s', '', trace.trace_id, trace.span_id
+            )
+            span.set_attribute('evaltrace.status', 'error')
+        else:
+            outcome = (report.cases or report.failures)[0]
+            status, failures, assertions, scores, labels, ev_failures, error = judge(outcome, spec.min_scores)
+            output = getattr(outcome, 'output', None)
+            result = CaseResult(
+                suite=suite_id,
+                case=work.case_name,
+                nodeid=work.nodeid,
+                status=status,
+                repeat=work.repeat,
+                repeats=work.repeats,
+                assertions=assertions,
+                scores=scores,
+                labels=labels,
+                evaluator_failures=ev_failures,
+                failures=failures,
+                error=error,
+                task_duration_s=getattr(outcome, 'task_duration', None),
+                trace_id=trace.trace_id,
+                span_id=trace.span_id,
+                inputs=jsonable(case.inputs),
+                expected_output=jsonable(case.expected_output),
+                output=jsonable(output),
+                metadata=jsonable(case.metadata),
+                inputs_hash=inputs_hash(case.inputs, case.expected_output),
+            )
+            span.set_attribute('evaltrace.status', status)
+    result.duration_s = time.perf_counter() - t0
+    result.task_usage = trace.usage.task
+    result.judge_usage = trace.usage.judge
+    return result
+
+
+async def run_cases(
+    works: Sequence[CaseWork],
+    fn: Callable[..., Any],
+    fixtures: Mapping[str, Any],
+    dataset: Dataset[Any, Any, Any],
+    spec: SuiteSpec,
+    suite_id: str,
+    suite_name: str,
+    *,
+    max_concurrency: int,
+    timeout: float | None,
+    setup: TraceSetup | None,
+    on_result: Callable[[CaseResult], None],
+) -> list[CaseResult]:
+    """Run cases concurrently, at most `max_concurrency` at once; a fault in one case never loses another's result."""
+    task = make_task(fn, fixtures)
+    limiter = asyncio.Semaphore(max_concurrency)
+
+    async def guarded(work: CaseWork) -> CaseResult:
+        async with limiter:
+            try:
+                result = await _run_one(work, task, dataset, spec, suite_id, suite_name, timeout, setup)
+            except Exception as e:  # a harness fault is this case's error, never the run's
+                result = _error_result(
+                    work,
+                    suite_id,
+                    f'evaltrace internal error: {type(e).__name__}: {e}',
+                    traceback.format_exc(),
+                    None,
+                    None,
+                )
+            on_result(result)
+            return result
+
+    return list(await asyncio.gather(*(guarded(w) for w in works)))

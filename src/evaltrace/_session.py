@@ -1,0 +1,204 @@
+"""The state of one pytest session with eval suites: settings, tracing, batches of cases, results and the report.
+
+Lives in `config.stash` (see plugin.py). Under pytest-xdist each worker runs batches and ships every case result to
+the controller on its test report; only the controller (or a run without xdist) writes the report and the summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from ._collect import CaseFailed, EvalCaseItem, SuiteRuntime
+from ._judge import failure_message
+from ._links import LinkTarget, project_url_from_credentials
+from ._report import ReportState, SuiteInfo, build_report, write_json_atomic
+from ._results import CaseResult
+from ._run import run_cases
+from ._settings import Settings
+from ._trace import TraceSetup, setup_tracing
+
+__all__ = ('CASE_REPORT_ATTR', 'EXIT_GATE_FAILED', 'EXIT_HARNESS_ERROR', 'SUITE_REPORT_ATTR', 'EvalSession')
+
+CASE_REPORT_ATTR = 'evaltrace_case'
+SUITE_REPORT_ATTR = 'evaltrace_suite'
+EXIT_GATE_FAILED = 6
+"""Exit status when every failing case is under a gate and a gate failed."""
+EXIT_HARNESS_ERROR = 7
+"""Exit status when evaltrace itself could not do its job (for example, could not write the report)."""
+
+WRITE_INTERVAL_S = 1.0
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec='milliseconds')
+
+
+@dataclass
+class EvalSession:
+    """Everything evaltrace keeps for one session."""
+
+    settings: Settings
+    is_worker: bool = False
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    started_at: str = field(default_factory=_now)
+    trace: TraceSetup | None = None
+    links: LinkTarget | None = None
+    state: ReportState = field(default_factory=ReportState)
+    suites: dict[str, SuiteInfo] = field(default_factory=dict[str, SuiteInfo])
+    expected: list[str] = field(default_factory=list[str])
+    gated_failures: set[str] = field(default_factory=set[str])
+    failed_nodeids: set[str] = field(default_factory=set[str])
+    harness_errors: list[str] = field(default_factory=list[str])
+    batch_mode: bool = True
+    _last_write: float = 0.0
+    report_written: bool = False
+
+    # ---- running (any process that runs items) ----
+
+    def link_target(self) -> LinkTarget:
+        if self.links is None:
+            s = self.settings
+            project_url = s.project_url or project_url_from_credentials(s.rootdir / '.logfire')
+            self.links = LinkTarget(template=s.trace_url_template, project_url=project_url, local_report=None)
+        return self.links
+
+    def tracing(self) -> TraceSetup:
+        if self.trace is None:
+            s = self.settings
+            self.trace = setup_tracing(
+                service_name=s.service_name,
+                environment=s.environment,
+                instrument_pydantic_ai=s.instrument_pydantic_ai,
+                instrument_httpx=s.instrument_httpx,
+            )
+        return self.trace
+
+    def run_item(self, item: EvalCaseItem) -> None:
+        runtime = item.evaltrace_suite
+        if item.nodeid not in runtime.results:
+            self._run_batch(item)
+        result = runtime.results[item.nodeid]
+        item.user_properties.extend(_junit_properties(result))
+        if result.status in ('failed', 'error'):
+            raise CaseFailed(result, failure_message(result))
+
+    def _batch_for(self, item: EvalCaseItem) -> list[EvalCaseItem]:
+        runtime = item.evaltrace_suite
+        if not self.batch_mode:
+            return [item]
+        batch = [
+            it
+            for it in item.session.items
+            if isinstance(it, EvalCaseItem) and it.evaltrace_suite is runtime and it.nodeid not in runtime.started
+        ]
+        return batch if item in batch else [item, *batch]
+
+    def _run_batch(self, item: EvalCaseItem) -> None:
+        runtime = item.evaltrace_suite
+        batch = self._batch_for(item)
+        for it in batch:
+            runtime.started.add(it.nodeid)
+        fixtures = {name: item.funcargs[name] for name in runtime.fixture_names}
+        setup = self.tracing()
+        links = self.link_target()
+        timeout = runtime.spec.timeout or self.settings.timeout
+
+        def on_result(result: CaseResult) -> None:
+            result.trace_url = links.url(result.trace_id, result.span_id, anchor=_anchor(result.nodeid))
+            runtime.results[result.nodeid] = result
+
+        asyncio.run(
+            run_cases(
+                [it.evaltrace_work for it in batch],
+                runtime.fn,
+                fixtures,
+                runtime.dataset,
+                runtime.spec,
+                runtime.suite_id,
+                runtime.name,
+                max_concurrency=runtime.spec.max_concurrency or self.settings.max_concurrency,
+                timeout=timeout,
+                setup=setup,
+                on_result=on_result,
+            )
+        )
+
+    # ---- reporting (controller, or a run without xdist) ----
+
+    def on_report(self, report: pytest.TestReport) -> None:
+        case = getattr(report, CASE_REPORT_ATTR, None)
+        suite = getattr(report, SUITE_REPORT_ATTR, None)
+        if case is None or suite is None:
+            return
+        self.add_result(CaseResult.from_dict(case), SuiteInfo.from_dict(suite))
+        now = time.monotonic()
+        if now - self._last_write >= WRITE_INTERVAL_S:
+            self.write_report(complete=False)
+
+    def add_result(self, result: CaseResult, info: SuiteInfo) -> None:
+        self.suites.setdefault(info.suite, info)
+        self.state.add(result)
+        if info.gate is not None or self.settings.gate is not None:
+            self.gated_failures.add(result.nodeid)
+
+    def report_data(self, complete: bool) -> dict[str, Any]:
+        return build_report(
+            run_id=self.run_id,
+            started_at=self.started_at,
+            finished_at=_now() if complete else None,
+            complete=complete,
+            suites=list(self.suites.values()),
+            cases=self.state.ordered(),
+            session_gate=self.settings.gate,
+            expected=self.expected,
+            shard=self.settings.shard,
+        )
+
+    def write_report(self, complete: bool) -> dict[str, Any] | None:
+        self._last_write = time.monotonic()
+        data = self.report_data(complete)
+        try:
+            write_json_atomic(self.settings.report, data)
+        except OSError as e:
+            self.harness_errors.append(f'could not write the report {self.settings.report}: {e}')
+            return data
+        self.report_written = True
+        return data
+
+
+def _anchor(nodeid: str) -> str:
+    return 'case-' + uuid.uuid5(uuid.NAMESPACE_URL, nodeid).hex[:16]
+
+
+def suite_info(runtime: SuiteRuntime) -> SuiteInfo:
+    spec = runtime.spec
+    return SuiteInfo(
+        suite=runtime.suite_id,
+        name=runtime.name,
+        dataset=runtime.dataset.name,
+        dataset_path=runtime.dataset_path,
+        gate=spec.gate,
+        pass_k=spec.pass_k,
+        repeat=spec.repeat,
+    )
+
+
+def _junit_properties(result: CaseResult) -> list[tuple[str, object]]:
+    props: list[tuple[str, object]] = [
+        ('evaltrace.status', result.status),
+        ('trace_id', result.trace_id or ''),
+        ('trace_url', result.trace_url or ''),
+        ('cost_usd', f'{result.usage.cost_usd:.8f}'),
+        ('input_tokens', result.usage.input_tokens),
+        ('output_tokens', result.usage.output_tokens),
+    ]
+    props.extend((f'score.{name}', ev.value) for name, ev in result.scores.items())
+    props.extend((f'assertion.{name}', bool(ev.value)) for name, ev in result.assertions.items())
+    return props

@@ -1,0 +1,405 @@
+"""Settings, resolved once at configure time into a frozen `Settings`.
+
+Precedence, for every setting: command-line option, then environment variable, then the pytest ini key
+`evaltrace_<name>` (pytest.ini, tox.ini, `[tool.pytest.ini_options]`), then `[tool.evaltrace]` in pyproject.toml,
+then the default. A value that does not parse raises `pytest.UsageError` naming the setting and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
+
+import pytest
+
+from ._gates import Gate, gate_from_mapping
+
+__all__ = ('SETTINGS', 'RecordMode', 'SettingSpec', 'Settings', 'add_options', 'resolve_settings')
+
+T = TypeVar('T')
+RecordMode = Literal['none', 'once', 'new', 'all']
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ('1', 'true', 'yes', 'on'):
+        return True
+    if text in ('0', 'false', 'no', 'off', ''):
+        return False
+    raise ValueError(f'expected true or false, got {raw!r}')
+
+
+def _positive_int(raw: Any) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(f'expected a whole number >= 1, got {raw!r}')
+    return value
+
+
+def _positive_float(raw: Any) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(f'expected a number > 0, got {raw!r}')
+    return value
+
+
+def _str(raw: Any) -> str:
+    return str(raw)
+
+
+def _record_mode(raw: Any) -> RecordMode:
+    text = str(raw)
+    if text not in ('none', 'once', 'new', 'all'):
+        raise ValueError(f'expected one of none, once, new, all, got {raw!r}')
+    return text  # pyright: ignore[reportReturnType]
+
+
+def _shard(raw: Any) -> tuple[int, int]:
+    text = str(raw)
+    try:
+        i, n = (int(part) for part in text.split('/'))
+    except ValueError:
+        raise ValueError(f'expected i/n such as 1/4, got {raw!r}') from None
+    if n < 1 or not 1 <= i <= n:
+        raise ValueError(f'expected i/n with 1 <= i <= n, got {raw!r}')
+    return i, n
+
+
+def _patterns(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        return tuple(p for p in (line.strip() for line in raw.splitlines()) if p)
+    if isinstance(raw, list | tuple):
+        return tuple(str(p) for p in raw)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    raise ValueError(f'expected a list of regular expressions, got {raw!r}')
+
+
+@dataclass(frozen=True)
+class SettingSpec(Generic[T]):
+    """One setting: its name (ini key `evaltrace_<name>`, `[tool.evaltrace] <name>`), CLI flag, env var and parser."""
+
+    name: str
+    help: str
+    parse: Callable[[Any], T]
+    default: T
+    flag: str | None = None
+    env: str | None = None
+    cli_action: str = 'store'
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return f'evaltrace_{self.name}'
+
+
+SETTINGS: tuple[SettingSpec[Any], ...] = (
+    SettingSpec(
+        'report',
+        'Path of the JSON report.',
+        _str,
+        '.evaltrace/report.json',
+        '--evaltrace-report',
+        'EVALTRACE_REPORT',
+        metavar='PATH',
+    ),
+    SettingSpec(
+        'max_concurrency',
+        'Default number of cases of a suite run at once.',
+        _positive_int,
+        8,
+        '--evaltrace-max-concurrency',
+        'EVALTRACE_MAX_CONCURRENCY',
+        metavar='N',
+    ),
+    SettingSpec(
+        'service_name',
+        'Logfire service name, when evaltrace configures Logfire.',
+        _str,
+        'evals',
+        '--evaltrace-service-name',
+        'EVALTRACE_SERVICE_NAME',
+        metavar='NAME',
+    ),
+    SettingSpec(
+        'environment',
+        'Logfire deployment environment, when evaltrace configures Logfire.',
+        _str,
+        'evaluation',
+        '--evaltrace-environment',
+        'EVALTRACE_ENVIRONMENT',
+        metavar='NAME',
+    ),
+    SettingSpec(
+        'instrument_pydantic_ai',
+        'Call logfire.instrument_pydantic_ai() (true/false).',
+        _bool,
+        True,
+        '--evaltrace-instrument-pydantic-ai',
+        'EVALTRACE_INSTRUMENT_PYDANTIC_AI',
+        metavar='BOOL',
+    ),
+    SettingSpec(
+        'instrument_httpx',
+        'Call logfire.instrument_httpx() (true/false).',
+        _bool,
+        True,
+        '--evaltrace-instrument-httpx',
+        'EVALTRACE_INSTRUMENT_HTTPX',
+        metavar='BOOL',
+    ),
+    SettingSpec(
+        'project_url',
+        'Logfire project URL for trace links (default: project_url in .logfire/logfire_credentials.json).',
+        _str,
+        '',
+        '--evaltrace-project-url',
+        'EVALTRACE_PROJECT_URL',
+        metavar='URL',
+    ),
+    SettingSpec(
+        'trace_url_template',
+        'Trace link template with {trace_id} and {span_id}, for any OpenTelemetry UI.',
+        _str,
+        '',
+        '--evaltrace-trace-url',
+        'EVALTRACE_TRACE_URL',
+        metavar='TEMPLATE',
+    ),
+    SettingSpec(
+        'timeout',
+        'Per-case timeout in seconds, around task and evaluators (a suite may set its own).',
+        _positive_float,
+        0.0,
+        '--evaltrace-timeout',
+        'EVALTRACE_TIMEOUT',
+        metavar='SECONDS',
+    ),
+    SettingSpec(
+        'skip',
+        'Skip every eval suite (run the rest of the test suite without the evals).',
+        _bool,
+        False,
+        '--evaltrace-skip',
+        'EVALTRACE_SKIP',
+        cli_action='store_true',
+    ),
+    SettingSpec(
+        'store',
+        'Path of the local trace store (DuckDB).',
+        _str,
+        '.evaltrace/traces.duckdb',
+        '--evaltrace-store',
+        'EVALTRACE_STORE',
+        metavar='PATH',
+    ),
+    SettingSpec(
+        'retention',
+        'How many runs the local trace store keeps.',
+        _positive_int,
+        20,
+        '--evaltrace-retention',
+        'EVALTRACE_RETENTION',
+        metavar='N',
+    ),
+    SettingSpec(
+        'html',
+        'Path of the self-contained HTML report.',
+        _str,
+        '.evaltrace/report.html',
+        '--evaltrace-html',
+        'EVALTRACE_HTML',
+        metavar='PATH',
+    ),
+    SettingSpec(
+        'record',
+        'Model traffic record mode: none, once, new or all.',
+        _record_mode,
+        'once',
+        '--evaltrace-record',
+        'EVALTRACE_RECORD',
+        metavar='MODE',
+    ),
+    SettingSpec(
+        'cassettes',
+        'Folder of the per-case cassettes.',
+        _str,
+        'evals/cassettes',
+        '--evaltrace-cassettes',
+        'EVALTRACE_CASSETTES',
+        metavar='DIR',
+    ),
+    SettingSpec(
+        'baseline',
+        'Baseline report to compare against (skipped when the file does not exist).',
+        _str,
+        'evals/baseline.json',
+        '--evaltrace-baseline',
+        'EVALTRACE_BASELINE',
+        metavar='PATH',
+    ),
+    SettingSpec(
+        'markdown',
+        'Also write the markdown summary to this path.',
+        _str,
+        '',
+        '--evaltrace-markdown',
+        'EVALTRACE_MARKDOWN',
+        metavar='PATH',
+    ),
+    SettingSpec(
+        'shard',
+        'Run only shard i of n of the eval cases, e.g. 1/4.',
+        _shard,
+        (1, 1),
+        '--evaltrace-shard',
+        'EVALTRACE_SHARD',
+        metavar='I/N',
+    ),
+    SettingSpec(
+        'scrub_patterns',
+        'Extra regular expressions whose matches are scrubbed from traces, reports and cassettes.',
+        _patterns,
+        (),
+        None,
+        'EVALTRACE_SCRUB_PATTERNS',
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every evaltrace setting, resolved. Paths are absolute (relative ones are taken from the rootdir)."""
+
+    report: Path
+    max_concurrency: int
+    service_name: str
+    environment: str
+    instrument_pydantic_ai: bool
+    instrument_httpx: bool
+    project_url: str | None
+    trace_url_template: str | None
+    timeout: float | None
+    skip: bool
+    store: Path
+    retention: int
+    html: Path
+    record: RecordMode
+    cassettes: Path
+    baseline: Path
+    markdown: Path | None
+    shard: tuple[int, int]
+    scrub_patterns: tuple[str, ...]
+    gate: Gate | None
+    rootdir: Path
+    sources: Mapping[str, str] = field(default_factory=dict[str, str])
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every setting's CLI option and ini key."""
+    group = parser.getgroup('evaltrace', 'evaltrace: eval suites with tracing')
+    for spec in SETTINGS:
+        help_text = spec.help + (f' [env {spec.env}; ini evaltrace_{spec.name}]' if spec.env else '')
+        if spec.flag is not None:
+            if spec.cli_action == 'store_true':
+                group.addoption(spec.flag, action='store_true', dest=spec.dest, default=None, help=help_text)
+            else:
+                group.addoption(
+                    spec.flag, action='store', dest=spec.dest, default=None, metavar=spec.metavar, help=help_text
+                )
+        ini_type: Literal['linelist', 'string'] = 'linelist' if spec.name == 'scrub_patterns' else 'string'
+        parser.addini(f'evaltrace_{spec.name}', spec.help, type=ini_type, default=None)
+
+
+def read_pyproject_table(rootdir: Path) -> dict[str, Any]:
+    """The `[tool.evaltrace]` table of the rootdir's pyproject.toml, or an empty table."""
+    path = rootdir / 'pyproject.toml'
+    try:
+        with path.open('rb') as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as e:
+        raise pytest.UsageError(f'{path}: not valid TOML: {e}') from None
+    table = data.get('tool', {}).get('evaltrace', {})
+    return table if isinstance(table, dict) else {}  # pyright: ignore[reportUnknownVariableType]
+
+
+def _resolve_one(
+    spec: SettingSpec[T], cli: Any, env: Mapping[str, str], ini: Any, table: Mapping[str, Any]
+) -> tuple[T, str]:
+    candidates: list[tuple[str, Any]] = []
+    if cli is not None:
+        candidates.append((f'option {spec.flag}', cli))
+    if spec.env and env.get(spec.env, '') != '':
+        candidates.append((f'environment variable {spec.env}', env[spec.env]))
+    if ini not in (None, [], ''):
+        candidates.append((f'ini key evaltrace_{spec.name}', ini))
+    if spec.name in table:
+        candidates.append((f'[tool.evaltrace] {spec.name}', table[spec.name]))
+    if not candidates:
+        return spec.default, 'default'
+    source, raw = candidates[0]
+    try:
+        return spec.parse(raw), source
+    except (ValueError, TypeError) as e:
+        raise pytest.UsageError(f'evaltrace: bad value for {spec.name} from {source}: {e}') from None
+
+
+def resolve_values(
+    cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any], table: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Resolve every setting from its four sources (pure; `resolve_settings` feeds it from pytest)."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for spec in SETTINGS:
+        values[spec.name], sources[spec.name] = _resolve_one(spec, cli.get(spec.name), env, ini.get(spec.name), table)
+    return values, sources
+
+
+def resolve_settings(config: pytest.Config, env: Mapping[str, str] | None = None) -> Settings:
+    """Resolve the settings of a pytest session."""
+    rootdir = config.rootpath
+    table = read_pyproject_table(rootdir)
+    cli = {spec.name: config.getoption(spec.dest, None) for spec in SETTINGS if spec.flag}
+    ini = {spec.name: config.getini(f'evaltrace_{spec.name}') for spec in SETTINGS}
+    values, sources = resolve_values(cli, os.environ if env is None else env, ini, table)
+
+    gate_table = table.get('gate')
+    try:
+        gate = gate_from_mapping(gate_table) if isinstance(gate_table, dict) else None  # pyright: ignore[reportUnknownArgumentType]
+    except (ValueError, TypeError) as e:
+        raise pytest.UsageError(f'evaltrace: bad [tool.evaltrace.gate] in {rootdir / "pyproject.toml"}: {e}') from None
+
+    def path(value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else rootdir / p
+
+    return Settings(
+        report=path(values['report']),
+        max_concurrency=values['max_concurrency'],
+        service_name=values['service_name'],
+        environment=values['environment'],
+        instrument_pydantic_ai=values['instrument_pydantic_ai'],
+        instrument_httpx=values['instrument_httpx'],
+        project_url=values['project_url'] or None,
+        trace_url_template=values['trace_url_template'] or None,
+        timeout=values['timeout'] or None,
+        skip=values['skip'],
+        store=path(values['store']),
+        retention=values['retention'],
+        html=path(values['html']),
+        record=values['record'],
+        cassettes=path(values['cassettes']),
+        baseline=path(values['baseline']),
+        markdown=path(values['markdown']) if values['markdown'] else None,
+        shard=values['shard'],
+        scrub_patterns=values['scrub_patterns'],
+        gate=gate,
+        rootdir=rootdir,
+        sources=sources,
+    )

@@ -1,0 +1,227 @@
+"""Tracing: Logfire set-up, one root span per case, usage summed over each case's trace, no sampling of eval traces.
+
+Logfire is configured lazily, when the first suite runs, so a `logfire.configure()` made by the user in a conftest or
+an eval module is seen and respected; evaltrace then only adds its span processors to the user's provider.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import logfire
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind, get_current_span
+from opentelemetry.util.types import Attributes
+
+from ._usage import CaseUsage, usage_attributes, usage_of_span
+
+__all__ = ('CaseTrace', 'TraceSetup', 'UsageProcessor', 'case_span', 'setup_tracing')
+
+ROOT_ATTRIBUTE = 'evaltrace.case'
+JUDGE_SPAN_PREFIX = 'evaluator:'
+
+_current_case: ContextVar[CaseTrace | None] = ContextVar('evaltrace_current_case', default=None)
+
+
+@dataclass
+class CaseTrace:
+    """What the tracing layer learns about one case: its ids and its usage, split task / judge."""
+
+    trace_id: str | None = None
+    span_id: str | None = None
+    usage: CaseUsage = field(default_factory=CaseUsage)
+    # span_id -> is the span inside an evaluator (judge) subtree
+    _judge_spans: dict[int, bool] = field(default_factory=dict[int, bool], repr=False)
+
+
+class UsageProcessor(SpanProcessor):
+    """Sums the usage of every model-request span into its case, split into task and judge shares.
+
+    A span belongs to the judge share when it sits under an evaluator span (`evaluator: …`, from pydantic-evals).
+    Parents start before their children, so a span's share is known when it starts and looked up when it ends.
+    """
+
+    def __init__(self) -> None:
+        self._cases: dict[int, CaseTrace] = {}
+        self._lock = threading.Lock()
+        self.active = True
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if not self.active:
+            return
+        ctx = span.get_span_context()
+        attrs = span.attributes or {}
+        if attrs.get(ROOT_ATTRIBUTE) and (case := _current_case.get()) is not None:
+            with self._lock:
+                self._cases[ctx.trace_id] = case
+            case._judge_spans[ctx.span_id] = False
+            return
+        case = self._cases.get(ctx.trace_id)
+        if case is None:
+            return
+        parent = span.parent
+        in_judge = case._judge_spans.get(parent.span_id, False) if parent is not None else False
+        case._judge_spans[ctx.span_id] = in_judge or span.name.startswith(JUDGE_SPAN_PREFIX)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        ctx = span.get_span_context()
+        if ctx is None:
+            return
+        case = self._cases.get(ctx.trace_id)
+        if case is None:
+            return
+        attrs = span.attributes or {}
+        if attrs.get(ROOT_ATTRIBUTE):
+            with self._lock:
+                self._cases.pop(ctx.trace_id, None)
+            return
+        usage = usage_of_span(attrs)
+        if usage is not None:
+            (case.usage.judge if case._judge_spans.get(ctx.span_id, False) else case.usage.task).add(usage)
+
+    def shutdown(self) -> None:
+        self.active = False
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class EvalTraceSampler(Sampler):
+    """Wraps the user's sampler so that eval-case traces are always recorded, whatever sampling they configured."""
+
+    def __init__(self, inner: Sampler) -> None:
+        self.inner = inner
+        self._forced: set[int] = set()
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        if attributes and attributes.get(ROOT_ATTRIBUTE):
+            self._forced.add(trace_id)
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        if trace_id in self._forced:
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        return self.inner.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def release(self, trace_id: int) -> None:
+        self._forced.discard(trace_id)
+
+    def get_description(self) -> str:
+        return f'EvalTraceSampler({self.inner.get_description()})'
+
+
+@dataclass
+class TraceSetup:
+    """The tracing state of one session."""
+
+    usage: UsageProcessor
+    configured_by_evaltrace: bool
+    sampler: EvalTraceSampler | None = None
+    extra_processors: list[SpanProcessor] = field(default_factory=list[SpanProcessor])
+
+    def close(self) -> None:
+        """Flush spans (bounded) and make this session's processors inert."""
+        try:
+            logfire.force_flush(timeout_millis=3000)
+        except Exception:  # a dead telemetry backend must not change the verdict
+            pass
+        self.usage.active = False
+        for p in self.extra_processors:
+            p.shutdown()
+
+
+def _logfire_is_configured() -> bool:
+    # logfire exposes no public flag; `_initialized` is set by `logfire.configure()` (ours, the user's, or `--logfire`).
+    return bool(getattr(logfire.DEFAULT_LOGFIRE_INSTANCE.config, '_initialized', False))
+
+
+def _force_sampling() -> EvalTraceSampler | None:
+    provider: Any = logfire.DEFAULT_LOGFIRE_INSTANCE.config.get_tracer_provider()
+    sdk = getattr(provider, 'provider', None)
+    sampler = getattr(sdk, 'sampler', None)
+    if sdk is None or not isinstance(sampler, Sampler):
+        return None
+    if isinstance(sampler, EvalTraceSampler):
+        return sampler
+    if sampler.get_description() == 'AlwaysOnSampler':
+        return None
+    wrapped = EvalTraceSampler(sampler)
+    sdk.sampler = wrapped
+    # logfire's proxy re-creates its tracers from the provider, so they pick up the wrapped sampler.
+    provider.set_provider(sdk)
+    return wrapped
+
+
+def setup_tracing(
+    *,
+    service_name: str,
+    environment: str,
+    instrument_pydantic_ai: bool,
+    instrument_httpx: bool,
+    extra_processors: Sequence[SpanProcessor] = (),
+) -> TraceSetup:
+    """Configure Logfire unless the user did, and add evaltrace's span processors to the provider."""
+    usage = UsageProcessor()
+    processors: list[SpanProcessor] = [usage, *extra_processors]
+    configured_by_us = not _logfire_is_configured()
+    if configured_by_us:
+        logfire.configure(
+            # logfire does not send by default under pytest; eval traces should reach Logfire when a token is set.
+            send_to_logfire='if-token-present',
+            service_name=service_name,
+            environment=environment,
+            console=False,
+            additional_span_processors=processors,
+        )
+    else:
+        provider: Any = logfire.DEFAULT_LOGFIRE_INSTANCE.config.get_tracer_provider()
+        for p in processors:
+            provider.add_span_processor(p)
+    if instrument_pydantic_ai:
+        logfire.instrument_pydantic_ai()
+    if instrument_httpx:
+        logfire.instrument_httpx()
+    return TraceSetup(usage, configured_by_us, _force_sampling(), list(extra_processors))
+
+
+@contextmanager
+def case_span(name: str, attributes: dict[str, Any], setup: TraceSetup | None) -> Iterator[tuple[CaseTrace, Any]]:
+    """Open a case's root span in a fresh, empty context, so the case starts its own trace.
+
+    Yields the `CaseTrace` that collects usage and the logfire span, on which the caller sets final attributes
+    (see `finish_case_span`) before it ends.
+    """
+    case = CaseTrace()
+    case_token = _current_case.set(case)
+    ctx_token = otel_context.attach(Context())
+    try:
+        with logfire.span('evaltrace case {case}', case=name, **{ROOT_ATTRIBUTE: True}, _tags=['evaltrace']) as span:
+            sc = get_current_span().get_span_context()
+            if sc.is_valid:
+                case.trace_id = f'{sc.trace_id:032x}'
+                case.span_id = f'{sc.span_id:016x}'
+            span.set_attributes(attributes)
+            try:
+                yield case, span
+            finally:
+                span.set_attributes(usage_attributes(case.usage))
+                if setup is not None and setup.sampler is not None:
+                    setup.sampler.release(sc.trace_id)
+    finally:
+        otel_context.detach(ctx_token)
+        _current_case.reset(case_token)

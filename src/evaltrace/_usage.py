@@ -1,0 +1,107 @@
+"""Token usage and cost, summed over the model-request spans of a trace.
+
+Pydantic AI sets `gen_ai.usage.*` and `operation.cost` (priced by genai-prices) on each model-request span; agent-run
+spans repeat the sums under `gen_ai.aggregated_usage.*`, so only request spans are counted here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ('CaseUsage', 'Usage', 'is_model_request', 'usage_attributes', 'usage_of_span')
+
+
+@dataclass
+class Usage:
+    """Requests, tokens and cost in USD, the unit every total in evaltrace is made of."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, other: Usage) -> None:
+        """Add another usage into this one, in place."""
+        self.requests += other.requests
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cost_usd += other.cost_usd
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            'requests': self.requests,
+            'input_tokens': self.input_tokens,
+            'output_tokens': self.output_tokens,
+            'cost_usd': round(self.cost_usd, 10),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Usage:
+        if not data:
+            return cls()
+        return cls(
+            requests=int(data.get('requests', 0)),
+            input_tokens=int(data.get('input_tokens', 0)),
+            output_tokens=int(data.get('output_tokens', 0)),
+            cost_usd=float(data.get('cost_usd', 0.0)),
+        )
+
+    @classmethod
+    def total(cls, usages: Iterable[Usage]) -> Usage:
+        out = cls()
+        for u in usages:
+            out.add(u)
+        return out
+
+
+def is_model_request(attributes: Mapping[str, Any]) -> bool:
+    """Whether a span is one model request (not an agent run repeating the sums)."""
+    if attributes.get('gen_ai.operation.name') in ('invoke_agent', 'execute_tool'):
+        return False
+    return 'gen_ai.usage.input_tokens' in attributes or 'gen_ai.usage.output_tokens' in attributes
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def usage_of_span(attributes: Mapping[str, Any]) -> Usage | None:
+    """The usage of one model-request span, or None when the span is not a model request."""
+    if not is_model_request(attributes):
+        return None
+    return Usage(
+        requests=1,
+        input_tokens=int(_number(attributes.get('gen_ai.usage.input_tokens'))),
+        output_tokens=int(_number(attributes.get('gen_ai.usage.output_tokens'))),
+        cost_usd=_number(attributes.get('operation.cost')),
+    )
+
+
+@dataclass
+class CaseUsage:
+    """A case's usage, split into the task's share and the evaluators' (judge) share."""
+
+    task: Usage = field(default_factory=Usage)
+    judge: Usage = field(default_factory=Usage)
+
+
+def usage_attributes(case_usage: CaseUsage) -> dict[str, int | float]:
+    """The attributes the case's root span carries: task, judge and total usage."""
+    total = Usage.total([case_usage.task, case_usage.judge])
+    attrs: dict[str, int | float] = {}
+    for prefix, usage in (
+        ('evaltrace.usage', total),
+        ('evaltrace.task_usage', case_usage.task),
+        ('evaltrace.judge_usage', case_usage.judge),
+    ):
+        attrs[f'{prefix}.requests'] = usage.requests
+        attrs[f'{prefix}.input_tokens'] = usage.input_tokens
+        attrs[f'{prefix}.output_tokens'] = usage.output_tokens
+        attrs[f'{prefix}.cost_usd'] = usage.cost_usd
+    return attrs

@@ -1,0 +1,142 @@
+"""The pytest plugin: hooks, options and markers only. The work lives in the modules named for what they do.
+
+Heavy imports (pydantic-evals, logfire) are deferred until an eval suite is collected, so a plain `pytest tests/`
+pays almost nothing for having evaltrace installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ._settings import add_options, resolve_settings
+
+if TYPE_CHECKING:
+    from ._session import EvalSession
+
+SUITE_ATTR = '__evaltrace_suite__'
+_session_key = pytest.StashKey['EvalSession']()
+
+
+def eval_session(config: pytest.Config) -> EvalSession:
+    """The session state; created on first use, once an eval suite is collected."""
+    session = config.stash.get(_session_key, None)
+    if session is None:
+        from ._session import EvalSession
+
+        session = EvalSession(resolve_settings(config), is_worker=hasattr(config, 'workerinput'))
+        config.stash[_session_key] = session
+    return session
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        'markers', 'evaltrace: an eval suite bound to a Pydantic Evals dataset (set by @evaltrace.suite)'
+    )
+    # Resolve now so that misuse is a UsageError at start-up, not a failure in the middle of the run.
+    resolve_settings(config)
+    config.pluginmanager.register(_ReportListener(config), 'evaltrace-report-listener')
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> list[pytest.Item] | None:
+    spec = getattr(obj, SUITE_ATTR, None)
+    if spec is None:
+        return None
+    from ._collect import collect_suite
+
+    session = eval_session(collector.config)
+    skip = 'evaltrace: eval suites skipped (--evaltrace-skip)' if session.settings.skip else None
+    return collect_suite(collector, name, obj, spec, skip)  # pyright: ignore[reportArgumentType]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash.get(_session_key, None)
+    if state is None:
+        return
+    from ._collect import EvalCaseItem
+
+    state.expected = [it.nodeid for it in items if isinstance(it, EvalCaseItem)]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    suite = getattr(item, 'evaltrace_suite', None)
+    if suite is not None and call.when == 'call':
+        from ._session import CASE_REPORT_ATTR, SUITE_REPORT_ATTR, suite_info
+
+        result = suite.results.get(item.nodeid)
+        if result is not None:
+            setattr(report, CASE_REPORT_ATTR, result.to_dict())
+            setattr(report, SUITE_REPORT_ATTR, suite_info(suite).to_dict())
+    return report
+
+
+class _ReportListener:
+    """Receives every test report (from xdist workers too) and hands eval results to the session."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if hasattr(self.config, 'workerinput'):
+            return
+        state = self.config.stash.get(_session_key, None)
+        if getattr(report, 'evaltrace_case', None) is not None:
+            state = eval_session(self.config)
+            state.on_report(report)
+        if state is not None and report.failed:
+            state.failed_nodeids.add(report.nodeid)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        expected = getattr(node, 'workeroutput', {}).get('evaltrace_expected')
+        if expected:
+            state = eval_session(self.config)
+            if not state.expected:
+                state.expected = list(expected)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        from ._xdist import make_scheduler
+
+        return make_scheduler(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(_session_key, None)
+    if state is None:
+        return
+    if state.is_worker:
+        session.config.workeroutput['evaltrace_expected'] = state.expected  # pyright: ignore[reportAttributeAccessIssue]
+        return
+    from ._verdict import finish_session
+
+    finish_session(session, state)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(_session_key, None)
+    if state is None or state.is_worker or not state.state.cases:
+        return
+    from ._summary import summary_lines
+
+    terminalreporter.write_sep('=', 'evaltrace summary')
+    for line in summary_lines(state.report_data(complete=True)):
+        terminalreporter.write_line(line)
+    for err in state.harness_errors:
+        terminalreporter.write_line(f'evaltrace error: {err}', red=True)
+    terminalreporter.write_line(f'report: {state.settings.report}')
