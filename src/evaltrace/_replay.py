@@ -50,7 +50,7 @@ from opentelemetry import trace
 from vcr import cassette as _vcr_cassette  # pyright: ignore[reportMissingTypeStubs]
 from vcr import filters as _vcr_filters  # pyright: ignore[reportMissingTypeStubs]
 from vcr import matchers as _vcr_matchers  # pyright: ignore[reportMissingTypeStubs]
-from vcr import request as _vcr_request  # pyright: ignore[reportMissingTypeStubs]
+from vcr import request as _vcr_request_module  # pyright: ignore[reportMissingTypeStubs]
 from vcr import serialize as _vcr_serialize  # pyright: ignore[reportMissingTypeStubs]
 from vcr.persisters.filesystem import CassetteNotFoundError  # pyright: ignore[reportMissingTypeStubs]
 from vcr.record_mode import RecordMode as VcrRecordMode  # pyright: ignore[reportMissingTypeStubs]
@@ -58,12 +58,12 @@ from vcr.serializers import yamlserializer as _vcr_yaml  # pyright: ignore[repor
 
 # vcrpy ships no type information; its API is used through `Any`.
 vcr_matchers: Any = _vcr_matchers
-Cassette: Any = _vcr_cassette.Cassette
-VcrRequest: Any = _vcr_request.Request
-decode_response: Any = _vcr_filters.decode_response
-vcr_serialize: Any = _vcr_serialize.serialize
-vcr_deserialize: Any = _vcr_serialize.deserialize
 vcr_yaml: Any = _vcr_yaml
+Cassette: Any = cast(Any, _vcr_cassette).Cassette
+VcrRequest: Any = cast(Any, _vcr_request_module).Request
+decode_response: Any = cast(Any, _vcr_filters).decode_response
+vcr_serialize: Any = cast(Any, _vcr_serialize).serialize
+vcr_deserialize: Any = cast(Any, _vcr_serialize).deserialize
 
 __all__ = (
     'RECORD_MODES',

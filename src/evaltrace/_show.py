@@ -104,7 +104,7 @@ def load_trace(con: duckdb.DuckDBPyConnection, trace_id: str) -> list[SpanNode]:
     ).fetchall()
     nodes: dict[str, SpanNode] = {}
     for row in rows:
-        attributes = json.loads(row[8]) if row[8] else {}
+        attributes: Any = json.loads(row[8]) if row[8] else {}
         nodes[row[0]] = SpanNode(
             span_id=row[0],
             parent_span_id=row[1],
@@ -114,7 +114,7 @@ def load_trace(con: duckdb.DuckDBPyConnection, trace_id: str) -> list[SpanNode]:
             duration=float(row[5] or 0.0),
             level=row[6] or 'info',
             kind=row[7] or 'span',
-            attributes=attributes if isinstance(attributes, dict) else {},
+            attributes=cast('dict[str, Any]', attributes) if isinstance(attributes, dict) else {},
             exception_type=row[9],
             exception_message=row[10],
         )
@@ -355,8 +355,8 @@ def run_show(
     """Print the trace of a case (node id or case name, looked up in the JSON report), of a trace id, or of every
     failed case of the last run; returns the exit status (errors are one line on `err`, status 1).
     """
-    out = out or sys.stdout
-    err = err or sys.stderr
+    out = cast('TextIO', sys.stdout) if out is None else out
+    err = cast('TextIO', sys.stderr) if err is None else err
     report_path = Path(report_path)
     try:
         if last_failed == (target is not None):

@@ -47,7 +47,8 @@ def query_store(con: duckdb.DuckDBPyConnection, query: str) -> QueryResult | Non
         QueryError: DuckDB rejected the query (syntax, unknown column, write to the read-only store, ...).
     """
     try:
-        relation = con.sql(query)
+        # The stubs say a relation, but statements without rows (SET, ...) return None.
+        relation = cast('duckdb.DuckDBPyRelation | None', con.sql(query))
         if relation is None:
             return None
         types = tuple(str(t) for t in relation.types)
@@ -150,8 +151,8 @@ def run_sql(
 
     Errors (no store, corrupt store, bad SQL) are one line on `err`, status 1.
     """
-    out = out or sys.stdout
-    err = err or sys.stderr
+    out = cast('TextIO', sys.stdout) if out is None else out
+    err = cast('TextIO', sys.stderr) if err is None else err
     try:
         con = open_store(store_path, keep_runs=keep_runs)
     except StoreError as e:

@@ -20,7 +20,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -237,7 +237,7 @@ def _json_schema_properties(raw: object) -> dict[str, Any]:
         schema = json.loads(raw)
     except ValueError:
         return {}
-    properties = schema.get('properties') if isinstance(schema, dict) else None
+    properties = cast('dict[str, Any]', schema).get('properties') if isinstance(schema, dict) else None
     return cast('dict[str, Any]', properties) if isinstance(properties, dict) else {}
 
 
@@ -335,7 +335,7 @@ def new_run_id() -> str:
 
 
 @contextlib.contextmanager
-def _locked(file: IO[Any]) -> Iterator[None]:
+def _locked(file: IO[Any]) -> Generator[None]:
     if fcntl is None:  # pragma: no cover
         yield
         return
@@ -464,11 +464,9 @@ def _connect(store_path: Path, *, read_only: bool, lock_timeout: float) -> duckd
             raise StoreError(f'{store_path}: not a readable trace store ({_one_line(e)})') from None
         except duckdb.Error as e:
             raise StoreError(f'{store_path}: not a readable trace store ({_one_line(e)})') from None
-        try:
-            # Timestamps print in UTC, as in Logfire, whatever the machine's zone.
+        # Timestamps print in UTC, as in Logfire, whatever the machine's zone (without ICU they show local time).
+        with contextlib.suppress(duckdb.Error):
             con.execute("SET TimeZone = 'UTC'")
-        except duckdb.Error:  # pragma: no cover - ICU missing: timestamps then show in local time
-            pass
         return con
 
 

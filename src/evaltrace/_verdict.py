@@ -38,6 +38,8 @@ def decide_exit_status(
 
 def finish_session(session: pytest.Session, state: EvalSession) -> None:
     """Write the final report and set the session's exit status."""
+    if session.config.option.collectonly:
+        return
     # Cases that finished in this process but whose items never reported (an interrupt mid-batch) still count.
     for item in session.items:
         if isinstance(item, EvalCaseItem) and item.nodeid not in state.state.cases:

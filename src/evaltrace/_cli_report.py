@@ -1,0 +1,32 @@
+"""`evaltrace report`: print the summary of a JSON report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._report import read_report
+from ._summary import summary_lines
+
+__all__ = ('register',)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        data = read_report(Path(args.report))
+    except ValueError as e:
+        print(f'evaltrace: {e}', file=sys.stderr)
+        return 2
+    for line in summary_lines(data):
+        print(line)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        'report', help='print the summary of a JSON report', description='Print the per-suite summary of a report.'
+    )
+    p.add_argument('report', nargs='?', default='.evaltrace/report.json', help='the report (default: %(default)s)')
+    p.set_defaults(handler=_run)

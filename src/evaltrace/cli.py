@@ -1,0 +1,50 @@
+"""The `evaltrace` command: work with the reports and traces that `pytest evals/` leaves behind.
+
+Each subcommand lives with the module that does the work; this file only assembles the parser. A subcommand module
+exposes `register(subparsers)`, which adds its parser and sets `handler` to a function `(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+
+__all__ = ('build_parser', 'main')
+
+# Subcommand modules, in the order `evaltrace --help` lists them.
+SUBCOMMANDS = ('._cli_report',)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='evaltrace',
+        description=(
+            'Work with the results of `pytest evals/`: the JSON report (.evaltrace/report.json), '
+            'baselines, shard merges, and the local trace store.'
+        ),
+    )
+    subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
+    for name in SUBCOMMANDS:
+        module = import_module(name, __package__)
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, 'handler', None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args))
+    except KeyboardInterrupt:
+        print('evaltrace: interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':  # pragma: no cover
+    sys.exit(main())
