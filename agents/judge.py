@@ -5,7 +5,7 @@ runs the checks the rubric asks for; the verdict passes only when every check pa
 of checks passed. Rules (rubrics are written so that a real judge reads them the same way):
 
 - the output must not be empty;
-- every term the rubric quotes ('like this' or "like this") must appear in the output, ignoring case;
+- every term the rubric puts in double quotes ("like this") must appear in the output, ignoring case;
 - a rubric asking for a *concise* answer allows at most 120 words;
 - a rubric asking for an *accurate* or *answering* output rejects non-answers ("I don't know", "no definition");
 - a rubric mentioning an *apology* or *empathy* needs "sorry" or "apolog" in the output;
@@ -27,7 +27,7 @@ from agents._offline import final_output, last_user_prompt
 __all__ = ('Check', 'grade', 'judge_policy', 'offline_judge_model', 'parse_sections', 'rubric_checks')
 
 _SECTION = re.compile(r'<(Input|Output|ExpectedOutput|Rubric)>\n?(.*?)\n?</\1>', re.DOTALL)
-_QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"")
+_QUOTED = re.compile(r'"([^"]+)"')
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]*")
 _NON_ANSWERS = ("i don't know", 'i do not know', "don't have a reliable", 'no definition', 'cannot answer')
 _STOPWORDS = frozenset(
@@ -80,8 +80,7 @@ def rubric_checks(rubric: str, output: str, expected: str | None = None) -> list
     lowered_rubric = rubric.lower()
     lowered = output.lower()
     checks = [Check('output is not empty', bool(output.strip()))]
-    for single, double in _QUOTED.findall(rubric):
-        term = single or double
+    for term in _QUOTED.findall(rubric):
         checks.append(Check(f'mentions {term!r}', term.lower() in lowered))
     if 'concise' in lowered_rubric:
         words = len(output.split())

@@ -35,6 +35,7 @@ __all__ = (
     'draft_reply',
     'find_order_id',
     'lookup_order',
+    'relevant_sentences',
     'search_kb',
     'should_escalate',
     'triage_agent',
@@ -145,14 +146,27 @@ _ORDER_ID = re.compile(r'\bORD-?(\d{4})\b', re.IGNORECASE)
 _CATEGORY_RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
     ('cancellation', ('cancel',)),
     ('account', ('password', 'log in', 'login', 'sign in', 'account', 'email address')),
-    ('billing', ('charged', 'charge', 'invoice', 'billing', 'payment', 'receipt')),
+    ('billing', ('charged', 'charge', 'invoice', 'billing', 'payment', 'receipt', 'fraud', 'my card')),
     ('product_issue', ('broken', 'damaged', 'defective', 'stopped working', 'faulty', 'cracked', "doesn't work")),
     ('refund', ('refund', 'return', 'money back', 'send it back')),
-    ('shipping', ('where is', 'tracking', 'delivery', 'deliver', 'arrived', 'shipped', 'package', 'parcel', 'late')),
+    ('shipping', ('where is', 'tracking', 'deliver', 'arrived', 'ship', 'package', 'parcel', 'late')),
 )
 _URGENT_WORDS = ('lawyer', 'legal', 'chargeback', 'fraud', 'scam', 'unacceptable', 'third time', 'bank')
 _HIGH_WORDS = ('asap', 'urgent', 'immediately', 'today')
-_QUESTION_OPENERS = ('how do i', 'how can i', 'can i', 'do you', 'what is', 'is it possible')
+_QUESTION_OPENERS = ('how do i', 'how can i', 'can i', 'do you', 'what is', 'is it possible', 'will i')
+# What the policy adds to the customer's words when searching the help articles, as a model writing a query would.
+_SEARCH_TERMS: dict[Category, str] = {
+    'shipping': 'shipping delivery tracking',
+    'refund': 'returns refunds',
+    'billing': 'billing charge invoice',
+    'product_issue': 'damaged defective',
+    'cancellation': 'cancel',
+    'account': 'password account',
+    'other': '',
+}
+_ESCALATION_TEAMS: dict[Category, str] = {'billing': 'our billing team', 'account': 'our account team'}
+_SENTENCE_END = re.compile(r'(?<=[.!?])\s+')
+_WORD = re.compile(r'[a-z]{4,}')
 
 
 def find_order_id(text: str) -> str | None:
@@ -171,7 +185,8 @@ def classify(text: str) -> Category:
 
 
 def assess_priority(text: str, category: Category, order: dict[str, Any] | None) -> Priority:
-    """Urgent on legal or fraud words; high for delays, damage, big orders or explicit urgency; low for questions."""
+    """Urgent on legal or fraud words; high for delays, damage, big orders or explicit urgency; low otherwise for
+    general questions and messages that need no action."""
     lowered = text.lower()
     if any(word in lowered for word in _URGENT_WORDS):
         return 'urgent'
@@ -179,7 +194,7 @@ def assess_priority(text: str, category: Category, order: dict[str, Any] | None)
         return 'high'
     if order is not None and (order['status'] == 'delayed' or order['total'] >= 500):
         return 'high'
-    if order is None and lowered.strip().startswith(_QUESTION_OPENERS):
+    if category == 'other' or (order is None and lowered.strip().startswith(_QUESTION_OPENERS)):
         return 'low'
     return 'normal'
 
@@ -198,12 +213,33 @@ def should_escalate(
     return order_id is not None and order is None
 
 
+def _stems(text: str) -> set[str]:
+    # Five-letter prefixes stand in for stemming: refund/refunds, charge/charged.
+    return {word[:5] for word in _WORD.findall(text.lower())}
+
+
+def relevant_sentences(message: str, body: str) -> list[str]:
+    """The article's first sentence, plus the later sentence sharing most words with the message, if any does."""
+    first, *rest = _SENTENCE_END.split(body.strip())
+    wanted = _stems(message)
+    best = max(rest, key=lambda sentence: len(wanted & _stems(sentence)), default=None)
+    return [first, best] if best is not None and wanted & _stems(best) else [first]
+
+
 def draft_reply(
-    order_id: str | None, order: dict[str, Any] | None, articles: Sequence[dict[str, str]], escalate: bool
+    message: str,
+    category: Category,
+    priority: Priority,
+    order_id: str | None,
+    order: dict[str, Any] | None,
+    articles: Sequence[dict[str, str]],
+    escalate: bool,
 ) -> str:
-    """A short reply grounded in the order record and the best help article."""
+    """A short reply grounded in the order record and the best-matching help article."""
     name = order['customer_name'].split()[0] if order else 'there'
     lines = [f'Hi {name}, thanks for getting in touch.']
+    if category == 'product_issue' or priority in ('high', 'urgent'):
+        lines.append("I'm sorry for the trouble this has caused.")
     if order is not None:
         status = order['status']
         sentence = f'Your order {order["order_id"]} is currently {status}'
@@ -217,10 +253,12 @@ def draft_reply(
         lines.append(f'I could not find an order with the number {order_id}.')
     if articles:
         article = articles[0]
-        first_sentence = article['body'].split('. ')[0].rstrip('.')
-        lines.append(f'Our help article "{article["title"]}" explains: {first_sentence}.')
+        lines.append(
+            f'From our help article "{article["title"]}": ' + ' '.join(relevant_sentences(message, article['body']))
+        )
     if escalate:
-        lines.append('I have passed your message to a specialist colleague, who will contact you within one day.')
+        team = _ESCALATION_TEAMS.get(category, 'a specialist colleague')
+        lines.append(f'I have passed your message to {team}, who will contact you within one business day.')
     lines.append('Best regards, the Support team')
     return '\n'.join(lines)
 
@@ -231,7 +269,8 @@ def triage_policy(messages: list[ModelMessage], info: AgentInfo) -> ModelRespons
     order_id = find_order_id(text)
     results = tool_results(messages)
     if not results:
-        calls: list[tuple[str, dict[str, Any]]] = [('search_kb', {'query': text})]
+        query = f'{_SEARCH_TERMS[classify(text)]} {text}'.strip()
+        calls: list[tuple[str, dict[str, Any]]] = [('search_kb', {'query': query})]
         if order_id is not None:
             calls.insert(0, ('lookup_order', {'order_id': order_id}))
         return tool_call(*calls)
@@ -247,7 +286,7 @@ def triage_policy(messages: list[ModelMessage], info: AgentInfo) -> ModelRespons
             'category': category,
             'priority': priority,
             'escalate': escalate,
-            'reply_draft': draft_reply(order_id, order, articles, escalate),
+            'reply_draft': draft_reply(text, category, priority, order_id, order, articles, escalate),
             'order_id': order['order_id'] if order else None,
         },
     )

@@ -1,22 +1,24 @@
-"""Collection: a `@evaltrace.suite` function becomes one pytest item per dataset case (and repeat)."""
+"""Collection: a `@evaltrace.suite` function is parametrized over its dataset's cases, one pytest item per case.
+
+The suite function's first parameter is parametrized with the cases (ids are the case names, so node ids read
+`evals/test_x.py::test_fn[case name]`); its other parameters are ordinary fixtures. The items are plain
+`pytest.Function`s, so `-k`, `--deselect`, `--lf` and `--co` behave as everywhere in pytest.
+"""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic_evals import Dataset
+from pydantic_evals import Case, Dataset
 
 from ._dataset import DatasetError, load_dataset, resolve_dataset_path, task_types
 from ._results import CaseResult
-from ._run import CaseWork
 from ._suite import SuiteSpec
 
-__all__ = ('CaseFailed', 'DatasetErrorItem', 'EvalCaseItem', 'SuiteRuntime', 'collect_suite')
+__all__ = ('CaseParam', 'DatasetProblem', 'SuiteRuntime', 'case_param', 'parametrize_suite')
 
 
 @dataclass(eq=False)
@@ -29,124 +31,74 @@ class SuiteRuntime:
     spec: SuiteSpec
     dataset: Dataset[Any, Any, Any]
     dataset_path: str | None
-    fixture_names: tuple[str, ...]
+    inputs_param: str
     results: dict[str, CaseResult] = field(default_factory=dict[str, CaseResult])
     started: set[str] = field(default_factory=set[str])
 
 
-class CaseFailed(Exception):
-    """Raised by a case item whose case failed; pytest shows `message` without a harness traceback."""
+@dataclass(frozen=True, eq=False)
+class CaseParam:
+    """The parameter value of one case item: which case of which suite, and which repeat."""
 
-    def __init__(self, result: CaseResult, message: str) -> None:
-        super().__init__(message)
-        self.result = result
-        self.message = message
+    suite: SuiteRuntime
+    case: Case[Any, Any, Any]
+    case_name: str
+    repeat: int | None
+    repeats: int
 
-
-class EvalCaseItem(pytest.Function):
-    """One dataset case (one repeat of it) as a pytest item. Its suite runs the selected cases as one batch."""
-
-    evaltrace_suite: SuiteRuntime
-    evaltrace_work: CaseWork
-
-    def runtest(self) -> None:
-        from .plugin import eval_session
-
-        eval_session(self.config).run_item(self)
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | Any:
-        if isinstance(excinfo.value, CaseFailed):
-            return excinfo.value.message
-        return super().repr_failure(excinfo, style=style)
-
-    def reportinfo(self) -> tuple[Path | str, int | None, str]:
-        path, lineno, _ = super().reportinfo()
-        return path, lineno, self.name
+    def __repr__(self) -> str:
+        return f'<case {self.case_name}>'
 
 
-class DatasetErrorItem(pytest.Item):
-    """Stands for a suite whose dataset cannot be used: it errors at setup with the dataset error, alone."""
+@dataclass(frozen=True, eq=False)
+class DatasetProblem:
+    """The parameter value of the single item that stands for a suite whose dataset cannot be used."""
 
-    def __init__(self, *, error: DatasetError, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.error = error
-
-    def setup(self) -> None:
-        raise self.error
-
-    def runtest(self) -> None:  # pragma: no cover - setup always raises
-        raise self.error
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | Any:
-        if isinstance(excinfo.value, DatasetError):
-            return f'evaltrace: bad dataset: {excinfo.value}'
-        return super().repr_failure(excinfo, style=style)
-
-    def reportinfo(self) -> tuple[Path | str, int | None, str]:
-        return self.path, None, self.name
+    error: DatasetError
 
 
-def _fixture_placeholder(fn: Callable[..., Any]) -> tuple[Callable[..., Any], tuple[str, ...]]:
-    """A stand-in whose signature holds only the fixture parameters, so pytest resolves fixtures but not `inputs`."""
-    sig = inspect.signature(fn)
-    params = list(sig.parameters.values())[1:]
-
-    def placeholder(**kwargs: Any) -> None:  # never called: EvalCaseItem.runtest runs the suite
-        raise AssertionError('evaltrace placeholder called')
-
-    placeholder.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    placeholder.__name__ = fn.__name__
-    placeholder.__qualname__ = fn.__qualname__
-    placeholder.__module__ = fn.__module__
-    placeholder.__doc__ = fn.__doc__
-    if hasattr(fn, 'pytestmark'):
-        placeholder.pytestmark = fn.pytestmark  # type: ignore[attr-defined]
-    return placeholder, tuple(p.name for p in params)
+def case_param(item: pytest.Item) -> CaseParam | DatasetProblem | None:
+    """The eval case an item runs, or None for any other item."""
+    callspec = getattr(item, 'callspec', None)
+    if callspec is None:
+        return None
+    for value in callspec.params.values():
+        if isinstance(value, CaseParam | DatasetProblem):
+            return value
+    return None
 
 
-def _load(
-    collector: pytest.Collector, fn: Callable[..., Any], spec: SuiteSpec
-) -> tuple[Dataset[Any, Any, Any], str | None]:
+def _load(metafunc: pytest.Metafunc, spec: SuiteSpec) -> tuple[Dataset[Any, Any, Any], str | None]:
     if isinstance(spec.dataset, Dataset):
         return spec.dataset, None
-    rootdir = collector.config.rootpath
-    path = resolve_dataset_path(spec.dataset, rootdir, collector.path.parent)
+    rootdir = metafunc.config.rootpath
+    path = resolve_dataset_path(spec.dataset, rootdir, metafunc.definition.path.parent)
     try:
         display = str(path.relative_to(rootdir))
     except ValueError:
         display = str(path)
-    input_type, output_type, _ = task_types(fn)
+    input_type, output_type, _ = task_types(metafunc.function)
     return load_dataset(path, input_type, output_type, spec.evaluator_types, display), display
 
 
-def collect_suite(
-    collector: pytest.Collector, name: str, fn: Callable[..., Any], spec: SuiteSpec, skip: str | None
-) -> list[pytest.Item]:
-    """The items of one suite: a case item per case and repeat, or one error item when the dataset is bad."""
-    suite_id = f'{collector.nodeid}::{name}'
-    if skip is not None:
-        item = pytest.Function.from_parent(collector, name=name, callobj=lambda: None)
-        item.add_marker(pytest.mark.skip(reason=skip))
-        return [item]
+def parametrize_suite(metafunc: pytest.Metafunc, spec: SuiteSpec, skip: str | None) -> None:
+    """Parametrize a suite function over its cases (and repeats)."""
+    fn = metafunc.function
+    _, _, inputs_param = task_types(fn)
+    assert inputs_param is not None
+    marks = [pytest.mark.skip(reason=skip)] if skip is not None else []
     try:
-        dataset, display = _load(collector, fn, spec)
+        dataset, display = _load(metafunc, spec)
     except DatasetError as e:
-        return [DatasetErrorItem.from_parent(collector, name=name, error=e)]
-    placeholder, fixture_names = _fixture_placeholder(fn)
-    runtime = SuiteRuntime(suite_id, spec.name or name, fn, spec, dataset, display, fixture_names)
-    items: list[pytest.Item] = []
+        metafunc.parametrize(inputs_param, [pytest.param(DatasetProblem(e), id='dataset-error')])
+        return
+    suite_id = f'{metafunc.definition.nodeid.split("[", 1)[0]}'
+    runtime = SuiteRuntime(suite_id, spec.name or fn.__name__, fn, spec, dataset, display, inputs_param)
+    params: list[Any] = []
     for index, case in enumerate(dataset.cases, 1):
         case_name = case.name or f'Case {index}'
         for repeat in range(1, spec.repeat + 1):
-            item_name = f'{name}[{case_name}]' if spec.repeat == 1 else f'{name}[{case_name}#{repeat}]'
-            item = EvalCaseItem.from_parent(collector, name=item_name, callobj=placeholder)
-            item.evaltrace_suite = runtime
-            item.evaltrace_work = CaseWork(
-                case=case,
-                case_name=case_name,
-                nodeid=item.nodeid,
-                repeat=repeat if spec.repeat > 1 else None,
-                repeats=spec.repeat,
-            )
-            items.append(item)
-    return items
+            value = CaseParam(runtime, case, case_name, repeat if spec.repeat > 1 else None, spec.repeat)
+            case_id = case_name if spec.repeat == 1 else f'{case_name}#{repeat}'
+            params.append(pytest.param(value, id=case_id, marks=marks))
+    metafunc.parametrize(inputs_param, params)

@@ -51,8 +51,33 @@ class Gate:
     min_pass_rate_lower_bound: float | None = None
     """Minimum Wilson 95% lower bound of the case pass rate, so a small sample cannot pass by luck."""
 
+    # Regression gates: checked against the baseline (the `baseline` setting) when that file exists. Only cases
+    # present in both runs with the same inputs are compared; see `_baseline.py`.
+    no_assertion_regressions: bool = False
+    """When true, no assertion that passed in the baseline may fail (or be lost to an error) now."""
+    max_score_drop: float | None = None
+    """Maximum drop of any average score against the baseline, in score units (0.05 = five hundredths)."""
+    max_cost_increase_pct: float | None = None
+    """Maximum growth of the cost against the baseline, in percent (20 = 20%)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_gate_value(f.name, getattr(self, f.name))
+
     def is_empty(self) -> bool:
-        return all(getattr(self, f.name) in (None, {}) for f in fields(self))
+        return all(_unset(getattr(self, f.name)) for f in fields(self))
+
+    @property
+    def has_regression_gates(self) -> bool:
+        """Whether this gate checks anything against a baseline."""
+        return (
+            self.no_assertion_regressions or self.max_score_drop is not None or self.max_cost_increase_pct is not None
+        )
+
+
+def _unset(value: Any) -> bool:
+    # `is False` and not `== False`: `max_errors = 0` is a real threshold.
+    return value is None or value is False or (isinstance(value, Mapping) and not value)
 
 
 def gate_from_mapping(data: Mapping[str, Any]) -> Gate:
@@ -62,6 +87,36 @@ def gate_from_mapping(data: Mapping[str, Any]) -> Gate:
     if unknown:
         raise ValueError(f'unknown gate key(s) {", ".join(unknown)}; known: {", ".join(sorted(known))}')
     return Gate(**dict(data))
+
+
+_RATE_KEYS = ('min_pass_rate', 'min_assertion_pass_rate', 'min_pass_rate_lower_bound')
+_MAPPING_KEYS = ('min_evaluator_pass_rate', 'min_score_avg')
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_gate_value(key: str, value: Any) -> None:
+    """Reject a gate value of the wrong type or range with a message naming the key."""
+    if value is None:
+        return
+    if key == 'no_assertion_regressions':
+        if not isinstance(value, bool):
+            raise ValueError(f'{key} must be true or false, got {value!r}')
+    elif key in _MAPPING_KEYS:
+        if not isinstance(value, Mapping):
+            raise ValueError(f'{key} must be a table of name = number, got {value!r}')
+        items: Mapping[Any, Any] = value  # pyright: ignore[reportUnknownVariableType]
+        for name, threshold in items.items():
+            if not _is_number(threshold):
+                raise ValueError(f'{key}[{name}] must be a number, got {threshold!r}')
+    elif not _is_number(value):
+        raise ValueError(f'{key} must be a number, got {value!r}')
+    elif value < 0:
+        raise ValueError(f'{key} must be >= 0, got {value!r}')
+    elif key in _RATE_KEYS and value > 1:
+        raise ValueError(f'{key} is a fraction between 0 and 1, got {value!r}')
 
 
 def wilson_lower_bound(successes: int, n: int, z: float = 1.959963984540054) -> float:

@@ -106,7 +106,10 @@ def _usage_line(label: str, usage: Usage) -> str:
 
 def failure_message(result: CaseResult, local_hint: str | None = None) -> str:
     """The message shown when a case fails: why, expected against actual, usage and cost, and the trace link."""
-    lines = [f'{result.status.upper()}: {result.suite}[{result.case}]']
+    # The first line is what pytest's short test summary shows.
+    head = result.failures[0] if result.failures else result.status
+    more = f' (+{len(result.failures) - 1} more)' if len(result.failures) > 1 else ''
+    lines = [f'case {result.case} {result.status}: {head}{more}']
     for failure in result.failures:
         lines.append(f'  - {failure}')
     if result.expected_output is not None:

@@ -114,6 +114,10 @@ _SECRET_HEADERS = frozenset(
         'openai-project',
     }
 )
+# Request headers not stored: they change with SDK versions, machines and retries, and would make every re-recording
+# a noisy diff. Headers take no part in matching (except Content-Type, which tells the body matcher to parse JSON).
+_VOLATILE_REQUEST_HEADERS = frozenset({'host', 'connection', 'accept-encoding', 'content-length', 'user-agent'})
+_VOLATILE_REQUEST_HEADER_PREFIXES = ('x-stainless-',)
 _SECRET_QUERY_PARAMS = frozenset({'key', 'api_key', 'api-key', 'apikey', 'access_token', 'token'})
 # Well-known key shapes, scrubbed wherever they appear (bodies, URLs, header values).
 _DEFAULT_PATTERNS = (
@@ -233,7 +237,10 @@ class _Scrubber:
         request = copy.copy(request)
         request.uri = self.uri(request.uri)
         request.headers = {
-            k: SCRUBBED if k.lower() in _SECRET_HEADERS else self.text(str(v)) for k, v in request.headers.items()
+            k: SCRUBBED if k.lower() in _SECRET_HEADERS else self.text(str(v))
+            for k, v in request.headers.items()
+            if k.lower() not in _VOLATILE_REQUEST_HEADERS
+            and not k.lower().startswith(_VOLATILE_REQUEST_HEADER_PREFIXES)
         }
         request.body = self.body(request.body)
         return request
@@ -253,7 +260,11 @@ class _Scrubber:
 # Cassette file format: vcrpy's YAML layout, with JSON bodies pretty-printed and multi-line text as YAML block scalars.
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's dumper when available: several times faster than the pure-Python one.
+_BaseDumper: type[yaml.SafeDumper] = getattr(yaml, 'CSafeDumper', yaml.SafeDumper)
+
+
+class _Dumper(_BaseDumper):
     pass
 
 

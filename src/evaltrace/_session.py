@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from ._collect import CaseFailed, EvalCaseItem, SuiteRuntime
+from ._collect import CaseParam, SuiteRuntime, case_param
 from ._judge import failure_message
 from ._links import LinkTarget, project_url_from_credentials
 from ._report import ReportState, SuiteInfo, build_report, write_json_atomic
 from ._results import CaseResult
-from ._run import run_cases
+from ._run import CaseWork, run_cases
 from ._settings import Settings
 from ._trace import TraceSetup, setup_tracing
 
@@ -80,32 +81,39 @@ class EvalSession:
             )
         return self.trace
 
-    def run_item(self, item: EvalCaseItem) -> None:
-        runtime = item.evaltrace_suite
+    def run_item(self, item: pytest.Function, param: CaseParam) -> None:
+        """Run an item's case (with the rest of its batch, the first time) and raise its verdict."""
+        runtime = param.suite
         if item.nodeid not in runtime.results:
-            self._run_batch(item)
+            self._run_batch(item, param)
         result = runtime.results[item.nodeid]
         item.user_properties.extend(_junit_properties(result))
         if result.status in ('failed', 'error'):
-            raise CaseFailed(result, failure_message(result))
+            pytest.fail(failure_message(result), pytrace=False)
 
-    def _batch_for(self, item: EvalCaseItem) -> list[EvalCaseItem]:
-        runtime = item.evaltrace_suite
+    def _batch_for(self, item: pytest.Function, param: CaseParam) -> list[tuple[pytest.Item, CaseParam]]:
+        """The selected, not yet started cases of the item's suite that this process will run, item first."""
+        batch: list[tuple[pytest.Item, CaseParam]] = [(item, param)]
         if not self.batch_mode:
-            return [item]
-        batch = [
-            it
-            for it in item.session.items
-            if isinstance(it, EvalCaseItem) and it.evaltrace_suite is runtime and it.nodeid not in runtime.started
-        ]
-        return batch if item in batch else [item, *batch]
+            return batch
+        runtime = param.suite
+        for other in item.session.items:
+            other_param = case_param(other)
+            if (
+                other is not item
+                and isinstance(other_param, CaseParam)
+                and other_param.suite is runtime
+                and other.nodeid not in runtime.started
+            ):
+                batch.append((other, other_param))
+        return batch
 
-    def _run_batch(self, item: EvalCaseItem) -> None:
-        runtime = item.evaltrace_suite
-        batch = self._batch_for(item)
-        for it in batch:
+    def _run_batch(self, item: pytest.Function, param: CaseParam) -> None:
+        runtime = param.suite
+        batch = self._batch_for(item, param)
+        for it, _ in batch:
             runtime.started.add(it.nodeid)
-        fixtures = {name: item.funcargs[name] for name in runtime.fixture_names}
+        fixtures = {name: value for name, value in item.funcargs.items() if name != runtime.inputs_param and name in _fixture_params(runtime)}
         setup = self.tracing()
         links = self.link_target()
         timeout = runtime.spec.timeout or self.settings.timeout
@@ -114,9 +122,10 @@ class EvalSession:
             result.trace_url = links.url(result.trace_id, result.span_id, anchor=_anchor(result.nodeid))
             runtime.results[result.nodeid] = result
 
+        works = [CaseWork(p.case, p.case_name, it.nodeid, p.repeat, p.repeats) for it, p in batch]
         asyncio.run(
             run_cases(
-                [it.evaltrace_work for it in batch],
+                works,
                 runtime.fn,
                 fixtures,
                 runtime.dataset,
@@ -171,6 +180,10 @@ class EvalSession:
             return data
         self.report_written = True
         return data
+
+
+def _fixture_params(runtime: SuiteRuntime) -> tuple[str, ...]:
+    return tuple(inspect.signature(runtime.fn).parameters)[1:]
 
 
 def _anchor(nodeid: str) -> str:

@@ -135,7 +135,8 @@ def _duration(seconds: float) -> str:
 
 
 def _cost(usd: float) -> str:
-    return f'${usd:.6f}'.rstrip('0').rstrip('.') if usd else '$0'
+    # Model requests often cost fractions of a cent: keep two significant digits down to 1e-8 USD.
+    return f'${usd:.{6 if usd >= 0.001 else 8}f}'.rstrip('0').rstrip('.') if usd else '$0'
 
 
 def _usage_text(usage: Usage, *, total: bool) -> str:
@@ -197,12 +198,12 @@ def _evaluation_lines(attributes: Mapping[str, Any], limit: int) -> list[str]:
         for name, result in cast('dict[str, Any]', results).items():
             result_dict = cast('dict[str, Any]', result) if isinstance(result, dict) else {'value': result}
             value = result_dict.get('value')
-            mark = (
-                ('✔' if value is True else '✗') if kind == 'assertions' else ('score' if kind == 'scores' else 'label')
-            )
             reason = result_dict.get('reason')
             tail = f' — {_short(reason, limit)}' if reason else ''
-            lines.append(f'{mark} {name}: {_short(value, limit)}{tail}')
+            if kind == 'assertions':
+                lines.append(f'{"✔" if value is True else "✗"} {name}{tail}')
+            else:
+                lines.append(f'{kind[:-1]} {name}: {_short(value, limit)}{tail}')
     return lines
 
 
@@ -381,22 +382,41 @@ def run_show(
                 targets = [(cast('str | None', case.get('trace_id')), case)]
         con = open_store(store_path, keep_runs=keep_runs)
         try:
+            status = 0
             for i, (trace_id, case) in enumerate(targets):
-                if not trace_id:
-                    assert case is not None
-                    raise ShowError(f'case {case.get("nodeid")} has no trace (status {case.get("status")})')
-                full_id = resolve_trace_id(con, trace_id) if case is None else trace_id
-                if full_id is None:
-                    raise ShowError(f'no trace {trace_id!r} in {store_path}')
                 if i:
                     out.write('\n')
-                _show_one(con, full_id, case, out, max_chars)
+                try:
+                    _show_target(con, trace_id, case, store_path, out, max_chars)
+                except ShowError as e:
+                    if not last_failed:
+                        raise
+                    # One failed case without a stored trace must not hide the others.
+                    err.write(f'evaltrace show: {e}\n')
+                    status = 1
         finally:
             con.close()
     except (ShowError, StoreError) as e:
         err.write(f'evaltrace show: {e}\n')
         return 1
-    return 0
+    return status
+
+
+def _show_target(
+    con: duckdb.DuckDBPyConnection,
+    trace_id: str | None,
+    case: Mapping[str, Any] | None,
+    store_path: Path | str,
+    out: TextIO,
+    max_chars: int,
+) -> None:
+    if not trace_id:
+        assert case is not None
+        raise ShowError(f'case {case.get("nodeid")} has no trace (status {case.get("status")})')
+    full_id = resolve_trace_id(con, trace_id) if case is None else trace_id
+    if full_id is None:
+        raise ShowError(f'no trace {trace_id!r} in {store_path}')
+    _show_one(con, full_id, case, out, max_chars)
 
 
 def show_command(args: argparse.Namespace) -> int:

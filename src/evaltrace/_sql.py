@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +17,17 @@ import duckdb
 
 from ._store import DEFAULT_KEEP_RUNS, DEFAULT_STORE_PATH, StoreError, open_store
 
-__all__ = ('OutputFormat', 'QueryResult', 'add_sql_parser', 'format_result', 'query_store', 'run_sql', 'sql_command')
+__all__ = (
+    'OutputFormat',
+    'QueryError',
+    'QueryResult',
+    'add_sql_parser',
+    'format_result',
+    'logfire_compat',
+    'query_store',
+    'run_sql',
+    'sql_command',
+)
 
 OutputFormat = Literal['table', 'csv', 'json']
 FORMATS: tuple[OutputFormat, ...] = ('table', 'csv', 'json')
@@ -40,15 +51,30 @@ def _one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+# Logfire compares `level` with level names by severity (`level >= 'warn'`). DuckDB compares an ENUM with a string
+# literal as text, so the literal is cast to the ENUM first. `warning` is logfire's alias of `warn`.
+_LEVEL_COMPARISON = re.compile(
+    r"""\b(level\s*(?:>=|<=|<>|!=|=|>|<)\s*)'(trace|debug|info|notice|warn|warning|error|fatal)'(?!\s*::)""",
+    re.IGNORECASE,
+)
+
+
+def logfire_compat(query: str) -> str:
+    """Rewrite the bits of Logfire's SQL dialect that DuckDB reads differently (today: level comparisons)."""
+    return _LEVEL_COMPARISON.sub(
+        lambda m: f"{m.group(1)}'{'warn' if m.group(2).lower() == 'warning' else m.group(2).lower()}'::LEVEL", query
+    )
+
+
 def query_store(con: duckdb.DuckDBPyConnection, query: str) -> QueryResult | None:
-    """Run one query; None when the statement returns no rows (e.g. `SET`).
+    """Run one query (in Logfire's dialect, see `logfire_compat`); None when the statement returns no rows.
 
     Raises:
         QueryError: DuckDB rejected the query (syntax, unknown column, write to the read-only store, ...).
     """
     try:
         # The stubs say a relation, but statements without rows (SET, ...) return None.
-        relation = cast('duckdb.DuckDBPyRelation | None', con.sql(query))
+        relation = cast('duckdb.DuckDBPyRelation | None', con.sql(logfire_compat(query)))
         if relation is None:
             return None
         types = tuple(str(t) for t in relation.types)

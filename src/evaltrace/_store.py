@@ -24,10 +24,9 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import duckdb
-from logfire._internal.scrubbing import Scrubber, ScrubMatch  # pyright: ignore[reportPrivateImportUsage]
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
@@ -36,6 +35,9 @@ try:  # POSIX only; on Windows a merge may race with a live writer (see `_locked
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None
+
+if TYPE_CHECKING:
+    from logfire._internal.scrubbing import ScrubMatch
 
 __all__ = (
     'DEFAULT_KEEP_RUNS',
@@ -182,6 +184,9 @@ class SecretScrubber:
             except re.error as e:
                 raise ValueError(f'invalid scrubbing pattern {pattern!r}: {e}') from None
         self._extra = compiled
+        # Imported here: importing logfire costs ~1 s, which `evaltrace sql` / `show` (read-only) need not pay.
+        from logfire._internal.scrubbing import Scrubber
+
         self._key_scrubber = Scrubber(list(extra_patterns), callback=_keep_value_matches)
 
     def scrub_text(self, text: str) -> str:

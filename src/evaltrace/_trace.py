@@ -162,8 +162,10 @@ def _force_sampling() -> EvalTraceSampler | None:
         return None
     wrapped = EvalTraceSampler(sampler)
     sdk.sampler = wrapped
-    # logfire's proxy re-creates its tracers from the provider, so they pick up the wrapped sampler.
-    provider.set_provider(sdk)
+    # The SDK caches one tracer per instrumentation scope, each holding the sampler it was created with.
+    for tracer in list(getattr(sdk, '_tracers', {}).values()):
+        if getattr(tracer, 'sampler', None) is sampler:
+            tracer.sampler = wrapped
     return wrapped
 
 

@@ -1,17 +1,39 @@
 """The session's verdict: the final report, and the exit status, adjusted in this one place.
 
 By default a failing case fails the session like any failing test. A case in a gated suite (or under a session gate)
-does not: only a failed gate does, with its own exit status.
+does not: only a failed gate does, with its own exit status. A repeated case that passes by the k-of-n rule does not
+fail the session either, though its failing repeats are shown as failed items.
+
+Exit statuses: 0 all good; 1 a test or an ungated case failed; 6 a gate failed (`EXIT_GATE_FAILED`); 7 evaltrace
+could not do its job or the run is incomplete (`EXIT_HARNESS_ERROR`); pytest's own 2-5 are kept as they are.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 
+from ._baseline import BaselineError, apply_baseline, load_baseline
+from ._ci import write_ci_outputs
 from ._collect import EvalCaseItem
+from ._gates import Gate, logical_cases
+from ._report import write_json_atomic
+from ._results import CaseResult
 from ._session import EXIT_GATE_FAILED, EXIT_HARNESS_ERROR, EvalSession, suite_info
+from ._settings import Settings
+from ._shard import SHARD_PLAN_KEY, ShardPlan
 
-__all__ = ('decide_exit_status', 'finish_session')
+__all__ = ('FINAL_REPORT_KEY', 'decide_exit_status', 'final_report', 'finalize_report', 'finish_session')
+
+FINAL_REPORT_KEY = pytest.StashKey[dict[str, Any]]()
+
+
+def final_report(config: pytest.Config) -> dict[str, Any] | None:
+    """The report as finally written (with the baseline comparison), once `finish_session` has run."""
+    return config.stash.get(FINAL_REPORT_KEY, None)
 
 
 def decide_exit_status(
@@ -20,8 +42,8 @@ def decide_exit_status(
     """The exit status evaltrace reports (pure).
 
     pytest's own statuses other than 0 and 1 (interrupted, internal error, usage error, no tests) are kept as they
-    are. Otherwise: 1 when a test or an ungated case failed, 6 when a gate failed, 7 when evaltrace itself failed
-    (for example, could not write its report), else 0.
+    are. Otherwise: 7 when the run is incomplete (cases expected but never run), 1 when a test or an ungated case
+    failed, 6 when a gate failed, 7 when evaltrace itself failed (for example, could not write its report), else 0.
     """
     if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return exitstatus
@@ -36,9 +58,48 @@ def decide_exit_status(
     return pytest.ExitCode.OK
 
 
+def passing_by_k_of_n(cases: list[CaseResult], pass_k: Mapping[str, int]) -> set[str]:
+    """Node ids of the runs of repeated cases that pass by the k-of-n rule, failing runs included (pure)."""
+    return {r.nodeid for lc in logical_cases(cases, pass_k) if lc.passed and lc.n > 1 for r in lc.runs}
+
+
+def finalize_report(
+    data: dict[str, Any], settings: Settings, plan: ShardPlan | None, errors: list[str]
+) -> dict[str, Any]:
+    """Complete the report with what only the end of a session knows: the shard plan and the baseline comparison.
+
+    Problems (an unreadable baseline) are appended to `errors`; the report is returned (mutated) either way.
+    """
+    if plan is not None:
+        data['shard'] = {**data.get('shard', {}), **plan.to_dict()}
+    shard_count = int(data.get('shard', {}).get('count', 1))
+    gate: Gate | None = settings.gate
+    try:
+        baseline = load_baseline(settings.baseline)
+    except BaselineError as e:
+        errors.append(str(e))
+        data['baseline'] = {'path': _display(settings), 'error': str(e)}
+        return data
+    return apply_baseline(
+        data,
+        baseline,
+        baseline_path=_display(settings),
+        session_gate=gate,
+        removed_known=shard_count == 1,
+    )
+
+
+def _display(settings: Settings) -> str:
+    try:
+        return str(settings.baseline.relative_to(settings.rootdir))
+    except ValueError:
+        return str(settings.baseline)
+
+
 def finish_session(session: pytest.Session, state: EvalSession) -> None:
-    """Write the final report and set the session's exit status."""
-    if session.config.option.collectonly:
+    """Write the final report and the CI outputs, and set the session's exit status."""
+    config = session.config
+    if config.option.collectonly:
         return
     # Cases that finished in this process but whose items never reported (an interrupt mid-batch) still count.
     for item in session.items:
@@ -54,7 +115,23 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
         state.trace.close()
     if data is None:
         return
-    non_gated = len(state.failed_nodeids - state.gated_failures)
+    data = finalize_report(data, state.settings, config.stash.get(SHARD_PLAN_KEY, None), state.harness_errors)
+    if state.report_written:
+        try:
+            write_json_atomic(state.settings.report, data)
+        except OSError as e:
+            state.harness_errors.append(f'could not write the report {state.settings.report}: {e}')
+    config.stash[FINAL_REPORT_KEY] = data
+
+    reporter: Any = config.pluginmanager.get_plugin('terminalreporter')
+    write_line = reporter.write_line if reporter is not None else (lambda line: None)  # pyright: ignore[reportUnknownLambdaType]
+    state.harness_errors.extend(
+        write_ci_outputs(data, markdown_path=state.settings.markdown, env=os.environ, write_line=write_line)
+    )
+
+    pass_k = {s.suite: s.pass_k for s in state.suites.values() if s.pass_k}
+    forgiven = passing_by_k_of_n(state.state.ordered(), pass_k)
+    non_gated = len(state.failed_nodeids - state.gated_failures - forgiven)
     gates_passed = bool(data['session']['gates_passed'])
     status = decide_exit_status(
         int(session.exitstatus), non_gated, gates_passed, len(state.harness_errors), complete or interrupted

@@ -25,8 +25,14 @@ def eval_session(config: pytest.Config) -> EvalSession:
     session = config.stash.get(_session_key, None)
     if session is None:
         from ._session import EvalSession
+        from ._xdist import batch_mode_for_worker
 
-        session = EvalSession(resolve_settings(config), is_worker=hasattr(config, 'workerinput'))
+        is_worker = hasattr(config, 'workerinput')
+        session = EvalSession(
+            resolve_settings(config),
+            is_worker=is_worker,
+            batch_mode=not is_worker or batch_mode_for_worker(config),
+        )
         config.stash[_session_key] = session
     return session
 
@@ -44,18 +50,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_ReportListener(config), 'evaltrace-report-listener')
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pycollect_makeitem(
-    collector: pytest.Module | pytest.Class, name: str, obj: object
-) -> list[pytest.Item] | None:
-    spec = getattr(obj, SUITE_ATTR, None)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    spec = getattr(metafunc.function, SUITE_ATTR, None)
     if spec is None:
-        return None
-    from ._collect import collect_suite
+        return
+    from ._collect import parametrize_suite
 
-    session = eval_session(collector.config)
+    session = eval_session(metafunc.config)
     skip = 'evaltrace: eval suites skipped (--evaltrace-skip)' if session.settings.skip else None
-    return collect_suite(collector, name, obj, spec, skip)  # pyright: ignore[reportArgumentType]
+    parametrize_suite(metafunc, spec, skip)
 
 
 @pytest.hookimpl(trylast=True)
@@ -63,9 +66,33 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state = config.stash.get(_session_key, None)
     if state is None:
         return
-    from ._collect import EvalCaseItem
+    from ._collect import CaseParam, case_param
 
-    state.expected = [it.nodeid for it in items if isinstance(it, EvalCaseItem)]
+    state.expected = [it.nodeid for it in items if isinstance(case_param(it), CaseParam)]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if _session_key not in item.config.stash:
+        return
+    from ._collect import DatasetProblem, case_param
+
+    param = case_param(item)
+    if isinstance(param, DatasetProblem):
+        pytest.fail(f'evaltrace: bad dataset: {param.error}', pytrace=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if _session_key not in pyfuncitem.config.stash:
+        return None
+    from ._collect import CaseParam, case_param
+
+    param = case_param(pyfuncitem)
+    if not isinstance(param, CaseParam):
+        return None
+    eval_session(pyfuncitem.config).run_item(pyfuncitem, param)
+    return True
 
 
 @pytest.hookimpl(wrapper=True)
@@ -73,10 +100,15 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    suite = getattr(item, 'evaltrace_suite', None)
-    if suite is not None and call.when == 'call':
+    if call.when != 'call' or _session_key not in item.config.stash:
+        return report
+    from ._collect import CaseParam, case_param
+
+    param = case_param(item)
+    if isinstance(param, CaseParam):
         from ._session import CASE_REPORT_ATTR, SUITE_REPORT_ATTR, suite_info
 
+        suite = param.suite
         result = suite.results.get(item.nodeid)
         if result is not None:
             setattr(report, CASE_REPORT_ATTR, result.to_dict())

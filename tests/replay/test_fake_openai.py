@@ -15,12 +15,6 @@ from tests.support.fake_openai import Reply, ToolCall, serve_openai
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run async tests on asyncio only."""
-    return 'asyncio'
-
-
 def _model_request_spans(capfire: CaptureLogfire) -> list[dict[str, Any]]:
     spans = capfire.exporter.exported_spans_as_dict()
     return [s for s in spans if 'gen_ai.usage.input_tokens' in s['attributes']]
@@ -30,7 +24,8 @@ async def test_non_streaming_usage_and_cost(capfire: CaptureLogfire) -> None:
     with serve_openai([Reply.text('hello there', prompt_tokens=100, completion_tokens=20)]) as server:
         agent = Agent(server.model('gpt-4o-mini', api_key='sk-test-123'))
         logfire.instrument_pydantic_ai(agent)
-        result = await agent.run('hi')
+        async with agent:
+            result = await agent.run('hi')
 
     assert result.output == 'hello there'
     assert result.usage.input_tokens == 100
@@ -52,7 +47,7 @@ async def test_streaming_usage_and_cost(capfire: CaptureLogfire) -> None:
     with serve_openai([Reply.text('streamed text here', prompt_tokens=50, completion_tokens=7)]) as server:
         agent = Agent(server.model('gpt-4o-mini'))
         logfire.instrument_pydantic_ai(agent)
-        async with agent.run_stream('hi') as stream:
+        async with agent, agent.run_stream('hi') as stream:
             chunks = [c async for c in stream.stream_text(delta=True, debounce_by=None)]
         usage = stream.usage
 
@@ -75,7 +70,8 @@ async def test_tool_calls() -> None:
         def add(a: int, b: int) -> int:  # pyright: ignore[reportUnusedFunction]
             return a + b
 
-        result = await agent.run('2+3?')
+        async with agent:
+            result = await agent.run('2+3?')
 
     assert result.output == '5'
     assert result.usage.requests == 2
@@ -110,7 +106,9 @@ async def test_faults_over_raw_http() -> None:
 
 async def test_pydantic_ai_retries_a_rate_limit_through_the_real_client() -> None:
     with serve_openai([Reply.error(429, retry_after=0.01), Reply.text('after retry')]) as server:
-        result = await Agent(server.model()).run('hi')
+        agent = Agent(server.model())
+        async with agent:
+            result = await agent.run('hi')
     assert result.output == 'after retry'
     assert len(server.requests) == 2
     assert server.requests[1].headers['x-stainless-retry-count'] == '1'
@@ -121,7 +119,9 @@ async def test_latency_and_callable_responder() -> None:
         return Reply.text(f'echo {request.json["messages"][-1]["content"]}')
 
     with serve_openai(answer, latency=0.05) as server:
-        result = await Agent(server.model()).run('ping')
+        agent = Agent(server.model())
+        async with agent:
+            result = await agent.run('ping')
     assert result.output == 'echo ping'
     assert server.latency == 0.05
 

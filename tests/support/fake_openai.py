@@ -21,7 +21,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -137,7 +137,20 @@ class FakeOpenAI:
         self._counter = 0
         self._server = _Server(('127.0.0.1', 0), _Handler)
         self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, name='fake-openai', daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name='fake-openai', daemon=True
+        )
+
+    @property
+    def responder(self) -> Responder | None:
+        """How requests are answered; setting it restarts a scripted list from its first reply."""
+        return self._responder
+
+    @responder.setter
+    def responder(self, value: Responder | None) -> None:
+        with self._lock:
+            self._responder = value
+            self._script_pos = 0
 
     @property
     def port(self) -> int:
@@ -230,7 +243,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
-    server: _Server
+    server: _Server  # pyright: ignore[reportIncompatibleVariableOverride]
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output clean
@@ -261,10 +274,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(reply.status, reply.body, reply.headers)
         if not self.path.rstrip('/').endswith('/chat/completions'):
             return self._send_json(404, {'error': {'message': f'fake_openai: no route POST {self.path}'}})
-        payload = request.json or {}
-        model = payload.get('model', 'gpt-4o-mini')
+        payload: dict[str, Any] = request.json or {}
+        model = str(payload.get('model', 'gpt-4o-mini'))
         if payload.get('stream'):
-            include_usage = bool((payload.get('stream_options') or {}).get('include_usage'))
+            stream_options: dict[str, Any] = payload.get('stream_options') or {}
+            include_usage = bool(stream_options.get('include_usage'))
             self._send_stream(reply, model, fake._next_id(), include_usage)  # pyright: ignore[reportPrivateUsage]
         else:
             self._send_json(200, _completion(reply, model, fake._next_id()), reply.headers)  # pyright: ignore[reportPrivateUsage]
@@ -364,7 +378,7 @@ def _completion(reply: Reply, model: str, completion_id: str) -> dict[str, Any]:
 
 
 @contextmanager
-def serve_openai(responder: Responder | None = None, *, latency: float = 0.0) -> Iterator[FakeOpenAI]:
+def serve_openai(responder: Responder | None = None, *, latency: float = 0.0) -> Generator[FakeOpenAI]:
     """Run a fake OpenAI chat-completions server on 127.0.0.1 (random free port) for the duration of the block.
 
     Args:

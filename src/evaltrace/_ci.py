@@ -1,0 +1,233 @@
+"""CI-native outputs from the report: a markdown summary, GitHub Actions annotations and the job step summary (pure,
+except `write_ci_outputs`, which writes files).
+
+On GitHub Actions (`GITHUB_ACTIONS=true`) the markdown summary is appended to `$GITHUB_STEP_SUMMARY` and one
+`::error` workflow command is printed per failing case, carrying its trace link. `--evaltrace-markdown PATH` writes
+the same markdown anywhere, for example to post it as a pull-request comment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ('github_annotations', 'markdown_summary', 'on_github_actions', 'verdict', 'write_ci_outputs')
+
+MAX_CASES = 50
+
+
+def on_github_actions(env: Mapping[str, str]) -> bool:
+    return env.get('GITHUB_ACTIONS', '').lower() == 'true'
+
+
+def verdict(report: Mapping[str, Any]) -> str:
+    """One word for the run: `incomplete`, `failed` (cases outside any gate), `gate failed`, or `passed`."""
+    if not report.get('complete', True):
+        return 'incomplete'
+    if not report['session']['gates_passed']:
+        return 'gate failed'
+    gated = {s['suite'] for s in report['suites'] if s.get('gate_spec')}
+    session_gate = bool(report['session'].get('gate_spec'))
+    if not session_gate and any(
+        c['status'] in ('failed', 'error') and c['suite'] not in gated for c in _failing_logical(report)
+    ):
+        return 'failed'
+    return 'passed'
+
+
+def _failing_logical(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Failing case runs, leaving out the runs of repeated cases that pass by the k-of-n rule."""
+    passing_flaky = {
+        f['case']
+        for s in report['suites']
+        for f in s['stats']['flaky']
+        if f['passed'] >= (s.get('pass_k') or s.get('repeat') or 1)
+    }
+    return [
+        c
+        for c in report['cases']
+        if c['status'] in ('failed', 'error') and f'{c["suite"]}[{c["case"]}]' not in passing_flaky
+    ]
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace('|', '\\|').replace('\n', ' ')
+
+
+def _pct(value: float | None) -> str:
+    return '-' if value is None else f'{value * 100:.1f}%'
+
+
+def _signed(value: float | None, fmt: str) -> str:
+    return '-' if value is None else format(value, '+' + fmt)
+
+
+_ICON = {'passed': '✅', 'gate failed': '❌', 'failed': '❌', 'incomplete': '⚠️'}
+
+
+def markdown_summary(report: Mapping[str, Any], *, title: str = 'evaltrace', max_cases: int = MAX_CASES) -> str:
+    """The run as GitHub-flavoured markdown: verdict, suites, gates, baseline deltas, failed and flaky cases."""
+    word = verdict(report)
+    shard: Mapping[str, Any] = report.get('shard') or {}
+    where = f' (shard {shard["index"]}/{shard["count"]})' if shard.get('count', 1) > 1 else ''
+    out = [f'## {_ICON[word]} {title}: {word}{where}', '']
+    if not report.get('complete', True):
+        problems = report.get('merge', {}).get('problems') or ['the run was interrupted or some cases did not run']
+        out += [f'> **Incomplete run:** {_cell(p)}' for p in problems] + ['']
+    out += [
+        '| Suite | Passed | Failed | Error | Pass rate | Assertions | Tokens | Cost (USD) |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ]
+    rows = [(s['suite'], s['stats']) for s in report['suites']] + [('**session**', report['session']['stats'])]
+    for name, st in rows:
+        out.append(
+            f'| {_cell(name)} | {st["passed"]} | {st["failed"]} | {st["error"]} | {_pct(st["pass_rate"])} '
+            f'| {_pct(st["assertion_pass_rate"])} | {st["total_tokens"]:,} | ${st["usage"]["cost_usd"]:.6f} |'
+        )
+    gates = [g for s in report['suites'] for g in s['gates']] + list(report['session']['gates'])
+    if gates:
+        out += ['', '### Gates', '', '| Scope | Gate | Threshold | Actual | Result |', '|---|---|---:|---:|---|']
+        for g in gates:
+            result = '✅ pass' if g['passed'] else '❌ fail'
+            detail = f' - {_cell(g["detail"])}' if g.get('detail') else ''
+            out.append(
+                f'| {_cell(g["scope"])} | {_cell(g["name"])} | {_cell(g["threshold"])} | {_cell(g["actual"])} '
+                f'| {result}{detail} |'
+            )
+    out += _baseline_markdown(report.get('baseline'), max_cases)
+    failing = _failing_logical(report)
+    if failing:
+        out += ['', f'### Failed cases ({len(failing)})', '']
+        for c in failing[:max_cases]:
+            reason = _cell((c.get('failures') or [c['status']])[0])[:200]
+            link = f' - [trace]({c["trace_url"]})' if c.get('trace_url') else ''
+            trace = '' if link else (f' - trace id `{c["trace_id"]}`' if c.get('trace_id') else '')
+            out.append(f'- **{_cell(c["case"])}** in `{c["suite"]}` ({c["status"]}): {reason}{link}{trace}')
+        if len(failing) > max_cases:
+            out.append(f'- … and {len(failing) - max_cases} more (see the JSON report)')
+    flaky = [f for s in report['suites'] for f in s['stats']['flaky']]
+    if flaky:
+        out += ['', '### Flaky cases', '']
+        out += [
+            f'- `{_cell(f["case"])}` passed {f["passed"]}/{f["runs"]} ({f["pass_ratio"] * 100:.0f}%)' for f in flaky
+        ]
+    return '\n'.join(out) + '\n'
+
+
+def _baseline_markdown(baseline: Mapping[str, Any] | None, max_cases: int) -> list[str]:
+    if not baseline:
+        return []
+    if baseline.get('missing'):
+        return ['', f'_No baseline at `{baseline["path"]}`: nothing compared._']
+    out = ['', f'### Against the baseline (`{baseline.get("path")}`)', '']
+    out += ['| Suite | Metric | Baseline | Current | Δ |', '|---|---|---:|---:|---:|']
+    rows: list[dict[str, Any]] = [*baseline['suites'], {**baseline['session'], 'suite': '**session**'}]
+    for s in rows:
+        name = _cell(s['suite'])
+        if s.get('in_baseline') is False:
+            out.append(f'| {name} | not in the baseline | | | |')
+            continue
+        metrics: list[tuple[str, dict[str, Any], str]] = [
+            ('pass rate', s['pass_rate'], 'rate'),
+            ('assertions', s['assertion_pass_rate'], 'rate'),
+        ]
+        metrics += [(f'assertion {k}', v, 'rate') for k, v in s['evaluator_pass_rates'].items()]
+        metrics += [(f'score {k}', v, 'score') for k, v in s['score_averages'].items()]
+        for label, d, kind in metrics:
+            if d['baseline'] is None and d['current'] is None:
+                continue
+            if kind == 'rate':
+                cells = f'{_pct(d["baseline"])} | {_pct(d["current"])} | {_signed(_scaled(d["delta"]), ".1f")} pts'
+            else:
+                cells = f'{_num(d["baseline"])} | {_num(d["current"])} | {_signed(d["delta"], ".3f")}'
+            out.append(f'| {name} | {_cell(label)} | {cells} |')
+        cost = s['cost_usd']
+        pct = '' if cost['delta_pct'] is None else f' ({cost["delta_pct"]:+.1f}%)'
+        out.append(
+            f'| {name} | cost (compared cases) | ${cost["baseline"]:.6f} | ${cost["current"]:.6f} '
+            f'| {cost["delta"]:+.6f}{pct} |'
+        )
+    listing = baseline['session']
+    for key, label in (
+        ('newly_failing', 'Newly failing'),
+        ('newly_fixed', 'Newly fixed'),
+        ('added', 'Added'),
+        ('removed', 'Removed'),
+        ('changed', 'Changed inputs (not compared)'),
+    ):
+        names: list[str] = listing[key]
+        if names:
+            shown = ', '.join(f'`{_cell(n)}`' for n in names[:max_cases])
+            more = f' and {len(names) - max_cases} more' if len(names) > max_cases else ''
+            out += ['', f'**{label} ({len(names)}):** {shown}{more}']
+    return out
+
+
+def _scaled(value: float | None) -> float | None:
+    return None if value is None else value * 100
+
+
+def _num(value: float | None) -> str:
+    return '-' if value is None else f'{value:.3f}'
+
+
+def _escape_data(text: str) -> str:
+    return text.replace('%', '%25').replace('\r', '%0D').replace('\n', '%0A')
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(':', '%3A').replace(',', '%2C')
+
+
+def github_annotations(report: Mapping[str, Any]) -> list[str]:
+    """One `::error` workflow command per failing case (with its link), and one per failed gate."""
+    lines: list[str] = []
+    for c in _failing_logical(report):
+        path = c['nodeid'].split('::', 1)[0]
+        title = f'eval case {c["status"]}: {c["case"]}'
+        first = (c.get('failures') or [c['status']])[0]
+        link = c.get('trace_url') or (f'trace id {c["trace_id"]}' if c.get('trace_id') else 'no trace')
+        message = f'{c["nodeid"]}\n{first}\ntrace: {link}'
+        lines.append(f'::error file={_escape_property(path)},title={_escape_property(title)}::{_escape_data(message)}')
+    gates = [g for s in report['suites'] for g in s['gates']] + list(report['session']['gates'])
+    for g in gates:
+        if not g['passed']:
+            title = f'evaltrace gate failed: {g["name"]}'
+            message = f'{g["scope"]}: {g["name"]} actual {g["actual"]}, threshold {g["threshold"]}' + (
+                f'\n{g["detail"]}' if g.get('detail') else ''
+            )
+            lines.append(f'::error title={_escape_property(title)}::{_escape_data(message)}')
+    return lines
+
+
+def write_ci_outputs(
+    report: Mapping[str, Any],
+    *,
+    markdown_path: Path | None,
+    env: Mapping[str, str],
+    write_line: Callable[[str], None],
+) -> list[str]:
+    """Write the markdown file and, on GitHub Actions, the step summary and annotations. Returns error messages."""
+    errors: list[str] = []
+    github = on_github_actions(env)
+    step_summary = env.get('GITHUB_STEP_SUMMARY', '') if github else ''
+    if markdown_path is None and not github:
+        return errors
+    text = markdown_summary(report)
+    if markdown_path is not None:
+        try:
+            markdown_path.parent.mkdir(parents=True, exist_ok=True)
+            markdown_path.write_text(text, encoding='utf-8')
+        except OSError as e:
+            errors.append(f'could not write the markdown summary {markdown_path}: {e}')
+    if step_summary:
+        try:
+            with open(step_summary, 'a', encoding='utf-8') as f:
+                f.write(text + '\n')
+        except OSError as e:
+            errors.append(f'could not append to GITHUB_STEP_SUMMARY {step_summary}: {e}')
+    if github:
+        for line in github_annotations(report):
+            write_line(line)
+    return errors

@@ -1,0 +1,234 @@
+"""Collection (one item per case), selection, bad datasets, case verdicts, exit status and the JSON report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.conftest import EvalProject
+
+SCHEMA = json.loads((Path(__file__).parents[2] / 'src/evaltrace/report.schema.json').read_text())
+
+COUNTING_SUITE = '''
+import evaltrace
+from pathlib import Path
+
+@evaltrace.suite('datasets/words.yaml'{options})
+def test_words(inputs: str) -> str:
+    with Path('calls.log').open('a') as f:
+        f.write(inputs + '\\n')
+    return inputs.upper() if inputs != 'word2' else 'wrong'
+'''
+
+
+def _calls(project: EvalProject) -> list[str]:
+    path = project.path / 'calls.log'
+    return sorted(path.read_text().split()) if path.exists() else []
+
+
+def test_every_case_is_an_item_with_a_stable_node_id(project: EvalProject, upper_cases: Any) -> None:
+    project.dataset('words', upper_cases(3), ['EqualsExpected'])
+    project.write('evals/test_words.py', COUNTING_SUITE.format(options=''))
+    result = project.pytester.runpytest_inprocess('evals', '--co', '-q')
+    result.stdout.fnmatch_lines(
+        ['evals/test_words.py::test_words[[]c0[]]', 'evals/test_words.py::test_words[[]c1[]]', 'evals/test_words.py::test_words[[]c2[]]']
+    )
+    assert _calls(project) == []  # collecting runs nothing
+    assert not (project.path / '.evaltrace/report.json').exists()
+
+
+def test_repeat_gives_one_item_per_case_and_repeat(project: EvalProject, upper_cases: Any) -> None:
+    project.dataset('words', upper_cases(2), ['EqualsExpected'])
+    project.write('evals/test_words.py', COUNTING_SUITE.format(options=', repeat=3'))
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=6)
+    assert _calls(project) == ['word0'] * 3 + ['word1'] * 3
+
+
+def test_k_selects_and_runs_only_the_selected_cases(project: EvalProject, upper_cases: Any) -> None:
+    project.dataset('words', upper_cases(5), ['EqualsExpected'])
+    project.write('evals/test_words.py', COUNTING_SUITE.format(options=''))
+    result = project.pytester.runpytest_inprocess('evals', '-k', 'c1 or c3', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=2, deselected=3)
+    assert _calls(project) == ['word1', 'word3']
+    assert sorted(project.cases()) == ['c1', 'c3']
+
+
+def test_deselect_and_last_failed(project: EvalProject, upper_cases: Any) -> None:
+    project.dataset('words', upper_cases(4), ['EqualsExpected'])
+    project.write('evals/test_words.py', COUNTING_SUITE.format(options=''))
+    result = project.pytester.runpytest_inprocess('evals', '--deselect', 'evals/test_words.py::test_words[c0]')
+    result.assert_outcomes(passed=2, failed=1, deselected=1)
+    (project.path / 'calls.log').unlink()
+    result = project.pytester.runpytest_inprocess('evals', '--lf')
+    result.assert_outcomes(failed=1)
+    assert _calls(project) == ['word2']
+
+
+def test_failure_message_names_evaluator_expected_actual_usage_and_trace(project: EvalProject, upper_cases: Any) -> None:
+    project.dataset('words', upper_cases(3), ['EqualsExpected'])
+    project.write('evals/test_words.py', COUNTING_SUITE.format(options=''))
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            'case c2 failed: assertion EqualsExpected is False',
+            '  - assertion EqualsExpected is False',
+            '  expected: "WORD2"',
+            '  actual:   "wrong"',
+            '  task usage: 0 request(s), 0 input + 0 output tokens, $0.000000',
+            '  trace id: *',
+        ]
+    )
+    case = project.cases()['c2']
+    assert case['status'] == 'failed'
+    assert case['failures'] == ['assertion EqualsExpected is False']
+
+
+SCORED = '''
+import evaltrace
+from dataclasses import dataclass
+from pydantic_evals.evaluators import Evaluator, EvaluatorContext, EvaluationReason
+
+@dataclass
+class Length(Evaluator):
+    def evaluate(self, ctx: EvaluatorContext) -> dict:
+        return {{
+            'length': EvaluationReason(value=len(ctx.output) / 10, reason=f'{{len(ctx.output)}} chars'),
+            'kind': 'short' if len(ctx.output) < 5 else 'long',
+        }}
+
+@dataclass
+class Boom(Evaluator):
+    def evaluate(self, ctx: EvaluatorContext) -> bool:
+        if ctx.inputs == 'explode':
+            raise RuntimeError('evaluator exploded')
+        return True
+
+@evaltrace.suite('datasets/words.yaml', evaluator_types=[Length, Boom], min_scores={{'length': 0.5}}{options})
+def test_words(inputs: str) -> str:
+    if inputs == 'raise':
+        raise ValueError('task failed on purpose')
+    return inputs
+'''
+
+
+def _scored_dataset(project: EvalProject) -> None:
+    project.dataset(
+        'words',
+        [
+            {'name': 'long', 'inputs': 'abcdefgh'},
+            {'name': 'short', 'inputs': 'abc'},
+            {'name': 'raise', 'inputs': 'raise'},
+            {'name': 'explode', 'inputs': 'explode'},
+        ],
+        ['Length', 'Boom'],
+    )
+
+
+def test_statuses_scores_labels_and_errors(project: EvalProject) -> None:
+    _scored_dataset(project)
+    project.write('evals/test_words.py', SCORED.format(options=''))
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=1, failed=3)
+    assert result.ret == 1
+    cases = project.cases()
+    assert cases['long']['status'] == 'passed'
+    assert cases['long']['labels']['kind']['value'] == 'long'
+    assert cases['short']['status'] == 'failed'  # score below the threshold; the label never fails a case
+    assert cases['short']['failures'] == ['score length = 0.3 is below 0.5: 3 chars']
+    assert cases['raise']['status'] == 'error'
+    assert 'ValueError: task failed on purpose' in cases['raise']['error']['message']
+    assert 'Traceback' in cases['raise']['error']['traceback']
+    assert cases['explode']['status'] == 'error'
+    assert 'evaluator exploded' in cases['explode']['failures'][0]
+    result.stdout.fnmatch_lines(['*ValueError: task failed on purpose*'])
+    jsonschema.validate(project.report(), SCHEMA)
+
+
+def test_under_a_passing_gate_failing_cases_do_not_fail_the_session(project: EvalProject) -> None:
+    _scored_dataset(project)
+    project.write('evals/test_words.py', SCORED.format(options=', gate=evaltrace.Gate(min_pass_rate=0.25)'))
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=1, failed=3)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(['*gate min_pass_rate: PASS (actual 0.25, threshold 0.25)*', '*FAILED short: trace id *'])
+    report = project.report()
+    assert report['suites'][0]['gates'][0]['passed'] is True
+
+
+def test_a_failed_gate_fails_the_session_with_its_own_status(project: EvalProject) -> None:
+    _scored_dataset(project)
+    project.write('evals/test_words.py', SCORED.format(options=', gate=evaltrace.Gate(min_pass_rate=0.5)'))
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    assert result.ret == 6
+    result.stdout.fnmatch_lines(['*gate min_pass_rate: FAIL (actual 0.25, threshold 0.5)*'])
+
+
+BAD_INPUTS = {
+    'syntax': ('cases:\n  - name: a\n    inputs: [unclosed\n', 'datasets/bad.yaml:*: not valid YAML*'),
+    'unknown_evaluator': (
+        'cases:\n  - name: a\n    inputs: {text: x}\nevaluators:\n  - NoSuchEvaluator\n',
+        "datasets/bad.yaml: *NoSuchEvaluator*",
+    ),
+    'input_type': (
+        'cases:\n  - name: first\n    inputs: {text: hi}\n  - name: broken\n    inputs: {txt: hi}\n',
+        "datasets/bad.yaml: case 'broken' (#2), field inputs.text: Field required*",
+    ),
+}
+
+
+@pytest.mark.parametrize('kind', sorted(BAD_INPUTS))
+def test_a_bad_dataset_errors_its_suite_only(project: EvalProject, upper_cases: Any, kind: str) -> None:
+    text, message = BAD_INPUTS[kind]
+    project.write('datasets/bad.yaml', text)
+    project.dataset('words', upper_cases(2), ['EqualsExpected'])
+    project.write(
+        'evals/test_bad.py',
+        '''
+        import evaltrace
+        from pydantic import BaseModel
+
+        class Inputs(BaseModel):
+            text: str
+
+        @evaltrace.suite('datasets/bad.yaml')
+        def test_bad(inputs: Inputs) -> str:
+            return inputs.text
+        ''',
+    )
+    project.write('evals/test_good.py', COUNTING_SUITE.format(options='').replace("'wrong'", 'inputs.upper()'))
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines([f'*evaltrace: bad dataset: {message}'])
+    assert 'Traceback' not in result.stdout.str()
+
+
+def test_bad_setting_is_a_usage_error(project: EvalProject) -> None:
+    result = project.pytester.runpytest_inprocess('--evaltrace-max-concurrency=0')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(['*evaltrace: bad value for max_concurrency from option --evaltrace-max-concurrency: *'])
+
+
+def test_report_path_setting_and_schema(project: EvalProject, upper_cases: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    project.dataset('words', upper_cases(2), ['EqualsExpected'])
+    project.write('evals/test_words.py', COUNTING_SUITE.format(options=''))
+    monkeypatch.setenv('EVALTRACE_REPORT', 'from-env.json')
+    project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider').assert_outcomes(passed=2)
+    report = project.report('from-env.json')
+    jsonschema.validate(report, SCHEMA)
+    assert report['complete'] is True
+    project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider', '--evaltrace-report=from-cli.json')
+    assert (project.path / 'from-cli.json').exists()
+
+
+def test_plain_tests_beside_evals_are_untouched(project: EvalProject) -> None:
+    project.write('tests/test_plain.py', 'def test_one():\n    assert 1 + 1 == 2\n')
+    result = project.pytester.runpytest_inprocess('tests', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=1)
+    assert 'evaltrace summary' not in result.stdout.str()
+    assert not (project.path / '.evaltrace').exists()
