@@ -9,7 +9,7 @@ from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
     ModelResponse,
-    RetryPromptPart,
+    RetryFeedbackPart,
     TextPart,
     ToolCallPart,
     ToolReturnPart,
@@ -42,22 +42,26 @@ def _current_run(messages: Sequence[ModelMessage]) -> Sequence[ModelMessage]:
 
 
 def tool_results(messages: Sequence[ModelMessage]) -> dict[str, list[Any]]:
-    """The current run's tool results by tool name, oldest first, as the tools returned them."""
+    """The current run's successful tool results by tool name, oldest first, as the tools returned them."""
     results: dict[str, list[Any]] = {}
     for message in _current_run(messages):
         if isinstance(message, ModelRequest):
             for part in message.parts:
-                if isinstance(part, ToolReturnPart):
+                if isinstance(part, ToolReturnPart) and part.outcome == 'success':
                     results.setdefault(part.tool_name, []).append(part.content)
     return results
 
 
 def retry_prompts(messages: Sequence[ModelMessage]) -> list[str]:
-    """The current run's retry prompts (tool errors raised as `ModelRetry`), as text."""
+    """The current run's retry requests (tools that raised `ModelRetry`, output validation errors), as text."""
     prompts: list[str] = []
     for message in _current_run(messages):
         if isinstance(message, ModelRequest):
-            prompts.extend(part.model_response() for part in message.parts if isinstance(part, RetryPromptPart))
+            for part in message.parts:
+                if isinstance(part, ToolReturnPart) and part.outcome != 'success':
+                    prompts.append(part.model_response_str())
+                elif isinstance(part, RetryFeedbackPart):
+                    prompts.append(str(part.content))
     return prompts
 
 

@@ -10,6 +10,7 @@ figure missing from the text. Neither understands quarters, years or growth, so 
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,14 +179,13 @@ async def analyse(question: str, deps: AnalystDeps, *, max_drafts: int = 2) -> R
 
 # --- The offline policies: pure rules, unit-tested in tests/agents/test_analyst_review.py ------------------------
 
-_MONTHS = ('january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october')
-_MONTHS += ('november', 'december')
+_MONTH_NAMES = tuple(name.lower() for name in calendar.month_name[1:])
 
 
 def choose_metrics(question: str) -> tuple[list[Metric], str | None]:
     """The metrics a question asks for (by keywords) and the month it names, if any."""
     q = question.lower().split('reviewer issues to fix:')[0]
-    month = next((f'2024-{n:02d}' for n, name in enumerate(_MONTHS, start=1) if name in q), None)
+    month = next((f'2024-{n:02d}' for n, name in enumerate(_MONTH_NAMES, start=1) if name in q), None)
     metrics: list[Metric] = []
     if 'revenue' in q or 'sales' in q:
         if 'categor' in q:
@@ -229,8 +229,8 @@ def analyst_policy(messages: list[ModelMessage], info: AgentInfo) -> ModelRespon
     for result in results or []:
         figures.update(result)
     if not figures:
-        brief = {'headline': 'No data available', 'metrics': [], 'figures': {}, 'body': 'No metric answers this.'}
-        return final_output(info, brief)
+        empty: dict[str, Any] = {'headline': 'No data available', 'figures': {}, 'body': 'No metric answers this.'}
+        return final_output(info, empty)
     ranked = sorted(figures.items(), key=lambda item: -item[1])
     revising = 'reviewer issues to fix:' in prompt.lower()
     shown = ranked if revising else ranked[:3]

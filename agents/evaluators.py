@@ -143,7 +143,7 @@ class AgentsRanInOrder(Evaluator[Any, Any, Any]):
         if names != expected or len(names) % len(self.agents):
             return EvaluationReason(False, reason=f'Agents ran as {" -> ".join(names)}.')
         for before, after in itertools.pairwise(runs):
-            if before.end_timestamp is None or before.end_timestamp > after.start_timestamp:
+            if before.end_timestamp > after.start_timestamp:
                 return EvaluationReason(False, reason=f'{after.name} started before {before.name} finished.')
         return EvaluationReason(True, reason=' -> '.join(names))
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic_ai.capabilities import AbstractCapability
-from pydantic_ai.models import Model
+from pydantic_ai.models import Model, infer_model
 
 __all__ = (
     'OFFLINE',
@@ -114,18 +114,22 @@ class ConfiguredModel(AbstractCapability[Any]):
         return self.offline() if name == OFFLINE else name
 
 
-def judge_model() -> Model | str:
-    """The model the LLM judge runs on: the offline judge or the configured pydantic-ai model string."""
+def judge_model() -> Model:
+    """The model the LLM judge runs on: the offline judge or the configured pydantic-ai model.
+
+    A real model is built here, once, rather than passed on as a string: `LLMJudge` would build (and never close) a
+    new HTTP client from a string on every judgement.
+    """
     name = _setting('judge_model')
     if name == OFFLINE:
         from agents.judge import offline_judge_model
 
         return offline_judge_model()
-    return name
+    return infer_model(name)
 
 
 def configure_judge() -> None:
     """Make `judge_model()` the default model of every `LLMJudge` that does not name its own."""
     from pydantic_evals.evaluators.llm_as_a_judge import set_default_judge_model
 
-    set_default_judge_model(judge_model())  # pyright: ignore[reportArgumentType]  # any model string is accepted
+    set_default_judge_model(judge_model())

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, RunContext
@@ -92,7 +92,8 @@ def lookup_order(deps: SupportDeps, order_id: str) -> dict[str, Any] | None:
     finally:
         conn.close()
     keys = ('order_id', 'status', 'order_date', 'total', 'carrier', 'tracking_number', 'shipped_date')
-    order = dict(zip((*keys, 'delivered_date', 'customer_name', 'customer_email', 'customer_tier'), row, strict=True))
+    keys += ('delivered_date', 'customer_name', 'customer_email', 'customer_tier')
+    order: dict[str, Any] = dict(zip(keys, row, strict=True))
     order['items'] = [{'product': name, 'quantity': qty, 'unit_price': price} for name, qty, price in items]
     return order
 
@@ -275,7 +276,7 @@ def triage_policy(messages: list[ModelMessage], info: AgentInfo) -> ModelRespons
             calls.insert(0, ('lookup_order', {'order_id': order_id}))
         return tool_call(*calls)
     order_result = results.get('lookup_order', [None])[-1]
-    order = order_result if isinstance(order_result, dict) else None
+    order = cast(dict[str, Any], order_result) if isinstance(order_result, dict) else None
     articles: list[dict[str, str]] = results.get('search_kb', [[]])[-1]
     category = classify(text)
     priority = assess_priority(text, category, order)

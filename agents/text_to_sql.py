@@ -7,6 +7,7 @@ it stands for; questions outside the table get no SQL, and it refuses questions 
 
 from __future__ import annotations
 
+import calendar
 import re
 import sqlite3
 from collections.abc import Callable
@@ -90,10 +91,11 @@ def _run_sql_tool(ctx: RunContext[SqlDeps], query: str) -> dict[str, Any]:
 
 # --- The offline policy: pattern -> SQL, unit-tested in tests/agents/test_text_to_sql.py ------------------------
 
-_COUNTRIES = {'uk': 'UK', 'britain': 'UK', 'england': 'UK', 'us': 'US', 'usa': 'US', 'america': 'US', 'france': 'FR'}
-_COUNTRIES |= {'germany': 'DE', 'austria': 'AT', 'india': 'IN', 'denmark': 'DK'}
-_MONTHS = ('january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october')
-_MONTHS += ('november', 'december')
+_COUNTRIES = {
+    'uk': 'UK', 'britain': 'UK', 'england': 'UK', 'us': 'US', 'usa': 'US', 'america': 'US', 'france': 'FR',
+    'germany': 'DE', 'austria': 'AT', 'india': 'IN', 'denmark': 'DK',
+}  # fmt: skip
+_MONTH_NAMES = tuple(name.lower() for name in calendar.month_name[1:])
 _STATUSES = ('processing', 'shipped', 'delivered', 'cancelled', 'returned', 'delayed')
 _CATEGORIES = ('peripherals', 'displays', 'audio', 'furniture', 'accessories')
 _REVENUE_FILTER = "status NOT IN ('cancelled', 'returned')"
@@ -105,7 +107,7 @@ def _country(q: str) -> str | None:
 
 
 def _month(q: str) -> str | None:
-    for number, name in enumerate(_MONTHS, start=1):
+    for number, name in enumerate(_MONTH_NAMES, start=1):
         if name in q:
             return f'2024-{number:02d}'
     return None

@@ -12,7 +12,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ('github_annotations', 'markdown_summary', 'on_github_actions', 'verdict', 'write_ci_outputs')
+__all__ = (
+    'failing_cases',
+    'github_annotations',
+    'markdown_summary',
+    'on_github_actions',
+    'ungated_failures',
+    'verdict',
+    'write_ci_outputs',
+)
 
 MAX_CASES = 50
 
@@ -22,21 +30,26 @@ def on_github_actions(env: Mapping[str, str]) -> bool:
 
 
 def verdict(report: Mapping[str, Any]) -> str:
-    """One word for the run: `incomplete`, `failed` (cases outside any gate), `gate failed`, or `passed`."""
+    """One word for the run, in the order of the exit statuses: `incomplete`, `failed` (a case outside any gate
+    failed), `gate failed`, or `passed`."""
     if not report.get('complete', True):
         return 'incomplete'
+    if ungated_failures(report):
+        return 'failed'
     if not report['session']['gates_passed']:
         return 'gate failed'
-    gated = {s['suite'] for s in report['suites'] if s.get('gate_spec')}
-    session_gate = bool(report['session'].get('gate_spec'))
-    if not session_gate and any(
-        c['status'] in ('failed', 'error') and c['suite'] not in gated for c in _failing_logical(report)
-    ):
-        return 'failed'
     return 'passed'
 
 
-def _failing_logical(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+def ungated_failures(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Failing cases that fail the run by themselves: outside any suite gate and with no session gate."""
+    if report['session'].get('gate_spec'):
+        return []
+    gated = {s['suite'] for s in report['suites'] if s.get('gate_spec')}
+    return [c for c in failing_cases(report) if c['suite'] not in gated]
+
+
+def failing_cases(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Failing case runs, leaving out the runs of repeated cases that pass by the k-of-n rule."""
     passing_flaky = {
         f['case']
@@ -96,7 +109,7 @@ def markdown_summary(report: Mapping[str, Any], *, title: str = 'evaltrace', max
                 f'| {result}{detail} |'
             )
     out += _baseline_markdown(report.get('baseline'), max_cases)
-    failing = _failing_logical(report)
+    failing = failing_cases(report)
     if failing:
         out += ['', f'### Failed cases ({len(failing)})', '']
         for c in failing[:max_cases]:
@@ -183,7 +196,7 @@ def _escape_property(text: str) -> str:
 def github_annotations(report: Mapping[str, Any]) -> list[str]:
     """One `::error` workflow command per failing case (with its link), and one per failed gate."""
     lines: list[str] = []
-    for c in _failing_logical(report):
+    for c in failing_cases(report):
         path = c['nodeid'].split('::', 1)[0]
         title = f'eval case {c["status"]}: {c["case"]}'
         first = (c.get('failures') or [c['status']])[0]

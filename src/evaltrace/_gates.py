@@ -257,8 +257,7 @@ def compute_stats(cases: Sequence[CaseResult], pass_k: Mapping[str, int] | None 
         s.task_usage.add(c.task_usage)
         s.judge_usage.add(c.judge_usage)
         s.max_case_cost_usd = max(s.max_case_cost_usd, c.usage.cost_usd)
-        if c.replayed:
-            s.replayed_cost_usd += c.usage.cost_usd
+        s.replayed_cost_usd += c.replayed_cost_usd
         durations.append(c.duration_s)
         if s.slowest is None or c.duration_s > s.slowest['duration_s']:
             s.slowest = {'nodeid': c.nodeid, 'case': c.case, 'duration_s': round(c.duration_s, 6)}

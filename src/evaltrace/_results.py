@@ -57,6 +57,7 @@ class CaseResult:
     metadata: Any = None
     inputs_hash: str | None = None
     replayed: bool = False
+    replayed_cost_usd: float = 0.0
 
     @property
     def usage(self) -> Usage:
@@ -94,6 +95,7 @@ class CaseResult:
             'metadata': self.metadata,
             'inputs_hash': self.inputs_hash,
             'replayed': self.replayed,
+            'replayed_cost_usd': round(self.replayed_cost_usd, 10),
         }
 
     @classmethod
@@ -127,6 +129,7 @@ class CaseResult:
             metadata=data.get('metadata'),
             inputs_hash=data.get('inputs_hash'),
             replayed=bool(data.get('replayed', False)),
+            replayed_cost_usd=float(data.get('replayed_cost_usd') or 0.0),
         )
 
 

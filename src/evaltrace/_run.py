@@ -12,6 +12,8 @@ import functools
 import inspect
 import time
 import traceback
+from contextlib import ExitStack
+from pathlib import Path
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +23,24 @@ from pydantic_evals import Case, Dataset
 from ._judge import inputs_hash, jsonable, judge
 from ._results import CaseResult
 from ._suite import SuiteSpec
+from ._replay import ReplayError, ReplayStats, cassette_path, use_cassette
+from ._settings import RecordMode
 from ._trace import TraceSetup, case_span
 
-__all__ = ('CaseWork', 'make_task', 'run_cases')
+__all__ = ('CaseWork', 'ReplayConfig', 'make_task', 'run_cases')
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """Record/replay of model HTTP traffic: the mode and where each case's cassette lives."""
+
+    mode: RecordMode
+    root: Path
+    scrub_patterns: tuple[str, ...] = ()
+
+    def cassette(self, suite_id: str, work: CaseWork) -> Path:
+        module, _, function = suite_id.partition('::')
+        return cassette_path(self.root, Path(module).stem, function, work.case_name, work.repeat)
 
 
 @dataclass(frozen=True)
@@ -84,6 +101,7 @@ async def _run_one(
     suite_name: str,
     timeout: float | None,
     setup: TraceSetup | None,
+    replay: ReplayConfig | None,
 ) -> CaseResult:
     case = work.case
     if work.repeat is not None:
@@ -97,8 +115,13 @@ async def _run_one(
     one = Dataset[Any, Any, Any](name=dataset.name, cases=[case], evaluators=dataset.evaluators)
     t0 = time.perf_counter()
     attributes = {'suite': suite_name, 'nodeid': work.nodeid, 'dataset': dataset.name}
-    with case_span(f'{suite_name}[{work.case_name}]', attributes, setup) as (trace, span):
+    replay_stats: ReplayStats | None = None
+    with case_span(f'{suite_name}[{work.case_name}]', attributes, setup) as (trace, span), ExitStack() as stack:
         try:
+            if replay is not None:
+                replay_stats = stack.enter_context(
+                    use_cassette(replay.cassette(suite_id, work), mode=replay.mode, case=work.nodeid, scrub_patterns=replay.scrub_patterns)
+                )
             async with asyncio.timeout(timeout):
                 report = await one.evaluate(
                     task,
@@ -141,10 +164,19 @@ async def _run_one(
                 metadata=jsonable(case.metadata),
                 inputs_hash=inputs_hash(case.inputs, case.expected_output),
             )
-            span.set_attribute('evaltrace.status', status)
+            if replay_stats is not None and replay_stats.error is not None:
+                # A cassette miss surfaces inside the task as an exception; name the miss itself.
+                result.status = 'error'
+                result.failures.insert(0, str(replay_stats.error))
+                result.error = {'type': 'CassetteMiss', 'message': str(replay_stats.error), 'traceback': ''}
+            span.set_attribute('evaltrace.status', result.status)
+        if replay_stats is not None:
+            result.replayed = replay_stats.is_replayed
+            span.set_attribute('evaltrace.replayed', replay_stats.is_replayed)
     result.duration_s = time.perf_counter() - t0
     result.task_usage = trace.usage.task
     result.judge_usage = trace.usage.judge
+    result.replayed_cost_usd = trace.usage.replayed_cost_usd
     return result
 
 
@@ -160,6 +192,7 @@ async def run_cases(
     max_concurrency: int,
     timeout: float | None,
     setup: TraceSetup | None,
+    replay: ReplayConfig | None = None,
     on_result: Callable[[CaseResult], None],
 ) -> list[CaseResult]:
     """Run cases concurrently, at most `max_concurrency` at once; a fault in one case never loses another's result."""
@@ -169,7 +202,7 @@ async def run_cases(
     async def guarded(work: CaseWork) -> CaseResult:
         async with limiter:
             try:
-                result = await _run_one(work, task, dataset, spec, suite_id, suite_name, timeout, setup)
+                result = await _run_one(work, task, dataset, spec, suite_id, suite_name, timeout, setup, replay)
             except Exception as e:  # a harness fault is this case's error, never the run's
                 result = _error_result(
                     work,

@@ -21,7 +21,7 @@ from ._judge import failure_message
 from ._links import LinkTarget, project_url_from_credentials
 from ._report import ReportState, SuiteInfo, build_report, write_json_atomic
 from ._results import CaseResult
-from ._run import CaseWork, run_cases
+from ._run import CaseWork, ReplayConfig, run_cases
 from ._settings import Settings
 from ._trace import TraceSetup, setup_tracing
 
@@ -135,6 +135,7 @@ class EvalSession:
                 max_concurrency=runtime.spec.max_concurrency or self.settings.max_concurrency,
                 timeout=timeout,
                 setup=setup,
+                replay=ReplayConfig(self.settings.record, self.settings.cassettes, self.settings.scrub_patterns),
                 on_result=on_result,
             )
         )

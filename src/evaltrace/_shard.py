@@ -69,11 +69,12 @@ def assign_shards(groups: Mapping[str, int], count: int) -> dict[str, int]:
 
 
 def _group_of(item: pytest.Item) -> str | None:
-    runtime = getattr(item, 'evaltrace_suite', None)
-    work = getattr(item, 'evaltrace_work', None)
-    if runtime is None or work is None:
+    from ._collect import CaseParam, case_param
+
+    param = case_param(item)
+    if not isinstance(param, CaseParam):
         return None
-    return f'{runtime.suite_id}[{work.case_name}]'
+    return f'{param.suite.suite_id}[{param.case_name}]'
 
 
 def apply_shard(config: pytest.Config, items: list[pytest.Item], shard: tuple[int, int]) -> ShardPlan:

@@ -290,7 +290,7 @@ def find_cases(report_path: Path, target: str | None) -> list[dict[str, Any]]:
     """Cases of the report: the failed/errored ones (target None), else the one matching a node id or case name.
 
     A target matches a case whose node id equals it, else ends with it (e.g. `test_fn[case]`), else whose case name
-    equals it.
+    equals it, else whose node id contains it.
 
     Raises:
         ShowError: No report, no match, or several matches.
@@ -302,6 +302,7 @@ def find_cases(report_path: Path, target: str | None) -> list[dict[str, Any]]:
         [c for c in cases if c.get('nodeid') == target],
         [c for c in cases if str(c.get('nodeid', '')).endswith(target)],
         [c for c in cases if c.get('case') == target],
+        [c for c in cases if target in str(c.get('nodeid', ''))],
     ):
         if len(matches) == 1:
             return matches

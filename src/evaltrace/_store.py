@@ -24,9 +24,10 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, Any, cast
 
 import duckdb
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
@@ -35,9 +36,6 @@ try:  # POSIX only; on Windows a merge may race with a live writer (see `_locked
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None
-
-if TYPE_CHECKING:
-    from logfire._internal.scrubbing import ScrubMatch
 
 __all__ = (
     'DEFAULT_KEEP_RUNS',
@@ -121,7 +119,9 @@ class StoreError(Exception):
 _SCRUBBED = '[Scrubbed]'
 # Secrets inside free text (messages, URLs, tracebacks, model messages): logfire's own scrubber leaves those alone
 # when they sit under keys it deems safe (`gen_ai.input.messages`, `url.full`, exception messages, ...).
+# The lookahead lists every branch's first letter: most positions then fail at once (the trick logfire's uses).
 _VALUE_PATTERN = re.compile(
+    r'(?=[abcghpsx])(?:'
     r'(?P<kv>(?P<key>\b(?:proxy-)?authorization|\bx-(?:goog-)?api-key|\bapi[-_]?key|\baccess[-_]?token'
     r'|\bclient[-_]?secret)(?P<sep>\\?["\']?\s*[:=]\s*\\?["\']?)'
     r'(?:(?:bearer|basic)\s+)?[^\s"\'\\,;&}\]]{6,})'
@@ -133,7 +133,7 @@ _VALUE_PATTERN = re.compile(
     r'|\bhf_[A-Za-z0-9]{30,}'
     r'|\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{30,}'
     r'|\bAKIA[0-9A-Z]{16}\b'
-    r'|\bxox[abprs]-[A-Za-z0-9-]{10,}',
+    r'|\bxox[abprs]-[A-Za-z0-9-]{10,})',
     re.IGNORECASE,
 )
 
@@ -146,23 +146,20 @@ def _replace_secret(match: re.Match[str]) -> str:
     return _SCRUBBED
 
 
-def _keep_value_matches(match: ScrubMatch) -> Any:
-    # logfire's Scrubber redacts a whole value when any default pattern (e.g. 'session') occurs in it; logfire's
-    # span processor has already applied that policy (or the user turned it off), so here only *keys* that look
-    # sensitive (`Authorization`, `x-api-key`, `password`, ...) redact their value. Returning None means "redact".
-    is_key_match = bool(match.path) and match.pattern_match.string == match.path[-1]
-    return None if is_key_match else match.value
-
-
 class SecretScrubber:
     """Removes secrets from span data before it is stored or rendered.
 
     Two layers:
-    - attribute *keys* that look sensitive (logfire's default patterns: `auth`, `api key`, `password`, `secret`,
-      `cookie`, ...; plus `extra_patterns`) have their whole value redacted, using logfire's own `Scrubber`;
+    - attribute *keys* that look sensitive have their whole value redacted: logfire's default scrubbing patterns
+      (`auth`, `api key`, `password`, `secret`, `cookie`, `session`, ...) plus `extra_patterns`, except the keys
+      logfire itself deems safe (`logfire.BaseScrubber.SAFE_KEYS`: token counts, model names, messages, ...);
     - in every string, wherever it sits, credentials are replaced: `Authorization: ...` / `api_key=...` forms,
       `Bearer ...` tokens, well-known API key shapes (`sk-...`, `AIza...`, `pylf_v1_...`, ...), and every match of
       `extra_patterns`.
+
+    logfire's span processor has already scrubbed spans that went through a logfire-configured provider (its
+    whole-value redaction of values that merely mention e.g. 'session' is not repeated here); this adds what
+    logfire leaves in place, so that no file evaltrace writes holds a credential.
 
     Reuse it for anything rendered from spans (e.g. the HTML report): `scrub_text` for a string,
     `scrub_value` for JSON-like data, `scrub_attributes` for a span's attributes.
@@ -185,9 +182,11 @@ class SecretScrubber:
                 raise ValueError(f'invalid scrubbing pattern {pattern!r}: {e}') from None
         self._extra = compiled
         # Imported here: importing logfire costs ~1 s, which `evaltrace sql` / `show` (read-only) need not pay.
-        from logfire._internal.scrubbing import Scrubber
+        from logfire._internal.scrubbing import DEFAULT_PATTERNS, BaseScrubber
 
-        self._key_scrubber = Scrubber(list(extra_patterns), callback=_keep_value_matches)
+        self._key_pattern = re.compile('|'.join([*DEFAULT_PATTERNS, *extra_patterns]), re.IGNORECASE)
+        self._safe_keys = frozenset(BaseScrubber.SAFE_KEYS)
+        self._resource: tuple[Resource, dict[str, Any]] | None = None
 
     def scrub_text(self, text: str) -> str:
         """Return `text` with every secret replaced by `[Scrubbed]`."""
@@ -197,19 +196,33 @@ class SecretScrubber:
         return text
 
     def scrub_value(self, value: Any) -> Any:
-        """Scrub every string inside JSON-like data (dicts, lists, tuples, scalars); returns a new value."""
+        """Scrub JSON-like data (dicts, lists, tuples, scalars): sensitive keys and secrets in strings; a new value."""
         if isinstance(value, str):
             return self.scrub_text(value)
         if isinstance(value, Mapping):
-            return {str(k): self.scrub_value(v) for k, v in cast('Mapping[Any, Any]', value).items()}
+            result: dict[str, Any] = {}
+            for k, v in cast('Mapping[Any, Any]', value).items():
+                key = str(k)
+                if key not in self._safe_keys and (match := self._key_pattern.search(key)):
+                    # The note names the pattern that matched in the key, as logfire's does; never the value.
+                    result[key] = f'[Scrubbed due to {match.group(0)!r}]'
+                else:
+                    result[key] = self.scrub_value(v)
+            return result
         if isinstance(value, list | tuple):
             return [self.scrub_value(v) for v in cast('Sequence[Any]', value)]
         return value
 
     def scrub_attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         """Scrub span attributes: redact the values of sensitive keys, then secrets inside every string."""
-        by_key, _notes = self._key_scrubber.scrub_value(('attributes',), dict(attributes))
-        return cast('dict[str, Any]', self.scrub_value(by_key))
+        return cast('dict[str, Any]', self.scrub_value(attributes))
+
+    def scrub_resource(self, resource: Resource) -> dict[str, Any]:
+        """Scrubbed resource attributes; cached, since every span of a process shares one resource."""
+        if self._resource is None or self._resource[0] is not resource:
+            attributes = {k: _plain(v) for k, v in resource.attributes.items()}
+            self._resource = (resource, self.scrub_attributes(attributes))
+        return self._resource[1]
 
 
 # --- span -> record ---------------------------------------------------------------------------------------------
@@ -275,6 +288,7 @@ def span_to_record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber) ->
         if event.name == 'exception':
             exception = event_attributes  # the last one is the one that ended the span
     resource = {k: _plain(v) for k, v in span.resource.attributes.items()}
+    scrubbed_resource = scrubber.scrub_resource(span.resource)
     status = span.status
     tags = raw.get('logfire.tags')
     scope = span.instrumentation_scope
@@ -314,7 +328,7 @@ def span_to_record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber) ->
             }
             for link in span.links
         ],
-        'otel_resource_attributes': scrubber.scrub_attributes(resource),
+        'otel_resource_attributes': scrubbed_resource,
         'attributes_json_schema': schema_properties or None,
         'service_version': _str_or_none(resource.get('service.version')),
         'process_pid': pid if isinstance(pid, int) else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ('summary_lines',)
+__all__ = ('baseline_lines', 'summary_lines')
 
 
 def _pct(value: float | None) -> str:
@@ -48,7 +48,10 @@ def summary_lines(report: dict[str, Any], max_links: int = 50) -> list[str]:
         if st['slowest']:
             lines.append(f'    slowest: {st["slowest"]["case"]} {st["slowest"]["duration_s"]:.3f}s')
         for flaky in st['flaky']:
-            lines.append(f'    flaky: {flaky["case"]} passed {flaky["passed"]}/{flaky["runs"]}')
+            lines.append(
+                f'    flaky: {flaky["case"]} passed {flaky["passed"]}/{flaky["runs"]} '
+                f'(pass ratio {flaky["pass_ratio"] * 100:.0f}%)'
+            )
         lines.extend(_gate_line(g) for g in suite['gates'])
         failed = [c for c in cases_by_suite.get(suite['suite'], []) if c['status'] in ('failed', 'error')]
         for c in failed[:max_links]:
@@ -63,4 +66,61 @@ def summary_lines(report: dict[str, Any], max_links: int = 50) -> list[str]:
         f'tokens {st["total_tokens"]:,} | cost ${st["usage"]["cost_usd"]:.6f}'
     )
     lines.extend(_gate_line(g) for g in session['gates'])
+    lines.extend(baseline_lines(report.get('baseline'), max_links))
+    shard: dict[str, Any] = report.get('shard') or {}
+    if shard.get('count', 1) > 1:
+        lines.append(
+            f'shard {shard["index"]}/{shard["count"]}: {len(report.get("expected", []))} case(s) of this shard'
+        )
+    if not report.get('complete', True):
+        merge: dict[str, Any] = report.get('merge') or {}
+        problems: list[str] = merge.get('problems') or ['interrupted, or some expected cases did not run']
+        lines.extend(f'INCOMPLETE: {p}' for p in problems)
+    return lines
+
+
+def _delta_text(d: dict[str, Any], rate: bool) -> str:
+    if d['baseline'] is None or d['current'] is None:
+        return f'{d["baseline"]} -> {d["current"]}'
+    if rate:
+        return f'{_pct(d["baseline"])} -> {_pct(d["current"])} ({d["delta"] * 100:+.1f} pts)'
+    return f'{d["baseline"]:.3f} -> {d["current"]:.3f} ({d["delta"]:+.3f})'
+
+
+_LISTS = (
+    ('newly_failing', 'newly failing'),
+    ('newly_fixed', 'newly fixed'),
+    ('added', 'added'),
+    ('removed', 'removed'),
+    ('changed', 'changed (inputs differ, not compared)'),
+)
+
+
+def baseline_lines(baseline: dict[str, Any] | None, max_links: int = 50) -> list[str]:
+    """The comparison with the baseline: per-suite deltas, then the cases that changed status."""
+    if not baseline:
+        return []
+    if baseline.get('error'):
+        return [f'baseline {baseline["path"]}: {baseline["error"]}']
+    if baseline.get('missing'):
+        return [f'baseline {baseline["path"]}: not found, nothing compared']
+    lines = [f'baseline {baseline["path"]} (run {baseline.get("run_id")}, {baseline.get("created_at")}):']
+    for s in baseline['suites']:
+        if not s['in_baseline']:
+            lines.append(f'    {s["suite"]}: not in the baseline')
+            continue
+        parts = [f'assertions {_delta_text(s["assertion_pass_rate"], True)}']
+        parts += [f'{k} {_delta_text(v, True)}' for k, v in s['evaluator_pass_rates'].items()]
+        parts += [f'score {k} {_delta_text(v, False)}' for k, v in s['score_averages'].items()]
+        cost = s['cost_usd']
+        pct = '' if cost['delta_pct'] is None else f', {cost["delta_pct"]:+.1f}%'
+        parts.append(f'cost ${cost["baseline"]:.6f} -> ${cost["current"]:.6f} ({cost["delta"]:+.6f}{pct})')
+        lines.append(f'    {s["suite"]} ({s["compared"]} compared): ' + '; '.join(parts))
+    session = baseline['session']
+    lines.append('    ' + ', '.join(f'{len(session[key])} {key.replace("_", " ")}' for key, _ in _LISTS))
+    for key, label in _LISTS:
+        names: list[str] = session[key]
+        if names:
+            more = f' and {len(names) - max_links} more' if len(names) > max_links else ''
+            lines.append(f'    {label}: {", ".join(names[:max_links])}{more}')
     return lines

@@ -26,6 +26,7 @@ from ._usage import CaseUsage, usage_attributes, usage_of_span
 __all__ = ('CaseTrace', 'TraceSetup', 'UsageProcessor', 'case_span', 'setup_tracing')
 
 ROOT_ATTRIBUTE = 'evaltrace.case'
+REPLAYED_ATTRIBUTE = 'evaltrace.replayed'  # set by _replay on model-request spans answered from a cassette
 JUDGE_SPAN_PREFIX = 'evaluator:'
 
 _current_case: ContextVar[CaseTrace | None] = ContextVar('evaltrace_current_case', default=None)
@@ -86,6 +87,8 @@ class UsageProcessor(SpanProcessor):
         usage = usage_of_span(attrs)
         if usage is not None:
             (case.usage.judge if case._judge_spans.get(ctx.span_id, False) else case.usage.task).add(usage)
+            if attrs.get(REPLAYED_ATTRIBUTE):
+                case.usage.replayed_cost_usd += usage.cost_usd
 
     def shutdown(self) -> None:
         self.active = False

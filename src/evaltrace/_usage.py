@@ -89,6 +89,8 @@ class CaseUsage:
 
     task: Usage = field(default_factory=Usage)
     judge: Usage = field(default_factory=Usage)
+    replayed_cost_usd: float = 0.0
+    """The part of the cost that was replayed from a cassette: reported, but not spent."""
 
 
 def usage_attributes(case_usage: CaseUsage) -> dict[str, int | float]:

@@ -18,7 +18,7 @@ import pytest
 
 from ._baseline import BaselineError, apply_baseline, load_baseline
 from ._ci import write_ci_outputs
-from ._collect import EvalCaseItem
+from ._collect import CaseParam, case_param
 from ._gates import Gate, logical_cases
 from ._report import write_json_atomic
 from ._results import CaseResult
@@ -103,10 +103,11 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
         return
     # Cases that finished in this process but whose items never reported (an interrupt mid-batch) still count.
     for item in session.items:
-        if isinstance(item, EvalCaseItem) and item.nodeid not in state.state.cases:
-            result = item.evaltrace_suite.results.get(item.nodeid)
+        param = case_param(item)
+        if isinstance(param, CaseParam) and item.nodeid not in state.state.cases:
+            result = param.suite.results.get(item.nodeid)
             if result is not None:
-                state.add_result(result, suite_info(item.evaltrace_suite))
+                state.add_result(result, suite_info(param.suite))
     interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
     missing = [n for n in state.expected if n not in state.state.cases]
     complete = not interrupted and not missing
@@ -124,7 +125,11 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
     config.stash[FINAL_REPORT_KEY] = data
 
     reporter: Any = config.pluginmanager.get_plugin('terminalreporter')
-    write_line = reporter.write_line if reporter is not None else (lambda line: None)  # pyright: ignore[reportUnknownLambdaType]
+
+    def write_line(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+
     state.harness_errors.extend(
         write_ci_outputs(data, markdown_path=state.settings.markdown, env=os.environ, write_line=write_line)
     )

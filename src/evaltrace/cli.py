@@ -14,7 +14,7 @@ from importlib import import_module
 __all__ = ('build_parser', 'main')
 
 # Subcommand modules, in the order `evaltrace --help` lists them.
-SUBCOMMANDS = ('._cli_report',)
+SUBCOMMANDS = ('._cli_report', '._cli_gating')
 
 
 def build_parser() -> argparse.ArgumentParser:

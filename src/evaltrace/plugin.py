@@ -67,7 +67,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if state is None:
         return
     from ._collect import CaseParam, case_param
+    from ._shard import apply_shard
 
+    # trylast: `-k`, `--deselect` and `--lf` have already narrowed `items`; the shard splits what they selected.
+    apply_shard(config, items, state.settings.shard)
     state.expected = [it.nodeid for it in items if isinstance(case_param(it), CaseParam)]
 
 
@@ -165,9 +168,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     if state is None or state.is_worker or not state.state.cases:
         return
     from ._summary import summary_lines
+    from ._verdict import final_report
 
     terminalreporter.write_sep('=', 'evaltrace summary')
-    for line in summary_lines(state.report_data(complete=True)):
+    for line in summary_lines(final_report(config) or state.report_data(complete=True)):
         terminalreporter.write_line(line)
     for err in state.harness_errors:
         terminalreporter.write_line(f'evaltrace error: {err}', red=True)

@@ -40,7 +40,7 @@ def test_shop_database_content() -> None:
 )
 def test_writes_are_rejected(statement: str) -> None:
     path = shop_db()
-    with pytest.raises(sqlite3.OperationalError, match='readonly|read-only'):
+    with pytest.raises(sqlite3.OperationalError, match=r'readonly|read-only'):
         execute_readonly(path, statement)
     assert execute_readonly(path, 'SELECT COUNT(*) FROM orders').rows == [(30,)]
 

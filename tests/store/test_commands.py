@@ -132,7 +132,7 @@ def test_show_prints_the_case_trace_as_a_tree(filled: dict[str, Any]) -> None:
         f'evaltrace case paris  <d>  Σ 3 req · 3,500 in / 505 out tokens · {cost(total)}\n'
         '│  ✗ EqualsExpected — expected rainy\n'
         '│  score LLMJudge: 0.25 — not rainy\n'
-        f'├─ agent run  <d>  Σ 2 req · 3,000 in / 500 out tokens · {cost(task)}\n'
+        f'├─ weather run  <d>  Σ 2 req · 3,000 in / 500 out tokens · {cost(task)}\n'
         f'│  ├─ chat gpt-4o-mini  <d>  1,000 in / 200 out tokens · {cost(costs[1000])}\n'
         '│  │     user: What is the weather in Paris?\n'
         '│  │     assistant: → get_weather({"city": "Paris"})\n'
@@ -140,11 +140,11 @@ def test_show_prints_the_case_trace_as_a_tree(filled: dict[str, Any]) -> None:
         '│  │     get_weather({"city": "Paris"}) → sunny in Paris\n'
         f'│  └─ chat gpt-4o-mini  <d>  2,000 in / 300 out tokens · {cost(costs[2000])}\n'
         '│        user: ← get_weather: sunny in Paris\n'
-        '│        assistant: It is sunny in Paris. Very sunny indeed. Very sunny …\n'
+        '│        assistant: It is sunny in Paris. Very sunny indeed. Very su…\n'  # 60 chars
         '├─ fetch forecast  <d>\n'
         '│     ✗ TimeoutError: forecast service did not answer\n'
         f'└─ Calling evaluator: LLMJudge  <d>  Σ 1 req · 500 in / 5 out tokens · {cost(costs[500])}\n'
-        f'   └─ agent run  <d>  Σ 1 req · 500 in / 5 out tokens · {cost(costs[500])}\n'
+        f'   └─ judge run  <d>  Σ 1 req · 500 in / 5 out tokens · {cost(costs[500])}\n'
         f'      └─ chat gpt-4o-mini  <d>  500 in / 5 out tokens · {cost(costs[500])}\n'
         '            user: Is the answer rainy?\n'
         '            assistant: FAIL\n'
@@ -249,7 +249,7 @@ def test_sql_errors_are_one_line(filled: dict[str, Any], tmp_path: Path) -> None
         assert expected in err
         assert err.count('\n') == 1
     # The store is untouched by the refused DELETE.
-    assert sql(filled['store'], 'SELECT count(*) AS n FROM records', 'csv')[1] == 'n\n15\n'
+    assert sql(filled['store'], 'SELECT count(*) AS n FROM records', 'csv')[1] == 'n\n11\n'
 
 
 def test_parsers_register_handlers(filled: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:

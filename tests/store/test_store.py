@@ -325,7 +325,7 @@ def test_retention_keeps_the_last_n_runs(recorder_factory: Callable[..., Recorde
 
 
 def test_concurrent_writer_processes_lose_nothing(store_path: Path) -> None:
-    count = 1500
+    count = 800
     writers = [spawn_writer(store_path, 'run-xdist', f'gw{i}', count) for i in range(2)]
     merges = 0
     # Merge while they write: claimed files must not lose the batches in flight.

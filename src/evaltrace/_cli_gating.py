@@ -1,0 +1,133 @@
+"""`evaltrace baseline save` and `evaltrace merge`: the CLI side of gating a CI run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._baseline import BaselineError, apply_baseline, load_baseline, save_baseline
+from ._ci import markdown_summary, verdict
+from ._gates import gate_from_mapping
+from ._merge import merge_reports
+from ._report import read_report, write_json_atomic
+from ._summary import summary_lines
+
+__all__ = ('EXIT_BAD_INPUT', 'register')
+
+EXIT_BAD_INPUT = 2
+# The same statuses as `pytest evals/` (see _session.py), so a workflow reads a merge's verdict the same way.
+EXIT_CASES_FAILED = 1
+EXIT_GATE_FAILED = 6
+EXIT_INCOMPLETE = 7
+
+
+def _out(line: str = '') -> None:
+    sys.stdout.write(line + '\n')
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(f'evaltrace: {message}\n')
+
+
+def _baseline_save(args: argparse.Namespace) -> int:
+    try:
+        report = read_report(Path(args.report))
+        baseline = save_baseline(report, Path(args.output))
+    except (ValueError, OSError) as e:
+        _err(f'{args.report}: {e}' if isinstance(e, BaselineError) else str(e))
+        return EXIT_BAD_INPUT
+    n_cases = sum(len(s['cases']) for s in baseline['suites'].values())
+    _out(f'wrote {args.output}: {len(baseline["suites"])} suite(s), {n_cases} case(s) from run {baseline["run_id"]}')
+    return 0
+
+
+def _merge_exit_status(report: dict[str, Any]) -> int:
+    word = verdict(report)
+    return {'incomplete': EXIT_INCOMPLETE, 'failed': EXIT_CASES_FAILED, 'gate failed': EXIT_GATE_FAILED}.get(word, 0)
+
+
+def _merge(args: argparse.Namespace) -> int:
+    sources: list[tuple[str, dict[str, Any]]] = []
+    for name in args.reports:
+        try:
+            sources.append((name, read_report(Path(name))))
+        except ValueError as e:
+            _err(str(e))
+            return EXIT_BAD_INPUT
+    result = merge_reports(sources)
+    report = result.report
+    baseline_path = Path(args.baseline)
+    try:
+        baseline = load_baseline(baseline_path)
+    except BaselineError as e:
+        _err(str(e))
+        return EXIT_BAD_INPUT
+    spec = report['session'].get('gate_spec')
+    apply_baseline(
+        report,
+        baseline,
+        baseline_path=str(baseline_path),
+        session_gate=gate_from_mapping(spec) if spec else None,
+    )
+    try:
+        write_json_atomic(Path(args.output), report)
+        if args.markdown:
+            Path(args.markdown).write_text(markdown_summary(report, title='evaltrace (merged)'), encoding='utf-8')
+    except OSError as e:
+        _err(f'could not write the merged report: {e}')
+        return EXIT_INCOMPLETE
+    for line in summary_lines(report):
+        _out(line)
+    for problem in result.problems:
+        _err(f'incomplete merge: {problem}')
+    status = _merge_exit_status(report)
+    _out(f'merged {len(sources)} report(s) into {args.output}: exit status {status}')
+    return status
+
+
+def register(subparsers: Any) -> None:
+    baseline = subparsers.add_parser(
+        'baseline',
+        help='save a compact baseline of a run, to commit and compare later runs against',
+        description=(
+            'Baselines: `evaltrace baseline save` writes a compact digest of a complete run (per case: status, '
+            'assertions, scores, cost, inputs digest; per suite: averages and cost). Later `pytest evals/` runs '
+            'compare against it (the `baseline` setting, default evals/baseline.json) and check the regression gates.'
+        ),
+    )
+    actions = baseline.add_subparsers(dest='baseline_command', metavar='ACTION')
+    save = actions.add_parser(
+        'save',
+        help='write the baseline of a report',
+        description='Write the baseline of a complete (or merged) report, meant to be committed.',
+    )
+    save.add_argument(
+        '--report', default='.evaltrace/report.json', help='the JSON report of the run (default: %(default)s)'
+    )
+    save.add_argument(
+        '-o', '--output', default='evals/baseline.json', help='where to write the baseline (default: %(default)s)'
+    )
+    save.set_defaults(handler=_baseline_save)
+    baseline.set_defaults(handler=lambda _args: (baseline.print_help(), EXIT_BAD_INPUT)[1])  # pyright: ignore[reportUnknownLambdaType]
+
+    merge = subparsers.add_parser(
+        'merge',
+        help='merge shard reports and recompute every gate on the merged result',
+        description=(
+            'Merge the reports of the shards of a run (pytest --evaltrace-shard=i/n) into one report and recompute '
+            'every gate on it. A missing shard, a case that never ran or a case that ran twice makes the merge '
+            'incomplete: it fails with exit status 7. Exit statuses: 0 passed, 1 an ungated case failed, '
+            '6 a gate failed, 7 incomplete, 2 bad input.'
+        ),
+    )
+    merge.add_argument('reports', nargs='+', help='the shard reports (.evaltrace/report.json of each shard)')
+    merge.add_argument('-o', '--output', required=True, help='where to write the merged report')
+    merge.add_argument(
+        '--baseline',
+        default='evals/baseline.json',
+        help='baseline to compare the merged run with, when the file exists (default: %(default)s)',
+    )
+    merge.add_argument('--markdown', help='also write the markdown summary of the merged run to this path')
+    merge.set_defaults(handler=_merge)

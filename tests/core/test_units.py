@@ -1,0 +1,138 @@
+"""Pure logic: settings precedence, trace links, usage sums, Wilson bounds, exit statuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evaltrace._gates import Gate, compute_stats, evaluate_gate, wilson_lower_bound
+from evaltrace._links import LinkTarget, logfire_trace_url, project_url_from_credentials, template_trace_url
+from evaltrace._results import CaseResult, EvalValue
+from evaltrace._settings import resolve_values
+from evaltrace._usage import Usage, usage_of_span
+from evaltrace._verdict import decide_exit_status
+
+TRACE = '0123456789abcdef0123456789abcdef'
+SPAN = '0123456789abcdef'
+
+
+def test_precedence_is_cli_then_env_then_ini_then_pyproject_then_default() -> None:
+    table = {'max_concurrency': 3, 'service_name': 'from-pyproject', 'environment': 'pyproject-env'}
+    ini = {'max_concurrency': '4', 'service_name': 'from-ini'}
+    env = {'EVALTRACE_MAX_CONCURRENCY': '5'}
+    cli = {'max_concurrency': '6'}
+    values, sources = resolve_values(cli, env, ini, table)
+    assert values['max_concurrency'] == 6 and sources['max_concurrency'] == 'option --evaltrace-max-concurrency'
+    values, sources = resolve_values({}, env, ini, table)
+    assert values['max_concurrency'] == 5 and sources['max_concurrency'] == 'environment variable EVALTRACE_MAX_CONCURRENCY'
+    assert values['service_name'] == 'from-ini'
+    assert values['environment'] == 'pyproject-env'
+    assert values['report'] == '.evaltrace/report.json' and sources['report'] == 'default'
+
+
+@pytest.mark.parametrize(
+    ('name', 'raw', 'message'),
+    [
+        ('max_concurrency', '0', 'expected a whole number >= 1'),
+        ('record', 'sometimes', 'expected one of none, once, new, all'),
+        ('shard', '3/2', 'expected i/n with 1 <= i <= n'),
+        ('instrument_httpx', 'maybe', 'expected true or false'),
+    ],
+)
+def test_bad_values_name_the_setting_and_its_source(name: str, raw: str, message: str) -> None:
+    with pytest.raises(pytest.UsageError, match=f'bad value for {name} from \\[tool.evaltrace\\] {name}: {message}'):
+        resolve_values({}, {}, {}, {name: raw})
+
+
+def test_logfire_link_is_a_url_encoded_where_clause() -> None:
+    url = logfire_trace_url('https://logfire-us.pydantic.dev/acme/evals/', TRACE)
+    assert url == f'https://logfire-us.pydantic.dev/acme/evals?q=trace_id%3D%27{TRACE}%27'
+
+
+def test_template_link_fills_trace_and_span_ids() -> None:
+    url = template_trace_url('http://127.0.0.1:16686/trace/{trace_id}?uiFind={span_id}', TRACE, SPAN)
+    assert url == f'http://127.0.0.1:16686/trace/{TRACE}?uiFind={SPAN}'
+
+
+def test_link_precedence_template_then_project_then_local(tmp_path: Path) -> None:
+    both = LinkTarget(template='http://jaeger/{trace_id}', project_url='https://lf/p', local_report=None)
+    assert both.url(TRACE, SPAN) == f'http://jaeger/{TRACE}'
+    project = LinkTarget(template=None, project_url='https://lf/p', local_report=tmp_path / 'r.html')
+    assert project.url(TRACE, SPAN) == f'https://lf/p?q=trace_id%3D%27{TRACE}%27'
+    local = LinkTarget(template=None, project_url=None, local_report=tmp_path / 'r.html')
+    assert local.url(TRACE, SPAN, anchor='case-1') == (tmp_path / 'r.html').as_uri() + '#case-1'
+    assert LinkTarget(template=None, project_url=None, local_report=None).url(TRACE, SPAN) is None
+
+
+def test_project_url_comes_from_logfire_credentials(tmp_path: Path) -> None:
+    assert project_url_from_credentials(tmp_path) is None
+    (tmp_path / 'logfire_credentials.json').write_text(json.dumps({'token': 'x', 'project_url': 'https://lf/acme/p'}))
+    assert project_url_from_credentials(tmp_path) == 'https://lf/acme/p'
+    (tmp_path / 'logfire_credentials.json').write_text('{broken')
+    assert project_url_from_credentials(tmp_path) is None
+
+
+def test_only_model_request_spans_count_as_usage() -> None:
+    request = {'gen_ai.operation.name': 'chat', 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 2, 'operation.cost': 0.5}
+    agent_run = {'gen_ai.operation.name': 'invoke_agent', 'gen_ai.usage.input_tokens': 10}
+    assert usage_of_span(request) == Usage(1, 10, 2, 0.5)
+    assert usage_of_span(agent_run) is None
+    assert usage_of_span({'http.method': 'POST'}) is None
+
+
+def test_wilson_lower_bound_is_strict_for_small_samples() -> None:
+    assert wilson_lower_bound(3, 3) == pytest.approx(0.4385, abs=1e-3)
+    assert wilson_lower_bound(300, 300) == pytest.approx(0.9874, abs=1e-3)
+    assert wilson_lower_bound(0, 0) == 0.0
+
+
+def _case(name: str, status: str, score: float, cost: float, repeat: int | None = None) -> CaseResult:
+    return CaseResult(
+        suite='s',
+        case=name,
+        nodeid=f's[{name}#{repeat}]',
+        status=status,  # pyright: ignore[reportArgumentType]
+        repeat=repeat,
+        assertions={'ok': EvalValue(status == 'passed')},
+        scores={'quality': EvalValue(score)},
+        task_usage=Usage(1, 100, 10, cost),
+        duration_s=score,
+    )
+
+
+def test_gates_check_each_threshold() -> None:
+    cases = [_case('a', 'passed', 0.9, 0.01), _case('b', 'failed', 0.5, 0.03), _case('c', 'error', 0.1, 0.0)]
+    stats = compute_stats(cases)
+    gate = Gate(min_pass_rate=0.3, min_score_avg={'quality': 0.6}, max_errors=0, max_cost_usd=0.05, max_total_tokens=330)
+    results = {g.name: g for g in evaluate_gate(gate, stats, 's')}
+    assert results['min_pass_rate'].passed and results['min_pass_rate'].actual == pytest.approx(1 / 3, abs=1e-6)
+    assert not results['min_score_avg[quality]'].passed
+    assert not results['max_errors'].passed
+    assert results['max_cost_usd'].passed
+    assert results['max_total_tokens'].passed and results['max_total_tokens'].actual == 330
+
+
+def test_k_of_n_repeats() -> None:
+    runs = [_case('a', 'passed', 1, 0, 1), _case('a', 'failed', 1, 0, 2), _case('a', 'passed', 1, 0, 3)]
+    assert compute_stats(runs).pass_rate == 0.0  # by default every repeat must pass
+    stats = compute_stats(runs, {'s': 2})
+    assert stats.pass_rate == 1.0
+    assert stats.flaky == [{'case': 's[a]', 'passed': 2, 'runs': 3, 'pass_ratio': 0.6667}]
+
+
+@pytest.mark.parametrize(
+    ('args', 'expected'),
+    [
+        ((0, 0, True, 0, True), 0),
+        ((1, 0, True, 0, True), 0),  # failing cases, all under passing gates
+        ((1, 1, True, 0, True), 1),
+        ((1, 0, False, 0, True), 6),
+        ((0, 0, True, 1, True), 7),
+        ((2, 0, True, 0, True), 2),  # interrupted stays interrupted
+        ((0, 0, True, 0, False), 7),  # a run missing cases never passes
+    ],
+)
+def test_exit_status(args: tuple[int, int, bool, int, bool], expected: int) -> None:
+    assert decide_exit_status(*args) == expected

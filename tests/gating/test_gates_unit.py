@@ -1,0 +1,120 @@
+"""Gate arithmetic, k-of-n folding, the Wilson bound and the exit status, as pure functions."""
+
+from __future__ import annotations
+
+import pytest
+
+from evaltrace._gates import Gate, compute_stats, evaluate_gate, gate_from_mapping, logical_cases, wilson_lower_bound
+from evaltrace._verdict import decide_exit_status, passing_by_k_of_n
+from tests.gating._reports import case
+
+CASES = [
+    case('a', ok=True, score=0.9, cost=0.01, tokens=100, duration=0.1),
+    case('b', ok=True, score=0.7, cost=0.03, tokens=300, duration=0.2),
+    case('c', 'failed', ok=False, score=0.2, cost=0.02, tokens=200, duration=1.5),
+    case('d', 'error', cost=0.0, duration=0.05),
+]
+
+# (gate, name of its result, a threshold that holds, a threshold that does not, the actual value)
+GATES = [
+    ('min_pass_rate', 'min_pass_rate', 0.5, 0.51, 0.5),
+    ('min_assertion_pass_rate', 'min_assertion_pass_rate', 0.66, 0.67, 0.666667),
+    ('min_evaluator_pass_rate', 'min_evaluator_pass_rate[Equals]', {'Equals': 0.6}, {'Equals': 0.7}, 0.666667),
+    ('min_score_avg', 'min_score_avg[quality]', {'quality': 0.6}, {'quality': 0.61}, 0.6),
+    ('max_errors', 'max_errors', 1, 0, 1),
+    ('max_cost_usd', 'max_cost_usd', 0.06, 0.059, 0.06),
+    ('max_cost_per_case_usd', 'max_cost_per_case_usd', 0.03, 0.029, 0.03),
+    ('max_total_tokens', 'max_total_tokens', 600, 599, 600),
+    ('max_p95_duration_s', 'max_p95_duration_s', 1.5, 1.4, 1.5),
+    ('min_pass_rate_lower_bound', 'min_pass_rate_lower_bound', 0.15, 0.16, 0.15004),
+]
+
+
+@pytest.mark.parametrize(('field', 'name', 'holds', 'breaks', 'actual'), GATES, ids=[g[0] for g in GATES])
+def test_each_gate_kind_passes_at_its_threshold_and_fails_past_it(
+    field: str, name: str, holds: object, breaks: object, actual: float
+) -> None:
+    stats = compute_stats(CASES)
+    [ok] = evaluate_gate(Gate(**{field: holds}), stats, 'suite')  # type: ignore[arg-type]
+    [bad] = evaluate_gate(Gate(**{field: breaks}), stats, 'suite')  # type: ignore[arg-type]
+    assert (ok.name, ok.passed, bad.passed) == (name, True, False)
+    assert ok.actual == pytest.approx(actual, abs=1e-5)
+    assert bad.threshold == (breaks if not isinstance(breaks, dict) else next(iter(breaks.values())))
+
+
+def test_a_gate_on_a_missing_score_fails() -> None:
+    [result] = evaluate_gate(Gate(min_score_avg={'nope': 0.1}), compute_stats(CASES), 'suite')
+    assert (result.actual, result.passed) == (None, False)
+
+
+@pytest.mark.parametrize(
+    ('table', 'message'),
+    [
+        ({'min_pass_rate': 1.5}, 'min_pass_rate is a fraction between 0 and 1, got 1.5'),
+        ({'max_errors': -1}, 'max_errors must be >= 0, got -1'),
+        ({'max_cost_usd': 'cheap'}, "max_cost_usd must be a number, got 'cheap'"),
+        ({'min_score_avg': {'q': 'high'}}, "min_score_avg[q] must be a number, got 'high'"),
+        ({'no_assertion_regressions': 'yes'}, "no_assertion_regressions must be true or false, got 'yes'"),
+        ({'min_pass': 0.5}, 'unknown gate key(s) min_pass'),
+    ],
+)
+def test_bad_gate_values_are_rejected_with_the_key_named(table: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as excinfo:
+        gate_from_mapping(table)
+    assert str(excinfo.value).startswith(message)
+
+
+def test_zero_thresholds_are_real_thresholds() -> None:
+    assert not Gate(max_errors=0).is_empty()
+    assert Gate().is_empty()
+    assert Gate(no_assertion_regressions=False).is_empty()
+    assert Gate(max_score_drop=0.0).has_regression_gates
+
+
+def test_wilson_lower_bound() -> None:
+    assert wilson_lower_bound(0, 0) == 0.0
+    assert wilson_lower_bound(10, 10) == pytest.approx(0.7225, abs=1e-4)
+    assert wilson_lower_bound(100, 100) == pytest.approx(0.963, abs=1e-3)
+    # A perfect small sample does not clear a gate a large one does.
+    assert wilson_lower_bound(3, 3) < 0.9 < wilson_lower_bound(100, 100)
+
+
+def test_k_of_n_folds_repeats_and_reports_flaky_cases_with_their_ratio() -> None:
+    runs = [
+        case('a', 'passed', repeat=1, repeats=3),
+        case('a', 'failed', repeat=2, repeats=3),
+        case('a', 'passed', repeat=3, repeats=3),
+        case('b', 'failed', repeat=1, repeats=3),
+        case('b', 'failed', repeat=2, repeats=3),
+        case('b', 'passed', repeat=3, repeats=3),
+    ]
+    suite = runs[0].suite
+    folded = {lc.key.split('[')[-1].rstrip(']'): lc for lc in logical_cases(runs, {suite: 2})}
+    assert (folded['a'].passed, folded['b'].passed) == (True, False)
+    assert not any(lc.passed for lc in logical_cases(runs))  # by default every repeat must pass
+    stats = compute_stats(runs, {suite: 2})
+    assert (stats.logical_cases, stats.logical_passed, stats.pass_rate) == (2, 1, 0.5)
+    assert sorted((f['case'], f['passed'], f['runs'], f['pass_ratio']) for f in stats.flaky) == [
+        (f'{suite}[a]', 2, 3, 0.6667),
+        (f'{suite}[b]', 1, 3, 0.3333),
+    ]
+    assert passing_by_k_of_n(runs, {suite: 2}) == {r.nodeid for r in runs[:3]}
+    assert passing_by_k_of_n(runs, {}) == set()
+
+
+@pytest.mark.parametrize(
+    ('args', 'expected'),
+    [
+        ((0, 0, True, 0, True), 0),
+        ((1, 1, True, 0, True), 1),
+        ((1, 0, False, 0, True), 6),
+        ((1, 1, False, 0, True), 1),  # an ungated failure outranks a gate
+        ((0, 0, True, 1, True), 7),
+        ((0, 0, False, 1, True), 6),
+        ((0, 0, True, 0, False), 7),  # incomplete never passes
+        ((2, 0, True, 0, False), 2),  # pytest's interrupted status is kept
+        ((5, 0, True, 0, True), 5),
+    ],
+)
+def test_exit_status(args: tuple[int, int, bool, int, bool], expected: int) -> None:
+    assert decide_exit_status(*args) == expected
