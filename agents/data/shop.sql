@@ -1,5 +1,5 @@
 -- Seed of the demo shop database used by the support-triage, text-to-SQL and analyst agents.
--- agents/data/_db.py builds agents/data/.build/shop-<sha>.sqlite from this file on first use.
+-- agents/db.py builds agents/data/.build/shop-<sha>.sqlite from this file on first use (python -m agents.db).
 -- Generated once (deterministically) and edited by hand since; this file is the source of truth.
 
 CREATE TABLE customers (

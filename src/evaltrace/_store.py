@@ -120,22 +120,29 @@ _SCRUBBED = '[Scrubbed]'
 # Secrets inside free text (messages, URLs, tracebacks, model messages): logfire's own scrubber leaves those alone
 # when they sit under keys it deems safe (`gen_ai.input.messages`, `url.full`, exception messages, ...).
 # The lookahead lists every branch's first letter: most positions then fail at once (the trick logfire's uses).
+# `_B` is a word boundary that also holds after a JSON escape (`\nsk-...` in JSON text is a newline before the key).
+_B = r'(?:(?<![A-Za-z0-9_])|(?<=\\[nrtbf]))'
 _VALUE_PATTERN = re.compile(
-    r'(?=[abcghpsx])(?:'
-    r'(?P<kv>(?P<key>\b(?:proxy-)?authorization|\bx-(?:goog-)?api-key|\bapi[-_]?key|\baccess[-_]?token'
-    r'|\bclient[-_]?secret)(?P<sep>\\?["\']?\s*[:=]\s*\\?["\']?)'
-    r'(?:(?:bearer|basic)\s+)?[^\s"\'\\,;&}\]]{6,})'
-    r'|(?P<scheme>\b(?:bearer|basic))\s+(?=[^\s"\']*[0-9=])[A-Za-z0-9\-._~+/]{8,}=*'
-    r'|\bsk-[A-Za-z0-9_\-]{16,}'
-    r'|\bAIza[0-9A-Za-z_\-]{30,}'
-    r'|\b(?:gsk|xai)[_-][A-Za-z0-9]{20,}'
-    r'|\bpylf_v\d+_[A-Za-z0-9_]{10,}'
-    r'|\bhf_[A-Za-z0-9]{30,}'
-    r'|\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{30,}'
-    r'|\bAKIA[0-9A-Z]{16}\b'
-    r'|\bxox[abprs]-[A-Za-z0-9-]{10,})',
+    (
+        r'(?=[abcghpsx])(?:'
+        rf'(?P<kv>(?P<key>{_B}(?:proxy-)?authorization|{_B}x-(?:goog-)?api-key|{_B}api[-_]?key|{_B}access[-_]?token'
+        rf'|{_B}client[-_]?secret)(?P<sep>\\?["\']?\s*[:=]\s*\\?["\']?)'
+        r'(?:(?:bearer|basic)\s+)?[^\s"\'\\,;&}\]]{6,})'
+        rf'|(?P<scheme>{_B}(?:bearer|basic))\s+(?=[^\s"\']*[0-9=])[A-Za-z0-9\-._~+/]{{8,}}=*'
+        rf'|{_B}sk-[A-Za-z0-9_\-]{{16,}}'
+        rf'|{_B}AIza[0-9A-Za-z_\-]{{30,}}'
+        rf'|{_B}(?:gsk|xai)[_-][A-Za-z0-9]{{20,}}'
+        rf'|{_B}pylf_v\d+_[A-Za-z0-9_]{{10,}}'
+        rf'|{_B}hf_[A-Za-z0-9]{{30,}}'
+        rf'|{_B}gh[pousr]_[A-Za-z0-9]{{30,}}|{_B}github_pat_[A-Za-z0-9_]{{30,}}'
+        rf'|{_B}AKIA[0-9A-Z]{{16}}(?![A-Za-z0-9])'
+        rf'|{_B}xox[abprs]-[A-Za-z0-9-]{{10,}})'
+    ),
     re.IGNORECASE,
 )
+
+
+_JSON_TYPES = ('object', 'array')
 
 
 def _replace_secret(match: re.Match[str]) -> str:
@@ -187,6 +194,7 @@ class SecretScrubber:
         self._key_pattern = re.compile('|'.join([*DEFAULT_PATTERNS, *extra_patterns]), re.IGNORECASE)
         self._safe_keys = frozenset(BaseScrubber.SAFE_KEYS)
         self._resource: tuple[Resource, dict[str, Any]] | None = None
+        self._key_cache: dict[str, str | None] = {}
 
     def scrub_text(self, text: str) -> str:
         """Return `text` with every secret replaced by `[Scrubbed]`."""
@@ -194,6 +202,19 @@ class SecretScrubber:
         for pattern in self._extra:
             text = pattern.sub(_SCRUBBED, text)
         return text
+
+    def _redacted(self, key: str) -> str | None:
+        """The replacement of the value under a sensitive key, else None (cached: keys repeat across spans)."""
+        try:
+            return self._key_cache[key]
+        except KeyError:
+            pass
+        match = None if key in self._safe_keys else self._key_pattern.search(key)
+        # The note names the pattern that matched in the key, as logfire's does; never the value.
+        redacted = f'[Scrubbed due to {match.group(0)!r}]' if match else None
+        if len(self._key_cache) < 10_000:
+            self._key_cache[key] = redacted
+        return redacted
 
     def scrub_value(self, value: Any) -> Any:
         """Scrub JSON-like data (dicts, lists, tuples, scalars): sensitive keys and secrets in strings; a new value."""
@@ -203,25 +224,49 @@ class SecretScrubber:
             result: dict[str, Any] = {}
             for k, v in cast('Mapping[Any, Any]', value).items():
                 key = str(k)
-                if key not in self._safe_keys and (match := self._key_pattern.search(key)):
-                    # The note names the pattern that matched in the key, as logfire's does; never the value.
-                    result[key] = f'[Scrubbed due to {match.group(0)!r}]'
-                else:
-                    result[key] = self.scrub_value(v)
+                redacted = self._redacted(key)
+                result[key] = self.scrub_value(v) if redacted is None else redacted
             return result
         if isinstance(value, list | tuple):
             return [self.scrub_value(v) for v in cast('Sequence[Any]', value)]
         return value
 
-    def scrub_attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
-        """Scrub span attributes: redact the values of sensitive keys, then secrets inside every string."""
-        return cast('dict[str, Any]', self.scrub_value(attributes))
+    def scrub_attribute(self, key: str, value: Any, json_schema: object = None) -> Any:
+        """Scrub one OTel attribute value; a JSON string that `json_schema` marks as an object/array is decoded.
+
+        logfire sends dicts and lists as JSON strings and marks them in `logfire.json_schema`; Logfire's backend
+        parses them back (so `attributes->'gen_ai.input.messages'->0` works), and so does the store.
+        """
+        redacted = self._redacted(key)
+        if redacted is not None:
+            return redacted
+        if isinstance(value, str):
+            # One pass over the JSON text is much cheaper than one per string inside it; the patterns never
+            # consume quotes or backslashes, so the text stays valid JSON.
+            text = self.scrub_text(value)
+            if not (isinstance(json_schema, dict) and cast('dict[str, Any]', json_schema).get('type') in _JSON_TYPES):
+                return text
+            try:
+                decoded = json.loads(text)
+            except ValueError:
+                return text
+            # Walk the structure for sensitive keys only when one may be in it.
+            return self.scrub_value(decoded) if self._key_pattern.search(text) else decoded
+        if isinstance(value, list | tuple):
+            return [self.scrub_text(v) if isinstance(v, str) else v for v in cast('Sequence[Any]', value)]
+        return value
+
+    def scrub_attributes(
+        self, attributes: Mapping[str, Any], json_schema: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Scrub span attributes (see `scrub_attribute`); `json_schema` is the `properties` of `logfire.json_schema`."""
+        schema = json_schema or {}
+        return {key: self.scrub_attribute(key, value, schema.get(key)) for key, value in attributes.items()}
 
     def scrub_resource(self, resource: Resource) -> dict[str, Any]:
         """Scrubbed resource attributes; cached, since every span of a process shares one resource."""
         if self._resource is None or self._resource[0] is not resource:
-            attributes = {k: _plain(v) for k, v in resource.attributes.items()}
-            self._resource = (resource, self.scrub_attributes(attributes))
+            self._resource = (resource, self.scrub_attributes(resource.attributes))
         return self._resource[1]
 
 
@@ -259,17 +304,6 @@ def _json_schema_properties(raw: object) -> dict[str, Any]:
     return cast('dict[str, Any]', properties) if isinstance(properties, dict) else {}
 
 
-def _decode(value: Any, schema: object) -> Any:
-    # logfire sends dicts/lists as JSON strings and marks them in `logfire.json_schema`; Logfire's backend parses
-    # them back, so that `attributes->'gen_ai.input.messages'->0` works. Do the same.
-    if isinstance(value, str) and isinstance(schema, dict):
-        schema_type = cast('dict[str, Any]', schema).get('type')
-        if schema_type in ('object', 'array'):
-            with contextlib.suppress(ValueError):
-                return json.loads(value)
-    return _plain(value)
-
-
 def span_to_record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber) -> dict[str, Any] | None:
     """Convert a finished span to a `records` row (a JSON-ready dict), scrubbed; None for pending spans."""
     raw = dict(span.attributes or {})
@@ -278,12 +312,12 @@ def span_to_record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber) ->
         return None
     end_time = span.end_time if span.end_time is not None else span.start_time
     schema_properties = _json_schema_properties(raw.get('logfire.json_schema'))
-    attributes = {k: _decode(v, schema_properties.get(k)) for k, v in raw.items() if k not in _PROMOTED_ATTRIBUTES}
+    attributes = {k: v for k, v in raw.items() if k not in _PROMOTED_ATTRIBUTES}
 
     events: list[dict[str, Any]] = []
     exception: dict[str, Any] = {}
     for event in span.events:
-        event_attributes = scrubber.scrub_attributes({k: _plain(v) for k, v in (event.attributes or {}).items()})
+        event_attributes = scrubber.scrub_attributes(event.attributes or {})
         events.append({'name': event.name, 'timestamp': _iso(event.timestamp), 'attributes': event_attributes})
         if event.name == 'exception':
             exception = event_attributes  # the last one is the one that ended the span
@@ -305,7 +339,7 @@ def span_to_record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber) ->
         'level': _level_name(raw.get('logfire.level_num'), status.status_code),
         'span_name': scrubber.scrub_text(span.name),
         'message': scrubber.scrub_text(str(raw.get('logfire.msg', span.name))),
-        'attributes': scrubber.scrub_attributes(attributes),
+        'attributes': scrubber.scrub_attributes(attributes, schema_properties),
         'tags': [str(t) for t in cast('Sequence[Any]', tags)] if isinstance(tags, tuple | list) else [],
         'is_exception': bool(exception),
         'exception_type': _str_or_none(exception.get('exception.type')),
@@ -324,7 +358,7 @@ def span_to_record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber) ->
             {
                 'trace_id': f'{link.context.trace_id:032x}',
                 'span_id': f'{link.context.span_id:016x}',
-                'attributes': scrubber.scrub_attributes({k: _plain(v) for k, v in (link.attributes or {}).items()}),
+                'attributes': scrubber.scrub_attributes(link.attributes or {}),
             }
             for link in span.links
         ],

@@ -48,7 +48,8 @@ def test_a_baseline_is_compact_and_committable(tmp_path: Path) -> None:
     assert stats['pass_rate'] == 0.8
     assert stats['score_averages'] == {'quality': 0.74}
     assert stats['cost_usd'] == pytest.approx(0.05)
-    assert 'trace_id' not in text and 'output' not in text  # no run-specific bulk
+    assert 'trace_id' not in text
+    assert 'output' not in text
     assert load_baseline(path) == data
 
 
@@ -141,7 +142,9 @@ def test_without_a_baseline_regression_gates_are_shown_as_not_checked() -> None:
         report([case('a')]), None, baseline_path='evals/baseline.json', session_gate=Gate(max_score_drop=0.1)
     )
     [gate] = data['session']['gates']
-    assert gate['passed'] and gate['actual'] is None and 'not checked' in gate['detail']
+    assert gate['passed']
+    assert gate['actual'] is None
+    assert 'not checked' in gate['detail']
     assert data['baseline'] == {'path': 'evals/baseline.json', 'missing': True}
 
 

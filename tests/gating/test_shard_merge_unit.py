@@ -19,7 +19,8 @@ def test_assignment_is_deterministic_and_balanced_by_case_count() -> None:
     loads = [sum(1 for v in first.values() if v == s) for s in (1, 2, 3)]
     assert sorted(loads) == [3, 3, 4]
     weighted = assign_shards({'big': 4, 'a': 1, 'b': 1, 'c': 1, 'd': 1}, 2)
-    assert weighted['big'] == 1 and {weighted[k] for k in 'abcd'} == {2}
+    assert weighted['big'] == 1
+    assert {weighted[k] for k in 'abcd'} == {2}
     assert assign_shards({'x': 1}, 4) == {'x': 1}
 
 
@@ -56,12 +57,24 @@ def test_a_complete_merge_recomputes_every_gate_on_the_merged_cases() -> None:
     [
         (lambda s: s[:2], 'shard 3/3 is missing'),
         (lambda s: [*s, s[1]], 'shard 2/3 is given more than once'),
-        (lambda s: [s[0], s[1], ('other.json', {**s[2][1], 'shard': {**s[2][1]['shard'], 'count': 4}})], 'different numbers of shards'),
+        (
+            lambda s: [s[0], s[1], ('other.json', {**s[2][1], 'shard': {**s[2][1]['shard'], 'count': 4}})],
+            'different numbers of shards',
+        ),
         (lambda s: [s[0], s[1], ('s3.json', {**s[2][1], 'cases': s[2][1]['cases'][:1]})], 'expected case(s) never ran'),
-        (lambda s: [s[0], s[1], ('s3.json', {**s[2][1], 'cases': s[2][1]['cases'] + s[0][1]['cases'][:1]})], 'ran more than once'),
+        (
+            lambda s: [s[0], s[1], ('s3.json', {**s[2][1], 'cases': s[2][1]['cases'] + s[0][1]['cases'][:1]})],
+            'ran more than once',
+        ),
         (lambda s: [s[0], s[1], ('s3.json', {**s[2][1], 'complete': False})], 's3.json is incomplete'),
-        (lambda s: [s[0], s[1], ('s3.json', {**s[2][1], 'shard': {**s[2][1]['shard'], 'plan_digest': 'x'}})], 'planned from different selections'),
-        (lambda s: [s[0], s[1], ('s3.json', {**s[2][1], 'expected': []})], 'expected 4 cases together, but the run selected 6'),
+        (
+            lambda s: [s[0], s[1], ('s3.json', {**s[2][1], 'shard': {**s[2][1]['shard'], 'plan_digest': 'x'}})],
+            'planned from different selections',
+        ),
+        (
+            lambda s: [s[0], s[1], ('s3.json', {**s[2][1], 'expected': []})],
+            'expected 4 cases together, but the run selected 6',
+        ),
     ],
     ids=['missing', 'twice', 'count', 'never-ran', 'duplicate-case', 'interrupted', 'other-plan', 'lost-expected'],
 )
@@ -72,4 +85,5 @@ def test_an_incomplete_merge_never_passes(mangle: Any, problem: str) -> None:
     assert merged['complete'] is False
     assert not merged['session']['gates_passed']
     [complete] = [g for g in merged['session']['gates'] if g['name'] == 'complete']
-    assert not complete['passed'] and problem in complete['detail']
+    assert not complete['passed']
+    assert problem in complete['detail']

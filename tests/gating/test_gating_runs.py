@@ -1,0 +1,313 @@
+"""Gates, k-of-n, baselines, JUnit properties and GitHub outputs, seen from outside through inner pytest runs."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from logfire.testing import CaptureLogfire
+
+from evaltrace.cli import main as evaltrace_main
+from tests.conftest import EvalProject
+
+WORDS = [
+    {'name': 'w0', 'inputs': 'alpha', 'expected_output': 'ALPHA'},
+    {'name': 'w1', 'inputs': 'beta', 'expected_output': 'BETA'},
+    {'name': 'w2', 'inputs': 'gamma', 'expected_output': 'GAMMA'},
+    {'name': 'bad', 'inputs': 'delta', 'expected_output': 'nope'},
+    {'name': 'boom', 'inputs': 'boom', 'expected_output': 'BOOM'},
+]
+
+SUITE = '''
+from dataclasses import dataclass
+
+import evaltrace
+from pydantic_ai import Agent
+from pydantic_evals.evaluators import Evaluator, EvaluatorContext
+
+from helpers_models import priced_model
+
+agent = Agent(priced_model(input_tokens=100, output_tokens=20))
+
+
+@dataclass
+class Quality(Evaluator):
+    def evaluate(self, ctx: EvaluatorContext) -> dict[str, float]:
+        return {{'quality': 1.0 if ctx.output == ctx.expected_output else 0.5}}
+
+
+@evaltrace.suite('datasets/words.yaml', evaluator_types=[Quality], gate=evaltrace.Gate(**{gate}))
+async def test_words(inputs: str) -> str:
+    if inputs == 'boom':
+        raise RuntimeError('boom')
+    return (await agent.run(inputs)).output
+
+
+def test_plain() -> None:
+    assert True
+'''
+
+# 5 cases: 3 pass, 1 fails its assertion (quality 0.5), 1 errors. Four agent runs of 100 + 20 tokens each.
+# (gate key, threshold that holds, threshold that breaks, actual)
+SUITE_GATES: list[tuple[str, Any, Any, Any]] = [
+    ('min_pass_rate', 0.6, 0.61, 0.6),
+    ('min_assertion_pass_rate', 0.75, 0.76, 0.75),
+    ('min_evaluator_pass_rate', {'EqualsExpected': 0.75}, {'EqualsExpected': 0.8}, 0.75),
+    ('min_score_avg', {'quality': 0.875}, {'quality': 0.9}, 0.875),
+    ('max_errors', 1, 0, 1),
+]
+SESSION_GATES: list[tuple[str, Any, Any, Any]] = [
+    ('max_cost_usd', 0.01, 0.00001, None),
+    ('max_cost_per_case_usd', 0.001, 0.00001, None),
+    ('max_total_tokens', 480, 479, 480),
+    ('max_p95_duration_s', 60, 0.000001, None),
+    ('min_pass_rate_lower_bound', 0.2, 0.3, 0.230724),
+]
+
+
+def _glob(text: str) -> str:
+    """`text` with fnmatch's brackets escaped."""
+    return ''.join({'[': '[[]', ']': '[]]'}.get(ch, ch) for ch in text)
+
+
+def _name(key: str, threshold: Any) -> str:
+    return f'{key}[{next(iter(threshold))}]' if isinstance(threshold, dict) else key
+
+
+def _toml(gates: list[tuple[str, Any, Any, Any]], index: int) -> str:
+    lines = ['[tool.evaltrace.gate]']
+    for key, *values in gates:
+        value = values[index]
+        lines.append(f'{key} = {json.dumps(value).replace(":", " =") if isinstance(value, dict) else value}')
+    return '\n'.join(lines).replace('{"', '{ "').replace('" =', '" =') + '\n'
+
+
+def _setup_gated(project: EvalProject, index: int) -> None:
+    project.dataset('words', WORDS, ['EqualsExpected', 'Quality'])
+    project.write('evals/test_words.py', SUITE.format(gate={k: v[index] for k, *v in SUITE_GATES}))
+    project.write('pyproject.toml', '[tool.pytest.ini_options]\n' + _toml(SESSION_GATES, index))
+
+
+def _run(project: EvalProject, *args: str) -> pytest.RunResult:
+    return project.pytester.runpytest_inprocess('-p', 'no:cacheprovider', *args)
+
+
+def _gates(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = {g['name']: g for s in report['suites'] for g in s['gates']}
+    found.update({g['name']: g for g in report['session']['gates']})
+    return found
+
+
+def test_every_gate_kind_passing_exits_0_and_shows_everywhere(project: EvalProject, capfire: CaptureLogfire) -> None:
+    _setup_gated(project, 0)
+    result = _run(
+        project, 'evals', '--junitxml=junit.xml', '--evaltrace-trace-url=http://otel.test/trace/{trace_id}?span={span_id}'
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=4, failed=2)  # failing cases are listed, but only the gates decide
+    report = json.loads((project.path / '.evaltrace/report.json').read_text())
+    gates = _gates(report)
+    for key, holds, _, actual in SUITE_GATES + SESSION_GATES:
+        gate = gates[_name(key, holds)]
+        assert gate['passed'], gate
+        assert gate['threshold'] == (next(iter(holds.values())) if isinstance(holds, dict) else holds)
+        if actual is not None:
+            assert gate['actual'] == pytest.approx(actual, abs=1e-6)
+        result.stdout.fnmatch_lines([f'*gate {_glob(_name(key, holds))}: PASS (actual *, threshold *)*'])
+    assert report['session']['gates_passed'] is True
+    stats = report['session']['stats']
+    # The cost comes from the harness instrumenting pydantic-ai and genai-prices pricing gpt-4o-mini.
+    assert stats['usage']['cost_usd'] > 0
+    assert gates['max_cost_usd']['actual'] == pytest.approx(stats['usage']['cost_usd'])
+    assert gates['max_cost_per_case_usd']['actual'] == pytest.approx(stats['usage']['cost_usd'] / 4)
+
+    # JUnit XML carries each case's trace link, cost, tokens and scores as properties.
+    root = ET.parse(project.path / 'junit.xml').getroot()
+    props = {
+        tc.get('name'): {p.get('name'): p.get('value') for p in tc.iter('property')} for tc in root.iter('testcase')
+    }
+    w0 = props['test_words[w0]']
+    case = next(c for c in report['cases'] if c['case'] == 'w0')
+    assert w0['trace_url'] == f'http://otel.test/trace/{case["trace_id"]}?span={case["span_id"]}'
+    assert float(w0['cost_usd']) == pytest.approx(case['task_usage']['cost_usd']) != 0
+    assert (w0['input_tokens'], w0['output_tokens']) == ('100', '20')
+    assert float(w0['score.quality']) == 1.0
+    assert props['test_words[bad]']['score.quality'] == '0.5'
+    assert 'trace_url' not in props['test_plain']
+
+
+def test_every_gate_kind_failing_exits_6_and_reports_on_github(
+    project: EvalProject, capfire: CaptureLogfire, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _setup_gated(project, 1)
+    step_summary = tmp_path / 'step_summary.md'
+    step_summary.write_text('earlier step\n')
+    monkeypatch.setenv('GITHUB_ACTIONS', 'true')
+    monkeypatch.setenv('GITHUB_STEP_SUMMARY', str(step_summary))
+    result = _run(project, 'evals', '--evaltrace-markdown=out/summary.md', '--evaltrace-trace-url=http://otel.test/{trace_id}')
+    assert result.ret == 6, result.stdout.str()
+    report = json.loads((project.path / '.evaltrace/report.json').read_text())
+    gates = _gates(report)
+    for key, _, breaks, _ in SUITE_GATES + SESSION_GATES:
+        gate = gates[_name(key, breaks)]
+        assert not gate['passed'], gate
+        result.stdout.fnmatch_lines([f'*gate {_glob(_name(key, breaks))}: FAIL (actual *, threshold *)*'])
+    assert report['session']['gates_passed'] is False
+
+    # One ::error annotation per failing case, carrying the link, written through the terminal.
+    annotations = [line for line in result.outlines if line.startswith('::error file=')]
+    by_case = {c['case']: c for c in report['cases']}
+    assert len(annotations) == 2
+    for name in ('bad', 'boom'):
+        [line] = [a for a in annotations if f'title=eval case' in a and f'%3A {name}::' in a]
+        assert line.startswith('::error file=evals/test_words.py,')
+        assert line.endswith(f'trace: http://otel.test/{by_case[name]["trace_id"]}')
+    assert len([line for line in result.outlines if line.startswith('::error title=evaltrace gate failed')]) == 10
+
+    # The step summary is appended to, and the markdown file holds the same text.
+    text = step_summary.read_text()
+    assert text.startswith('earlier step\n## ❌ evaltrace: gate failed')
+    assert text.removeprefix('earlier step\n').rstrip('\n') == (project.path / 'out/summary.md').read_text().rstrip('\n')
+    assert '| evals/test_words.py::test_words | 3 | 1 | 1 | 60.0% | 75.0% | 480 |' in text
+    assert '| session | max_total_tokens | 479 | 480 | ❌ fail |' in text
+    assert f'[trace](http://otel.test/{by_case["bad"]["trace_id"]})' in text
+
+
+def test_one_failing_gate_alone_exits_6(project: EvalProject, capfire: CaptureLogfire) -> None:
+    project.dataset('words', WORDS[:3], ['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE.format(gate={'max_total_tokens': 359}))
+    result = _run(project, 'evals')
+    assert result.ret == 6
+    result.assert_outcomes(passed=4)  # every case passed: only the gate failed
+    result.stdout.fnmatch_lines(['*gate max_total_tokens: FAIL (actual 360, threshold 359)*'])
+
+
+def test_without_a_gate_a_failing_case_fails_the_session_with_1(project: EvalProject, capfire: CaptureLogfire) -> None:
+    project.dataset('words', WORDS[:4], ['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE.format(gate={}))
+    result = _run(project, 'evals')
+    assert result.ret == 1
+
+
+def test_skip_switch_runs_the_rest_of_the_test_suite(project: EvalProject, capfire: CaptureLogfire) -> None:
+    project.dataset('words', WORDS, ['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE.format(gate={'min_pass_rate': 1.0}))
+    result = _run(project, 'evals', '--evaltrace-skip', '-rs')
+    assert result.ret == 0, result.stdout.str()
+    outcomes = result.parseoutcomes()
+    assert outcomes['passed'] == 1
+    assert outcomes['skipped'] >= 1
+    result.stdout.fnmatch_lines(['*--evaltrace-skip*'])
+    assert capfire.exporter.exported_spans == []  # no case ran, so no trace
+
+
+REPEATED = '''
+import collections
+import evaltrace
+
+calls = collections.Counter()
+
+
+@evaltrace.suite('datasets/words.yaml', repeat=3, pass_k={k})
+def test_repeated(inputs: str) -> str:
+    calls[inputs] += 1
+    if inputs == 'alpha' and calls[inputs] == 2:  # one run in three goes wrong
+        return 'wrong'
+    if inputs == 'beta' and calls[inputs] != 2:  # two runs in three go wrong
+        return 'wrong'
+    return inputs.upper()
+'''
+
+
+@pytest.mark.parametrize(('k', 'status', 'logical_passed'), [(2, 0, 2), (3, 1, 1)])
+def test_k_of_n_and_flaky_cases(
+    project: EvalProject, capfire: CaptureLogfire, k: int, status: int, logical_passed: int
+) -> None:
+    project.dataset('words', WORDS[:3], ['EqualsExpected'])
+    project.write('evals/test_repeated.py', REPEATED.format(k=k))
+    result = _run(project, 'evals')
+    result.assert_outcomes(passed=6, failed=3)
+    assert result.ret == status
+    stats = json.loads((project.path / '.evaltrace/report.json').read_text())['session']['stats']
+    assert (stats['logical_cases'], stats['logical_passed']) == (3, logical_passed)
+    flaky = {f['case'].rsplit('[', 1)[-1]: (f['passed'], f['runs'], f['pass_ratio']) for f in stats['flaky']}
+    assert flaky == {'alpha]': (2, 3, 0.6667), 'beta]': (1, 3, 0.3333)}
+    result.stdout.fnmatch_lines(['*flaky: *[[]alpha[]] passed 2/3 (pass ratio 67%)*'])
+
+
+BASELINE_SUITE = '''
+import evaltrace
+from pydantic_ai import Agent
+from helpers_models import priced_model
+
+agent = Agent(priced_model(input_tokens={tokens}, output_tokens=20))
+BROKEN = {broken!r}
+
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_words(inputs: str) -> str:
+    if inputs in BROKEN:
+        return 'broken'
+    return (await agent.run(inputs)).output
+'''
+
+
+def test_baseline_diff_and_regression_gates(project: EvalProject, capfire: CaptureLogfire) -> None:
+    project.dataset('words', WORDS[:4], ['EqualsExpected'])
+    project.write('evals/test_words.py', BASELINE_SUITE.format(tokens=100, broken=()))
+    assert _run(project, 'evals').ret == 1  # `bad` fails, no gate
+    report_path = project.path / '.evaltrace/report.json'
+    baseline_path = project.path / 'evals/baseline.json'
+    assert evaltrace_main(['baseline', 'save', '--report', str(report_path), '-o', str(baseline_path)]) == 0
+    assert json.loads(baseline_path.read_text())['suites']['evals/test_words.py::test_words']['cases']['w0'][
+        'assertions'
+    ] == {'EqualsExpected': True}
+
+    # Next run: w1 breaks, `bad` gets fixed inputs (changed), w2 is removed, w3 added; the agent costs more.
+    cases = [*WORDS[:2], {**WORDS[3], 'expected_output': 'DELTA'}, {'name': 'w3', 'inputs': 'eps', 'expected_output': 'EPS'}]
+    project.dataset('words', cases, ['EqualsExpected'])
+    project.write('evals/test_words.py', BASELINE_SUITE.format(tokens=300, broken=('beta',)))
+    project.write(
+        'pyproject.toml',
+        '[tool.pytest.ini_options]\n[tool.evaltrace.gate]\nno_assertion_regressions = true\nmax_cost_increase_pct = 50\n',
+    )
+    result = _run(project, 'evals')
+    assert result.ret == 6, result.stdout.str()
+    report = json.loads(report_path.read_text())
+    cmp = report['baseline']
+    assert cmp['path'] == 'evals/baseline.json'
+    key = 'evals/test_words.py::test_words[{}]'.format
+    assert cmp['session']['newly_failing'] == [key('w1')]
+    assert cmp['session']['added'] == [key('w3')]
+    assert cmp['session']['removed'] == [key('w2')]
+    assert cmp['session']['changed'] == [key('bad')]
+    [suite] = cmp['suites']
+    assert suite['compared'] == 2
+    assert suite['evaluator_pass_rates']['EqualsExpected'] == {'baseline': 1.0, 'current': 0.5, 'delta': -0.5}
+    gates = _gates(report)
+    assert gates['no_assertion_regressions']['actual'] == 1
+    assert not gates['no_assertion_regressions']['passed']
+    cost = gates['max_cost_increase_pct']
+    assert cost['actual'] > 50  # w0 alone: 300 instead of 100 input tokens
+    assert not cost['passed']
+    result.stdout.fnmatch_lines(
+        [
+            '*gate no_assertion_regressions: FAIL (actual 1, threshold 0)*test_words[[]w1[]] EqualsExpected*',
+            'baseline evals/baseline.json (run *',
+            '*1 newly failing, 0 newly fixed, 1 added, 1 removed, 1 changed*',
+            '*newly failing: evals/test_words.py::test_words[[]w1[]]*',
+            '*changed (inputs differ, not compared): evals/test_words.py::test_words[[]bad[]]*',
+        ]
+    )
+
+
+def test_an_unreadable_baseline_is_a_harness_error_with_status_7(project: EvalProject, capfire: CaptureLogfire) -> None:
+    project.dataset('words', WORDS[:1], ['EqualsExpected'])
+    project.write('evals/test_words.py', BASELINE_SUITE.format(tokens=100, broken=()))
+    project.write('evals/baseline.json', '{not json')
+    result = _run(project, 'evals')
+    assert result.ret == 7
+    result.stdout.fnmatch_lines(['*evaltrace error: *evals/baseline.json: not a valid JSON baseline*'])

@@ -1,0 +1,394 @@
+"""Record/replay through the plugin: inner pytest runs of an eval suite whose agent talks to a real local server.
+
+The suite's task runs a pydantic-ai `Agent` on the real `OpenAIChatModel` pointed at the fake OpenAI server (its URL
+comes from an environment variable set here), so recording goes through the real provider client and transport.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from logfire.testing import CaptureLogfire
+from opentelemetry.sdk.trace import ReadableSpan
+
+from tests.conftest import EvalProject
+from tests.support.fake_openai import FakeOpenAI, RecordedRequest, Reply, serve_openai
+
+API_KEY = 'sk-live-SECRET123456789abcdefXYZ'
+ORG_SECRET = 'ACME-SECRET-7731'
+"""Matches the scrub pattern configured in the inner project's ini; sent in a header and in the instructions."""
+SCRUB_PATTERN = r'ACME-SECRET-\d+'
+
+SUITE = '''
+import os
+
+import evaltrace
+import httpx2
+from openai import AsyncOpenAI
+from pydantic_ai import Agent
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
+
+STREAM = os.environ.get('REPLAY_TEST_STREAM') == '1'
+
+
+@evaltrace.suite('datasets/questions.yaml', max_concurrency=20)
+async def test_chat(inputs: str) -> str:
+    # verify=False: plain http to 127.0.0.1; max_retries=0: a cassette miss is not retried.
+    async with httpx2.AsyncClient(verify=False, headers={{'X-Org-Token': '{org_secret}'}}) as http:
+        client = AsyncOpenAI(
+            base_url=os.environ['REPLAY_TEST_URL'], api_key='{api_key}', http_client=http, max_retries=0
+        )
+        model = OpenAIChatModel('gpt-4o-mini', provider=OpenAIProvider(openai_client=client))
+        agent = Agent(model, instructions='Answer briefly. Tenant {org_secret}.')
+        async with agent:
+            if STREAM:
+                async with agent.run_stream(inputs) as run:
+                    return await run.get_output()
+            return (await agent.run(inputs)).output
+'''.format(api_key=API_KEY, org_secret=ORG_SECRET)
+
+# Fields of a case result that must be identical between the live run and its replay.
+COMPARED = (
+    'case',
+    'status',
+    'output',
+    'expected_output',
+    'assertions',
+    'scores',
+    'labels',
+    'failures',
+    'task_usage',
+    'judge_usage',
+)
+
+
+def answer(prompt: str) -> str:
+    return f'answer to {prompt}'
+
+
+def echo(request: RecordedRequest) -> Reply:
+    """Answer every prompt in its own words, with token counts that differ from case to case."""
+    prompt = request.json['messages'][-1]['content']
+    return Reply.text(answer(prompt), prompt_tokens=100 + len(prompt), completion_tokens=7 + len(prompt) % 5)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    with serve_openai(echo) as s:
+        yield s
+
+
+@pytest.fixture
+def project(project: EvalProject, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> EvalProject:
+    """The eval project with the chat suite, the scrub pattern in its ini, and the server's URL in the env."""
+    monkeypatch.setenv('REPLAY_TEST_URL', server.base_url)
+    for name in ('EVALTRACE_RECORD', 'EVALTRACE_CASSETTES', 'EVALTRACE_SCRUB_PATTERNS', 'REPLAY_TEST_STREAM'):
+        monkeypatch.delenv(name, raising=False)
+    write_ini(project)
+    project.write('evals/test_chat.py', SUITE)
+    write_cases(project, [('c0', 'question 0'), ('c1', 'question 1')])
+    return project
+
+
+def write_ini(project: EvalProject, extra: str = '') -> None:
+    project.write(
+        'pyproject.toml',
+        f"""
+        [tool.pytest.ini_options]
+        evaltrace_scrub_patterns = ['{SCRUB_PATTERN}']
+        {extra}
+        """,
+    )
+
+
+def write_cases(project: EvalProject, cases: list[tuple[str, str]], wrong: tuple[str, ...] = ()) -> None:
+    """Cases whose expected output is the echo server's answer (or a wrong one, for the names in `wrong`)."""
+    project.dataset(
+        'questions',
+        [
+            {'name': name, 'inputs': prompt, 'expected_output': 'no' if name in wrong else answer(prompt)}
+            for name, prompt in cases
+        ],
+        ['EqualsExpected'],
+    )
+
+
+def run(project: EvalProject, *args: str) -> pytest.RunResult:
+    return project.pytester.runpytest_inprocess('-p', 'no:cacheprovider', '-p', 'no:randomly', 'evals', *args)
+
+
+def cassette(project: EvalProject, case: str) -> Path:
+    return project.path / 'evals' / 'cassettes' / 'test_chat' / 'test_chat' / f'{case}.yaml'
+
+
+def compared(project: EvalProject) -> dict[str, dict[str, Any]]:
+    return {name: {k: c[k] for k in COMPARED} for name, c in project.cases().items()}
+
+
+def outcomes(project: EvalProject) -> dict[str, str]:
+    return {name: c['status'] for name, c in project.cases().items()}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Record, stop the server, replay
+
+
+@pytest.mark.parametrize('stream', [False, True], ids=['plain', 'stream'])
+def test_record_then_replay_without_the_server_is_identical(
+    project: EvalProject, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    if stream:
+        monkeypatch.setenv('REPLAY_TEST_STREAM', '1')
+    write_cases(project, [('c0', 'question 0'), ('c1', 'question 1'), ('bad', 'question 2')], wrong=('bad',))
+    run(project).assert_outcomes(passed=2, failed=1)
+    assert len(server.requests) == 3
+    assert all(bool(r.json.get('stream')) is stream for r in server.requests)
+    live_report = project.report()
+    live = compared(project)
+    assert not any(c['replayed'] for c in live_report['cases'])
+    assert all(c['task_usage']['requests'] == 1 and c['task_usage']['cost_usd'] > 0 for c in live_report['cases'])
+    for name in ('c0', 'c1', 'bad'):
+        assert cassette(project, name).is_file()
+
+    server.stop()
+    result = run(project, '--evaltrace-record=none')
+    result.assert_outcomes(passed=2, failed=1)
+    replay_report = project.report()
+    assert compared(project) == live
+    assert all(c['replayed'] for c in replay_report['cases'])
+    for c in replay_report['cases']:
+        assert c['replayed_cost_usd'] == c['task_usage']['cost_usd'] > 0
+
+    # The summary shows the recorded cost and that nothing was spent.
+    stats = replay_report['suites'][0]['stats']
+    recorded_cost = live_report['suites'][0]['stats']['usage']['cost_usd']
+    assert stats['usage']['cost_usd'] == pytest.approx(recorded_cost)
+    assert stats['replayed_cost_usd'] == pytest.approx(recorded_cost)
+    assert stats['spent_cost_usd'] == pytest.approx(0)
+    result.stdout.fnmatch_lines([f'*cost ${recorded_cost:.6f}*replayed ${recorded_cost:.6f} (spent $0.000000)*'])
+
+
+def _spans(capfire: CaptureLogfire) -> list[ReadableSpan]:
+    return [
+        s
+        for s in capfire.exporter.exported_spans
+        if (s.attributes or {}).get('logfire.span_type') != 'pending_span'
+    ]
+
+
+def _case_traces(spans: list[ReadableSpan]) -> dict[str, list[ReadableSpan]]:
+    """Case name -> the spans of its trace (the latest run's, when a case ran more than once)."""
+    traces: dict[str, list[ReadableSpan]] = {}
+    for root in spans:
+        attrs = root.attributes or {}
+        if attrs.get('evaltrace.case'):
+            name = str(root.name).rsplit('[', 1)[-1].rstrip(']')
+            trace_id = root.context.trace_id  # pyright: ignore[reportOptionalMemberAccess]
+            traces[name] = [s for s in spans if s.context.trace_id == trace_id]  # pyright: ignore[reportOptionalMemberAccess]
+    return traces
+
+
+def _shape(trace: list[ReadableSpan]) -> list[tuple[str, int, int]]:
+    """Span names with the usage of the model-request spans, for comparing a live trace with a replayed one."""
+    return sorted(
+        (
+            s.name,
+            int((s.attributes or {}).get('gen_ai.usage.input_tokens', -1)),  # pyright: ignore[reportArgumentType]
+            int((s.attributes or {}).get('gen_ai.usage.output_tokens', -1)),  # pyright: ignore[reportArgumentType]
+        )
+        for s in trace
+    )
+
+
+def test_replayed_trace_looks_live_plus_the_replayed_attribute(
+    project: EvalProject, server: FakeOpenAI, capfire: CaptureLogfire
+) -> None:
+    run(project).assert_outcomes(passed=2)
+    live = _case_traces(_spans(capfire))
+    capfire.exporter.clear()
+    server.stop()
+    run(project, '--evaltrace-record=none').assert_outcomes(passed=2)
+    replayed = _case_traces(_spans(capfire))
+    assert set(live) == set(replayed) == {'c0', 'c1'}
+    for name in ('c0', 'c1'):
+        assert _shape(replayed[name]) == _shape(live[name])
+        requests = [s for s in replayed[name] if 'gen_ai.usage.input_tokens' in (s.attributes or {})]
+        model_requests = [s for s in requests if s.name == 'chat gpt-4o-mini']
+        assert len(model_requests) == 1
+        attrs = model_requests[0].attributes or {}
+        assert attrs['gen_ai.usage.input_tokens'] == 100 + len(f'question {name[1]}')
+        assert attrs['evaltrace.replayed'] is True
+        root = next(s for s in replayed[name] if (s.attributes or {}).get('evaltrace.case'))
+        assert (root.attributes or {})['evaltrace.replayed'] is True
+        live_root = next(s for s in live[name] if (s.attributes or {}).get('evaltrace.case'))
+        assert (live_root.attributes or {})['evaltrace.replayed'] is False
+        assert not any((s.attributes or {}).get('evaltrace.replayed') for s in live[name])
+
+
+def test_twenty_concurrent_cases_each_get_their_own_cassette(project: EvalProject, server: FakeOpenAI) -> None:
+    server.latency = 0.05  # keeps the 20 requests in flight together
+    cases = [(f'c{i}', f'question {i}') for i in range(20)]
+    write_cases(project, cases)
+    run(project).assert_outcomes(passed=20)
+    assert len(server.requests) == 20
+    for name, prompt in cases:
+        data = yaml.safe_load(cassette(project, name).read_text(encoding='utf-8'))
+        (interaction,) = data['interactions']
+        request_body = json.loads(interaction['request']['body'])
+        assert request_body['messages'][-1]['content'] == prompt
+        response_body = json.loads(interaction['response']['body']['string'])
+        assert response_body['choices'][0]['message']['content'] == answer(prompt)
+    live = compared(project)
+
+    server.stop()
+    run(project, '--evaltrace-record=none').assert_outcomes(passed=20)
+    assert compared(project) == live
+    assert all(c['replayed'] for c in project.cases().values())
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Record modes, from each place a mode can be set
+
+
+# After recording c0 and c1, c1's question changes (its cassette exists but doesn't match) and c2 is new (no cassette).
+EXPECTED_BY_MODE: dict[str, tuple[dict[str, str], dict[str, bool], int]] = {
+    # mode: (statuses, replayed flags, requests that reached the server)
+    'none': ({'c0': 'passed', 'c1': 'error', 'c2': 'error'}, {'c0': True, 'c1': False, 'c2': False}, 0),
+    'once': ({'c0': 'passed', 'c1': 'error', 'c2': 'passed'}, {'c0': True, 'c1': False, 'c2': False}, 1),
+    'new': ({'c0': 'passed', 'c1': 'passed', 'c2': 'passed'}, {'c0': True, 'c1': False, 'c2': False}, 2),
+    'all': ({'c0': 'passed', 'c1': 'passed', 'c2': 'passed'}, {'c0': False, 'c1': False, 'c2': False}, 3),
+}
+
+
+@pytest.mark.parametrize('source', ['cli', 'env', 'ini'])
+@pytest.mark.parametrize('mode', list(EXPECTED_BY_MODE))
+def test_record_modes(
+    project: EvalProject, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, mode: str, source: str
+) -> None:
+    run(project).assert_outcomes(passed=2)  # the default mode, once: no cassettes yet, so both are recorded
+    assert len(server.requests) == 2
+    recorded_c1 = cassette(project, 'c1').read_text(encoding='utf-8')
+    write_cases(project, [('c0', 'question 0'), ('c1', 'question one, reworded'), ('c2', 'question 2')])
+    server.requests.clear()
+
+    args: list[str] = []
+    if source == 'cli':
+        args.append(f'--evaltrace-record={mode}')
+    elif source == 'env':
+        monkeypatch.setenv('EVALTRACE_RECORD', mode)
+    else:
+        write_ini(project, f"evaltrace_record = '{mode}'")
+    run(project, *args)
+
+    statuses, replayed, requests = EXPECTED_BY_MODE[mode]
+    cases = project.cases()
+    assert {name: c['status'] for name, c in cases.items()} == statuses
+    assert {name: c['replayed'] for name, c in cases.items()} == replayed
+    assert len(server.requests) == requests
+    c1_after = cassette(project, 'c1').read_text(encoding='utf-8')
+    if mode in ('none', 'once'):
+        assert c1_after == recorded_c1  # a refused request changes nothing on disk
+    else:
+        assert 'question one, reworded' in c1_after
+        # `new` keeps the old interaction next to the new one; `all` re-records, but vcrpy keeps unplayed old ones.
+        assert 'question 1"' in c1_after
+    assert cassette(project, 'c2').is_file() is (mode != 'none')
+
+
+def test_cli_option_beats_env_beats_ini(
+    project: EvalProject, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(project).assert_outcomes(passed=2)
+    server.requests.clear()
+    write_ini(project, "evaltrace_record = 'all'")
+    monkeypatch.setenv('EVALTRACE_RECORD', 'none')
+    run(project).assert_outcomes(passed=2)  # env none beats ini all: replayed
+    assert not server.requests
+    run(project, '--evaltrace-record=all').assert_outcomes(passed=2)
+    assert len(server.requests) == 2
+
+
+def test_a_bad_record_mode_is_a_one_line_usage_error(project: EvalProject) -> None:
+    result = run(project, '--evaltrace-record=sometimes')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(['*bad value for record from option --evaltrace-record*sometimes*'])
+    assert 'Traceback' not in result.stderr.str()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Misses and corrupt cassettes
+
+
+def test_none_mode_miss_is_an_error_for_that_case_with_a_diff(project: EvalProject, server: FakeOpenAI) -> None:
+    run(project).assert_outcomes(passed=2)
+    server.requests.clear()
+    write_cases(project, [('c0', 'question 0'), ('c1', 'question one, reworded')])
+    result = run(project, '--evaltrace-record=none')
+    result.assert_outcomes(passed=1, failed=1)
+    assert not server.requests  # no network call was attempted
+
+    c1 = project.cases()['c1']
+    assert c1['status'] == 'error'
+    assert c1['error']['type'] == 'CassetteMiss'
+    message = c1['failures'][0]
+    assert 'evals/test_chat.py::test_chat[c1]' in message
+    assert f'unmatched request: POST {server.base_url}/chat/completions' in message
+    assert "record mode 'none', so no network call was made" in message
+    assert '-      "content": "question 1"' in message
+    assert '+      "content": "question one, reworded"' in message
+    assert project.cases()['c0']['status'] == 'passed'
+    # pytest shows it too: the case and the diff, no traceback.
+    out = result.stdout.str()
+    assert 'unmatched request: POST' in out
+    assert '+      "content": "question one, reworded"' in out
+    assert 'Traceback' not in out
+
+
+def test_corrupt_cassette_is_an_error_for_that_case_alone(project: EvalProject, server: FakeOpenAI) -> None:
+    run(project).assert_outcomes(passed=2)
+    server.stop()
+    broken = cassette(project, 'c1')
+    broken.write_text('interactions: [\n  - {request: [unclosed\n', encoding='utf-8')
+    result = run(project, '--evaltrace-record=none')
+    result.assert_outcomes(passed=1, failed=1)
+    c1 = project.cases()['c1']
+    assert c1['status'] == 'error'
+    assert f'corrupt cassette {broken}' in c1['failures'][0]
+    assert c1['error']['type'] == 'CorruptCassette'
+    assert 'internal error' not in c1['failures'][0]
+    assert c1['trace_id']  # the case still has its trace
+    result.stdout.fnmatch_lines([f'*case c1 error: CorruptCassette: corrupt cassette {broken}*'])
+    assert 'Traceback' not in result.stdout.str()
+    assert project.cases()['c0']['status'] == 'passed'
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Secrets
+
+
+def test_planted_secrets_never_reach_cassettes_or_the_report(project: EvalProject, server: FakeOpenAI) -> None:
+    run(project).assert_outcomes(passed=2)
+    # The secrets really were sent: the scan below would be vacuous otherwise.
+    sent = server.requests[0]
+    assert sent.headers['authorization'] == f'Bearer {API_KEY}'
+    assert sent.headers['x-org-token'] == ORG_SECRET
+    assert ORG_SECRET in sent.body.decode()
+
+    server.stop()
+    run(project, '--evaltrace-record=none').assert_outcomes(passed=2)  # scrubbed cassettes still replay
+    files = sorted((project.path / 'evals' / 'cassettes').rglob('*.yaml'))
+    assert len(files) == 2
+    report = project.path / '.evaltrace' / 'report.json'
+    for path in (*files, report):
+        text = path.read_text(encoding='utf-8')
+        for secret in (API_KEY, 'SECRET123', ORG_SECRET):
+            assert secret not in text, f'{secret!r} found in {path}'
+    text = files[0].read_text(encoding='utf-8')
+    assert 'authorization: <scrubbed>' in text.lower()
+    assert 'Tenant <scrubbed>.' in text
