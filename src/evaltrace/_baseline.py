@@ -422,7 +422,7 @@ def apply_baseline(
         added.extend(gates)
     if comparison is not None:
         report['baseline'] = {'path': baseline_path, **comparison}
-    elif baseline_path is not None:
+    elif baseline_path is not None and added:  # say so only when a regression gate wanted a baseline
         report['baseline'] = {'path': baseline_path, 'missing': True}
     if added:
         every = [g for s in report.get('suites', []) for g in s['gates']] + list(report['session']['gates'])

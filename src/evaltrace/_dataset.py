@@ -17,6 +17,10 @@ from pydantic_evals.evaluators import Evaluator
 __all__ = ('DatasetError', 'load_dataset', 'resolve_dataset_path', 'task_types')
 
 
+# libyaml's loader when the wheel has it: parsing a 1,000-case file is several times faster.
+_YAML_LOADER: Any = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+
+
 class DatasetError(Exception):
     """A dataset that cannot be used: the message names the file, the case and the field."""
 
@@ -90,7 +94,7 @@ def load_dataset(
         raise DatasetError(f'{display_path}: cannot read dataset file: {e.strerror or e}') from None
     is_json = path.suffix.lower() == '.json'
     try:
-        data = json.loads(text) if is_json else yaml.safe_load(text)
+        data = json.loads(text) if is_json else yaml.load(text, Loader=_YAML_LOADER)
     except json.JSONDecodeError as e:
         raise DatasetError(f'{display_path}:{e.lineno}: not valid JSON: {e.msg}') from None
     except yaml.YAMLError as e:

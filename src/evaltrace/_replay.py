@@ -32,13 +32,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import difflib
+import functools
 import hashlib
 import json
 import os
 import re
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -367,6 +368,12 @@ _ACTIVE: ContextVar[_CaseCassette | None] = ContextVar('evaltrace_cassette', def
 _OUTER_SPAN: ContextVar[trace.Span | None] = ContextVar('evaltrace_outer_span', default=None)
 
 
+@functools.lru_cache(maxsize=8)
+def _scrubber_for(patterns: tuple[str, ...]) -> _Scrubber:
+    # Built once per pattern set: it compiles regexes and scans the environment for secret values.
+    return _Scrubber(patterns)
+
+
 @dataclass
 class _Recorded:
     status: int
@@ -376,13 +383,27 @@ class _Recorded:
 
 
 class _CaseCassette:
-    def __init__(self, cassette: Any, stats: ReplayStats, scrubber: _Scrubber, file_existed: bool) -> None:
-        self.cassette = cassette
+    def __init__(
+        self, load: Callable[[], Any], stats: ReplayStats, scrubber: _Scrubber, file_existed: bool
+    ) -> None:
+        # A case with no cassette file usually makes no HTTP request at all (offline models): load on first use.
+        self._load = load
+        self._cassette: Any = load() if file_existed else None
         self.stats = stats
         self.scrubber = scrubber
         self.file_existed = file_existed
         # Cassette methods are synchronous (atomic within one event loop); the lock covers sync clients in threads.
         self.lock = threading.Lock()
+
+    @property
+    def cassette(self) -> Any:
+        if self._cassette is None:
+            self._cassette = self._load()
+        return self._cassette
+
+    def save(self) -> None:
+        if self._cassette is not None:
+            self._cassette._save()  # pyright: ignore[reportPrivateUsage]  # vcrpy's own exit path; saves only when dirty
 
     def lookup(self, request: Any) -> _Recorded | None:
         """The recorded response for `request`, or `None` when it must go live; raises `CassetteMiss` if forbidden."""
@@ -521,24 +542,28 @@ def use_cassette(
         raise ValueError(f'unknown record mode {mode!r}; expected one of {", ".join(RECORD_MODES)}')
     install()
     path = Path(path)
-    scrubber = _Scrubber(scrub_patterns)
+    scrubber = _scrubber_for(tuple(scrub_patterns))
     file_existed = path.is_file()
-    cassette = Cassette.load(
-        path=str(path),
-        serializer=_Serializer(scrubber),
-        persister=_Persister(),
-        record_mode=_VCR_MODES[mode],
-        match_on=_MATCH_ON,
-        before_record_request=scrubber.request,
-        before_record_response=scrubber.response,
-    )
+
+    def load() -> Any:
+        return Cassette.load(
+            path=str(path),
+            serializer=_Serializer(scrubber),
+            persister=_Persister(),
+            record_mode=_VCR_MODES[mode],
+            match_on=_MATCH_ON,
+            before_record_request=scrubber.request,
+            before_record_response=scrubber.response,
+        )
+
     stats = ReplayStats(case=case or path.stem, path=path, mode=mode)
-    token = _ACTIVE.set(_CaseCassette(cassette, stats, scrubber, file_existed))
+    active = _CaseCassette(load, stats, scrubber, file_existed)
+    token = _ACTIVE.set(active)
     try:
         yield stats
     finally:
         _ACTIVE.reset(token)
-        cassette._save()  # pyright: ignore[reportPrivateUsage]  # vcrpy's own exit path; saves only when dirty
+        active.save()
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ cases share a trace.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import time
@@ -20,6 +21,7 @@ from typing import Any
 
 from pydantic_evals import Case, Dataset
 
+from ._faults import run_in_thread
 from ._judge import inputs_hash, jsonable, judge
 from ._results import CaseResult
 from ._suite import SuiteSpec
@@ -64,9 +66,11 @@ def make_task(fn: Callable[..., Any], fixtures: Mapping[str, Any]) -> Callable[[
 
         return async_task
 
+    # A sync task runs in a daemon thread that a per-case timeout can abandon (see _faults.run_in_thread);
+    # pydantic-evals' own `to_thread.run_sync` cannot be cancelled, so a hung task would hang the suite.
     @functools.wraps(fn)
-    def sync_task(inputs: Any) -> Any:
-        return fn(inputs, **fixtures)
+    async def sync_task(inputs: Any) -> Any:
+        return await run_in_thread(fn, inputs, **fixtures)
 
     return sync_task
 
@@ -137,6 +141,9 @@ async def _run_one(
             result = _error_result(
                 work, suite_id, f'TimeoutError: timed out after {timeout:g} s', '', trace.trace_id, trace.span_id
             )
+            span.set_attribute('evaltrace.status', 'error')
+        except ReplayError as e:  # a corrupt cassette: this case's one-line error, not an internal error
+            result = _error_result(work, suite_id, f'{type(e).__name__}: {e}', '', trace.trace_id, trace.span_id)
             span.set_attribute('evaltrace.status', 'error')
         else:
             outcome = (report.cases or report.failures)[0]
@@ -212,7 +219,19 @@ async def run_cases(
                     None,
                     None,
                 )
-            on_result(result)
+            try:
+                on_result(result)
+            except Exception as e:  # a fault while recording a result is still only this case's error
+                result = _error_result(
+                    work,
+                    suite_id,
+                    f'evaltrace internal error: {type(e).__name__}: {e}',
+                    traceback.format_exc(),
+                    result.trace_id,
+                    result.span_id,
+                )
+                with contextlib.suppress(Exception):  # never let one case's bookkeeping stop the others
+                    on_result(result)
             return result
 
     return list(await asyncio.gather(*(guarded(w) for w in works)))

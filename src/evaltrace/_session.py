@@ -11,12 +11,16 @@ import datetime as dt
 import inspect
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import SpanProcessor
 
 from ._collect import CaseParam, SuiteRuntime, case_param
+from ._journal import CaseJournal
+from ._faults import FaultPolicy, provider_faults
 from ._judge import failure_message
 from ._links import LinkTarget, project_url_from_credentials
 from ._report import ReportState, SuiteInfo, build_report, write_json_atomic
@@ -57,9 +61,13 @@ class EvalSession:
     gated_failures: set[str] = field(default_factory=set[str])
     failed_nodeids: set[str] = field(default_factory=set[str])
     harness_errors: list[str] = field(default_factory=list[str])
+    harness_warnings: list[str] = field(default_factory=list[str])
     batch_mode: bool = True
     _last_write: float = 0.0
     report_written: bool = False
+    journal: CaseJournal | None = None
+    interrupted: str | None = None
+    """The signal that interrupted the run (SIGINT, SIGTERM), when one did."""
 
     # ---- running (any process that runs items) ----
 
@@ -73,13 +81,32 @@ class EvalSession:
     def tracing(self) -> TraceSetup:
         if self.trace is None:
             s = self.settings
+            extra: list[SpanProcessor] = []
+            if s.store is not None:
+                from ._store import spool_span_processor
+
+                extra.append(spool_span_processor(s.store, self.run_id, extra_patterns=s.scrub_patterns))
             self.trace = setup_tracing(
                 service_name=s.service_name,
                 environment=s.environment,
                 instrument_pydantic_ai=s.instrument_pydantic_ai,
                 instrument_httpx=s.instrument_httpx,
+                extra_processors=extra,
             )
         return self.trace
+
+    def close_tracing(self) -> None:
+        """Flush this process's spans; the controller then merges every process's spool into the trace store."""
+        if self.trace is not None:
+            self.trace.close()
+        if self.is_worker or self.settings.store is None or (self.trace is None and not self.state.cases):
+            return
+        from ._store import StoreError, merge_spool
+
+        try:
+            merge_spool(self.settings.store, keep_runs=self.settings.retention)
+        except StoreError as e:
+            self.harness_warnings.append(f'local trace store not updated: {e}')
 
     def run_item(self, item: pytest.Function, param: CaseParam) -> None:
         """Run an item's case (with the rest of its batch, the first time) and raise its verdict."""
@@ -121,8 +148,24 @@ class EvalSession:
         def on_result(result: CaseResult) -> None:
             result.trace_url = links.url(result.trace_id, result.span_id, anchor=_anchor(result.nodeid))
             runtime.results[result.nodeid] = result
+            self.case_finished(result, suite_info(runtime))
 
         works = [CaseWork(p.case, p.case_name, it.nodeid, p.repeat, p.repeats) for it, p in batch]
+        s = self.settings
+        faults = FaultPolicy(s.retry_attempts, s.retry_max_delay, s.rate_limit_rpm, s.rate_limit_tpm)
+        with provider_faults(faults):  # one rate limiter per batch: shared by the suite's concurrent cases
+            self._run_works(works, runtime, fixtures, timeout, setup, links_on_result=on_result)
+
+    def _run_works(
+        self,
+        works: list[CaseWork],
+        runtime: SuiteRuntime,
+        fixtures: dict[str, Any],
+        timeout: float | None,
+        setup: TraceSetup,
+        links_on_result: Callable[[CaseResult], None],
+    ) -> None:
+        on_result = links_on_result
         asyncio.run(
             run_cases(
                 works,
@@ -140,6 +183,19 @@ class EvalSession:
             )
         )
 
+    def case_finished(self, result: CaseResult, info: SuiteInfo) -> None:
+        """A case finished in this process: journal it at once (see _journal), and keep the report near current."""
+        if self.journal is None:
+            self.journal = CaseJournal(self.settings.report)
+        try:
+            self.journal.append(result.to_dict(), info.to_dict())
+        except OSError as e:
+            self.harness_errors.append(f'could not write the journal {self.journal.path}: {e}')
+        if not self.is_worker:
+            self.add_result(result, info)
+            if time.monotonic() - self._last_write >= WRITE_INTERVAL_S:
+                self.write_report(complete=False)
+
     # ---- reporting (controller, or a run without xdist) ----
 
     def on_report(self, report: pytest.TestReport) -> None:
@@ -155,7 +211,7 @@ class EvalSession:
     def add_result(self, result: CaseResult, info: SuiteInfo) -> None:
         self.suites.setdefault(info.suite, info)
         self.state.add(result)
-        if info.gate is not None or self.settings.gate is not None:
+        if (info.gate is not None and not info.gate.is_empty()) or self.settings.gate is not None:
             self.gated_failures.add(result.nodeid)
 
     def report_data(self, complete: bool) -> dict[str, Any]:
@@ -169,6 +225,7 @@ class EvalSession:
             session_gate=self.settings.gate,
             expected=self.expected,
             shard=self.settings.shard,
+            extra={'interrupted': self.interrupted} if self.interrupted else None,
         )
 
     def write_report(self, complete: bool) -> dict[str, Any] | None:

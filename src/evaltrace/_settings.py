@@ -49,6 +49,13 @@ def _positive_float(raw: Any) -> float:
     return value
 
 
+def _non_negative_float(raw: Any) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError(f'expected a number >= 0, got {raw!r}')
+    return value
+
+
 def _str(raw: Any) -> str:
     return str(raw)
 
@@ -190,7 +197,7 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
     ),
     SettingSpec(
         'store',
-        'Path of the local trace store (DuckDB).',
+        'Path of the local trace store (DuckDB); off disables it.',
         _str,
         '.evaltrace/traces.duckdb',
         '--evaltrace-store',
@@ -261,6 +268,42 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
         metavar='I/N',
     ),
     SettingSpec(
+        'retry_attempts',
+        'Attempts per provider request inside eval cases (1 = evaltrace does not retry).',
+        _positive_int,
+        4,
+        '--evaltrace-retry-attempts',
+        'EVALTRACE_RETRY_ATTEMPTS',
+        metavar='N',
+    ),
+    SettingSpec(
+        'retry_max_delay',
+        'Most seconds spent waiting between the retries of one provider request.',
+        _non_negative_float,
+        30.0,
+        '--evaltrace-retry-max-delay',
+        'EVALTRACE_RETRY_MAX_DELAY',
+        metavar='SECONDS',
+    ),
+    SettingSpec(
+        'rate_limit_rpm',
+        'Requests per minute per model, shared by the concurrent cases of a suite (0 = no limit).',
+        _non_negative_float,
+        0.0,
+        '--evaltrace-rate-limit-rpm',
+        'EVALTRACE_RATE_LIMIT_RPM',
+        metavar='N',
+    ),
+    SettingSpec(
+        'rate_limit_tpm',
+        'Tokens per minute per model (estimated from request size), shared like rate_limit_rpm (0 = no limit).',
+        _non_negative_float,
+        0.0,
+        '--evaltrace-rate-limit-tpm',
+        'EVALTRACE_RATE_LIMIT_TPM',
+        metavar='N',
+    ),
+    SettingSpec(
         'scrub_patterns',
         'Extra regular expressions whose matches are scrubbed from traces, reports and cassettes.',
         _patterns,
@@ -285,7 +328,7 @@ class Settings:
     trace_url_template: str | None
     timeout: float | None
     skip: bool
-    store: Path
+    store: Path | None
     retention: int
     html: Path
     record: RecordMode
@@ -294,6 +337,10 @@ class Settings:
     markdown: Path | None
     shard: tuple[int, int]
     scrub_patterns: tuple[str, ...]
+    retry_attempts: int
+    retry_max_delay: float
+    rate_limit_rpm: float
+    rate_limit_tpm: float
     gate: Gate | None
     rootdir: Path
     sources: Mapping[str, str] = field(default_factory=dict[str, str])
@@ -390,7 +437,7 @@ def resolve_settings(config: pytest.Config, env: Mapping[str, str] | None = None
         trace_url_template=values['trace_url_template'] or None,
         timeout=values['timeout'] or None,
         skip=values['skip'],
-        store=path(values['store']),
+        store=None if values['store'].lower() in ('', 'off', 'none', 'false') else path(values['store']),
         retention=values['retention'],
         html=path(values['html']),
         record=values['record'],
@@ -399,6 +446,10 @@ def resolve_settings(config: pytest.Config, env: Mapping[str, str] | None = None
         markdown=path(values['markdown']) if values['markdown'] else None,
         shard=values['shard'],
         scrub_patterns=values['scrub_patterns'],
+        retry_attempts=values['retry_attempts'],
+        retry_max_delay=values['retry_max_delay'],
+        rate_limit_rpm=values['rate_limit_rpm'],
+        rate_limit_tpm=values['rate_limit_tpm'],
         gate=gate,
         rootdir=rootdir,
         sources=sources,

@@ -19,7 +19,7 @@ from typing import Any, TextIO, cast
 
 import duckdb
 
-from ._store import DEFAULT_KEEP_RUNS, DEFAULT_STORE_PATH, StoreError, open_store
+from ._store import DEFAULT_STORE_PATH, StoreError, open_store
 from ._usage import Usage, usage_of_span
 
 __all__ = (
@@ -349,7 +349,7 @@ def run_show(
     last_failed: bool = False,
     store_path: Path | str = DEFAULT_STORE_PATH,
     report_path: Path | str = DEFAULT_REPORT_PATH,
-    keep_runs: int | None = DEFAULT_KEEP_RUNS,
+    keep_runs: int | None = None,
     max_chars: int = 160,
     out: TextIO | None = None,
     err: TextIO | None = None,

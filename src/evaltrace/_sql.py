@@ -15,7 +15,7 @@ from typing import Any, Literal, TextIO, cast
 
 import duckdb
 
-from ._store import DEFAULT_KEEP_RUNS, DEFAULT_STORE_PATH, StoreError, open_store
+from ._store import DEFAULT_STORE_PATH, StoreError, open_store
 
 __all__ = (
     'OutputFormat',
@@ -168,7 +168,7 @@ def run_sql(
     *,
     store_path: Path | str = DEFAULT_STORE_PATH,
     fmt: OutputFormat = 'table',
-    keep_runs: int | None = DEFAULT_KEEP_RUNS,
+    keep_runs: int | None = None,
     max_width: int = 60,
     out: TextIO | None = None,
     err: TextIO | None = None,

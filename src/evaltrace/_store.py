@@ -143,6 +143,12 @@ _VALUE_PATTERN = re.compile(
 
 
 _JSON_TYPES = ('object', 'array')
+# A substring (lowercase) every `_VALUE_PATTERN` match contains: a few C-speed `in` checks skip the regex, which is
+# slow on long texts, for almost every string (model messages are most of a trace's text).
+_TRIGGERS = (
+    'authorization', 'api-key', 'api_key', 'apikey', 'access', 'secret', 'bearer', 'basic', 'sk-', 'aiza', 'gsk_',
+    'gsk-', 'xai-', 'xai_', 'pylf_', 'hf_', 'ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'akia', 'xox',
+)  # fmt: skip
 
 
 def _replace_secret(match: re.Match[str]) -> str:
@@ -198,7 +204,9 @@ class SecretScrubber:
 
     def scrub_text(self, text: str) -> str:
         """Return `text` with every secret replaced by `[Scrubbed]`."""
-        text = _VALUE_PATTERN.sub(_replace_secret, text)
+        lowered = text.lower()
+        if any(trigger in lowered for trigger in _TRIGGERS):
+            text = _VALUE_PATTERN.sub(_replace_secret, text)
         for pattern in self._extra:
             text = pattern.sub(_SCRUBBED, text)
         return text
@@ -231,6 +239,18 @@ class SecretScrubber:
             return [self.scrub_value(v) for v in cast('Sequence[Any]', value)]
         return value
 
+    def _redact_keys(self, value: Any) -> Any:
+        # Like `scrub_value` without re-scrubbing strings, for JSON whose text was scrubbed already.
+        if isinstance(value, dict):
+            result: dict[str, Any] = {}
+            for k, v in cast('dict[str, Any]', value).items():
+                redacted = self._redacted(k)
+                result[k] = self._redact_keys(v) if redacted is None else redacted
+            return result
+        if isinstance(value, list):
+            return [self._redact_keys(v) for v in cast('list[Any]', value)]
+        return value
+
     def scrub_attribute(self, key: str, value: Any, json_schema: object = None) -> Any:
         """Scrub one OTel attribute value; a JSON string that `json_schema` marks as an object/array is decoded.
 
@@ -250,11 +270,8 @@ class SecretScrubber:
                 decoded = json.loads(text)
             except ValueError:
                 return text
-            # Walk the structure for sensitive keys only when one may be in it.
-            return self.scrub_value(decoded) if self._key_pattern.search(text) else decoded
-        if isinstance(value, list | tuple):
-            return [self.scrub_text(v) if isinstance(v, str) else v for v in cast('Sequence[Any]', value)]
-        return value
+            return self._redact_keys(decoded)
+        return self.scrub_value(value)  # OTel tuples, or already-decoded data (e.g. read back from the store)
 
     def scrub_attributes(
         self, attributes: Mapping[str, Any], json_schema: Mapping[str, Any] | None = None
@@ -617,8 +634,8 @@ def merge_spool(
     store_path = Path(store_path)
     directory = spool_dir(store_path)
     has_spool = any(directory.glob('*.jsonl')) or any(directory.glob('*.merging'))
-    if not has_spool and not store_path.exists():
-        return MergeResult(0, 0, ())
+    if not has_spool and (not keep_runs or not store_path.exists()):
+        return MergeResult(0, 0, ())  # nothing to do; and readers need not take the write lock
     store_path.parent.mkdir(parents=True, exist_ok=True)
     con = _connect(store_path, read_only=False, lock_timeout=lock_timeout)
     try:
@@ -661,10 +678,13 @@ def open_store(
     store_path: Path | str = DEFAULT_STORE_PATH,
     *,
     merge: bool = True,
-    keep_runs: int | None = DEFAULT_KEEP_RUNS,
+    keep_runs: int | None = None,
     lock_timeout: float = 10.0,
 ) -> duckdb.DuckDBPyConnection:
     """Open the store read-only, after merging any spool left behind (e.g. by a run that crashed).
+
+    Retention is the controller's job (`merge_spool` at session end, with the configured `keep_runs`): a reader
+    prunes nothing unless told to, so it cannot apply a different limit than the user configured.
 
     Raises:
         StoreError: No store (and no spool) at the path, or it is corrupt, locked or from another schema.

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.util.types import Attributes
 
+from ._telemetry import TelemetryHealth, bounded_flush, guard_exit, watch_exporters
 from ._usage import CaseUsage, usage_attributes, usage_of_span
 
 __all__ = ('CaseTrace', 'TraceSetup', 'UsageProcessor', 'case_span', 'setup_tracing')
@@ -136,12 +137,17 @@ class TraceSetup:
     configured_by_evaltrace: bool
     sampler: EvalTraceSampler | None = None
     extra_processors: list[SpanProcessor] = field(default_factory=list[SpanProcessor])
+    telemetry: TelemetryHealth | None = None
+    """Set by `close()`: whether spans reached the backend (see _telemetry)."""
 
     def close(self) -> None:
         """Flush spans (bounded) and make this session's processors inert."""
         try:
-            logfire.force_flush(timeout_millis=3000)
-        except Exception:  # a dead telemetry backend must not change the verdict
+            # A dead telemetry backend must not change the verdict nor hold the run: see _telemetry.
+            self.telemetry = bounded_flush(watch_exporters())
+            if not self.telemetry.healthy:
+                guard_exit()
+        except Exception:
             pass
         self.usage.active = False
         for p in self.extra_processors:
@@ -201,6 +207,7 @@ def setup_tracing(
         logfire.instrument_pydantic_ai()
     if instrument_httpx:
         logfire.instrument_httpx()
+    watch_exporters()  # wrap exporters in circuit breakers before any span is exported
     return TraceSetup(usage, configured_by_us, _force_sampling(), list(extra_processors))
 
 

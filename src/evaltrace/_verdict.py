@@ -20,6 +20,7 @@ from ._baseline import BaselineError, apply_baseline, load_baseline
 from ._ci import write_ci_outputs
 from ._collect import CaseParam, case_param
 from ._gates import Gate, logical_cases
+from ._journal import remove_journal
 from ._report import write_json_atomic
 from ._results import CaseResult
 from ._session import EXIT_GATE_FAILED, EXIT_HARNESS_ERROR, EvalSession, suite_info
@@ -96,6 +97,15 @@ def _display(settings: Settings) -> str:
         return str(settings.baseline)
 
 
+def _skipped_nodeids(session: pytest.Session) -> set[str]:
+    skipped = {item.nodeid for item in session.items if item.get_closest_marker('skip') is not None}
+    reporter: Any = session.config.pluginmanager.get_plugin('terminalreporter')
+    if reporter is not None:
+        reports: list[Any] = reporter.stats.get('skipped', [])
+        skipped.update(str(getattr(r, 'nodeid', '')) for r in reports)
+    return skipped
+
+
 def finish_session(session: pytest.Session, state: EvalSession) -> None:
     """Write the final report and the CI outputs, and set the session's exit status."""
     config = session.config
@@ -108,12 +118,14 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
             result = param.suite.results.get(item.nodeid)
             if result is not None:
                 state.add_result(result, suite_info(param.suite))
+    # A skipped case (--evaltrace-skip, a skip mark, pytest.skip in a fixture) was never meant to run.
+    skipped = _skipped_nodeids(session)
+    state.expected = [n for n in state.expected if n not in skipped]
     interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
     missing = [n for n in state.expected if n not in state.state.cases]
     complete = not interrupted and not missing
     data = state.write_report(complete=complete)
-    if state.trace is not None:
-        state.trace.close()
+    state.close_tracing()
     if data is None:
         return
     data = finalize_report(data, state.settings, config.stash.get(SHARD_PLAN_KEY, None), state.harness_errors)
@@ -123,6 +135,10 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
         except OSError as e:
             state.harness_errors.append(f'could not write the report {state.settings.report}: {e}')
     config.stash[FINAL_REPORT_KEY] = data
+    if state.journal is not None:
+        state.journal.close()
+    if state.report_written:
+        remove_journal(state.settings.report)  # the report now holds every finished case
 
     reporter: Any = config.pluginmanager.get_plugin('terminalreporter')
 

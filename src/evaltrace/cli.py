@@ -7,6 +7,7 @@ exposes `register(subparsers)`, which adds its parser and sets `handler` to a fu
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
@@ -14,7 +15,7 @@ from importlib import import_module
 __all__ = ('build_parser', 'main')
 
 # Subcommand modules, in the order `evaltrace --help` lists them.
-SUBCOMMANDS = ('._cli_report', '._cli_gating')
+SUBCOMMANDS = ('._cli_store', '._cli_report', '._cli_gating')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print('evaltrace: interrupted', file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `evaltrace show … | head`: the reader left; that is not an error
+        sys.stdout = open(os.devnull, 'w')  # noqa: SIM115  (silence the interpreter's flush at exit)
+        return 0
 
 
 if __name__ == '__main__':  # pragma: no cover

@@ -14,10 +14,12 @@ import pytest
 from ._settings import add_options, resolve_settings
 
 if TYPE_CHECKING:
+    from ._interrupt import InterruptGuard
     from ._session import EvalSession
 
 SUITE_ATTR = '__evaltrace_suite__'
 _session_key = pytest.StashKey['EvalSession']()
+_interrupt_key = pytest.StashKey['InterruptGuard']()
 
 
 def eval_session(config: pytest.Config) -> EvalSession:
@@ -27,12 +29,15 @@ def eval_session(config: pytest.Config) -> EvalSession:
         from ._session import EvalSession
         from ._xdist import batch_mode_for_worker
 
-        is_worker = hasattr(config, 'workerinput')
+        workerinput: dict[str, Any] | None = getattr(config, 'workerinput', None)
+        is_worker = workerinput is not None
         session = EvalSession(
             resolve_settings(config),
             is_worker=is_worker,
             batch_mode=not is_worker or batch_mode_for_worker(config),
         )
+        if workerinput is not None and 'evaltrace_run_id' in workerinput:
+            session.run_id = workerinput['evaltrace_run_id']
         config.stash[_session_key] = session
     return session
 
@@ -46,7 +51,16 @@ def pytest_configure(config: pytest.Config) -> None:
         'markers', 'evaltrace: an eval suite bound to a Pydantic Evals dataset (set by @evaltrace.suite)'
     )
     # Resolve now so that misuse is a UsageError at start-up, not a failure in the middle of the run.
-    resolve_settings(config)
+    settings = resolve_settings(config)
+    if not hasattr(config, 'workerinput'):
+        from ._interrupt import InterruptGuard
+        from ._journal import journal_path, recover_report
+
+        if journal_path(settings.report).exists():
+            recover_report(settings.report)  # a killed run's finished cases, before this run replaces them
+        guard = InterruptGuard()
+        guard.install()
+        config.stash[_interrupt_key] = guard
     config.pluginmanager.register(_ReportListener(config), 'evaltrace-report-listener')
 
 
@@ -114,8 +128,14 @@ def pytest_runtest_makereport(
         suite = param.suite
         result = suite.results.get(item.nodeid)
         if result is not None:
-            setattr(report, CASE_REPORT_ATTR, result.to_dict())
-            setattr(report, SUITE_REPORT_ATTR, suite_info(suite).to_dict())
+            try:
+                setattr(report, CASE_REPORT_ATTR, result.to_dict())
+                setattr(report, SUITE_REPORT_ATTR, suite_info(suite).to_dict())
+            except Exception:  # a harness bug here must not become an INTERNALERROR that hides every result
+                import traceback
+
+                report.outcome = 'failed'
+                report.longrepr = f'evaltrace internal error while reporting this case:\n{traceback.format_exc()}'
     return report
 
 
@@ -131,12 +151,23 @@ class _ReportListener:
         state = self.config.stash.get(_session_key, None)
         if getattr(report, 'evaltrace_case', None) is not None:
             state = eval_session(self.config)
-            state.on_report(report)
+            try:
+                state.on_report(report)
+            except Exception as e:  # contained: the case's result is still in the journal and the final report
+                state.harness_errors.append(f'{report.nodeid}: {type(e).__name__}: {e}')
         if state is not None and report.failed:
             state.failed_nodeids.add(report.nodeid)
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        # Every worker writes its spans under the controller's run id.
+        node.workerinput['evaltrace_run_id'] = eval_session(self.config).run_id
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        from ._shard import record_worker_plan
+
+        record_worker_plan(self.config, getattr(node, 'workeroutput', {}))
         expected = getattr(node, 'workeroutput', {}).get('evaltrace_expected')
         if expected:
             state = eval_session(self.config)
@@ -156,11 +187,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None:
         return
     if state.is_worker:
-        session.config.workeroutput['evaltrace_expected'] = state.expected  # pyright: ignore[reportAttributeAccessIssue]
+        state.close_tracing()
+        workeroutput: dict[str, Any] = getattr(session.config, 'workeroutput')  # noqa: B009  (set by xdist on workers)
+        workeroutput['evaltrace_expected'] = state.expected
         return
     from ._verdict import finish_session
 
+    guard = session.config.stash.get(_interrupt_key, None)
+    if guard is not None and guard.received is not None:
+        state.interrupted = guard.received
+    elif session.exitstatus == pytest.ExitCode.INTERRUPTED:
+        state.interrupted = 'interrupted'
     finish_session(session, state)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    guard = config.stash.get(_interrupt_key, None)
+    if guard is not None:
+        guard.uninstall()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
@@ -175,4 +219,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         terminalreporter.write_line(line)
     for err in state.harness_errors:
         terminalreporter.write_line(f'evaltrace error: {err}', red=True)
+    for warning in state.harness_warnings:
+        terminalreporter.write_line(f'evaltrace warning: {warning}', yellow=True)
+    telemetry = state.trace.telemetry if state.trace is not None else None
+    if telemetry is not None and not telemetry.healthy:
+        where = f'they are kept locally: `evaltrace show <case>` ({state.settings.store}) and {state.settings.report}'
+        terminalreporter.write_line(telemetry.message(where) or '', yellow=True)
     terminalreporter.write_line(f'report: {state.settings.report}')

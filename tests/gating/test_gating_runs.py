@@ -21,7 +21,7 @@ WORDS = [
     {'name': 'boom', 'inputs': 'boom', 'expected_output': 'BOOM'},
 ]
 
-SUITE = '''
+SUITE = """
 from dataclasses import dataclass
 
 import evaltrace
@@ -39,7 +39,7 @@ class Quality(Evaluator):
         return {{'quality': 1.0 if ctx.output == ctx.expected_output else 0.5}}
 
 
-@evaltrace.suite('datasets/words.yaml', evaluator_types=[Quality], gate=evaltrace.Gate(**{gate}))
+@evaltrace.suite('datasets/words.yaml', evaluator_types=[Quality], gate={gate})
 async def test_words(inputs: str) -> str:
     if inputs == 'boom':
         raise RuntimeError('boom')
@@ -48,7 +48,7 @@ async def test_words(inputs: str) -> str:
 
 def test_plain() -> None:
     assert True
-'''
+"""
 
 # 5 cases: 3 pass, 1 fails its assertion (quality 0.5), 1 errors. Four agent runs of 100 + 20 tokens each.
 # (gate key, threshold that holds, threshold that breaks, actual)
@@ -66,6 +66,10 @@ SESSION_GATES: list[tuple[str, Any, Any, Any]] = [
     ('max_p95_duration_s', 60, 0.000001, None),
     ('min_pass_rate_lower_bound', 0.2, 0.3, 0.230724),
 ]
+
+
+def _gate_code(gate: dict[str, Any]) -> str:
+    return f'evaltrace.Gate(**{gate!r})'
 
 
 def _glob(text: str) -> str:
@@ -87,7 +91,7 @@ def _toml(gates: list[tuple[str, Any, Any, Any]], index: int) -> str:
 
 def _setup_gated(project: EvalProject, index: int) -> None:
     project.dataset('words', WORDS, ['EqualsExpected', 'Quality'])
-    project.write('evals/test_words.py', SUITE.format(gate={k: v[index] for k, *v in SUITE_GATES}))
+    project.write('evals/test_words.py', SUITE.format(gate=_gate_code({k: v[index] for k, *v in SUITE_GATES})))
     project.write('pyproject.toml', '[tool.pytest.ini_options]\n' + _toml(SESSION_GATES, index))
 
 
@@ -104,7 +108,10 @@ def _gates(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_every_gate_kind_passing_exits_0_and_shows_everywhere(project: EvalProject, capfire: CaptureLogfire) -> None:
     _setup_gated(project, 0)
     result = _run(
-        project, 'evals', '--junitxml=junit.xml', '--evaltrace-trace-url=http://otel.test/trace/{trace_id}?span={span_id}'
+        project,
+        'evals',
+        '--junitxml=junit.xml',
+        '--evaltrace-trace-url=http://otel.test/trace/{trace_id}?span={span_id}',
     )
     assert result.ret == 0, result.stdout.str()
     result.assert_outcomes(passed=4, failed=2)  # failing cases are listed, but only the gates decide
@@ -147,7 +154,9 @@ def test_every_gate_kind_failing_exits_6_and_reports_on_github(
     step_summary.write_text('earlier step\n')
     monkeypatch.setenv('GITHUB_ACTIONS', 'true')
     monkeypatch.setenv('GITHUB_STEP_SUMMARY', str(step_summary))
-    result = _run(project, 'evals', '--evaltrace-markdown=out/summary.md', '--evaltrace-trace-url=http://otel.test/{trace_id}')
+    result = _run(
+        project, 'evals', '--evaltrace-markdown=out/summary.md', '--evaltrace-trace-url=http://otel.test/{trace_id}'
+    )
     assert result.ret == 6, result.stdout.str()
     report = json.loads((project.path / '.evaltrace/report.json').read_text())
     gates = _gates(report)
@@ -162,7 +171,7 @@ def test_every_gate_kind_failing_exits_6_and_reports_on_github(
     by_case = {c['case']: c for c in report['cases']}
     assert len(annotations) == 2
     for name in ('bad', 'boom'):
-        [line] = [a for a in annotations if f'title=eval case' in a and f'%3A {name}::' in a]
+        [line] = [a for a in annotations if 'title=eval case' in a and f'%3A {name}::' in a]
         assert line.startswith('::error file=evals/test_words.py,')
         assert line.endswith(f'trace: http://otel.test/{by_case[name]["trace_id"]}')
     assert len([line for line in result.outlines if line.startswith('::error title=evaltrace gate failed')]) == 10
@@ -170,7 +179,9 @@ def test_every_gate_kind_failing_exits_6_and_reports_on_github(
     # The step summary is appended to, and the markdown file holds the same text.
     text = step_summary.read_text()
     assert text.startswith('earlier step\n## ❌ evaltrace: gate failed')
-    assert text.removeprefix('earlier step\n').rstrip('\n') == (project.path / 'out/summary.md').read_text().rstrip('\n')
+    assert text.removeprefix('earlier step\n').rstrip('\n') == (project.path / 'out/summary.md').read_text().rstrip(
+        '\n'
+    )
     assert '| evals/test_words.py::test_words | 3 | 1 | 1 | 60.0% | 75.0% | 480 |' in text
     assert '| session | max_total_tokens | 479 | 480 | ❌ fail |' in text
     assert f'[trace](http://otel.test/{by_case["bad"]["trace_id"]})' in text
@@ -178,7 +189,7 @@ def test_every_gate_kind_failing_exits_6_and_reports_on_github(
 
 def test_one_failing_gate_alone_exits_6(project: EvalProject, capfire: CaptureLogfire) -> None:
     project.dataset('words', WORDS[:3], ['EqualsExpected'])
-    project.write('evals/test_words.py', SUITE.format(gate={'max_total_tokens': 359}))
+    project.write('evals/test_words.py', SUITE.format(gate=_gate_code({'max_total_tokens': 359})))
     result = _run(project, 'evals')
     assert result.ret == 6
     result.assert_outcomes(passed=4)  # every case passed: only the gate failed
@@ -187,14 +198,14 @@ def test_one_failing_gate_alone_exits_6(project: EvalProject, capfire: CaptureLo
 
 def test_without_a_gate_a_failing_case_fails_the_session_with_1(project: EvalProject, capfire: CaptureLogfire) -> None:
     project.dataset('words', WORDS[:4], ['EqualsExpected'])
-    project.write('evals/test_words.py', SUITE.format(gate={}))
+    project.write('evals/test_words.py', SUITE.format(gate=None))
     result = _run(project, 'evals')
     assert result.ret == 1
 
 
 def test_skip_switch_runs_the_rest_of_the_test_suite(project: EvalProject, capfire: CaptureLogfire) -> None:
     project.dataset('words', WORDS, ['EqualsExpected'])
-    project.write('evals/test_words.py', SUITE.format(gate={'min_pass_rate': 1.0}))
+    project.write('evals/test_words.py', SUITE.format(gate=_gate_code({'min_pass_rate': 1.0})))
     result = _run(project, 'evals', '--evaltrace-skip', '-rs')
     assert result.ret == 0, result.stdout.str()
     outcomes = result.parseoutcomes()
@@ -204,7 +215,7 @@ def test_skip_switch_runs_the_rest_of_the_test_suite(project: EvalProject, capfi
     assert capfire.exporter.exported_spans == []  # no case ran, so no trace
 
 
-REPEATED = '''
+REPEATED = """
 import collections
 import evaltrace
 
@@ -214,15 +225,15 @@ calls = collections.Counter()
 @evaltrace.suite('datasets/words.yaml', repeat=3, pass_k={k})
 def test_repeated(inputs: str) -> str:
     calls[inputs] += 1
-    if inputs == 'alpha' and calls[inputs] == 2:  # one run in three goes wrong
+    if inputs == 'alpha' and calls[inputs] == 2:  # w0: one run in three goes wrong
         return 'wrong'
-    if inputs == 'beta' and calls[inputs] != 2:  # two runs in three go wrong
+    if inputs == 'beta' and calls[inputs] != 2:  # w1: two runs in three go wrong
         return 'wrong'
     return inputs.upper()
-'''
+"""
 
 
-@pytest.mark.parametrize(('k', 'status', 'logical_passed'), [(2, 0, 2), (3, 1, 1)])
+@pytest.mark.parametrize(('k', 'status', 'logical_passed'), [(1, 0, 3), (2, 1, 2), (3, 1, 1)])
 def test_k_of_n_and_flaky_cases(
     project: EvalProject, capfire: CaptureLogfire, k: int, status: int, logical_passed: int
 ) -> None:
@@ -233,12 +244,13 @@ def test_k_of_n_and_flaky_cases(
     assert result.ret == status
     stats = json.loads((project.path / '.evaltrace/report.json').read_text())['session']['stats']
     assert (stats['logical_cases'], stats['logical_passed']) == (3, logical_passed)
-    flaky = {f['case'].rsplit('[', 1)[-1]: (f['passed'], f['runs'], f['pass_ratio']) for f in stats['flaky']}
-    assert flaky == {'alpha]': (2, 3, 0.6667), 'beta]': (1, 3, 0.3333)}
-    result.stdout.fnmatch_lines(['*flaky: *[[]alpha[]] passed 2/3 (pass ratio 67%)*'])
+    flaky = {f['case']: (f['passed'], f['runs'], f['pass_ratio']) for f in stats['flaky']}
+    suite = 'evals/test_repeated.py::test_repeated'
+    assert flaky == {f'{suite}[w0]': (2, 3, 0.6667), f'{suite}[w1]': (1, 3, 0.3333)}
+    result.stdout.fnmatch_lines([f'*flaky: {_glob(suite)}[[]w0[]] passed 2/3 (pass ratio 67%)*'])
 
 
-BASELINE_SUITE = '''
+BASELINE_SUITE = """
 import evaltrace
 from pydantic_ai import Agent
 from helpers_models import priced_model
@@ -252,7 +264,7 @@ async def test_words(inputs: str) -> str:
     if inputs in BROKEN:
         return 'broken'
     return (await agent.run(inputs)).output
-'''
+"""
 
 
 def test_baseline_diff_and_regression_gates(project: EvalProject, capfire: CaptureLogfire) -> None:
@@ -266,13 +278,17 @@ def test_baseline_diff_and_regression_gates(project: EvalProject, capfire: Captu
         'assertions'
     ] == {'EqualsExpected': True}
 
-    # Next run: w1 breaks, `bad` gets fixed inputs (changed), w2 is removed, w3 added; the agent costs more.
-    cases = [*WORDS[:2], {**WORDS[3], 'expected_output': 'DELTA'}, {'name': 'w3', 'inputs': 'eps', 'expected_output': 'EPS'}]
+    # Next run: w1 breaks, `bad` gets new expectations (changed), w2 is removed, w3 added; the agent costs more.
+    cases = [
+        *WORDS[:2],
+        {**WORDS[3], 'expected_output': 'DELTA'},
+        {'name': 'w3', 'inputs': 'eps', 'expected_output': 'EPS'},
+    ]
     project.dataset('words', cases, ['EqualsExpected'])
     project.write('evals/test_words.py', BASELINE_SUITE.format(tokens=300, broken=('beta',)))
     project.write(
         'pyproject.toml',
-        '[tool.pytest.ini_options]\n[tool.evaltrace.gate]\nno_assertion_regressions = true\nmax_cost_increase_pct = 50\n',
+        '[tool.pytest.ini_options]\n[tool.evaltrace.gate]\nno_assertion_regressions = true\nmax_cost_increase_pct = 5\n',
     )
     result = _run(project, 'evals')
     assert result.ret == 6, result.stdout.str()
@@ -291,7 +307,8 @@ def test_baseline_diff_and_regression_gates(project: EvalProject, capfire: Captu
     assert gates['no_assertion_regressions']['actual'] == 1
     assert not gates['no_assertion_regressions']['passed']
     cost = gates['max_cost_increase_pct']
-    assert cost['actual'] > 50  # w0 alone: 300 instead of 100 input tokens
+    # Compared: w0 (300 input tokens instead of 100) and w1 (broken, no model call): 57 vs 54 millionths of a dollar.
+    assert cost['actual'] == pytest.approx(5.5556, abs=1e-3)
     assert not cost['passed']
     result.stdout.fnmatch_lines(
         [
@@ -311,3 +328,65 @@ def test_an_unreadable_baseline_is_a_harness_error_with_status_7(project: EvalPr
     result = _run(project, 'evals')
     assert result.ret == 7
     result.stdout.fnmatch_lines(['*evaltrace error: *evals/baseline.json: not a valid JSON baseline*'])
+
+
+def test_shards_split_the_cases_and_merge_back_with_every_gate_recomputed(
+    project: EvalProject, capfire: CaptureLogfire, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cases = [{'name': f'c{i}', 'inputs': f'w{i}', 'expected_output': f'W{i}'} for i in range(7)]
+    cases[3]['expected_output'] = 'wrong'
+    project.dataset('words', cases, ['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE.format(gate=_gate_code({'min_pass_rate': 0.8})))
+    reports: list[str] = []
+    ran: list[set[str]] = []
+    for index in (1, 2, 3):
+        path = f'.evaltrace/shard{index}.json'
+        result = _run(project, 'evals', f'--evaltrace-shard={index}/3', f'--evaltrace-report={path}')
+        assert result.ret in (0, 6)
+        data = json.loads((project.path / path).read_text())
+        assert data['shard']['index'] == index
+        assert data['shard']['count'] == 3
+        assert data['shard']['total_cases'] == 7
+        assert sorted(data['expected']) == sorted(c['nodeid'] for c in data['cases'])
+        ran.append({c['case'] for c in data['cases']})
+        # The other shards' cases are deselected, reported as pytest reports any deselection; plain tests stay.
+        result.stdout.fnmatch_lines([f'collected 8 items / {7 - len(data["expected"])} deselected / *'])
+        reports.append(str(project.path / path))
+    assert sorted(len(r) for r in ran) == [2, 2, 3]  # balanced by count
+    assert set().union(*ran) == {f'c{i}' for i in range(7)}  # every case once
+    assert sum(map(len, ran)) == 7
+
+    merged = str(project.path / 'merged.json')
+    md = str(project.path / 'merged.md')
+    # 6 of 7 pass (86%): the merged run passes the gate whatever each shard said.
+    assert evaltrace_main(['merge', *reports, '-o', merged, '--markdown', md]) == 0
+    data = json.loads(Path(merged).read_text())
+    assert data['complete'] is True
+    assert data['session']['stats']['cases'] == 7
+    [gate] = data['suites'][0]['gates']
+    assert (gate['name'], gate['passed'], gate['actual']) == ('min_pass_rate', True, pytest.approx(6 / 7, abs=1e-6))
+    assert Path(md).read_text().startswith('## ✅ evaltrace (merged): passed')
+
+    # A missing shard: the merge fails, and says why.
+    capsys.readouterr()
+    assert evaltrace_main(['merge', *reports[:2], '-o', merged]) == 7
+    err = capsys.readouterr().err
+    assert 'incomplete merge: shard 3/3 is missing' in err
+    assert json.loads(Path(merged).read_text())['complete'] is False
+    # The same shard twice.
+    assert evaltrace_main(['merge', reports[0], reports[0], reports[1], reports[2], '-o', merged]) == 7
+    assert 'shard 1/3 is given more than once' in capsys.readouterr().err
+    # A case that never ran (a shard cut short after writing its report).
+    cut = json.loads(Path(reports[2]).read_text())
+    lost = cut['cases'].pop()
+    Path(reports[2]).write_text(json.dumps(cut))
+    assert evaltrace_main(['merge', *reports, '-o', merged]) == 7
+    assert f'1 expected case(s) never ran: {lost["nodeid"]}' in capsys.readouterr().err
+
+
+def test_baseline_save_refuses_an_incomplete_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / 'report.json'
+    report.write_text(json.dumps({'tool': 'evaltrace', 'complete': False, 'cases': [], 'suites': []}))
+    assert evaltrace_main(['baseline', 'save', '--report', str(report), '-o', str(tmp_path / 'b.json')]) == 2
+    assert 'incomplete' in capsys.readouterr().err
+    assert not (tmp_path / 'b.json').exists()

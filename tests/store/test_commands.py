@@ -58,7 +58,9 @@ def filled(recorder_factory: Callable[..., Recorder], store_path: Path) -> dict[
         return f'sunny in {city}'
 
     judge = Agent(
-        priced(lambda _: ModelResponse(parts=[TextPart('FAIL')], usage=RequestUsage(input_tokens=500, output_tokens=5))),
+        priced(
+            lambda _: ModelResponse(parts=[TextPart('FAIL')], usage=RequestUsage(input_tokens=500, output_tokens=5))
+        ),
         name='judge',
     )
     lf.instrument_pydantic_ai(agent)
@@ -68,7 +70,9 @@ def filled(recorder_factory: Callable[..., Recorder], store_path: Path) -> dict[
         agent.run_sync('What is the weather in Paris?')
         with pytest.raises(TimeoutError), lf.span('fetch forecast'):
             raise TimeoutError('forecast service did not answer')
-        with lf.span('Calling evaluator: {evaluator_name}', evaluator_name='LLMJudge', _span_name='evaluator: LLMJudge'):
+        with lf.span(
+            'Calling evaluator: {evaluator_name}', evaluator_name='LLMJudge', _span_name='evaluator: LLMJudge'
+        ):
             judge.run_sync('Is the answer rainy?')
         case_span.set_attribute(
             'assertions', {'EqualsExpected': {'name': 'EqualsExpected', 'value': False, 'reason': 'expected rainy'}}
@@ -225,7 +229,9 @@ def test_sql_formats(filled: dict[str, Any]) -> None:
     assert [row[1] for row in parsed[1:]] == ['500', '1000', '2000']
     assert parsed[1][3].endswith('+00')
 
-    status, out, _ = sql(filled['store'], query.replace('tags,', "attributes->'gen_ai.output.messages' AS output,"), 'json')
+    status, out, _ = sql(
+        filled['store'], query.replace('tags,', "attributes->'gen_ai.output.messages' AS output,"), 'json'
+    )
     objects = json.loads(out)
     assert [o['input_tokens'] for o in objects] == [500, 1000, 2000]
     assert objects[0]['output'][0]['parts'][0] == {'type': 'text', 'content': 'FAIL'}
@@ -265,6 +271,8 @@ def test_parsers_register_handlers(filled: dict[str, Any], capsys: pytest.Captur
     assert args.handler(args) == 0
     assert json.loads(capsys.readouterr().out) == [{'runs': 1}]
 
-    args = parser.parse_args(['show', '--last-failed', '--store', str(filled['store']), '--report', str(filled['report'])])
+    args = parser.parse_args(
+        ['show', '--last-failed', '--store', str(filled['store']), '--report', str(filled['report'])]
+    )
     assert args.handler(args) == 0
     assert capsys.readouterr().out.startswith(f'{NODEID}  FAILED')
