@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb  # noqa: F401  (duckdb cannot be imported twice in one process)
 import pydantic_ai.models.function  # noqa: F401  (imported once here: in-process inner runs must not re-import it)
 import pydantic_evals.evaluators  # noqa: F401
 import pytest

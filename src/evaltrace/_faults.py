@@ -11,7 +11,7 @@ only inside eval cases:
 * each wait is a span `evaltrace retry …` in the case's trace (and each attempt its own httpx span);
 * to compose with the SDK instead of multiplying attempts: the final failed answer carries `x-should-retry: false`,
   which Stainless SDKs obey, so they don't retry it again; and attempts are counted per logical request (the SDK's
-  `Idempotency-Key`, reused across its own retries), so an SDK retry after a connection error finds the budget
+  `Idempotency-Key`, else the task and URL of a request marked `x-stainless-retry-count`), so an SDK retry after a connection error finds the budget
   spent and fails at once, without reaching the provider. The provider never sees more than `retry_attempts`
   attempts. Setting the model's `max_retries=0` (pydantic-ai `ModelSettings`) also removes the SDK's own sleep.
 
@@ -26,13 +26,14 @@ would hang the per-case timeout. `run_in_thread` runs it in a daemon thread inst
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import email.utils
 import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,10 +75,8 @@ async def run_in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> An
             outcome: tuple[bool, Any] = (False, e)
         else:
             outcome = (True, value)
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop closed: the case was abandoned (timeout, interrupt)
             loop.call_soon_threadsafe(settle, *outcome)
-        except RuntimeError:  # the loop closed: the case was abandoned (timeout, interrupt)
-            pass
 
     threading.Thread(target=target, name=f'evaltrace-task-{getattr(fn, "__name__", "task")}', daemon=True).start()
     return await future
@@ -179,7 +178,7 @@ _SCOPE: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar('evaltrac
 
 
 @contextmanager
-def provider_faults(policy: FaultPolicy) -> Iterator[None]:
+def provider_faults(policy: FaultPolicy) -> Generator[None]:
     """Retry and rate-limit provider requests made in this context (tasks started in it inherit it)."""
     if not policy.active:
         yield
@@ -210,6 +209,17 @@ def _model_and_tokens(request: Any) -> tuple[str, float]:
     return model, len(body) / 4.0
 
 
+def _logical_request_key(request: Any) -> str | None:
+    """Identifies one logical request across the SDK's own retries: its idempotency key, else task and URL."""
+    key = request.headers.get('idempotency-key')
+    if key:
+        return str(key)
+    if 'x-stainless-retry-count' not in request.headers:
+        return None
+    task = asyncio.current_task()
+    return f'{id(task)}:{request.method}:{request.url}'
+
+
 def _retryable_request(request: Any) -> bool:
     if request.method in ('GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'):
         return True
@@ -230,8 +240,9 @@ def _fault_name(e: BaseException) -> str:
 async def _send(scope: _Scope, original: Any, client: Any, request: Any, kwargs: dict[str, Any]) -> Any:
     policy = scope.policy
     model, tokens = _model_and_tokens(request)
-    key = request.headers.get('idempotency-key')
-    budget = scope.budgets.get(key) if key else None
+    key = _logical_request_key(request)
+    sdk_retry = request.headers.get('x-stainless-retry-count', '0') != '0'
+    budget = scope.budgets.get(key) if key and sdk_retry else None
     if budget is None:
         attempts = policy.attempts if _retryable_request(request) else 1
         budget = _Budget(attempts, policy.max_delay_s)
@@ -291,7 +302,7 @@ async def _send(scope: _Scope, original: Any, client: Any, request: Any, kwargs:
             delay_s=round(delay, 3),
             retry_after_s=retry_after,
             model=model,
-            **{'evaltrace.retry': True},
+            _tags=['evaltrace.retry'],
         ):
             await asyncio.sleep(delay)
         budget.delay_left -= delay

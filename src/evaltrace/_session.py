@@ -26,6 +26,7 @@ from ._links import LinkTarget, project_url_from_credentials
 from ._report import ReportState, SuiteInfo, build_report, write_json_atomic
 from ._results import CaseResult
 from ._run import CaseWork, ReplayConfig, run_cases
+from ._rescore import rescore_report_fields
 from ._settings import Settings
 from ._trace import TraceSetup, setup_tracing
 
@@ -75,7 +76,8 @@ class EvalSession:
         if self.links is None:
             s = self.settings
             project_url = s.project_url or project_url_from_credentials(s.rootdir / '.logfire')
-            self.links = LinkTarget(template=s.trace_url_template, project_url=project_url, local_report=None)
+            # Without a remote trace UI, links point at the case in the HTML report (file://…/report.html#case-…).
+            self.links = LinkTarget(template=s.trace_url_template, project_url=project_url, local_report=s.html)
         return self.links
 
     def tracing(self) -> TraceSetup:
@@ -116,7 +118,8 @@ class EvalSession:
         result = runtime.results[item.nodeid]
         item.user_properties.extend(_junit_properties(result))
         if result.status in ('failed', 'error'):
-            pytest.fail(failure_message(result), pytrace=False)
+            hint = None if self.link_target().is_remote else f"see its trace: evaltrace show '{result.nodeid}'"
+            pytest.fail(failure_message(result, hint), pytrace=False)
 
     def _batch_for(self, item: pytest.Function, param: CaseParam) -> list[tuple[pytest.Item, CaseParam]]:
         """The selected, not yet started cases of the item's suite that this process will run, item first."""
@@ -166,6 +169,11 @@ class EvalSession:
         links_on_result: Callable[[CaseResult], None],
     ) -> None:
         on_result = links_on_result
+        if self.settings.rescore is not None:  # the stored outputs and spans stand in for the task (see _rescore)
+            from ._rescore import rescore_works
+
+            rescore_works(self.settings, works, runtime, timeout, setup, on_result)
+            return
         asyncio.run(
             run_cases(
                 works,
@@ -225,7 +233,11 @@ class EvalSession:
             session_gate=self.settings.gate,
             expected=self.expected,
             shard=self.settings.shard,
-            extra={'interrupted': self.interrupted} if self.interrupted else None,
+            extra={
+                **({'interrupted': self.interrupted} if self.interrupted else {}),
+                **(rescore_report_fields(self.settings.rescore) if self.settings.rescore else {}),
+            }
+            or None,
         )
 
     def write_report(self, complete: bool) -> dict[str, Any] | None:

@@ -215,7 +215,7 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
     ),
     SettingSpec(
         'html',
-        'Path of the self-contained HTML report.',
+        'Path of the self-contained HTML report; off disables it.',
         _str,
         '.evaltrace/report.html',
         '--evaltrace-html',
@@ -304,6 +304,16 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
         metavar='N',
     ),
     SettingSpec(
+        'rescore',
+        'Re-score: re-run the current evaluators on the outputs and task spans stored by this run id, without '
+        'calling the tasks (what `evaltrace rescore` runs).',
+        _str,
+        '',
+        '--evaltrace-rescore',
+        None,
+        metavar='RUN_ID',
+    ),
+    SettingSpec(
         'scrub_patterns',
         'Extra regular expressions whose matches are scrubbed from traces, reports and cassettes.',
         _patterns,
@@ -330,7 +340,7 @@ class Settings:
     skip: bool
     store: Path | None
     retention: int
-    html: Path
+    html: Path | None
     record: RecordMode
     cassettes: Path
     baseline: Path
@@ -344,6 +354,8 @@ class Settings:
     gate: Gate | None
     rootdir: Path
     sources: Mapping[str, str] = field(default_factory=dict[str, str])
+    rescore: str | None = None
+    """The run id whose stored outputs a re-scoring session evaluates (see _rescore)."""
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -439,7 +451,7 @@ def resolve_settings(config: pytest.Config, env: Mapping[str, str] | None = None
         skip=values['skip'],
         store=None if values['store'].lower() in ('', 'off', 'none', 'false') else path(values['store']),
         retention=values['retention'],
-        html=path(values['html']),
+        html=None if values['html'].lower() in ('', 'off', 'none', 'false') else path(values['html']),
         record=values['record'],
         cassettes=path(values['cassettes']),
         baseline=path(values['baseline']),
@@ -453,4 +465,5 @@ def resolve_settings(config: pytest.Config, env: Mapping[str, str] | None = None
         gate=gate,
         rootdir=rootdir,
         sources=sources,
+        rescore=values['rescore'] or None,
     )

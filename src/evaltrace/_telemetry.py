@@ -18,12 +18,13 @@ EXIT_BUDGET_S` seconds are added to the run. The local report (and the local tra
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import logfire
 from opentelemetry.sdk.trace import ReadableSpan
@@ -39,9 +40,9 @@ __all__ = (
     'watch_exporters',
 )
 
-FLUSH_BUDGET_S = 2.5
+FLUSH_BUDGET_S = 2.0
 """Longest the end-of-session flush may wait for the backend."""
-EXIT_BUDGET_S = 1.5
+EXIT_BUDGET_S = 1.0
 """Longest the shutdown at interpreter exit may wait, once the backend proved unhealthy."""
 
 _ENDPOINT_ATTRS = ('wrapped_exporter', '_exporter', 'exporter', '_client')
@@ -136,13 +137,10 @@ def _sdk_tracer_provider() -> Any:
 
 def _children(obj: Any) -> list[Any]:
     values: list[Any] = []
-    try:
-        attrs: dict[str, Any] = vars(obj)
-    except TypeError:
-        return values
+    attrs: dict[str, Any] = getattr(obj, '__dict__', {})
     for value in attrs.values():
         if isinstance(value, list | tuple):
-            values.extend(value)  # pyright: ignore[reportUnknownArgumentType]
+            values.extend(cast(Sequence[Any], value))
         else:
             values.append(value)
     return values
@@ -199,21 +197,21 @@ def _run_bounded(fn: Callable[[], Any], budget_s: float, name: str) -> bool:
 
 def _quietly(fn: Callable[[], Any]) -> Callable[[], None]:
     def run() -> None:
-        try:
+        with contextlib.suppress(Exception):  # telemetry trouble is reported through TelemetryHealth, not raised
             fn()
-        except Exception:  # telemetry trouble at shutdown is reported through TelemetryHealth, not raised
-            pass
 
     return run
 
 
 def bounded_flush(watched: Sequence[WatchedExporter], budget_s: float = FLUSH_BUDGET_S) -> TelemetryHealth:
     """Flush the spans of the session, waiting at most `budget_s`, and say which exporters are unhealthy."""
-    finished = _run_bounded(lambda: logfire.force_flush(timeout_millis=int(budget_s * 1000)), budget_s, 'evaltrace-flush')
+    finished = _run_bounded(
+        lambda: logfire.force_flush(timeout_millis=int(budget_s * 1000)), budget_s, 'evaltrace-flush'
+    )
     health = TelemetryHealth()
     for w in watched:
         if w.failure is None and not finished and w.stuck_for() > 0:
-            w.trip(f'no answer within {budget_s:g} s')
+            w.trip(f'no successful export within {budget_s:g} s')
         if w.failure is not None:
             health.failures.append(w.describe())
             health.dropped_spans += w.dropped

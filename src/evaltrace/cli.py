@@ -15,7 +15,7 @@ from importlib import import_module
 __all__ = ('build_parser', 'main')
 
 # Subcommand modules, in the order `evaltrace --help` lists them.
-SUBCOMMANDS = ('._cli_store', '._cli_report', '._cli_gating')
+SUBCOMMANDS = ('._cli_store', '._cli_report', '._cli_gating', '._cli_rescore')
 
 
 def build_parser() -> argparse.ArgumentParser:

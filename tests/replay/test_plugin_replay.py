@@ -4,36 +4,54 @@ The suite's task runs a pydantic-ai `Agent` on the real `OpenAIChatModel` pointe
 comes from an environment variable set here), so recording goes through the real provider client and transport.
 
 The inner runs are in-process: pytester drops the modules an inner run imported when it ends, so the client
-libraries are imported by this module first; otherwise every run re-imports them (seconds each) and instruments a
-fresh copy of httpx2 on top of the old one's instrumentation.
+libraries are imported by this module first; otherwise every run re-imports them (seconds each), instruments a
+fresh copy of httpx2 on top of the old one's instrumentation, and re-imports duckdb's extension, which aborts.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2  # noqa: F401  (imported here once: in-process inner runs must not import it afresh, see below)
-import logfire._internal.integrations.httpx  # noqa: F401  # pyright: ignore[reportPrivateImportUsage]
-import openai  # noqa: F401
-import pydantic_ai.models.openai  # noqa: F401
-import pydantic_ai.providers.openai  # noqa: F401
+import duckdb
+import genai_prices
+import httpx2
+import logfire._internal.integrations.httpx as logfire_httpx
+import openai
+import pydantic_ai.models.openai
+import pydantic_ai.providers.openai
 import pytest
 import yaml
 from logfire.testing import CaptureLogfire
 from opentelemetry.sdk.trace import ReadableSpan
 
+import evaltrace._session
+import evaltrace._store
 from tests.conftest import EvalProject
 from tests.support.fake_openai import FakeOpenAI, RecordedRequest, Reply, serve_openai
+
+# Imported here once, so in-process inner runs don't import them afresh (see the module docstring).
+PRELOADED = (
+    duckdb,
+    genai_prices,
+    httpx2,
+    logfire_httpx,
+    openai,
+    pydantic_ai.models.openai,
+    pydantic_ai.providers.openai,
+    evaltrace._session,
+    evaltrace._store,
+)
 
 API_KEY = 'sk-live-SECRET123456789abcdefXYZ'
 ORG_SECRET = 'ACME-SECRET-7731'
 """Matches the scrub pattern configured in the inner project's ini; sent in a header and in the instructions."""
 SCRUB_PATTERN = r'ACME-SECRET-\d+'
 
-SUITE = '''
+SUITE = f"""
 import os
 
 import evaltrace
@@ -49,18 +67,18 @@ STREAM = os.environ.get('REPLAY_TEST_STREAM') == '1'
 @evaltrace.suite('datasets/questions.yaml', max_concurrency=20)
 async def test_chat(inputs: str) -> str:
     # verify=False: plain http to 127.0.0.1; max_retries=0: a cassette miss is not retried.
-    async with httpx2.AsyncClient(verify=False, headers={{'X-Org-Token': '{org_secret}'}}) as http:
+    async with httpx2.AsyncClient(verify=False, headers={{'X-Org-Token': '{ORG_SECRET}'}}) as http:
         client = AsyncOpenAI(
-            base_url=os.environ['REPLAY_TEST_URL'], api_key='{api_key}', http_client=http, max_retries=0
+            base_url=os.environ['REPLAY_TEST_URL'], api_key='{API_KEY}', http_client=http, max_retries=0
         )
         model = OpenAIChatModel('gpt-4o-mini', provider=OpenAIProvider(openai_client=client))
-        agent = Agent(model, instructions='Answer briefly. Tenant {org_secret}.')
+        agent = Agent(model, instructions='Answer briefly. Tenant {ORG_SECRET}.')
         async with agent:
             if STREAM:
                 async with agent.run_stream(inputs) as run:
                     return await run.get_output()
             return (await agent.run(inputs)).output
-'''.format(api_key=API_KEY, org_secret=ORG_SECRET)
+"""
 
 # Fields of a case result that must be identical between the live run and its replay.
 COMPARED = (
@@ -85,6 +103,19 @@ def echo(request: RecordedRequest) -> Reply:
     """Answer every prompt in its own words, with token counts that differ from case to case."""
     prompt = request.json['messages'][-1]['content']
     return Reply.text(answer(prompt), prompt_tokens=100 + len(prompt), completion_tokens=7 + len(prompt) % 5)
+
+
+@pytest.fixture(autouse=True)
+def _uninstrument_httpx() -> Iterator[None]:
+    """Undo the plugin's global `logfire.instrument_httpx()` after each test, so later tests' spans stay their own."""
+    instrumentors: list[Any] = [
+        cls() for cls in (logfire_httpx.HTTPXClientInstrumentor, logfire_httpx.HTTPX2ClientInstrumentor) if cls
+    ]
+    before = [i.is_instrumented_by_opentelemetry for i in instrumentors]
+    yield
+    for instrumentor, was_instrumented in zip(instrumentors, before, strict=True):
+        if instrumentor.is_instrumented_by_opentelemetry and not was_instrumented:
+            instrumentor.uninstrument()
 
 
 @pytest.fixture
@@ -185,9 +216,7 @@ def test_record_then_replay_without_the_server_is_identical(
 
 def _spans(capfire: CaptureLogfire) -> list[ReadableSpan]:
     return [
-        s
-        for s in capfire.exporter.exported_spans
-        if (s.attributes or {}).get('logfire.span_type') != 'pending_span'
+        s for s in capfire.exporter.exported_spans if (s.attributes or {}).get('logfire.span_type') != 'pending_span'
     ]
 
 
@@ -275,16 +304,41 @@ EXPECTED_BY_MODE: dict[str, tuple[dict[str, str], dict[str, bool], int]] = {
 }
 
 
+@pytest.fixture(scope='module')
+def mode_server() -> Iterator[FakeOpenAI]:
+    """One server for all the record-mode tests, so they can share one recording (the URL is part of a match)."""
+    with serve_openai(echo) as s:
+        yield s
+
+
+@pytest.fixture(scope='module')
+def mode_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the first record-mode test leaves its recording of c0 and c1 for the others to copy."""
+    return tmp_path_factory.mktemp('mode-recording') / 'cassettes'
+
+
 @pytest.mark.parametrize('source', ['cli', 'env', 'ini'])
 @pytest.mark.parametrize('mode', list(EXPECTED_BY_MODE))
 def test_record_modes(
-    project: EvalProject, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, mode: str, source: str
+    project: EvalProject,
+    mode_server: FakeOpenAI,
+    mode_recording: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    source: str,
 ) -> None:
-    run(project).assert_outcomes(passed=2)  # the default mode, once: no cassettes yet, so both are recorded
-    assert len(server.requests) == 2
+    monkeypatch.setenv('REPLAY_TEST_URL', mode_server.base_url)
+    cassettes = project.path / 'evals' / 'cassettes'
+    if mode_recording.is_dir():
+        shutil.copytree(mode_recording, cassettes)
+    else:
+        mode_server.requests.clear()
+        run(project).assert_outcomes(passed=2)  # the default mode, once: no cassettes yet, so both are recorded
+        assert len(mode_server.requests) == 2
+        shutil.copytree(cassettes, mode_recording)
     recorded_c1 = cassette(project, 'c1').read_text(encoding='utf-8')
     write_cases(project, [('c0', 'question 0'), ('c1', 'question one, reworded'), ('c2', 'question 2')])
-    server.requests.clear()
+    mode_server.requests.clear()
 
     args: list[str] = []
     if source == 'cli':
@@ -299,13 +353,13 @@ def test_record_modes(
     cases = project.cases()
     assert {name: c['status'] for name, c in cases.items()} == statuses
     assert {name: c['replayed'] for name, c in cases.items()} == replayed
-    assert len(server.requests) == requests
+    assert len(mode_server.requests) == requests
     c1_after = cassette(project, 'c1').read_text(encoding='utf-8')
     if mode in ('none', 'once'):
         assert c1_after == recorded_c1  # a refused request changes nothing on disk
     else:
         assert 'question one, reworded' in c1_after
-        # `new` keeps the old interaction next to the new one; `all` re-records, but vcrpy keeps unplayed old ones.
+        # `new` adds the new interaction; `all` too, and (vcrpy's rule) keeps loaded ones it didn't re-record.
         assert 'question 1"' in c1_after
     assert cassette(project, 'c2').is_file() is (mode != 'none')
 

@@ -1,0 +1,331 @@
+"""The HTML report: one self-contained file per run (default `.evaltrace/report.html`) to drill into failed cases.
+
+It shows the suites with their gates and the cases (filterable to failures, sortable by cost, tokens and duration);
+opening a case draws the waterfall of its trace from the local trace store, with each span's attributes, model
+messages, tool calls, exceptions, tokens and cost.
+
+Everything is inline (CSS and JS from `_html_assets/`, data as JSON): the file loads nothing from the network.
+To stay quick with thousands of cases, the case list is one small JSON block, and each case's details and spans sit
+in their own `<script type="application/json">` block, parsed only when the case is opened. Everything that comes
+from the report or the store is scrubbed of secrets (`SecretScrubber`) before it is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from ._store import SecretScrubber, StoreError, open_store
+from ._usage import usage_of_span
+
+if TYPE_CHECKING:
+    from ._settings import Settings
+
+__all__ = ('HTML_VERSION', 'build_html', 'case_anchor', 'load_spans', 'write_html_report', 'write_html_safely')
+
+HTML_VERSION = 1
+MAX_VALUE_CHARS = 4000
+"""A rendered attribute value longer than this (as JSON) is cut: whole tool schemas repeat on every model request."""
+MAX_STACKTRACE_CHARS = 8000
+# Attributes that only repeat what the page shows elsewhere: metrics summed on every ancestor, and an agent run's
+# whole conversation (its model requests below carry the same messages). They are still in the store.
+_DROPPED_ATTRIBUTES = frozenset({'logfire.metrics', 'pydantic_ai.all_messages'})
+_OBJECT = {'type': 'object'}
+
+
+def case_anchor(nodeid: str) -> str:
+    """The anchor of a case in the HTML report; the same as the one trace links use (`_session._anchor`)."""
+    return 'case-' + uuid.uuid5(uuid.NAMESPACE_URL, nodeid).hex[:16]
+
+
+# --- spans from the store ------------------------------------------------------------------------------------------
+
+
+def _cut(value: Any, limit: int = MAX_VALUE_CHARS) -> Any:
+    """`value` unless its JSON is longer than `limit`; then its JSON text, cut, with how much was left out."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) <= limit:
+        return value
+    return f'{text[:limit]}… [{len(text) - limit:,} more characters]'
+
+
+def load_spans(store_path: Path, trace_ids: Iterable[str], scrubber: SecretScrubber) -> dict[str, list[dict[str, Any]]]:
+    """The spans of each trace as compact, scrubbed dicts in start order, ready for the page's waterfall.
+
+    Keys: `id`, `p` (index of the parent in the list, -1 for a root), `n` (message, else span name), `sn` (span
+    name), `s` / `d` (start offset from the trace's first span and duration, in ms), `k` (kind), `l` (level),
+    `a` (attributes), `x` (exception: type, message, stacktrace), `u` (own usage of a model request:
+    input tokens, output tokens, cost).
+
+    Raises:
+        StoreError: The store is missing, corrupt or locked.
+    """
+    wanted = sorted({t for t in trace_ids if t})
+    if not wanted:
+        return {}
+    con = open_store(store_path, merge=False)
+    try:
+        rows = con.execute(
+            'SELECT trace_id, span_id, parent_span_id, span_name, message, epoch_us(start_timestamp), duration, '
+            'CAST(level AS VARCHAR), kind, CAST(attributes AS VARCHAR), exception_type, exception_message, '
+            'exception_stacktrace FROM records WHERE list_contains(?, trace_id) '
+            'ORDER BY trace_id, start_timestamp, span_id',
+            [wanted],
+        ).fetchall()
+    finally:
+        con.close()
+    by_trace: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_trace.setdefault(str(row[0]), []).append(row)
+    return {trace_id: _compact(trace_rows, scrubber) for trace_id, trace_rows in by_trace.items()}
+
+
+def _compact(rows: Sequence[tuple[Any, ...]], scrubber: SecretScrubber) -> list[dict[str, Any]]:
+    t0 = min(int(row[5]) for row in rows)
+    index = {str(row[1]): i for i, row in enumerate(rows)}
+    spans: list[dict[str, Any]] = []
+    for row in rows:
+        # One scrubbing pass over the JSON text (then sensitive keys), as the store does: much cheaper than one
+        # pass per string inside it.
+        decoded: Any = scrubber.scrub_attribute('attributes', row[9], _OBJECT) if row[9] else {}
+        attributes = cast('dict[str, Any]', decoded) if isinstance(decoded, dict) else {}
+        usage = usage_of_span(attributes)
+        shown = {k: v for k, v in attributes.items() if k not in _DROPPED_ATTRIBUTES}
+        span: dict[str, Any] = {
+            'id': row[1],
+            'p': index.get(str(row[2]), -1) if row[2] else -1,
+            'n': scrubber.scrub_text(str(row[4] or row[3] or '')),
+            'sn': scrubber.scrub_text(str(row[3] or '')),
+            's': round((int(row[5]) - t0) / 1000, 3),
+            'd': round(float(row[6] or 0.0) * 1000, 3),
+            'k': row[8] or 'span',
+            'l': row[7] or 'info',
+            'a': {k: _cut(v) for k, v in shown.items()},
+        }
+        if row[10] or row[11]:
+            span['x'] = [
+                scrubber.scrub_text(str(row[10] or '')),
+                scrubber.scrub_text(str(row[11] or '')),
+                scrubber.scrub_text(str(row[12] or ''))[-MAX_STACKTRACE_CHARS:],
+            ]
+        if usage is not None:
+            span['u'] = [usage.input_tokens, usage.output_tokens, usage.cost_usd]
+        spans.append(span)
+    return spans
+
+
+# --- the page ------------------------------------------------------------------------------------------------------
+
+
+def _usage(case: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = case.get(key)
+    return cast('dict[str, Any]', value) if isinstance(value, dict) else {}
+
+
+def _case_row(i: int, case: Mapping[str, Any]) -> dict[str, Any]:
+    """The list-level fields of a case (what the table shows and sorts by)."""
+    task, judge = _usage(case, 'task_usage'), _usage(case, 'judge_usage')
+    tokens_in = int(task.get('input_tokens', 0)) + int(judge.get('input_tokens', 0))
+    tokens_out = int(task.get('output_tokens', 0)) + int(judge.get('output_tokens', 0))
+    failures = cast('list[Any]', case.get('failures') or [])
+    nodeid = str(case.get('nodeid', ''))
+    return {
+        'i': i,
+        'a': case_anchor(nodeid),
+        'nodeid': nodeid,
+        'suite': case.get('suite'),
+        'case': case.get('case'),
+        'status': case.get('status'),
+        'dur': case.get('duration_s') or 0.0,
+        'cost': float(task.get('cost_usd', 0.0)) + float(judge.get('cost_usd', 0.0)),
+        'tin': tokens_in,
+        'tout': tokens_out,
+        'tok': tokens_in + tokens_out,
+        'fail': _cut(str(failures[0]), 300) if failures else '',
+        'nfail': len(failures),
+        'trace_id': case.get('trace_id'),
+        'replayed': bool(case.get('replayed')),
+    }
+
+
+_DETAIL_KEYS = (
+    'assertions', 'scores', 'labels', 'evaluator_failures', 'failures', 'error', 'inputs', 'expected_output',
+    'output', 'metadata', 'task_usage', 'judge_usage', 'task_duration_s', 'trace_url', 'span_id', 'repeat',
+    'repeats',
+)  # fmt: skip
+
+
+_USER_DATA_KEYS = ('inputs', 'expected_output', 'output', 'metadata')
+
+
+def _case_detail(case: Mapping[str, Any], scrubber: SecretScrubber) -> dict[str, Any]:
+    detail = _scrub_strings({key: case.get(key) for key in _DETAIL_KEYS if key in case}, scrubber)
+    for key in _USER_DATA_KEYS:
+        if key in detail:
+            # The task's own data: also redact values under sensitive keys (`password`, `api_key`, ...).
+            detail[key] = _cut(scrubber.scrub_value(detail[key]), 20_000)
+    return detail
+
+
+def _scrub_strings(value: Any, scrubber: SecretScrubber) -> Any:
+    """Secrets removed from every string; keys are left alone (the report's own `session` is no secret)."""
+    if isinstance(value, str):
+        return scrubber.scrub_text(value)
+    if isinstance(value, dict):
+        return {k: _scrub_strings(v, scrubber) for k, v in cast('dict[str, Any]', value).items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_strings(v, scrubber) for v in cast('Sequence[Any]', value)]
+    return value
+
+
+SHARED_REF = '__et_ref__'
+MIN_SHARED_CHARS = 200
+
+
+def _share_repeated_values(traces: Sequence[list[dict[str, Any]]]) -> list[Any]:
+    """Move attribute values that occur more than once (tool schemas, system prompts, ...) to one shared table.
+
+    Each long value that repeats is kept once; the spans' attributes then hold `{SHARED_REF: index}` in its place
+    (the page resolves them when it opens a case). This keeps a large run's page several times smaller. The spans
+    are changed in place; returns the table.
+    """
+    counts: dict[str, int] = {}
+    found: list[tuple[dict[str, Any], str, str]] = []  # (attributes, name, key): each long value once
+    for spans in traces:
+        for span in spans:
+            attributes = cast('dict[str, Any]', span['a'])
+            for name, value in attributes.items():
+                if isinstance(value, dict | list | str) and len(text := _key(value)) >= MIN_SHARED_CHARS:
+                    counts[text] = counts.get(text, 0) + 1
+                    found.append((attributes, name, text))
+    table: list[Any] = []
+    index: dict[str, int] = {}
+    for attributes, name, text in found:
+        if counts[text] > 1:
+            if text not in index:
+                index[text] = len(table)
+                table.append(attributes[name])
+            attributes[name] = {SHARED_REF: index[text]}
+    return table
+
+
+def _key(value: Any) -> str:
+    # Prefixed, so that a string never shares an entry with a list or dict whose JSON it happens to equal.
+    if isinstance(value, str):
+        return 's' + value
+    return 'j' + json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _script_json(data: Any) -> str:
+    """JSON safe inside a `<script>` element: no `</script>`, `<!--` or `]]>` can appear in it."""
+    text = json.dumps(data, ensure_ascii=False, separators=(',', ':'), default=str)
+    return text.replace('<', '\\u003c').replace('>', '\\u003e').replace('&', '\\u0026')
+
+
+def _asset(name: str) -> str:
+    return resources.files('evaltrace').joinpath('_html_assets', name).read_text(encoding='utf-8')
+
+
+def build_html(
+    report: Mapping[str, Any],
+    *,
+    spans: Mapping[str, list[dict[str, Any]]] | None = None,
+    scrubber: SecretScrubber | None = None,
+    store_note: str | None = None,
+) -> str:
+    """The report page as one HTML string.
+
+    Args:
+        report: The JSON report (as `final_report` or `read_report` give it).
+        spans: The compact spans of each trace id (see `load_spans`); cases without spans show no waterfall.
+        scrubber: Removes secrets from everything taken from the report (spans are scrubbed by `load_spans`).
+        store_note: Shown instead of a waterfall when there are no spans at all (e.g. the store is off).
+    """
+    scrubber = scrubber or SecretScrubber()
+    spans = spans or {}
+    cases = cast('list[Mapping[str, Any]]', report.get('cases') or [])
+    rows = [_case_row(i, c) for i, c in enumerate(cases)]
+    keep = ('run_id', 'started_at', 'finished_at', 'complete', 'session', 'suites', 'shard', 'baseline', 'interrupted')
+    meta = {key: report[key] for key in keep if key in report}
+    for key in ('rescored_from', 'rescore_note'):
+        if key in report:
+            meta[key] = report[key]
+    head = {'version': HTML_VERSION, 'meta': meta, 'cases': rows, 'store_note': store_note}
+    blocks: list[str] = [
+        f'<script type="application/json" id="et-data">{_script_json(_scrub_strings(head, scrubber))}</script>'
+    ]
+    traces = [spans.get(str(case.get('trace_id')), []) for case in cases]
+    shared = _share_repeated_values(traces)
+    blocks.append(f'<script type="application/json" id="et-shared">{_script_json(shared)}</script>')
+    for i, case in enumerate(cases):
+        payload = {'detail': _case_detail(case, scrubber), 'spans': traces[i]}
+        blocks.append(f'<script type="application/json" id="et-c{i}">{_script_json(payload)}</script>')
+    title = f'evaltrace report {report.get("run_id", "")}'
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        # No network, ever: the policy forbids every fetch, font and image that is not inline.
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
+        f'<title>{_html_text(title)}</title><style>{_asset("report.css")}</style></head>\n'
+        '<body><div id="app"><p class="loading">Loading the report…</p></div>\n'
+        + '\n'.join(blocks)
+        + f'\n<script>{_asset("report.js")}</script>\n</body></html>\n'
+    )
+
+
+def _html_text(text: str) -> str:
+    return text.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')
+
+
+def write_html_report(
+    path: Path, report: Mapping[str, Any], *, store_path: Path | None, scrub_patterns: Sequence[str] = ()
+) -> None:
+    """Write the HTML report of `report` to `path` (atomically), with the waterfalls from the store at `store_path`.
+
+    A missing or unreadable store does not stop the page: it is written without waterfalls and says why.
+
+    Raises:
+        OSError: The file could not be written.
+        ValueError: A scrubbing pattern is not a valid regular expression.
+    """
+    scrubber = SecretScrubber(scrub_patterns)
+    cases = cast('list[Mapping[str, Any]]', report.get('cases') or [])
+    spans: dict[str, list[dict[str, Any]]] = {}
+    note: str | None = None
+    if store_path is None:
+        note = 'The local trace store is off (evaltrace_store = off): no waterfalls.'
+    else:
+        try:
+            spans = load_spans(store_path, (str(c.get('trace_id') or '') for c in cases), scrubber)
+        except StoreError as e:
+            note = f'No waterfalls: {e}'
+    text = build_html(report, spans=spans, scrubber=scrubber, store_note=note)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_html_safely(settings: Settings, report: Mapping[str, Any], warnings: list[str]) -> None:
+    """Write the session's HTML report; any failure becomes one line in `warnings`, never an error of the run."""
+    if settings.html is None:
+        return
+    try:
+        write_html_report(settings.html, report, store_path=settings.store, scrub_patterns=settings.scrub_patterns)
+    except Exception as e:  # the JSON report is already written; the page is a convenience on top of it
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ''
+        warnings.append(f'HTML report not written to {settings.html}: {type(e).__name__}: {first}')

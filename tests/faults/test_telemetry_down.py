@@ -1,0 +1,45 @@
+"""A dead telemetry backend changes no verdict, keeps the report complete, and is reported in one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import EvalProject
+from tests.faults._endpoints import broken_endpoint
+
+SUITE = """
+import evaltrace
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_words(inputs: str) -> str:
+    return inputs.upper() if inputs != 'word2' else 'wrong'
+"""
+
+
+@pytest.mark.parametrize('mode', ['closed', 'reset', '503', 'hang'])
+def test_dead_backend_changes_nothing_but_one_line(
+    project: EvalProject, upper_cases: object, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.dataset('words', upper_cases(4), ['EqualsExpected'])  # type: ignore[operator]
+    project.write('evals/test_words.py', SUITE)
+    with broken_endpoint(mode) as url:
+        monkeypatch.setenv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', url)
+        result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', timeout=60)
+    assert result.ret == 1  # word2 fails, as it does with a healthy backend
+    result.assert_outcomes(passed=3, failed=1)
+    statuses = {k: v['status'] for k, v in project.cases().items()}
+    assert statuses == {'c0': 'passed', 'c1': 'passed', 'c2': 'failed', 'c3': 'passed'}
+    assert project.report()['complete'] is True
+    lines = [line for line in result.outlines if 'traces could not be sent' in line]
+    assert len(lines) == 1
+    assert url in lines[0]
+    assert 'evaltrace show' in lines[0]
+    assert 'report.json' in lines[0]
+
+
+def test_no_message_without_a_backend(project: EvalProject, upper_cases: object) -> None:
+    project.dataset('words', upper_cases(2), ['EqualsExpected'])  # type: ignore[operator]
+    project.write('evals/test_words.py', SUITE)
+    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', timeout=60)
+    assert result.ret == 0
+    assert 'traces could not be sent' not in result.stdout.str()

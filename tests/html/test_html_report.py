@@ -1,0 +1,191 @@
+"""The HTML report of a real inner run: written at session end, linked from failures, usable in a real browser."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evaltrace._html import build_html, case_anchor, write_html_safely
+from evaltrace._session import _anchor  # pyright: ignore[reportPrivateUsage]
+from tests.conftest import EvalProject
+
+SUITE = """
+import evaltrace
+from pydantic_ai import Agent
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.usage import RequestUsage
+
+
+def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    if len(messages) == 1:
+        word = str(messages[0].parts[-1].content)
+        return ModelResponse(parts=[ToolCallPart('shout', {'word': word})], usage=RequestUsage(input_tokens=50, output_tokens=7))
+    result = str(messages[-1].parts[-1].content)
+    return ModelResponse(parts=[TextPart(result)], usage=RequestUsage(input_tokens=80, output_tokens=9))
+
+
+agent = Agent(FunctionModel(respond, model_name='fake-model'), name='shouter')
+
+
+@agent.tool_plain
+def shout(word: str) -> str:
+    return word.upper() if word != 'word2' else 'wrong'
+
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_words(inputs: str) -> str:
+    result = await agent.run(inputs)
+    return result.output
+"""
+
+
+@pytest.fixture
+def html_run(project: EvalProject) -> dict[str, Any]:
+    """An inner run of 4 cases (one fails), with its JSON report, trace store and HTML report."""
+    project.dataset(
+        'words', [{'name': f'c{i}', 'inputs': f'word{i}', 'expected_output': f'WORD{i}'} for i in range(4)],
+        evaluators=['EqualsExpected'],
+    )  # fmt: skip
+    project.write('evals/test_words.py', SUITE)
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=3, failed=1)
+    html = project.path / '.evaltrace' / 'report.html'
+    return {'result': result, 'report': project.report(), 'html': html, 'text': html.read_text(encoding='utf-8')}
+
+
+def test_failure_links_to_the_case_in_the_html_report_and_names_evaltrace_show(html_run: dict[str, Any]) -> None:
+    nodeid = 'evals/test_words.py::test_words[c2]'
+    failed = next(c for c in html_run['report']['cases'] if c['status'] == 'failed')
+    assert failed['nodeid'] == nodeid
+    assert failed['trace_url'] == f'{html_run["html"].resolve().as_uri()}#{case_anchor(nodeid)}'
+    output = html_run['result'].stdout.str()
+    assert f'trace: {failed["trace_url"]}' in output
+    assert f"evaltrace show '{nodeid}'" in output
+    assert f'id="et-c{html_run["report"]["cases"].index(failed)}"' in html_run['text']
+
+
+def test_page_is_self_contained(html_run: dict[str, Any]) -> None:
+    text = html_run['text']
+    # Nothing fetched: no external script, stylesheet, image, font or frame; a CSP that forbids any fetch.
+    assert not re.search(r'<(?:script|link|img|iframe)[^>]+(?:src|href)=', text)
+    assert not re.search(r'url\(\s*["\']?(?:https?:)?//', text)
+    assert "default-src 'none'" in text
+    assert '@import' not in text
+
+
+def test_browser_filters_to_failures_opens_a_case_and_draws_its_waterfall(
+    html_run: dict[str, Any], browser_page: Any, tmp_path: Path
+) -> None:
+    page = browser_page
+    page.goto(html_run['html'].resolve().as_uri())
+    page.wait_for_function('window.__evaltraceReady === true')
+    assert page.locator('tr.case-row').count() == 4
+    assert page.locator('.summary-stats').inner_text().split()[:5] == ['4', 'cases', '3', 'passed', '1']
+    assert 'test_words' in page.locator('table.suites').inner_text()
+
+    page.check('#et-failures')
+    rows = page.locator('tr.case-row')
+    assert rows.count() == 1
+    assert 'c2' in rows.first.inner_text()
+
+    rows.first.click()
+    waterfall = page.locator('.waterfall')
+    waterfall.wait_for()
+    names = page.locator('.wf-row .wf-name').all_inner_texts()
+    assert names[0].startswith('evaltrace case test_words[c2]')
+    assert any(n.startswith('shouter run') for n in names)
+    assert any(n.startswith('running tool: shout') for n in names)
+    assert sum(n.startswith('chat fake-model') for n in names) == 2
+    assert any('EqualsExpected' in n for n in names)
+    # Model requests carry their tokens; bars are placed by start and duration.
+    assert page.locator('.wf-tok').count() >= 2
+    assert page.locator('.wf-bar.model').count() == 2
+
+    page.locator('.wf-row', has_text='running tool: shout').first.click()
+    detail = page.locator('.span-detail:not([hidden])').first
+    assert 'Tool call shout' in detail.inner_text()
+    assert 'wrong' in detail.inner_text()
+
+    shot = tmp_path / 'waterfall.png'
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+
+def test_browser_sorts_by_cost_tokens_and_duration(html_run: dict[str, Any], browser_page: Any) -> None:
+    page = browser_page
+    page.goto(html_run['html'].resolve().as_uri())
+    page.wait_for_function('window.__evaltraceReady === true')
+    cases = {c['nodeid']: c for c in html_run['report']['cases']}
+    for key, value in (('dur', lambda c: c['duration_s']), ('tok', lambda c: c['task_usage']['input_tokens'])):
+        page.select_option('#et-sort', key)
+        shown = page.locator('tr.case-row .muted.mono').all_inner_texts()
+        values = [value(cases[n]) for n in shown]
+        assert values == sorted(values, reverse=True)
+
+
+def test_link_anchor_opens_its_case(html_run: dict[str, Any], browser_page: Any) -> None:
+    page = browser_page
+    failed = next(c for c in html_run['report']['cases'] if c['status'] == 'failed')
+    page.goto(failed['trace_url'])
+    page.wait_for_function('window.__evaltraceReady === true')
+    page.locator('.waterfall').wait_for()
+    assert page.locator('tr.case-row.open').get_attribute('id') == _anchor(failed['nodeid'])
+
+
+def test_anchor_matches_the_session_anchor() -> None:
+    for nodeid in ('evals/a.py::t[x]', 'evals/b.py::t[y#2]'):
+        assert case_anchor(nodeid) == _anchor(nodeid)
+
+
+def test_script_breaking_text_stays_data() -> None:
+    report = {
+        'run_id': 'r',
+        'cases': [{'nodeid': 'n</script><script>alert(1)</script>', 'status': 'failed', 'trace_id': 't',
+                   'failures': ['<!-- ]]> </script>']}],
+    }  # fmt: skip
+    spans = {'t': [{'id': '1', 'p': -1, 'n': '</script>', 'sn': 'x', 's': 0, 'd': 1, 'k': 'span', 'l': 'info',
+                    'a': {'v': '</script><b>'}}]}  # fmt: skip
+    text = build_html(report, spans=spans)
+    body = text.split('<body>', 1)[1]
+    assert body.count('</script>') == body.count('<script')  # only the page's own blocks close
+    data = re.search(r'id="et-c0">(.*?)</script>', text, re.S)
+    assert data is not None
+    assert json.loads(data.group(1))['spans'][0]['a']['v'] == '</script><b>'
+
+
+def test_repeated_values_are_stored_once() -> None:
+    schema = {'tools': ['x' * 300]}
+    spans = {
+        f't{i}': [{'id': '1', 'p': -1, 'n': 'chat', 'sn': 'chat', 's': 0, 'd': 1, 'k': 'span', 'l': 'info',
+                   'a': {'schema': schema, 'own': f'{i}' * 300}}]
+        for i in range(3)
+    }  # fmt: skip
+    report = {'cases': [{'nodeid': f'n{i}', 'status': 'passed', 'trace_id': f't{i}'} for i in range(3)]}
+    text = build_html(report, spans=spans)
+    assert text.count('x' * 300) == 1
+    shared = re.search(r'id="et-shared">(.*?)</script>', text, re.S)
+    assert shared is not None
+    assert json.loads(shared.group(1)) == [schema]
+    assert text.count('1' * 300) == 1
+    assert text.count('2' * 300) == 1
+
+
+def test_html_failure_is_one_warning_not_an_error(tmp_path: Path) -> None:
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+
+    class FakeSettings:
+        html = blocker / 'report.html'  # its parent is a file: cannot be written
+        store = None
+        scrub_patterns = ()
+
+    warnings: list[str] = []
+    write_html_safely(FakeSettings(), {'cases': []}, warnings)  # type: ignore[arg-type]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f'HTML report not written to {blocker / "report.html"}: ')
+    assert '\n' not in warnings[0]

@@ -1,0 +1,57 @@
+"""Secrets planted in spans and in the report never reach the HTML report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from evaltrace._html import write_html_report
+from evaltrace._store import merge_spool
+from tests.store._support import Recorder
+
+BEARER = 'Bearer tok_9f8e7d6c5b4a39281706'
+SK_KEY = 'sk-proj-AbCdEfGhIjKlMnOpQrStUvWx1234'
+CUSTOM = 'ACME-SECRET-778899'
+
+
+def test_planted_secrets_are_scrubbed_from_the_html(
+    recorder_factory: Callable[..., Recorder], store_path: Path, tmp_path: Path
+) -> None:
+    rec = recorder_factory('run-secrets')
+    lf = rec.logfire
+    with lf.span('evaltrace case {case}', case='leaky') as root:
+        # An Authorization header value and an sk- key in attributes (under innocent keys), in a message, in an
+        # exception; and a custom pattern.
+        with lf.span('http call', request_headers={'Authorization': BEARER}, note=f'using key {SK_KEY} now'):
+            lf.info('called with {detail}', detail=f'Authorization: {BEARER} and {CUSTOM}')
+        try:
+            with lf.span('failing tool'):
+                raise RuntimeError(f'provider rejected {SK_KEY}')
+        except RuntimeError:
+            pass
+    trace_id = f'{root.get_span_context().trace_id:032x}'  # type: ignore[union-attr]
+    rec.flush()
+    merge_spool(store_path)
+    report = {
+        'run_id': 'run-secrets',
+        'cases': [
+            {
+                'nodeid': 'evals/test_x.py::test_x[leaky]',
+                'status': 'failed',
+                'trace_id': trace_id,
+                'failures': [f'expected no key, got {SK_KEY}'],
+                'inputs': {'headers': {'Authorization': BEARER}},
+                'output': f'{CUSTOM} {SK_KEY}',
+                'error': {'type': 'X', 'message': BEARER, 'traceback': f'api_key={SK_KEY}'},
+            }
+        ],
+    }
+    page = tmp_path / 'report.html'
+    write_html_report(page, report, store_path=store_path, scrub_patterns=(r'ACME-SECRET-\d+',))
+    text = page.read_text(encoding='utf-8')
+
+    assert 'http call' in text
+    assert 'failing tool' in text
+    for secret in (BEARER, 'tok_9f8e7d6c5b4a39281706', SK_KEY, CUSTOM):
+        assert secret not in text  # ...without the secrets
+    assert '[Scrubbed' in text

@@ -1,0 +1,172 @@
+"""`evaltrace rescore`: the current evaluators on a stored run, without calling the task; and its one-line errors."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evaltrace._cli_rescore import run_rescore
+from tests.conftest import EvalProject
+
+SUITE = """
+from pathlib import Path
+
+import evaltrace
+import logfire
+from dataclasses import dataclass
+from pydantic import BaseModel
+from pydantic_ai import Agent
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.usage import RequestUsage
+from pydantic_evals.evaluators import Evaluator, EvaluatorContext
+
+MIN_LENGTH = {min_length}
+
+
+class Reply(BaseModel):
+    text: str
+    words: int
+
+
+@dataclass
+class LongEnough(Evaluator):
+    def evaluate(self, ctx: EvaluatorContext) -> bool:
+        return ctx.output.words >= MIN_LENGTH
+
+
+@dataclass
+class LookedUp(Evaluator):
+    # Span-based: the tool call and the model requests must be in the task's span tree.
+    def evaluate(self, ctx: EvaluatorContext) -> dict[str, bool]:
+        tools = ctx.span_tree.find(lambda n: n.attributes.get('gen_ai.tool.name') == 'lookup')
+        chats = ctx.span_tree.find(lambda n: n.name.startswith('chat '))
+        return {{'looked_up': len(tools) == 1, 'two_requests': len(chats) == 2}}
+
+
+def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    if len(messages) == 1:
+        return ModelResponse(parts=[ToolCallPart('lookup', {{'key': 'x'}})], usage=RequestUsage(input_tokens=40, output_tokens=5))
+    return ModelResponse(parts=[TextPart('found it')], usage=RequestUsage(input_tokens=60, output_tokens=8))
+
+
+agent = Agent(FunctionModel(respond, model_name='fake-model'), name='finder')
+
+
+@agent.tool_plain
+def lookup(key: str) -> str:
+    return 'value of ' + key
+
+
+@evaltrace.suite('datasets/words.yaml', evaluator_types=[LongEnough, LookedUp])
+async def test_words(inputs: str) -> Reply:
+    with Path('task-calls.txt').open('a') as f:  # the test checks that re-scoring never calls the task
+        f.write(inputs + '\\n')
+    result = await agent.run(inputs)
+    return Reply(text=result.output + ' ' + inputs, words=len(inputs.split()))
+"""
+
+
+def _evaltrace(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).with_name('evaltrace')), *args]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))}
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture
+def stored_run(project: EvalProject) -> dict[str, Any]:
+    """A first run, stored: 'one two three' has 3 words, 'one' has 1; MIN_LENGTH 2 fails the second."""
+    project.dataset(
+        'words',
+        [{'name': 'long', 'inputs': 'one two three'}, {'name': 'short', 'inputs': 'one'}],
+        evaluators=['LongEnough', 'LookedUp'],
+    )
+    project.write('evals/test_words.py', SUITE.format(min_length=2))
+    result = subprocess.run(
+        [sys.executable, '-m', 'pytest', 'evals', '-p', 'no:cacheprovider'],
+        cwd=project.path, capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout[-2000:]
+    calls = project.path / 'task-calls.txt'
+    assert calls.read_text().split('\n')[:-1] != []
+    calls.unlink()
+    return {'report': project.report(), 'project': project}
+
+
+def _cases(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c['case']: c for c in report['cases']}
+
+
+def test_rescore_gives_the_new_verdict_without_calling_the_task(stored_run: dict[str, Any]) -> None:
+    project: EvalProject = stored_run['project']
+    before = stored_run['report']
+    assert {n: c['status'] for n, c in _cases(before).items()} == {'long': 'passed', 'short': 'failed'}
+
+    # The threshold changes: now 'long' (3 words) fails too, and 'short' still fails.
+    project.write('evals/test_words.py', SUITE.format(min_length=5))
+    result = _evaltrace(project.path, 'rescore')
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert f'run {before["run_id"]}' in result.stdout
+
+    assert not (project.path / 'task-calls.txt').exists()  # the task never ran
+    after = project.report()
+    assert after['rescored_from'] == before['run_id']
+    assert 'not called' in after['rescore_note']
+    assert 'LLM judge' in after['rescore_note']
+    assert after['run_id'] != before['run_id']
+    cases = _cases(after)
+    assert {n: c['status'] for n, c in cases.items()} == {'long': 'failed', 'short': 'failed'}
+    assert cases['long']['assertions']['LongEnough']['value'] is False
+    # The stored output came back, validated into the suite's output type.
+    assert cases['long']['output'] == _cases(before)['long']['output']
+    # Span-based evaluators see the re-emitted task spans: the tool call and both model requests.
+    for case in cases.values():
+        assert case['assertions']['looked_up']['value'] is True
+        assert case['assertions']['two_requests']['value'] is True
+    # The task's usage is the stored run's, counted as replayed: nothing was spent on the task.
+    assert cases['long']['task_usage'] == _cases(before)['long']['task_usage']
+    assert after['session']['stats']['replayed_cost_usd'] == after['session']['stats']['task_usage']['cost_usd']
+
+    # Again from the same stored run (by a prefix of its id, one suite by name), with a lower threshold.
+    project.write('evals/test_words.py', SUITE.format(min_length=1))
+    result = _evaltrace(project.path, 'rescore', '--run', before['run_id'][:6], 'test_words')
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert {n: c['status'] for n, c in _cases(project.report()).items()} == {'long': 'passed', 'short': 'passed'}
+    assert not (project.path / 'task-calls.txt').exists()
+
+
+def test_unknown_run_or_suite_is_one_line(stored_run: dict[str, Any]) -> None:
+    project: EvalProject = stored_run['project']
+    run_id = stored_run['report']['run_id']
+    store = project.path / '.evaltrace' / 'traces.duckdb'
+    for suites, run, message in (
+        ([], 'nosuchrun', f"no run 'nosuchrun' in the trace store (latest runs: {run_id})"),
+        (['test_other'], None, f"run {run_id} has no suite 'test_other' (its suites: evals/test_words.py::test_words)"),
+    ):
+        err = io.StringIO()
+        assert run_rescore(suites, run_id=run, store_path=store, err=err, out=io.StringIO()) == 1
+        assert err.getvalue() == f'evaltrace rescore: {message}\n'
+
+
+def test_missing_store_is_one_line(tmp_path: Path) -> None:
+    result = _evaltrace(tmp_path, 'rescore')
+    assert result.returncode == 1
+    assert (
+        result.stderr
+        == 'evaltrace rescore: no trace store at .evaltrace/traces.duckdb; run your evals with pytest first\n'
+    )
+
+    bad = tmp_path / 'bad.duckdb'
+    bad.write_bytes(b'not a database at all' * 100)
+    result = _evaltrace(tmp_path, 'rescore', '--store', str(bad))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f'evaltrace rescore: {bad}: ')
+    assert result.stderr.count('\n') == 1
+    assert 'Traceback' not in result.stderr
