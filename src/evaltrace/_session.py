@@ -40,6 +40,9 @@ EXIT_HARNESS_ERROR = 7
 """Exit status when evaltrace itself could not do its job (for example, could not write the report)."""
 
 WRITE_INTERVAL_S = 1.0
+"""The report is rewritten at most this often while cases finish (the journal holds every case at once)."""
+WRITE_BUDGET = 0.05
+"""...and at most this fraction of the run's time goes to rewriting it, which matters for thousands of cases."""
 
 
 def _now() -> str:
@@ -65,6 +68,7 @@ class EvalSession:
     harness_warnings: list[str] = field(default_factory=list[str])
     batch_mode: bool = True
     _last_write: float = 0.0
+    _write_cost: float = 0.0
     report_written: bool = False
     journal: CaseJournal | None = None
     interrupted: str | None = None
@@ -201,8 +205,7 @@ class EvalSession:
             self.harness_errors.append(f'could not write the journal {self.journal.path}: {e}')
         if not self.is_worker:
             self.add_result(result, info)
-            if time.monotonic() - self._last_write >= WRITE_INTERVAL_S:
-                self.write_report(complete=False)
+            self._maybe_write()
 
     # ---- reporting (controller, or a run without xdist) ----
 
@@ -212,8 +215,11 @@ class EvalSession:
         if case is None or suite is None:
             return
         self.add_result(CaseResult.from_dict(case), SuiteInfo.from_dict(suite))
-        now = time.monotonic()
-        if now - self._last_write >= WRITE_INTERVAL_S:
+        self._maybe_write()
+
+    def _maybe_write(self) -> None:
+        interval = max(WRITE_INTERVAL_S, self._write_cost / WRITE_BUDGET)
+        if time.monotonic() - self._last_write >= interval:
             self.write_report(complete=False)
 
     def add_result(self, result: CaseResult, info: SuiteInfo) -> None:
@@ -241,13 +247,16 @@ class EvalSession:
         )
 
     def write_report(self, complete: bool) -> dict[str, Any] | None:
-        self._last_write = time.monotonic()
+        t0 = time.monotonic()
         data = self.report_data(complete)
         try:
             write_json_atomic(self.settings.report, data)
         except OSError as e:
             self.harness_errors.append(f'could not write the report {self.settings.report}: {e}')
             return data
+        finally:
+            self._last_write = time.monotonic()
+            self._write_cost = self._last_write - t0
         self.report_written = True
         return data
 

@@ -39,6 +39,13 @@ def eval_session(config: pytest.Config) -> EvalSession:
         if workerinput is not None and 'evaltrace_run_id' in workerinput:
             session.run_id = workerinput['evaltrace_run_id']
         config.stash[_session_key] = session
+        if not is_worker:
+            # Only a session with eval suites changes what Ctrl-C and SIGTERM do (see _interrupt).
+            from ._interrupt import InterruptGuard
+
+            guard = InterruptGuard()
+            guard.install()
+            config.stash[_interrupt_key] = guard
     return session
 
 
@@ -53,14 +60,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # Resolve now so that misuse is a UsageError at start-up, not a failure in the middle of the run.
     settings = resolve_settings(config)
     if not hasattr(config, 'workerinput'):
-        from ._interrupt import InterruptGuard
         from ._journal import journal_path, recover_report
 
         if journal_path(settings.report).exists():
             recover_report(settings.report)  # a killed run's finished cases, before this run replaces them
-        guard = InterruptGuard()
-        guard.install()
-        config.stash[_interrupt_key] = guard
     config.pluginmanager.register(_ReportListener(config), 'evaltrace-report-listener')
 
 

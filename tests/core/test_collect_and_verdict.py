@@ -81,7 +81,8 @@ def test_failure_message_names_evaluator_expected_actual_usage_and_trace(project
             '  expected: "WORD2"',
             '  actual:   "wrong"',
             '  task usage: 0 request(s), 0 input + 0 output tokens, $0.000000',
-            '  trace id: *',
+            '  trace: file://*/.evaltrace/report.html#case-*',
+            "  see its trace: evaltrace show 'evals/test_words.py::test_words[[]c2[]]'",
         ]
     )
     case = project.cases()['c2']
@@ -156,7 +157,7 @@ def test_under_a_passing_gate_failing_cases_do_not_fail_the_session(project: Eva
     result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
     result.assert_outcomes(passed=1, failed=3)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(['*gate min_pass_rate: PASS (actual 0.25, threshold 0.25)*', '*FAILED short: trace id *'])
+    result.stdout.fnmatch_lines(['*gate min_pass_rate: PASS (actual 0.25, threshold 0.25)*', '*FAILED short: file://*report.html#case-*'])
     report = project.report()
     assert report['suites'][0]['gates'][0]['passed'] is True
 

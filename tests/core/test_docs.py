@@ -1,0 +1,60 @@
+"""The README, the --help texts and pyproject stay in step with the code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from evaltrace._settings import SETTINGS
+from evaltrace.cli import SUBCOMMANDS, build_parser
+
+ROOT = Path(__file__).parents[2]
+README = (ROOT / 'README.md').read_text(encoding='utf-8')
+
+
+@pytest.mark.parametrize('spec', SETTINGS, ids=lambda s: s.name)
+def test_every_setting_is_in_the_readme_table(spec: object) -> None:
+    name = getattr(spec, 'name')  # noqa: B009
+    row = next((line for line in README.splitlines() if line.startswith(f'| `{name}` |')), None)
+    assert row is not None, f'README settings table has no row for {name}'
+    for part in (getattr(spec, 'flag'), getattr(spec, 'env')):  # noqa: B009
+        if part:
+            assert f'`{part}`' in row
+
+
+def test_pytest_help_lists_every_option(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess('--help')
+    out = result.stdout.str()
+    for spec in SETTINGS:
+        if spec.flag:
+            assert spec.flag in out
+    assert 'evaltrace_report' in out  # ini keys too
+
+
+def test_cli_help_describes_every_subcommand() -> None:
+    parser = build_parser()
+    text = parser.format_help()
+    for command in ('sql', 'show', 'report', 'baseline', 'merge', 'rescore'):
+        assert command in text
+    assert len(SUBCOMMANDS) >= 4
+    for command in ('sql', 'show', 'report', 'merge', 'rescore'):
+        out = subprocess.run([sys.executable, '-m', 'evaltrace.cli', command, '--help'], capture_output=True, text=True, check=True).stdout
+        assert out.startswith('usage: evaltrace ' + command)
+
+
+def test_readme_opens_with_the_two_commands_and_they_exist_in_the_makefile() -> None:
+    first_block = README.split('```bash', 1)[1].split('```', 1)[0]
+    assert 'make evals' in first_block and 'make test' in first_block
+    makefile = (ROOT / 'Makefile').read_text()
+    assert '\nevals:' in makefile and '\ntest:' in makefile
+    assert 'pytest evals/' in makefile
+
+
+def test_pyproject_registers_the_plugin_and_the_cli() -> None:
+    pyproject = tomllib.loads((ROOT / 'pyproject.toml').read_text())
+    assert pyproject['project']['entry-points']['pytest11'] == {'evaltrace': 'evaltrace.plugin'}
+    assert pyproject['project']['scripts'] == {'evaltrace': 'evaltrace.cli:main'}
