@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb  # noqa: F401  (duckdb cannot be imported twice in one process)
+# In-process inner runs (pytester.runpytest_inprocess) drop the modules they imported afterwards. These must be
+# imported once here instead: duckdb's extension cannot load twice, and re-imported instrumentation would stack.
+import duckdb  # noqa: F401
+import httpx2  # noqa: F401
+import logfire._internal.integrations.httpx  # noqa: F401  # pyright: ignore[reportPrivateImportUsage]
+import openai  # noqa: F401
+import pydantic_ai.models.openai  # noqa: F401
+import pydantic_ai.providers.openai  # noqa: F401
 import pydantic_ai.models.function  # noqa: F401  (imported once here: in-process inner runs must not re-import it)
 import pydantic_evals.evaluators  # noqa: F401
 import pytest
+
+import evaltrace
+
+for _module in pkgutil.iter_modules(evaltrace.__path__):
+    importlib.import_module(f'evaltrace.{_module.name}')  # hooks installed by a module (_replay, _faults) stay single
 
 PRICED_MODEL = '''
 from pydantic_ai import Agent

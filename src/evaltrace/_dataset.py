@@ -7,7 +7,7 @@ import json
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from pydantic import ValidationError
@@ -48,16 +48,18 @@ def resolve_dataset_path(raw: str | Path, rootdir: Path, module_dir: Path) -> Pa
     return rootdir / path
 
 
-def _case_label(data: Any, index: int) -> str:
-    cases: Any = data.get('cases') if isinstance(data, dict) else None
-    if isinstance(cases, list) and index < len(cases):  # pyright: ignore[reportUnknownArgumentType]
-        case: Any = cases[index]
-        if isinstance(case, dict) and isinstance(case.get('name'), str):
-            return f'case {case["name"]!r} (#{index + 1})'
+def _case_label(data: dict[str, Any], index: int) -> str:
+    cases: Any = data.get('cases')
+    if isinstance(cases, list) and index < len(cast(list[Any], cases)):
+        case: Any = cast(list[Any], cases)[index]
+        if isinstance(case, dict):
+            name = cast(dict[str, Any], case).get('name')
+            if isinstance(name, str):
+                return f'case {name!r} (#{index + 1})'
     return f'case #{index + 1}'
 
 
-def _describe_validation_error(error: ValidationError, data: Any, shown: int = 3) -> str:
+def _describe_validation_error(error: ValidationError, data: dict[str, Any], shown: int = 3) -> str:
     parts: list[str] = []
     for err in error.errors()[:shown]:
         loc = list(err['loc'])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import quote
 
 __all__ = ('LinkTarget', 'logfire_trace_url', 'project_url_from_credentials', 'template_trace_url', 'trace_url')
@@ -28,10 +29,10 @@ def project_url_from_credentials(data_dir: Path) -> str | None:
     """
     path = data_dir / 'logfire_credentials.json'
     try:
-        data = json.loads(path.read_text(encoding='utf-8'))
+        data: Any = json.loads(path.read_text(encoding='utf-8'))
     except (OSError, ValueError):
         return None
-    url = data.get('project_url') if isinstance(data, dict) else None
+    url: Any = cast(dict[str, Any], data).get('project_url') if isinstance(data, dict) else None
     return url if isinstance(url, str) and url else None
 
 

@@ -60,7 +60,7 @@ def gate_to_dict(gate: Gate | None) -> dict[str, Any] | None:
     if gate is None:
         return None
     return {
-        k: (dict(v) if isinstance(v, Mapping) else v)
+        k: (dict(cast(Mapping[str, Any], v)) if isinstance(v, Mapping) else v)
         for k, v in dataclasses.asdict(gate).items()
         if v not in (None, {})
     }

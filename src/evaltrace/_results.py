@@ -101,7 +101,8 @@ class CaseResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CaseResult:
         def values(key: str) -> dict[str, EvalValue]:
-            return {k: EvalValue.from_dict(v) for k, v in (data.get(key) or {}).items()}
+            raw: dict[str, dict[str, Any]] = data.get(key) or {}
+            return {k: EvalValue.from_dict(v) for k, v in raw.items()}
 
         return cls(
             suite=data['suite'],

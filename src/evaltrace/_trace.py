@@ -7,7 +7,7 @@ an eval module is seen and respected; evaltrace then only adds its span processo
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -41,7 +41,7 @@ class CaseTrace:
     span_id: str | None = None
     usage: CaseUsage = field(default_factory=CaseUsage)
     # span_id -> is the span inside an evaluator (judge) subtree
-    _judge_spans: dict[int, bool] = field(default_factory=dict[int, bool], repr=False)
+    judge_spans: dict[int, bool] = field(default_factory=dict[int, bool], repr=False)
 
 
 class UsageProcessor(SpanProcessor):
@@ -64,14 +64,14 @@ class UsageProcessor(SpanProcessor):
         if attrs.get(ROOT_ATTRIBUTE) and (case := _current_case.get()) is not None:
             with self._lock:
                 self._cases[ctx.trace_id] = case
-            case._judge_spans[ctx.span_id] = False
+            case.judge_spans[ctx.span_id] = False
             return
         case = self._cases.get(ctx.trace_id)
         if case is None:
             return
         parent = span.parent
-        in_judge = case._judge_spans.get(parent.span_id, False) if parent is not None else False
-        case._judge_spans[ctx.span_id] = in_judge or span.name.startswith(JUDGE_SPAN_PREFIX)
+        in_judge = case.judge_spans.get(parent.span_id, False) if parent is not None else False
+        case.judge_spans[ctx.span_id] = in_judge or span.name.startswith(JUDGE_SPAN_PREFIX)
 
     def on_end(self, span: ReadableSpan) -> None:
         ctx = span.get_span_context()
@@ -87,7 +87,7 @@ class UsageProcessor(SpanProcessor):
             return
         usage = usage_of_span(attrs)
         if usage is not None:
-            (case.usage.judge if case._judge_spans.get(ctx.span_id, False) else case.usage.task).add(usage)
+            (case.usage.judge if case.judge_spans.get(ctx.span_id, False) else case.usage.task).add(usage)
             if attrs.get(REPLAYED_ATTRIBUTE):
                 case.usage.replayed_cost_usd += usage.cost_usd
 
@@ -212,7 +212,7 @@ def setup_tracing(
 
 
 @contextmanager
-def case_span(name: str, attributes: dict[str, Any], setup: TraceSetup | None) -> Iterator[tuple[CaseTrace, Any]]:
+def case_span(name: str, attributes: dict[str, Any], setup: TraceSetup | None) -> Generator[tuple[CaseTrace, Any]]:
     """Open a case's root span in a fresh, empty context, so the case starts its own trace.
 
     Yields the `CaseTrace` that collects usage and the logfire span, on which the caller sets final attributes
@@ -222,7 +222,8 @@ def case_span(name: str, attributes: dict[str, Any], setup: TraceSetup | None) -
     case_token = _current_case.set(case)
     ctx_token = otel_context.attach(Context())
     try:
-        with logfire.span('evaltrace case {case}', case=name, **{ROOT_ATTRIBUTE: True}, _tags=['evaltrace']) as span:
+        root_attributes: dict[str, Any] = {'case': name, ROOT_ATTRIBUTE: True}
+        with logfire.span('evaltrace case {case}', _tags=['evaltrace'], **root_attributes) as span:
             sc = get_current_span().get_span_context()
             if sc.is_valid:
                 case.trace_id = f'{sc.trace_id:032x}'

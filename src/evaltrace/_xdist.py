@@ -24,7 +24,7 @@ def scope_of(nodeid: str) -> str:
 def make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.getoption('dist', None) != 'load':
         return None
-    from xdist.scheduler import LoadScopeScheduling
+    from xdist.scheduler import LoadScopeScheduling  # pyright: ignore[reportMissingTypeStubs]
 
     class SuiteScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:

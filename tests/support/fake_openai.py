@@ -214,6 +214,7 @@ class FakeOpenAI:
 
 
 class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # 20+ concurrent cases connect at once; the default backlog of 5 drops some
     daemon_threads = True
     fake: FakeOpenAI
 
