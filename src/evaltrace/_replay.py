@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
 from contextvars import ContextVar
@@ -56,6 +55,8 @@ from vcr import serialize as _vcr_serialize  # pyright: ignore[reportMissingType
 from vcr.persisters.filesystem import CassetteNotFoundError  # pyright: ignore[reportMissingTypeStubs]
 from vcr.record_mode import RecordMode as VcrRecordMode  # pyright: ignore[reportMissingTypeStubs]
 from vcr.serializers import yamlserializer as _vcr_yaml  # pyright: ignore[reportMissingTypeStubs]
+
+from ._files import write_text_atomic
 
 # vcrpy ships no type information; its API is used through `Any`.
 vcr_matchers: Any = _vcr_matchers
@@ -332,17 +333,8 @@ class _Persister:
     def save_cassette(self, cassette_path: str | Path, cassette_dict: dict[str, Any], serializer: Any) -> None:
         path = Path(cassette_path)
         text = cast(str, vcr_serialize(cassette_dict, serializer))
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename, so an interrupted run never leaves a half-written cassette.
-        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-        try:
-            with os.fdopen(fd, 'w', encoding='utf-8') as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_text_atomic(path, text)
 
 
 def _check_response(response: Any) -> None:

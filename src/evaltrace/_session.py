@@ -24,9 +24,9 @@ from ._faults import FaultPolicy, provider_faults
 from ._judge import failure_message
 from ._links import LinkTarget, project_url_from_credentials
 from ._report import ReportState, SuiteInfo, build_report, write_json_atomic
+from ._rescore import rescore_report_fields
 from ._results import CaseResult
 from ._run import CaseWork, ReplayConfig, run_cases
-from ._rescore import rescore_report_fields
 from ._settings import Settings
 from ._trace import TraceSetup, setup_tracing
 
