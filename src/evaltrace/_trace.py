@@ -6,6 +6,7 @@ an eval module is seen and respected; evaltrace then only adds its span processo
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Generator, Sequence
 from contextlib import contextmanager
@@ -154,6 +155,35 @@ class TraceSetup:
             p.shutdown()
 
 
+# Attributes whose values are eval content (case names, node ids, inputs, outputs, evaluator results), set by
+# evaltrace and pydantic-evals. logfire's default scrubbing redacts any value that merely *mentions* a word such
+# as 'password' or 'auth' (a case named `password_reset`, a reply about "authorisation"), which would make cases
+# unfindable in the trace store and outputs unreadable. Values under these keys are kept unless they hold
+# something shaped like a credential; a key that is itself sensitive is still redacted.
+_EVAL_CONTENT_KEYS = frozenset(
+    {
+        'case', 'suite', 'nodeid', 'dataset', 'case_name', 'task_name', 'name', 'inputs', 'output',
+        'expected_output', 'metadata', 'assertions', 'scores', 'labels', 'evaltrace.status',
+    }
+)  # fmt: skip
+_CREDENTIAL_SHAPE = re.compile(r'sk-[A-Za-z0-9_-]{12,}|Bearer\s+[A-Za-z0-9._~+/=-]{12,}|AIza[0-9A-Za-z_-]{20,}')
+
+
+def keep_eval_content(match: logfire.ScrubMatch) -> Any:
+    """logfire scrubbing callback: keep eval content that only mentions a sensitive word (see above)."""
+    path = match.path
+    is_value_match = isinstance(match.value, str) and match.pattern_match.string == match.value
+    if (
+        is_value_match
+        and len(path) >= 2
+        and path[0] in ('attributes', 'message')
+        and path[1] in _EVAL_CONTENT_KEYS
+        and not _CREDENTIAL_SHAPE.search(match.value)
+    ):
+        return match.value
+    return None
+
+
 def _logfire_is_configured() -> bool:
     # logfire exposes no public flag; `_initialized` is set by `logfire.configure()` (ours, the user's, or `--logfire`).
     return bool(getattr(logfire.DEFAULT_LOGFIRE_INSTANCE.config, '_initialized', False))
@@ -198,6 +228,7 @@ def setup_tracing(
             environment=environment,
             console=False,
             additional_span_processors=processors,
+            scrubbing=logfire.ScrubbingOptions(callback=keep_eval_content),
         )
     else:
         provider: Any = logfire.DEFAULT_LOGFIRE_INSTANCE.config.get_tracer_provider()

@@ -136,3 +136,25 @@ def test_k_of_n_repeats() -> None:
 )
 def test_exit_status(args: tuple[int, int, bool, int, bool], expected: int) -> None:
     assert decide_exit_status(*args) == expected
+
+
+def test_scrubbing_keeps_eval_content_that_only_mentions_a_sensitive_word() -> None:
+    import re
+
+    import logfire
+
+    from evaltrace._trace import keep_eval_content
+
+    def match(path: tuple[str, ...], value: str, word: str) -> logfire.ScrubMatch:
+        string = path[-1] if word in path[-1] else value  # a key match, or a value match
+        found = re.search(word, string)
+        assert found is not None
+        return logfire.ScrubMatch(path=path, value=value, pattern_match=found)
+
+    nodeid = 'evals/test_triage.py::test_triage[password_reset]'
+    assert keep_eval_content(match(('attributes', 'nodeid'), nodeid, 'password')) == nodeid
+    assert keep_eval_content(match(('message', 'case'), 'test_triage[password_reset]', 'password')) is not None
+    leaked = 'my key is sk-abcdefghijklmnopqrstuvwx, auth ok'
+    assert keep_eval_content(match(('attributes', 'output'), leaked, 'auth')) is None
+    assert keep_eval_content(match(('attributes', 'http.request.header.authorization'), 'x', 'auth')) is None
+    assert keep_eval_content(match(('attributes', 'password'), 'hunter2', 'password')) is None
