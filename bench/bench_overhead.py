@@ -25,7 +25,7 @@ WORKLOADS = {
 }
 CONCURRENCY = 20
 
-TASK = '''
+TASK = """
 import asyncio
 
 LATENCY = {latency}
@@ -34,9 +34,9 @@ async def task(inputs: str) -> str:
     if LATENCY:
         await asyncio.sleep(LATENCY)
     return inputs.upper()
-'''
+"""
 
-PLAIN = '''
+PLAIN = """
 import logfire
 from pydantic_evals import Dataset
 from task_module import task
@@ -46,16 +46,16 @@ logfire.instrument_pydantic_ai()
 dataset = Dataset[str, str, None].from_file('datasets/bench.yaml')
 report = dataset.evaluate_sync(task, max_concurrency={concurrency}, progress=False)
 assert len(report.cases) == {n}, len(report.cases)
-'''
+"""
 
-SUITE = '''
+SUITE = """
 import evaltrace
 from task_module import task
 
 @evaltrace.suite('datasets/bench.yaml', max_concurrency={concurrency})
 async def test_bench(inputs: str) -> str:
     return await task(inputs)
-'''
+"""
 
 
 def _project(root: Path, n: int, latency: float) -> None:
@@ -74,7 +74,9 @@ def _time(cmd: list[str], cwd: Path) -> float:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
-        sys.exit(f'benchmark command failed ({proc.returncode}): {" ".join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}')
+        sys.exit(
+            f'benchmark command failed ({proc.returncode}): {" ".join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}'
+        )
     return elapsed
 
 

@@ -17,9 +17,9 @@ import duckdb  # noqa: F401
 import httpx2  # noqa: F401
 import logfire._internal.integrations.httpx  # noqa: F401  # pyright: ignore[reportPrivateImportUsage]
 import openai  # noqa: F401
-import pydantic_ai.models.openai  # noqa: F401
+import pydantic_ai.models.function
+import pydantic_ai.models.openai
 import pydantic_ai.providers.openai  # noqa: F401
-import pydantic_ai.models.function  # noqa: F401  (imported once here: in-process inner runs must not re-import it)
 import pydantic_evals.evaluators  # noqa: F401
 import pytest
 

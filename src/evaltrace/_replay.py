@@ -375,9 +375,7 @@ class _Recorded:
 
 
 class _CaseCassette:
-    def __init__(
-        self, load: Callable[[], Any], stats: ReplayStats, scrubber: _Scrubber, file_existed: bool
-    ) -> None:
+    def __init__(self, load: Callable[[], Any], stats: ReplayStats, scrubber: _Scrubber, file_existed: bool) -> None:
         # A case with no cassette file usually makes no HTTP request at all (offline models): load on first use.
         self._load = load
         self._cassette: Any = load() if file_existed else None

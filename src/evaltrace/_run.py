@@ -13,20 +13,20 @@ import functools
 import inspect
 import time
 import traceback
-from contextlib import ExitStack
-from pathlib import Path
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic_evals import Case, Dataset
 
 from ._faults import run_in_thread
 from ._judge import inputs_hash, jsonable, judge
-from ._results import CaseResult
-from ._suite import SuiteSpec
 from ._replay import ReplayError, ReplayStats, cassette_path, use_cassette
+from ._results import CaseResult
 from ._settings import RecordMode
+from ._suite import SuiteSpec
 from ._trace import TraceSetup, case_span
 
 __all__ = ('CaseWork', 'ReplayConfig', 'make_task', 'run_cases')
@@ -124,7 +124,12 @@ async def _run_one(
         try:
             if replay is not None:
                 replay_stats = stack.enter_context(
-                    use_cassette(replay.cassette(suite_id, work), mode=replay.mode, case=work.nodeid, scrub_patterns=replay.scrub_patterns)
+                    use_cassette(
+                        replay.cassette(suite_id, work),
+                        mode=replay.mode,
+                        case=work.nodeid,
+                        scrub_patterns=replay.scrub_patterns,
+                    )
                 )
             async with asyncio.timeout(timeout):
                 report = await one.evaluate(

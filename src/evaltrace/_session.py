@@ -19,8 +19,8 @@ import pytest
 from opentelemetry.sdk.trace import SpanProcessor
 
 from ._collect import CaseParam, SuiteRuntime, case_param
-from ._journal import CaseJournal
 from ._faults import FaultPolicy, provider_faults
+from ._journal import CaseJournal
 from ._judge import failure_message
 from ._links import LinkTarget, project_url_from_credentials
 from ._report import ReportState, SuiteInfo, build_report, write_json_atomic
@@ -147,7 +147,11 @@ class EvalSession:
         batch = self._batch_for(item, param)
         for it, _ in batch:
             runtime.started.add(it.nodeid)
-        fixtures = {name: value for name, value in item.funcargs.items() if name != runtime.inputs_param and name in _fixture_params(runtime)}
+        fixtures = {
+            name: value
+            for name, value in item.funcargs.items()
+            if name != runtime.inputs_param and name in _fixture_params(runtime)
+        }
         setup = self.tracing()
         links = self.link_target()
         timeout = runtime.spec.timeout or self.settings.timeout

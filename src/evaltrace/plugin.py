@@ -14,7 +14,7 @@ import pytest
 from ._settings import add_options, resolve_settings
 
 if TYPE_CHECKING:
-    from ._interrupt import InterruptGuard
+    from ._interrupt import InterruptGuard  # noqa: F401  (named in a StashKey below)
     from ._session import EvalSession
 
 SUITE_ATTR = '__evaltrace_suite__'

@@ -13,7 +13,7 @@ from tests.conftest import EvalProject
 
 SCHEMA = json.loads((Path(__file__).parents[2] / 'src/evaltrace/report.schema.json').read_text())
 
-COUNTING_SUITE = '''
+COUNTING_SUITE = """
 import evaltrace
 from pathlib import Path
 
@@ -22,7 +22,7 @@ def test_words(inputs: str) -> str:
     with Path('calls.log').open('a') as f:
         f.write(inputs + '\\n')
     return inputs.upper() if inputs != 'word2' else 'wrong'
-'''
+"""
 
 
 def _calls(project: EvalProject) -> list[str]:
@@ -35,7 +35,11 @@ def test_every_case_is_an_item_with_a_stable_node_id(project: EvalProject, upper
     project.write('evals/test_words.py', COUNTING_SUITE.format(options=''))
     result = project.pytester.runpytest_inprocess('evals', '--co', '-q')
     result.stdout.fnmatch_lines(
-        ['evals/test_words.py::test_words[[]c0[]]', 'evals/test_words.py::test_words[[]c1[]]', 'evals/test_words.py::test_words[[]c2[]]']
+        [
+            'evals/test_words.py::test_words[[]c0[]]',
+            'evals/test_words.py::test_words[[]c1[]]',
+            'evals/test_words.py::test_words[[]c2[]]',
+        ]
     )
     assert _calls(project) == []  # collecting runs nothing
     assert not (project.path / '.evaltrace/report.json').exists()
@@ -69,7 +73,9 @@ def test_deselect_and_last_failed(project: EvalProject, upper_cases: Any) -> Non
     assert _calls(project) == ['word2']
 
 
-def test_failure_message_names_evaluator_expected_actual_usage_and_trace(project: EvalProject, upper_cases: Any) -> None:
+def test_failure_message_names_evaluator_expected_actual_usage_and_trace(
+    project: EvalProject, upper_cases: Any
+) -> None:
     project.dataset('words', upper_cases(3), ['EqualsExpected'])
     project.write('evals/test_words.py', COUNTING_SUITE.format(options=''))
     result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
@@ -90,7 +96,7 @@ def test_failure_message_names_evaluator_expected_actual_usage_and_trace(project
     assert case['failures'] == ['assertion EqualsExpected is False']
 
 
-SCORED = '''
+SCORED = """
 import evaltrace
 from dataclasses import dataclass
 from pydantic_evals.evaluators import Evaluator, EvaluatorContext, EvaluationReason
@@ -115,7 +121,7 @@ def test_words(inputs: str) -> str:
     if inputs == 'raise':
         raise ValueError('task failed on purpose')
     return inputs
-'''
+"""
 
 
 def _scored_dataset(project: EvalProject) -> None:
@@ -157,7 +163,9 @@ def test_under_a_passing_gate_failing_cases_do_not_fail_the_session(project: Eva
     result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
     result.assert_outcomes(passed=1, failed=3)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(['*gate min_pass_rate: PASS (actual 0.25, threshold 0.25)*', '*FAILED short: file://*report.html#case-*'])
+    result.stdout.fnmatch_lines(
+        ['*gate min_pass_rate: PASS (actual 0.25, threshold 0.25)*', '*FAILED short: file://*report.html#case-*']
+    )
     report = project.report()
     assert report['suites'][0]['gates'][0]['passed'] is True
 
@@ -174,7 +182,7 @@ BAD_INPUTS = {
     'syntax': ('cases:\n  - name: a\n    inputs: [unclosed\n', 'datasets/bad.yaml:*: not valid YAML*'),
     'unknown_evaluator': (
         'cases:\n  - name: a\n    inputs: {text: x}\nevaluators:\n  - NoSuchEvaluator\n',
-        "datasets/bad.yaml: *NoSuchEvaluator*",
+        'datasets/bad.yaml: *NoSuchEvaluator*',
     ),
     'input_type': (
         'cases:\n  - name: first\n    inputs: {text: hi}\n  - name: broken\n    inputs: {txt: hi}\n',
@@ -190,7 +198,7 @@ def test_a_bad_dataset_errors_its_suite_only(project: EvalProject, upper_cases: 
     project.dataset('words', upper_cases(2), ['EqualsExpected'])
     project.write(
         'evals/test_bad.py',
-        '''
+        """
         import evaltrace
         from pydantic import BaseModel
 
@@ -200,7 +208,7 @@ def test_a_bad_dataset_errors_its_suite_only(project: EvalProject, upper_cases: 
         @evaltrace.suite('datasets/bad.yaml')
         def test_bad(inputs: Inputs) -> str:
             return inputs.text
-        ''',
+        """,
     )
     project.write('evals/test_good.py', COUNTING_SUITE.format(options='').replace("'wrong'", 'inputs.upper()'))
     result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
@@ -212,10 +220,14 @@ def test_a_bad_dataset_errors_its_suite_only(project: EvalProject, upper_cases: 
 def test_bad_setting_is_a_usage_error(project: EvalProject) -> None:
     result = project.pytester.runpytest_inprocess('--evaltrace-max-concurrency=0')
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(['*evaltrace: bad value for max_concurrency from option --evaltrace-max-concurrency: *'])
+    result.stderr.fnmatch_lines(
+        ['*evaltrace: bad value for max_concurrency from option --evaltrace-max-concurrency: *']
+    )
 
 
-def test_report_path_setting_and_schema(project: EvalProject, upper_cases: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_path_setting_and_schema(
+    project: EvalProject, upper_cases: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project.dataset('words', upper_cases(2), ['EqualsExpected'])
     project.write('evals/test_words.py', COUNTING_SUITE.format(options=''))
     monkeypatch.setenv('EVALTRACE_REPORT', 'from-env.json')

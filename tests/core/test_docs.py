@@ -42,7 +42,9 @@ def test_cli_help_describes_every_subcommand() -> None:
         assert command in text
     assert len(SUBCOMMANDS) >= 4
     for command in ('sql', 'show', 'report', 'merge', 'rescore'):
-        out = subprocess.run([sys.executable, '-m', 'evaltrace.cli', command, '--help'], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, '-m', 'evaltrace.cli', command, '--help'], capture_output=True, text=True, check=True
+        ).stdout
         assert out.startswith('usage: evaltrace ' + command)
 
 

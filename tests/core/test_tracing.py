@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from typing import Any
 
@@ -14,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from evaltrace._usage import usage_of_span
 from tests.conftest import EvalProject
 
-SUITE = '''
+SUITE = """
 import asyncio
 import evaltrace
 from pydantic_ai import Agent
@@ -28,7 +29,7 @@ async def test_words(inputs: str) -> str:
     first = await agent.run(inputs)
     second = await agent.run(inputs)
     return first.output if first.output == second.output else 'mismatch'
-'''
+"""
 
 
 def _spans(exporter: TestExporter) -> list[ReadableSpan]:
@@ -60,7 +61,9 @@ def test_each_case_has_its_own_trace_rooted_at_the_case_span(
     # Everything the case caused is in its trace: agent runs, model requests, the evaluator.
     for root in roots:
         names = {s.name for s in spans if s.context.trace_id == root.context.trace_id}  # pyright: ignore[reportOptionalMemberAccess]
-        assert 'invoke_agent agent' in names or any(n.startswith('agent run') or n.startswith('invoke_agent') for n in names)
+        assert 'invoke_agent agent' in names or any(
+            n.startswith('agent run') or n.startswith('invoke_agent') for n in names
+        )
         assert 'chat gpt-4o-mini' in names
         assert any(n.startswith('evaluator:') for n in names)
     # The report carries the same ids.
@@ -101,7 +104,7 @@ def test_root_span_usage_equals_the_sum_of_model_request_spans(
     assert all(c['task_usage']['input_tokens'] == 200 for c in cases)
 
 
-JUDGED_SUITE = '''
+JUDGED_SUITE = """
 import evaltrace
 from pydantic_ai import Agent
 from pydantic_evals import Case, Dataset
@@ -130,7 +133,7 @@ agent = Agent(priced_model(input_tokens=50, output_tokens=5))
 @evaltrace.suite(dataset)
 async def test_judged(inputs: str) -> str:
     return (await agent.run(inputs)).output
-'''
+"""
 
 
 def test_judge_usage_is_kept_apart_from_task_usage(project: EvalProject, capfire: CaptureLogfire) -> None:
@@ -173,7 +176,7 @@ def test_max_concurrency_one_runs_cases_one_after_another(
     project.write('evals/test_words.py', SUITE.format(concurrency=1))
     _run(project, 'evals').assert_outcomes(passed=3)
     roots = sorted(_roots(_spans(capfire.exporter)), key=lambda s: s.start_time or 0)
-    for earlier, later in zip(roots, roots[1:], strict=False):
+    for earlier, later in itertools.pairwise(roots):
         assert (earlier.end_time or 0) <= (later.start_time or 0)
 
 

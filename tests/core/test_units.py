@@ -26,7 +26,10 @@ def test_precedence_is_cli_then_env_then_ini_then_pyproject_then_default() -> No
     values, sources = resolve_values(cli, env, ini, table)
     assert values['max_concurrency'] == 6 and sources['max_concurrency'] == 'option --evaltrace-max-concurrency'
     values, sources = resolve_values({}, env, ini, table)
-    assert values['max_concurrency'] == 5 and sources['max_concurrency'] == 'environment variable EVALTRACE_MAX_CONCURRENCY'
+    assert (
+        values['max_concurrency'] == 5
+        and sources['max_concurrency'] == 'environment variable EVALTRACE_MAX_CONCURRENCY'
+    )
     assert values['service_name'] == 'from-ini'
     assert values['environment'] == 'pyproject-env'
     assert values['report'] == '.evaltrace/report.json' and sources['report'] == 'default'
@@ -75,7 +78,12 @@ def test_project_url_comes_from_logfire_credentials(tmp_path: Path) -> None:
 
 
 def test_only_model_request_spans_count_as_usage() -> None:
-    request = {'gen_ai.operation.name': 'chat', 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 2, 'operation.cost': 0.5}
+    request = {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.usage.input_tokens': 10,
+        'gen_ai.usage.output_tokens': 2,
+        'operation.cost': 0.5,
+    }
     agent_run = {'gen_ai.operation.name': 'invoke_agent', 'gen_ai.usage.input_tokens': 10}
     assert usage_of_span(request) == Usage(1, 10, 2, 0.5)
     assert usage_of_span(agent_run) is None
@@ -105,7 +113,9 @@ def _case(name: str, status: str, score: float, cost: float, repeat: int | None 
 def test_gates_check_each_threshold() -> None:
     cases = [_case('a', 'passed', 0.9, 0.01), _case('b', 'failed', 0.5, 0.03), _case('c', 'error', 0.1, 0.0)]
     stats = compute_stats(cases)
-    gate = Gate(min_pass_rate=0.3, min_score_avg={'quality': 0.6}, max_errors=0, max_cost_usd=0.05, max_total_tokens=330)
+    gate = Gate(
+        min_pass_rate=0.3, min_score_avg={'quality': 0.6}, max_errors=0, max_cost_usd=0.05, max_total_tokens=330
+    )
     results = {g.name: g for g in evaluate_gate(gate, stats, 's')}
     assert results['min_pass_rate'].passed and results['min_pass_rate'].actual == pytest.approx(1 / 3, abs=1e-6)
     assert not results['min_score_avg[quality]'].passed

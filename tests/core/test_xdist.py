@@ -6,7 +6,7 @@ from typing import Any
 
 from tests.conftest import EvalProject
 
-SUITE = '''
+SUITE = """
 import asyncio
 import evaltrace
 
@@ -14,7 +14,7 @@ import evaltrace
 async def test_{name}(inputs: str) -> str:
     await asyncio.sleep(0.01)
     return inputs.upper() if not inputs.endswith('3') else 'wrong'
-'''
+"""
 
 
 def _comparable(report: dict[str, Any]) -> dict[str, Any]:
@@ -23,7 +23,12 @@ def _comparable(report: dict[str, Any]) -> dict[str, Any]:
         for c in report['cases']
     }
     suites = {s['suite']: (s['stats']['passed'], s['stats']['failed'], s['gates']) for s in report['suites']}
-    return {'cases': cases, 'suites': suites, 'gates_passed': report['session']['gates_passed'], 'complete': report['complete']}
+    return {
+        'cases': cases,
+        'suites': suites,
+        'gates_passed': report['session']['gates_passed'],
+        'complete': report['complete'],
+    }
 
 
 def test_xdist_run_matches_a_plain_run(project: EvalProject, upper_cases: Any) -> None:
