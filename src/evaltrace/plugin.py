@@ -20,6 +20,16 @@ if TYPE_CHECKING:
 SUITE_ATTR = '__evaltrace_suite__'
 _session_key = pytest.StashKey['EvalSession']()
 _interrupt_key = pytest.StashKey['InterruptGuard']()
+_run_id_key = pytest.StashKey[str]()
+
+
+def _run_id(config: pytest.Config) -> str:
+    run_id = config.stash.get(_run_id_key, None)
+    if run_id is None:
+        import uuid
+
+        run_id = config.stash[_run_id_key] = uuid.uuid4().hex[:12]
+    return run_id
 
 
 def eval_session(config: pytest.Config) -> EvalSession:
@@ -36,8 +46,9 @@ def eval_session(config: pytest.Config) -> EvalSession:
             is_worker=is_worker,
             batch_mode=not is_worker or batch_mode_for_worker(config),
         )
-        if workerinput is not None and 'evaltrace_run_id' in workerinput:
-            session.run_id = workerinput['evaltrace_run_id']
+        session.run_id = (
+            workerinput['evaltrace_run_id'] if workerinput and 'evaltrace_run_id' in workerinput else _run_id(config)
+        )
         config.stash[_session_key] = session
         if not is_worker:
             # Only a session with eval suites changes what Ctrl-C and SIGTERM do (see _interrupt).
@@ -163,8 +174,9 @@ class _ReportListener:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        # Every worker writes its spans under the controller's run id.
-        node.workerinput['evaltrace_run_id'] = eval_session(self.config).run_id
+        # Every worker writes its spans under the controller's run id (made here, without starting a session:
+        # the controller does not collect, and a run with no eval suite must leave nothing behind).
+        node.workerinput['evaltrace_run_id'] = _run_id(self.config)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

@@ -52,3 +52,11 @@ def test_xdist_run_matches_a_plain_run(project: EvalProject, upper_cases: Any) -
     assert sorted(parallel_report['expected']) == sorted(plain_report['expected'])
     assert len({c['trace_id'] for c in parallel_report['cases']}) == 11
     parallel.stdout.fnmatch_lines(['*gate min_pass_rate: FAIL (actual 0.8, threshold 0.9)*'])
+
+
+def test_a_plain_xdist_run_without_evals_leaves_nothing_behind(project: EvalProject) -> None:
+    project.write('tests/test_plain.py', 'def test_plain():\n    assert True\n')
+    result = project.pytester.runpytest_subprocess('tests', '-p', 'no:cacheprovider', '-n', '2')
+    result.assert_outcomes(passed=1)
+    assert 'evaltrace summary' not in result.stdout.str()
+    assert not (project.path / '.evaltrace').exists()
