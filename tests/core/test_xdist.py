@@ -60,3 +60,14 @@ def test_a_plain_xdist_run_without_evals_leaves_nothing_behind(project: EvalProj
     result.assert_outcomes(passed=1)
     assert 'evaltrace summary' not in result.stdout.str()
     assert not (project.path / '.evaltrace').exists()
+
+
+def test_logfires_own_pytest_plugin_works_alongside(project: EvalProject, upper_cases: Any) -> None:
+    project.dataset('alpha', upper_cases(4), ['EqualsExpected'])
+    project.write('evals/test_alpha.py', SUITE.format(name='alpha', options=', gate=evaltrace.Gate(min_pass_rate=0.5)'))
+    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '--logfire')
+    result.assert_outcomes(passed=3, failed=1)
+    assert result.ret == 0
+    report = project.report()
+    assert len({c['trace_id'] for c in report['cases']}) == 4
+    assert all(c['trace_id'] for c in report['cases'])
