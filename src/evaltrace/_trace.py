@@ -253,17 +253,19 @@ def case_span(name: str, attributes: dict[str, Any], setup: TraceSetup | None) -
     case_token = _current_case.set(case)
     ctx_token = otel_context.attach(Context())
     try:
-        root_attributes: dict[str, Any] = {'case': name, ROOT_ATTRIBUTE: True}
+        root_attributes: dict[str, Any] = {'case': name, ROOT_ATTRIBUTE: True, **attributes}
         with logfire.span('evaltrace case {case}', _tags=['evaltrace'], **root_attributes) as span:
-            sc = get_current_span().get_span_context()
+            otel_span = get_current_span()
+            sc = otel_span.get_span_context()
             if sc.is_valid:
                 case.trace_id = f'{sc.trace_id:032x}'
                 case.span_id = f'{sc.span_id:016x}'
-            span.set_attributes(attributes)
             try:
                 yield case, span
             finally:
-                span.set_attributes(usage_attributes(case.usage))
+                # Plain numbers: set through OpenTelemetry directly, sparing logfire's per-attribute JSON schema
+                # work on the hot path (a dozen attributes on every case).
+                otel_span.set_attributes(usage_attributes(case.usage))
                 if setup is not None and setup.sampler is not None:
                     setup.sampler.release(sc.trace_id)
     finally:
