@@ -36,7 +36,6 @@ MAX_STACKTRACE_CHARS = 8000
 # Attributes that only repeat what the page shows elsewhere: metrics summed on every ancestor, and an agent run's
 # whole conversation (its model requests below carry the same messages). They are still in the store.
 _DROPPED_ATTRIBUTES = frozenset({'logfire.metrics', 'pydantic_ai.all_messages'})
-_OBJECT = {'type': 'object'}
 
 
 def case_anchor(nodeid: str) -> str:
@@ -93,9 +92,9 @@ def _compact(rows: Sequence[tuple[Any, ...]], scrubber: SecretScrubber) -> list[
     index = {str(row[1]): i for i, row in enumerate(rows)}
     spans: list[dict[str, Any]] = []
     for row in rows:
-        # One scrubbing pass over the JSON text (then sensitive keys), as the store does: much cheaper than one
-        # pass per string inside it.
-        decoded: Any = scrubber.scrub_attribute('attributes', row[9], _OBJECT) if row[9] else {}
+        # Store rows were scrubbed by this same scrubber before they were stored (see _store), so they are not
+        # scrubbed again here: that doubled the cost of the page for large runs. The report's data is scrubbed below.
+        decoded: Any = json.loads(row[9]) if row[9] else {}
         attributes = cast('dict[str, Any]', decoded) if isinstance(decoded, dict) else {}
         usage = usage_of_span(attributes)
         shown = {k: v for k, v in attributes.items() if k not in _DROPPED_ATTRIBUTES}

@@ -43,6 +43,8 @@ class LinkTarget:
         self.template = template
         self.project_url = project_url
         self.local_report = local_report
+        # Resolved once: resolving touches the file system, and every case needs a link.
+        self.local_report_uri = local_report.resolve().as_uri() if local_report is not None else None
 
     @property
     def is_remote(self) -> bool:
@@ -60,6 +62,6 @@ def trace_url(target: LinkTarget, trace_id: str | None, span_id: str | None, anc
         return template_trace_url(target.template, trace_id, span_id or '')
     if target.project_url:
         return logfire_trace_url(target.project_url, trace_id)
-    if target.local_report is not None:
-        return f'{target.local_report.resolve().as_uri()}#{anchor or "trace-" + trace_id}'
+    if target.local_report_uri is not None:
+        return f'{target.local_report_uri}#{anchor or "trace-" + trace_id}'
     return None
