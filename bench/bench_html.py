@@ -26,17 +26,10 @@ from evaltrace._html import write_html_report
 from evaltrace._session import _anchor  # pyright: ignore[reportPrivateUsage]
 from evaltrace._store import RECORD_COLUMNS, merge_spool, spool_dir
 
-CHROMIUM = '/usr/bin/chromium'
-CHROMIUM_ARGS = [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
+from tests.support.chromium import CHROMIUM_ARGS, CHROMIUM_PATH
+
+CHROMIUM = CHROMIUM_PATH
 RUN_ID = 'bench-html'
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 TOOLS = [

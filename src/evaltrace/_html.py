@@ -13,14 +13,13 @@ from the report or the store is scrubbed of secrets (`SecretScrubber`) before it
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from ._files import write_text_atomic
 from ._store import SecretScrubber, StoreError, open_store
 from ._usage import usage_of_span
 
@@ -307,16 +306,7 @@ def write_html_report(
             spans = load_spans(store_path, (str(c.get('trace_id') or '') for c in cases), scrubber)
         except StoreError as e:
             note = f'No waterfalls: {e}'
-    text = build_html(report, spans=spans, scrubber=scrubber, store_note=note)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, build_html(report, spans=spans, scrubber=scrubber, store_note=note))
 
 
 def write_html_safely(settings: Settings, report: Mapping[str, Any], warnings: list[str]) -> None:

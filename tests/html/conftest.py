@@ -10,18 +10,9 @@ from typing import Any
 import pytest
 
 from tests.store.conftest import recorder_factory, store_path  # noqa: F401  (a store filled by real spans)
+from tests.support.chromium import CHROMIUM_ARGS, CHROMIUM_PATH
 
-CHROMIUM = Path('/usr/bin/chromium')
-CHROMIUM_ARGS = [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-]
+CHROMIUM = Path(CHROMIUM_PATH)
 
 
 @pytest.fixture
