@@ -24,7 +24,6 @@ from ._journal import CaseJournal
 from ._judge import failure_message
 from ._links import LinkTarget, project_url_from_credentials
 from ._report import ReportState, SuiteInfo, build_report, write_json_atomic
-from ._rescore import rescore_report_fields
 from ._results import CaseResult
 from ._run import CaseWork, ReplayConfig, run_cases
 from ._settings import Settings
@@ -233,6 +232,11 @@ class EvalSession:
             self.gated_failures.add(result.nodeid)
 
     def report_data(self, complete: bool) -> dict[str, Any]:
+        extra: dict[str, Any] = {'interrupted': self.interrupted} if self.interrupted else {}
+        if self.settings.rescore:
+            from ._rescore import rescore_report_fields  # only a re-scoring run pays for importing it
+
+            extra.update(rescore_report_fields(self.settings.rescore))
         return build_report(
             run_id=self.run_id,
             started_at=self.started_at,
@@ -243,11 +247,7 @@ class EvalSession:
             session_gate=self.settings.gate,
             expected=self.expected,
             shard=self.settings.shard,
-            extra={
-                **({'interrupted': self.interrupted} if self.interrupted else {}),
-                **(rescore_report_fields(self.settings.rescore) if self.settings.rescore else {}),
-            }
-            or None,
+            extra=extra or None,
         )
 
     def write_report(self, complete: bool) -> dict[str, Any] | None:
