@@ -2,7 +2,8 @@
 
 Each variant runs `pytest evals/` in a fresh subprocess (telemetry is process-wide) on the same project: 40 cases
 of a task that waits 20 ms. Variants: no backend; a healthy OTLP endpoint; a closed port; an endpoint that resets
-connections; one that answers 503; one that accepts and never answers. All endpoints are on 127.0.0.1. Printed:
+connections; one that answers 503; one that accepts and never answers, through OTLP and through Logfire's own token path
+(`LOGFIRE_TOKEN` + `LOGFIRE_BASE_URL`). All endpoints are on 127.0.0.1. Printed:
 wall time of each, and its extra seconds over the no-backend run (evaltrace's bound: 5 s).
 
     .venv/bin/python bench/bench_dead_telemetry.py
@@ -70,9 +71,13 @@ def no_endpoint() -> Iterator[str]:
     yield ''
 
 
-def run(project: Path, url: str) -> tuple[float, int, str]:
+def run(project: Path, url: str, logfire_token: bool = False) -> tuple[float, int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(('OTEL_', 'LOGFIRE_'))}
-    if url:
+    if url and logfire_token:
+        # Logfire's own path: a write token and a base URL; logfire checks the token in a thread of its own.
+        env['LOGFIRE_TOKEN'] = 'pylf_v1_us_' + 'x' * 40
+        env['LOGFIRE_BASE_URL'] = url.removesuffix('/v1/traces')
+    elif url:
         env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] = url
     t0 = time.perf_counter()
     proc = subprocess.run(
@@ -104,6 +109,7 @@ def main() -> None:
             ('connection reset', lambda: broken_endpoint('reset')),
             ('503 answers', lambda: broken_endpoint('503')),
             ('accepts, never answers', lambda: broken_endpoint('hang')),
+            ('Logfire token, hangs', lambda: broken_endpoint('hang')),
         ]
         run(project, '')  # warm the file system caches
         baseline = None
@@ -111,7 +117,7 @@ def main() -> None:
         print(f'{"variant":<26} {"wall s":>7} {"extra s":>8} {"exit":>5}  message')
         for name, endpoint in variants:
             with endpoint() as url:
-                elapsed, code, line = run(project, url)
+                elapsed, code, line = run(project, url, logfire_token=name.startswith('Logfire'))
             if baseline is None:
                 baseline = elapsed
             extra = elapsed - baseline

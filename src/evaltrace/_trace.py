@@ -184,6 +184,41 @@ def keep_eval_content(match: logfire.ScrubMatch) -> Any:
     return None
 
 
+def _configure_logfire(service_name: str, environment: str, processors: list[SpanProcessor]) -> None:
+    logfire.configure(
+        # logfire does not send by default under pytest; eval traces should reach Logfire when a token is set.
+        send_to_logfire='if-token-present',
+        service_name=service_name,
+        environment=environment,
+        console=False,
+        additional_span_processors=processors,
+        scrubbing=logfire.ScrubbingOptions(callback=keep_eval_content),
+    )
+
+
+@contextmanager
+def _token_check_as_daemon() -> Generator[None]:
+    """Make the token check that `logfire.configure()` starts a daemon thread.
+
+    logfire checks a write token in a thread of its own, not a daemon, with a 10 s request timeout. Against a hanging
+    Logfire endpoint that thread holds the interpreter's exit for up to 10 s after a short run. The check only
+    validates the token and prints the project link (logfire calls it "not essential": the exporters report a bad
+    token anyway), so the thread started by evaltrace's own `configure()` call must not delay the exit.
+    """
+    original_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        if self.name == 'check_logfire_token':
+            self.daemon = True
+        original_start(self)
+
+    threading.Thread.start = start  # only for the duration of the configure() call below
+    try:
+        yield
+    finally:
+        threading.Thread.start = original_start
+
+
 def _logfire_is_configured() -> bool:
     # logfire exposes no public flag; `_initialized` is set by `logfire.configure()` (ours, the user's, or `--logfire`).
     return bool(getattr(logfire.DEFAULT_LOGFIRE_INSTANCE.config, '_initialized', False))
@@ -221,15 +256,8 @@ def setup_tracing(
     processors: list[SpanProcessor] = [usage, *extra_processors]
     configured_by_us = not _logfire_is_configured()
     if configured_by_us:
-        logfire.configure(
-            # logfire does not send by default under pytest; eval traces should reach Logfire when a token is set.
-            send_to_logfire='if-token-present',
-            service_name=service_name,
-            environment=environment,
-            console=False,
-            additional_span_processors=processors,
-            scrubbing=logfire.ScrubbingOptions(callback=keep_eval_content),
-        )
+        with _token_check_as_daemon():
+            _configure_logfire(service_name, environment, processors)
     else:
         provider: Any = logfire.DEFAULT_LOGFIRE_INSTANCE.config.get_tracer_provider()
         for p in processors:

@@ -43,3 +43,30 @@ def test_no_message_without_a_backend(project: EvalProject, upper_cases: object)
     result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', timeout=60)
     assert result.ret == 0
     assert 'traces could not be sent' not in result.stdout.str()
+
+
+THREAD_PROBE = """
+import threading
+
+def pytest_unconfigure(config):
+    checks = [t for t in threading.enumerate() if t.name == 'check_logfire_token']
+    print(f'TOKEN CHECK THREADS alive={len(checks)} non_daemon={sum(not t.daemon for t in checks)}')
+"""
+
+
+def test_a_hanging_logfire_endpoint_with_a_token_does_not_hold_the_exit(
+    project: EvalProject, upper_cases: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.dataset('words', upper_cases(4), ['EqualsExpected'])  # type: ignore[operator]
+    project.write('evals/test_words.py', SUITE)
+    project.write('evals/conftest.py', THREAD_PROBE)
+    with broken_endpoint('hang') as url:
+        monkeypatch.setenv('LOGFIRE_TOKEN', 'pylf_v1_us_' + 'x' * 40)
+        monkeypatch.setenv('LOGFIRE_BASE_URL', url.removesuffix('/v1/traces'))
+        result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '-s', timeout=60)
+    assert result.ret == 1
+    statuses = {k: v['status'] for k, v in project.cases().items()}
+    assert statuses == {'c0': 'passed', 'c1': 'passed', 'c2': 'failed', 'c3': 'passed'}
+    assert len([line for line in result.outlines if 'traces could not be sent' in line]) == 1
+    # logfire's token check still hangs on the endpoint, but as a daemon thread it cannot hold the exit.
+    result.stdout.fnmatch_lines(['*TOKEN CHECK THREADS alive=1 non_daemon=0*'])
