@@ -23,6 +23,7 @@ from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.util.types import Attributes
 
 from ._telemetry import TelemetryHealth, bounded_flush, guard_exit, watch_exporters
+from ._threads import token_check_as_daemon
 from ._usage import CaseUsage, usage_attributes, usage_of_span
 
 __all__ = ('CaseTrace', 'TraceSetup', 'UsageProcessor', 'case_span', 'setup_tracing')
@@ -196,29 +197,6 @@ def _configure_logfire(service_name: str, environment: str, processors: list[Spa
     )
 
 
-@contextmanager
-def _token_check_as_daemon() -> Generator[None]:
-    """Make the token check that `logfire.configure()` starts a daemon thread.
-
-    logfire checks a write token in a thread of its own, not a daemon, with a 10 s request timeout. Against a hanging
-    Logfire endpoint that thread holds the interpreter's exit for up to 10 s after a short run. The check only
-    validates the token and prints the project link (logfire calls it "not essential": the exporters report a bad
-    token anyway), so the thread started by evaltrace's own `configure()` call must not delay the exit.
-    """
-    original_start = threading.Thread.start
-
-    def start(self: threading.Thread) -> None:
-        if self.name == 'check_logfire_token':
-            self.daemon = True
-        original_start(self)
-
-    threading.Thread.start = start  # only for the duration of the configure() call below
-    try:
-        yield
-    finally:
-        threading.Thread.start = original_start
-
-
 def _logfire_is_configured() -> bool:
     # logfire exposes no public flag; `_initialized` is set by `logfire.configure()` (ours, the user's, or `--logfire`).
     return bool(getattr(logfire.DEFAULT_LOGFIRE_INSTANCE.config, '_initialized', False))
@@ -256,7 +234,7 @@ def setup_tracing(
     processors: list[SpanProcessor] = [usage, *extra_processors]
     configured_by_us = not _logfire_is_configured()
     if configured_by_us:
-        with _token_check_as_daemon():
+        with token_check_as_daemon():
             _configure_logfire(service_name, environment, processors)
     else:
         provider: Any = logfire.DEFAULT_LOGFIRE_INSTANCE.config.get_tracer_provider()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._settings import add_options, resolve_settings
+from ._threads import token_check_as_daemon
 
 if TYPE_CHECKING:
     from ._interrupt import InterruptGuard  # noqa: F401  (named in a StashKey below)
@@ -62,6 +63,13 @@ def eval_session(config: pytest.Config) -> EvalSession:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, int | pytest.ExitCode, int | pytest.ExitCode]:
+    # logfire's pytest plugin (and any conftest) may configure logfire and start its token check: see _threads.
+    with token_check_as_daemon():
+        return (yield)
 
 
 def pytest_configure(config: pytest.Config) -> None:
