@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ._files import write_text_atomic
-from ._store import SecretScrubber, StoreError, open_store
+from ._scrub import SecretScrubber
+from ._store import StoreError, open_store
 from ._usage import usage_of_span
 
 if TYPE_CHECKING:

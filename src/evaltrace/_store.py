@@ -16,21 +16,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import secrets
 import time
 import uuid
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, cast
 
 import duckdb
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
+
+from ._scrub import SecretScrubber
 
 try:  # POSIX only; on Windows a merge may race with a live writer (see `_locked`).
     import fcntl
@@ -42,7 +42,6 @@ __all__ = (
     'DEFAULT_STORE_PATH',
     'RECORD_COLUMNS',
     'MergeResult',
-    'SecretScrubber',
     'SpoolSpanExporter',
     'StoreError',
     'merge_spool',
@@ -112,179 +111,6 @@ _PROMOTED_ATTRIBUTES = frozenset(
 
 class StoreError(Exception):
     """The trace store is missing, corrupt, locked or from another schema; the message is one line for the user."""
-
-
-# --- secret scrubbing -------------------------------------------------------------------------------------------
-
-_SCRUBBED = '[Scrubbed]'
-# Secrets inside free text (messages, URLs, tracebacks, model messages): logfire's own scrubber leaves those alone
-# when they sit under keys it deems safe (`gen_ai.input.messages`, `url.full`, exception messages, ...).
-# The lookahead lists every branch's first letter: most positions then fail at once (the trick logfire's uses).
-# `_B` is a word boundary that also holds after a JSON escape (`\nsk-...` in JSON text is a newline before the key).
-_B = r'(?:(?<![A-Za-z0-9_])|(?<=\\[nrtbf]))'
-_VALUE_PATTERN = re.compile(
-    (
-        r'(?=[abcghpsx])(?:'
-        rf'(?P<kv>(?P<key>{_B}(?:proxy-)?authorization|{_B}x-(?:goog-)?api-key|{_B}api[-_]?key|{_B}access[-_]?token'
-        rf'|{_B}client[-_]?secret)(?P<sep>\\?["\']?\s*[:=]\s*\\?["\']?)'
-        r'(?:(?:bearer|basic)\s+)?[^\s"\'\\,;&}\]]{6,})'
-        rf'|(?P<scheme>{_B}(?:bearer|basic))\s+(?=[^\s"\']*[0-9=])[A-Za-z0-9\-._~+/]{{8,}}=*'
-        rf'|{_B}sk-[A-Za-z0-9_\-]{{16,}}'
-        rf'|{_B}AIza[0-9A-Za-z_\-]{{30,}}'
-        rf'|{_B}(?:gsk|xai)[_-][A-Za-z0-9]{{20,}}'
-        rf'|{_B}pylf_v\d+_[A-Za-z0-9_]{{10,}}'
-        rf'|{_B}hf_[A-Za-z0-9]{{30,}}'
-        rf'|{_B}gh[pousr]_[A-Za-z0-9]{{30,}}|{_B}github_pat_[A-Za-z0-9_]{{30,}}'
-        rf'|{_B}AKIA[0-9A-Z]{{16}}(?![A-Za-z0-9])'
-        rf'|{_B}xox[abprs]-[A-Za-z0-9-]{{10,}})'
-    ),
-    re.IGNORECASE,
-)
-
-
-_JSON_TYPES = ('object', 'array')
-# A substring (lowercase) every `_VALUE_PATTERN` match contains: a few C-speed `in` checks skip the regex, which is
-# slow on long texts, for almost every string (model messages are most of a trace's text).
-_TRIGGERS = (
-    'authorization', 'api-key', 'api_key', 'apikey', 'access', 'secret', 'bearer', 'basic', 'sk-', 'aiza', 'gsk_',
-    'gsk-', 'xai-', 'xai_', 'pylf_', 'hf_', 'ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'akia', 'xox',
-)  # fmt: skip
-
-
-def _replace_secret(match: re.Match[str]) -> str:
-    if match.group('kv'):
-        return f'{match.group("key")}{match.group("sep")}{_SCRUBBED}'
-    if scheme := match.group('scheme'):
-        return f'{scheme} {_SCRUBBED}'
-    return _SCRUBBED
-
-
-class SecretScrubber:
-    """Removes secrets from span data before it is stored or rendered.
-
-    Two layers:
-    - attribute *keys* that look sensitive have their whole value redacted: logfire's default scrubbing patterns
-      (`auth`, `api key`, `password`, `secret`, `cookie`, `session`, ...) plus `extra_patterns`, except the keys
-      logfire itself deems safe (`logfire.BaseScrubber.SAFE_KEYS`: token counts, model names, messages, ...);
-    - in every string, wherever it sits, credentials are replaced: `Authorization: ...` / `api_key=...` forms,
-      `Bearer ...` tokens, well-known API key shapes (`sk-...`, `AIza...`, `pylf_v1_...`, ...), and every match of
-      `extra_patterns`.
-
-    logfire's span processor has already scrubbed spans that went through a logfire-configured provider (its
-    whole-value redaction of values that merely mention e.g. 'session' is not repeated here); this adds what
-    logfire leaves in place, so that no file evaltrace writes holds a credential.
-
-    Reuse it for anything rendered from spans (e.g. the HTML report): `scrub_text` for a string,
-    `scrub_value` for JSON-like data, `scrub_attributes` for a span's attributes.
-    """
-
-    def __init__(self, extra_patterns: Sequence[str] = ()) -> None:
-        """Compile the patterns.
-
-        Args:
-            extra_patterns: Regular expressions (Python syntax) of further secrets; matched case-insensitively.
-
-        Raises:
-            ValueError: A pattern is not a valid regular expression (the message names it).
-        """
-        compiled: list[re.Pattern[str]] = []
-        for pattern in extra_patterns:
-            try:
-                compiled.append(re.compile(pattern, re.IGNORECASE))
-            except re.error as e:
-                raise ValueError(f'invalid scrubbing pattern {pattern!r}: {e}') from None
-        self._extra = compiled
-        # Imported here: importing logfire costs ~1 s, which `evaltrace sql` / `show` (read-only) need not pay.
-        from logfire._internal.scrubbing import DEFAULT_PATTERNS, BaseScrubber
-
-        self._key_pattern = re.compile('|'.join([*DEFAULT_PATTERNS, *extra_patterns]), re.IGNORECASE)
-        self._safe_keys = frozenset(BaseScrubber.SAFE_KEYS)
-        self._resource: tuple[Resource, dict[str, Any]] | None = None
-        self._key_cache: dict[str, str | None] = {}
-
-    def scrub_text(self, text: str) -> str:
-        """Return `text` with every secret replaced by `[Scrubbed]`."""
-        lowered = text.lower()
-        if any(trigger in lowered for trigger in _TRIGGERS):
-            text = _VALUE_PATTERN.sub(_replace_secret, text)
-        for pattern in self._extra:
-            text = pattern.sub(_SCRUBBED, text)
-        return text
-
-    def _redacted(self, key: str) -> str | None:
-        """The replacement of the value under a sensitive key, else None (cached: keys repeat across spans)."""
-        try:
-            return self._key_cache[key]
-        except KeyError:
-            pass
-        match = None if key in self._safe_keys else self._key_pattern.search(key)
-        # The note names the pattern that matched in the key, as logfire's does; never the value.
-        redacted = f'[Scrubbed due to {match.group(0)!r}]' if match else None
-        if len(self._key_cache) < 10_000:
-            self._key_cache[key] = redacted
-        return redacted
-
-    def scrub_value(self, value: Any) -> Any:
-        """Scrub JSON-like data (dicts, lists, tuples, scalars): sensitive keys and secrets in strings; a new value."""
-        if isinstance(value, str):
-            return self.scrub_text(value)
-        if isinstance(value, Mapping):
-            result: dict[str, Any] = {}
-            for k, v in cast('Mapping[Any, Any]', value).items():
-                key = str(k)
-                redacted = self._redacted(key)
-                result[key] = self.scrub_value(v) if redacted is None else redacted
-            return result
-        if isinstance(value, list | tuple):
-            return [self.scrub_value(v) for v in cast('Sequence[Any]', value)]
-        return value
-
-    def _redact_keys(self, value: Any) -> Any:
-        # Like `scrub_value` without re-scrubbing strings, for JSON whose text was scrubbed already.
-        if isinstance(value, dict):
-            result: dict[str, Any] = {}
-            for k, v in cast('dict[str, Any]', value).items():
-                redacted = self._redacted(k)
-                result[k] = self._redact_keys(v) if redacted is None else redacted
-            return result
-        if isinstance(value, list):
-            return [self._redact_keys(v) for v in cast('list[Any]', value)]
-        return value
-
-    def scrub_attribute(self, key: str, value: Any, json_schema: object = None) -> Any:
-        """Scrub one OTel attribute value; a JSON string that `json_schema` marks as an object/array is decoded.
-
-        logfire sends dicts and lists as JSON strings and marks them in `logfire.json_schema`; Logfire's backend
-        parses them back (so `attributes->'gen_ai.input.messages'->0` works), and so does the store.
-        """
-        redacted = self._redacted(key)
-        if redacted is not None:
-            return redacted
-        if isinstance(value, str):
-            # One pass over the JSON text is much cheaper than one per string inside it; the patterns never
-            # consume quotes or backslashes, so the text stays valid JSON.
-            text = self.scrub_text(value)
-            if not (isinstance(json_schema, dict) and cast('dict[str, Any]', json_schema).get('type') in _JSON_TYPES):
-                return text
-            try:
-                decoded = json.loads(text)
-            except ValueError:
-                return text
-            return self._redact_keys(decoded)
-        return self.scrub_value(value)  # OTel tuples, or already-decoded data (e.g. read back from the store)
-
-    def scrub_attributes(
-        self, attributes: Mapping[str, Any], json_schema: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Scrub span attributes (see `scrub_attribute`); `json_schema` is the `properties` of `logfire.json_schema`."""
-        schema = json_schema or {}
-        return {key: self.scrub_attribute(key, value, schema.get(key)) for key, value in attributes.items()}
-
-    def scrub_resource(self, resource: Resource) -> dict[str, Any]:
-        """Scrubbed resource attributes; cached, since every span of a process shares one resource."""
-        if self._resource is None or self._resource[0] is not resource:
-            self._resource = (resource, self.scrub_attributes(resource.attributes))
-        return self._resource[1]
 
 
 # --- span -> record ---------------------------------------------------------------------------------------------

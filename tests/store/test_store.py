@@ -16,10 +16,10 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCall
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
+from evaltrace._scrub import SecretScrubber
 from evaltrace._sql import query_store
 from evaltrace._store import (
     RECORD_COLUMNS,
-    SecretScrubber,
     StoreError,
     merge_spool,
     open_store,
