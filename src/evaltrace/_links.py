@@ -46,6 +46,10 @@ class LinkTarget:
         # Resolved once: resolving touches the file system, and every case needs a link.
         self.local_report_uri = local_report.resolve().as_uri() if local_report is not None else None
 
+    @property
+    def is_remote(self) -> bool:
+        return bool(self.template or self.project_url)
+
     def url(self, trace_id: str | None, span_id: str | None, anchor: str | None = None) -> str | None:
         return trace_url(self, trace_id, span_id, anchor)
 
