@@ -24,7 +24,8 @@ from typing import Any
 
 from evaltrace._html import write_html_report
 from evaltrace._session import _anchor  # pyright: ignore[reportPrivateUsage]
-from evaltrace._store import RECORD_COLUMNS, merge_spool, spool_dir
+from evaltrace._spool import RECORD_COLUMNS, spool_dir
+from evaltrace._store import merge_spool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
 from tests.support.chromium import CHROMIUM_ARGS, CHROMIUM_PATH

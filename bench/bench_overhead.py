@@ -1,8 +1,14 @@
 """Harness overhead: `pytest` through evaltrace against a plain `Dataset.evaluate`, same dataset and task, one run.
 
-Two workloads: a trivial task over 1,000 cases, and 200 cases with a simulated 50 ms model latency. Each side runs
-in a fresh subprocess (interpreter start and imports included on both sides), alternating, `--rounds` times; the
-medians and their ratio are printed, with the harness overhead per case.
+Two workloads: a trivial task over 1,000 cases, and 200 cases with a simulated 50 ms model latency. Three commands
+run in fresh subprocesses (interpreter start and imports included), alternating, `--rounds` times:
+
+- plain: a script calling `Dataset.evaluate` once, as pydantic-evals users do without a harness;
+- pytest floor: the same single `Dataset.evaluate`, called from pytest with one trivial item per case (evaltrace
+  off). What pytest itself costs (start-up, collection, the per-item protocol), below any harness;
+- evaltrace: `pytest evals/` with the suite bound to the dataset (defaults: per-case traces, report, HTML, store).
+
+The medians are printed, with evaltrace's ratio and overhead per case against plain and against the floor.
 
     uv run python bench/bench_overhead.py [--rounds 3]
 """
@@ -48,6 +54,26 @@ report = dataset.evaluate_sync(task, max_concurrency={concurrency}, progress=Fal
 assert len(report.cases) == {n}, len(report.cases)
 """
 
+FLOOR = """
+import logfire
+import pytest
+from pydantic_evals import Dataset
+from task_module import task
+
+logfire.configure(send_to_logfire='if-token-present', console=False)
+logfire.instrument_pydantic_ai()
+dataset = Dataset[str, str, None].from_file('datasets/bench.yaml')
+results = {{}}
+
+
+@pytest.mark.parametrize('name', [case.name for case in dataset.cases])
+def test_floor(name: str) -> None:
+    if not results:
+        report = dataset.evaluate_sync(task, max_concurrency={concurrency}, progress=False)
+        results.update((case.name, case) for case in report.cases)
+    assert all(a.value for a in results[name].assertions.values())
+"""
+
 SUITE = """
 import evaltrace
 from task_module import task
@@ -66,6 +92,8 @@ def _project(root: Path, n: int, latency: float) -> None:
     (root / 'task_module.py').write_text(TASK.format(latency=latency))
     (root / 'plain.py').write_text(textwrap.dedent(PLAIN.format(concurrency=CONCURRENCY, n=n)))
     (root / 'evals/test_bench.py').write_text(SUITE.format(concurrency=CONCURRENCY))
+    (root / 'floor').mkdir()
+    (root / 'floor/test_floor.py').write_text(FLOOR.format(concurrency=CONCURRENCY))
     (root / 'pyproject.toml').write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
 
 
@@ -84,19 +112,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rounds', type=int, default=3)
     args = parser.parse_args()
-    print(f'{"workload":<20} {"plain s":>9} {"evaltrace s":>12} {"ratio":>7} {"overhead/case":>14}')
+    pytest_cmd = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider']
+    commands = {
+        'plain': [sys.executable, 'plain.py'],
+        'floor': [*pytest_cmd, 'floor', '-p', 'no:evaltrace'],
+        'evaltrace': [*pytest_cmd, 'evals'],
+    }
+    print(
+        f'{"workload":<20} {"plain s":>8} {"floor s":>8} {"evaltrace s":>12} '
+        f'{"vs plain":>9} {"per case":>9} {"vs floor":>9} {"per case":>9}'
+    )
     for label, w in WORKLOADS.items():
+        n = int(w['cases'])
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            _project(root, int(w['cases']), float(w['latency']))
-            plain: list[float] = []
-            harness: list[float] = []
+            _project(root, n, float(w['latency']))
+            times: dict[str, list[float]] = {name: [] for name in commands}
             for _ in range(args.rounds):
-                plain.append(_time([sys.executable, 'plain.py'], root))
-                harness.append(_time([sys.executable, '-m', 'pytest', 'evals', '-q', '-p', 'no:cacheprovider'], root))
-            p, h = statistics.median(plain), statistics.median(harness)
-            per_case_ms = (h - p) / w['cases'] * 1000
-            print(f'{label:<20} {p:>9.2f} {h:>12.2f} {h / p:>6.2f}x {per_case_ms:>11.2f} ms')
+                for name, cmd in commands.items():
+                    times[name].append(_time(cmd, root))
+            p, f, h = (statistics.median(times[name]) for name in commands)
+            print(
+                f'{label:<20} {p:>8.2f} {f:>8.2f} {h:>12.2f} '
+                f'{h / p:>8.2f}x {(h - p) / n * 1000:>6.2f} ms {h / f:>8.2f}x {(h - f) / n * 1000:>6.2f} ms'
+            )
 
 
 if __name__ == '__main__':

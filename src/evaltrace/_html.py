@@ -12,6 +12,7 @@ from the report or the store is scrubbed of secrets (`SecretScrubber`) before it
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,9 +20,11 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from pydantic_core import to_json
+
 from ._files import write_text_atomic
 from ._scrub import SecretScrubber
-from ._store import StoreError, open_store
+from ._spool import StoreError, read_spool
 from ._usage import usage_of_span
 
 if TYPE_CHECKING:
@@ -56,8 +59,13 @@ def _cut(value: Any, limit: int = MAX_VALUE_CHARS) -> Any:
     return f'{text[:limit]}… [{len(text) - limit:,} more characters]'
 
 
-def load_spans(store_path: Path, trace_ids: Iterable[str], scrubber: SecretScrubber) -> dict[str, list[dict[str, Any]]]:
+def load_spans(
+    store_path: Path, trace_ids: Iterable[str], scrubber: SecretScrubber, *, run_id: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """The spans of each trace as compact, scrubbed dicts in start order, ready for the page's waterfall.
+
+    The spans of run `run_id` are read from the spool it just wrote (no DuckDB at all, at the end of a run); the
+    traces not found there come from the DuckDB store.
 
     Keys: `id`, `p` (index of the parent in the list, -1 for a root), `n` (message, else span name), `sn` (span
     name), `s` / `d` (start offset from the trace's first span and duration, in ms), `k` (kind), `l` (level),
@@ -65,26 +73,58 @@ def load_spans(store_path: Path, trace_ids: Iterable[str], scrubber: SecretScrub
     input tokens, output tokens, cost).
 
     Raises:
-        StoreError: The store is missing, corrupt or locked.
+        StoreError: The store is needed but missing, corrupt or locked.
     """
-    wanted = sorted({t for t in trace_ids if t})
+    wanted = {t for t in trace_ids if t}
     if not wanted:
         return {}
-    con = open_store(store_path, merge=False)
+    by_trace: dict[str, list[tuple[Any, ...]]] = {}
+    if run_id:
+        for record in read_spool(store_path, run_id):
+            trace_id = str(record.get('trace_id'))
+            if trace_id in wanted:
+                by_trace.setdefault(trace_id, []).append(_spool_row(record))
+        for rows in by_trace.values():
+            rows.sort(key=lambda row: (row[5], str(row[1])))
+    missing = sorted(wanted - by_trace.keys())
+    if missing and (store_path.exists() or not by_trace):
+        for row in _store_rows(store_path, missing):
+            by_trace.setdefault(str(row[0]), []).append(row)
+    return {trace_id: _compact(trace_rows, scrubber) for trace_id, trace_rows in by_trace.items()}
+
+
+def _spool_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    # The same fields, in the same order, as `_store_rows` selects them.
+    start = dt.datetime.fromisoformat(str(record.get('start_timestamp')))
+    start_us = (start - _EPOCH) // dt.timedelta(microseconds=1)
+    attributes = record.get('attributes')
+    if not isinstance(attributes, dict):
+        attributes = {}
+    return (
+        record.get('trace_id'), record.get('span_id'), record.get('parent_span_id'), record.get('span_name'),
+        record.get('message'), start_us, record.get('duration'), record.get('level'), record.get('kind'),
+        cast('dict[str, Any]', attributes), record.get('exception_type'),
+        record.get('exception_message'), record.get('exception_stacktrace'),
+    )  # fmt: skip
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _store_rows(store_path: Path, trace_ids: list[str]) -> list[tuple[Any, ...]]:
+    from ._store import open_store  # DuckDB only when the spool does not have the spans
+
+    con = open_store(store_path)
     try:
-        rows = con.execute(
+        return con.execute(
             'SELECT trace_id, span_id, parent_span_id, span_name, message, epoch_us(start_timestamp), duration, '
             'CAST(level AS VARCHAR), kind, CAST(attributes AS VARCHAR), exception_type, exception_message, '
             'exception_stacktrace FROM records WHERE list_contains(?, trace_id) '
             'ORDER BY trace_id, start_timestamp, span_id',
-            [wanted],
+            [trace_ids],
         ).fetchall()
     finally:
         con.close()
-    by_trace: dict[str, list[tuple[Any, ...]]] = {}
-    for row in rows:
-        by_trace.setdefault(str(row[0]), []).append(row)
-    return {trace_id: _compact(trace_rows, scrubber) for trace_id, trace_rows in by_trace.items()}
 
 
 def _compact(rows: Sequence[tuple[Any, ...]], scrubber: SecretScrubber) -> list[dict[str, Any]]:
@@ -92,9 +132,10 @@ def _compact(rows: Sequence[tuple[Any, ...]], scrubber: SecretScrubber) -> list[
     index = {str(row[1]): i for i, row in enumerate(rows)}
     spans: list[dict[str, Any]] = []
     for row in rows:
-        # Store rows were scrubbed by this same scrubber before they were stored (see _store), so they are not
+        # Store rows were scrubbed by this same scrubber before they were stored (see _spool), so they are not
         # scrubbed again here: that doubled the cost of the page for large runs. The report's data is scrubbed below.
-        decoded: Any = json.loads(row[9]) if row[9] else {}
+        raw = row[9]  # JSON text from DuckDB, already decoded from the spool
+        decoded: Any = cast('dict[str, Any]', raw) if isinstance(raw, dict) else json.loads(raw) if raw else {}
         attributes = cast('dict[str, Any]', decoded) if isinstance(decoded, dict) else {}
         usage = usage_of_span(attributes)
         shown = {k: v for k, v in attributes.items() if k not in _DROPPED_ATTRIBUTES}
@@ -225,7 +266,7 @@ def _key(value: Any) -> str:
 
 def _script_json(data: Any) -> str:
     """JSON safe inside a `<script>` element: no `</script>`, `<!--` or `]]>` can appear in it."""
-    text = json.dumps(data, ensure_ascii=False, separators=(',', ':'), default=str)
+    text = to_json(data, fallback=str).decode()
     return text.replace('<', '\\u003c').replace('>', '\\u003e').replace('&', '\\u0026')
 
 
@@ -304,7 +345,8 @@ def write_html_report(
         note = 'The local trace store is off (evaltrace_store = off): no waterfalls.'
     else:
         try:
-            spans = load_spans(store_path, (str(c.get('trace_id') or '') for c in cases), scrubber)
+            trace_ids = (str(c.get('trace_id') or '') for c in cases)
+            spans = load_spans(store_path, trace_ids, scrubber, run_id=str(report.get('run_id') or '') or None)
         except StoreError as e:
             note = f'No waterfalls: {e}'
     write_text_atomic(path, build_html(report, spans=spans, scrubber=scrubber, store_note=note))

@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import to_json
+
 __all__ = ('CaseJournal', 'journal_path', 'read_journal', 'recover_report', 'remove_journal')
 
 
@@ -30,7 +32,7 @@ class CaseJournal:
         self._fd: int | None = None
 
     def append(self, case: dict[str, Any], suite: dict[str, Any]) -> None:
-        line = json.dumps({'case': case, 'suite': suite}, default=repr, separators=(',', ':')) + '\n'
+        line = to_json({'case': case, 'suite': suite}, fallback=repr).decode() + '\n'
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

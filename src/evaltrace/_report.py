@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from pydantic_core import to_json
+
 from ._files import write_text_atomic
 from ._gates import Gate, compute_stats, evaluate_gate, gate_from_mapping
 from ._results import CaseResult, GateResult
@@ -134,7 +136,8 @@ def build_report(
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON through a temporary file and a rename, so readers never see a half-written file."""
-    write_text_atomic(path, json.dumps(data, indent=1, default=repr) + '\n')
+    # pydantic-core's encoder: several times faster than `json`, for a report rewritten while thousands of cases run.
+    write_text_atomic(path, to_json(data, indent=1, fallback=repr).decode() + '\n')
 
 
 def read_report(path: Path) -> dict[str, Any]:

@@ -27,7 +27,7 @@ _VALUE_PATTERN = re.compile(
         r'(?=[abcghpsx])(?:'
         rf'(?P<kv>(?P<key>{_B}(?:proxy-)?authorization|{_B}x-(?:goog-)?api-key|{_B}api[-_]?key|{_B}access[-_]?token'
         rf'|{_B}client[-_]?secret)(?P<sep>\\?["\']?\s*[:=]\s*\\?["\']?)'
-        r'(?:(?:bearer|basic)\s+)?[^\s"\'\\,;&}\]]{6,})'
+        r'(?:(?:bearer|basic)\s+)?(?!\[Scrubbed)[^\s"\'\\,;&}\]]{6,})'  # not a value scrubbed already
         rf'|(?P<scheme>{_B}(?:bearer|basic))\s+(?=[^\s"\']*[0-9=])[A-Za-z0-9\-._~+/]{{8,}}=*'
         rf'|{_B}sk-[A-Za-z0-9_\-]{{16,}}'
         rf'|{_B}AIza[0-9A-Za-z_\-]{{30,}}'
@@ -99,7 +99,7 @@ class SecretScrubber:
 
         self._key_pattern = re.compile('|'.join([*DEFAULT_PATTERNS, *extra_patterns]), re.IGNORECASE)
         self._safe_keys = frozenset(BaseScrubber.SAFE_KEYS)
-        self._resource: tuple[Resource, dict[str, Any]] | None = None
+        self._resource: tuple[Resource, bool, dict[str, Any]] | None = None
         self._key_cache: dict[str, str | None] = {}
 
     def scrub_text(self, text: str) -> str:
@@ -151,11 +151,14 @@ class SecretScrubber:
             return [self._redact_keys(v) for v in cast('list[Any]', value)]
         return value
 
-    def scrub_attribute(self, key: str, value: Any, json_schema: object = None) -> Any:
+    def scrub_attribute(self, key: str, value: Any, json_schema: object = None, *, strings: bool = True) -> Any:
         """Scrub one OTel attribute value; a JSON string that `json_schema` marks as an object/array is decoded.
 
         logfire sends dicts and lists as JSON strings and marks them in `logfire.json_schema`; Logfire's backend
         parses them back (so `attributes->'gen_ai.input.messages'->0` works), and so does the store.
+
+        With `strings=False` only sensitive keys are redacted: for a caller that scrubs the text it finally writes
+        in one pass (see `_spool.span_to_line`), which is much cheaper than one pass per string.
         """
         redacted = self._redacted(key)
         if redacted is not None:
@@ -163,25 +166,35 @@ class SecretScrubber:
         if isinstance(value, str):
             # One pass over the JSON text is much cheaper than one per string inside it; the patterns never
             # consume quotes or backslashes, so the text stays valid JSON.
-            text = self.scrub_text(value)
+            text = self.scrub_text(value) if strings else value
             if not (isinstance(json_schema, dict) and cast('dict[str, Any]', json_schema).get('type') in _JSON_TYPES):
                 return text
             try:
                 decoded = json.loads(text)
             except ValueError:
                 return text
-            return self._redact_keys(decoded)
+            # No sensitive key anywhere in the text: nothing to walk.
+            return self._redact_keys(decoded) if self._key_pattern.search(text) else decoded
+        if not strings:
+            return self._redact_keys(_plain_json(value))
         return self.scrub_value(value)  # OTel tuples, or already-decoded data (e.g. read back from the store)
 
     def scrub_attributes(
-        self, attributes: Mapping[str, Any], json_schema: Mapping[str, Any] | None = None
+        self, attributes: Mapping[str, Any], json_schema: Mapping[str, Any] | None = None, *, strings: bool = True
     ) -> dict[str, Any]:
         """Scrub span attributes (see `scrub_attribute`); `json_schema` is the `properties` of `logfire.json_schema`."""
         schema = json_schema or {}
-        return {key: self.scrub_attribute(key, value, schema.get(key)) for key, value in attributes.items()}
+        return {
+            key: self.scrub_attribute(key, value, schema.get(key), strings=strings) for key, value in attributes.items()
+        }
 
-    def scrub_resource(self, resource: Resource) -> dict[str, Any]:
+    def scrub_resource(self, resource: Resource, *, strings: bool = True) -> dict[str, Any]:
         """Scrubbed resource attributes; cached, since every span of a process shares one resource."""
-        if self._resource is None or self._resource[0] is not resource:
-            self._resource = (resource, self.scrub_attributes(resource.attributes))
-        return self._resource[1]
+        if self._resource is None or self._resource[0] is not resource or self._resource[1] != strings:
+            self._resource = (resource, strings, self.scrub_attributes(resource.attributes, strings=strings))
+        return self._resource[2]
+
+
+def _plain_json(value: Any) -> Any:
+    # OTel attribute values are scalars or tuples of scalars.
+    return list(cast('Sequence[Any]', value)) if isinstance(value, tuple) else value

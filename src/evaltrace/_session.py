@@ -88,7 +88,7 @@ class EvalSession:
             s = self.settings
             extra: list[SpanProcessor] = []
             if s.store is not None:
-                from ._store import spool_span_processor
+                from ._spool import spool_span_processor
 
                 extra.append(spool_span_processor(s.store, self.run_id, extra_patterns=s.scrub_patterns))
             self.trace = setup_tracing(
@@ -101,16 +101,23 @@ class EvalSession:
         return self.trace
 
     def close_tracing(self) -> None:
-        """Flush this process's spans; the controller then merges every process's spool into the trace store."""
+        """Flush this process's spans to its spool; the store imports the spool when it is next queried."""
         if self.trace is not None:
             self.trace.close()
         if self.is_worker or self.settings.store is None or (self.trace is None and not self.state.cases):
             return
-        from ._store import StoreError, merge_spool
+        from ._spool import write_retention
 
         try:
-            merge_spool(self.settings.store, keep_runs=self.settings.retention)
-        except StoreError as e:
+            write_retention(self.settings.store, self.settings.retention)
+            if self.settings.retention:
+                from ._spool import spooled_runs
+
+                if len(spooled_runs(self.settings.store)) > self.settings.retention:
+                    from ._store import merge_if_due  # only then pay for DuckDB
+
+                    merge_if_due(self.settings.store, self.settings.retention)
+        except Exception as e:  # StoreError, OSError: the spans are still in the spool for the next query
             self.harness_warnings.append(f'local trace store not updated: {e}')
 
     def run_item(self, item: pytest.Function, param: CaseParam) -> None:

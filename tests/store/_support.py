@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import logfire
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Tracer
 
-import evaltrace._store
-from evaltrace._store import spool_span_processor
+import evaltrace._spool
+from evaltrace._spool import SpoolSpanProcessor, spool_span_processor
 
 WRITER = Path(__file__).with_name('_writer.py')
 
@@ -21,7 +20,7 @@ class Recorder:
     """A local (non-global) logfire instance whose spans go to the store's spool, as the plugin will wire it."""
 
     def __init__(self, store_path: Path, run_id: str, extra_patterns: tuple[str, ...] = ()) -> None:
-        self.processor: BatchSpanProcessor = spool_span_processor(store_path, run_id, extra_patterns=extra_patterns)
+        self.processor: SpoolSpanProcessor = spool_span_processor(store_path, run_id, extra_patterns=extra_patterns)
         self.logfire = logfire.configure(
             local=True,
             send_to_logfire=False,
@@ -44,7 +43,7 @@ def spawn_writer(
 ) -> subprocess.Popen[bytes]:
     """Start `_writer.py` in a new process that can import this evaltrace."""
     env = dict(os.environ)
-    src = str(Path(evaltrace._store.__file__).resolve().parents[2])
+    src = str(Path(evaltrace._spool.__file__).resolve().parents[2])
     env['PYTHONPATH'] = os.pathsep.join([src, env.get('PYTHONPATH', '')])
     args = [sys.executable, str(WRITER), str(store_path), run_id, worker, str(count), *(['--crash'] if crash else [])]
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

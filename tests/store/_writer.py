@@ -12,14 +12,15 @@ import sys
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from evaltrace._store import spool_span_processor
+from evaltrace._spool import spool_span_processor
 
 
 def main() -> None:
     store, run_id, worker, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     crash = '--crash' in sys.argv
     provider = TracerProvider(resource=Resource.create({'service.name': f'writer-{worker}'}))
-    processor = spool_span_processor(store, run_id, worker=worker, schedule_delay_millis=5)
+    # Batches are written by the explicit flushes below only, so that the spans after the last flush are lost.
+    processor = spool_span_processor(store, run_id, worker=worker, schedule_delay_millis=60_000)
     provider.add_span_processor(processor)
     tracer = provider.get_tracer('writer')
     for i in range(count):

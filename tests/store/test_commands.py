@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import io
 import json
@@ -67,13 +68,13 @@ def filled(recorder_factory: Callable[..., Recorder], store_path: Path) -> dict[
     lf.instrument_pydantic_ai(judge)
 
     with lf.span('evaltrace case {case}', case='paris') as case_span:
-        agent.run_sync('What is the weather in Paris?')
+        asyncio.run(agent.run('What is the weather in Paris?'))
         with pytest.raises(TimeoutError), lf.span('fetch forecast'):
             raise TimeoutError('forecast service did not answer')
         with lf.span(
             'Calling evaluator: {evaluator_name}', evaluator_name='LLMJudge', _span_name='evaluator: LLMJudge'
         ):
-            judge.run_sync('Is the answer rainy?')
+            asyncio.run(judge.run('Is the answer rainy?'))
         case_span.set_attribute(
             'assertions', {'EqualsExpected': {'name': 'EqualsExpected', 'value': False, 'reason': 'expected rainy'}}
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -17,14 +18,9 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
 from evaltrace._scrub import SecretScrubber
+from evaltrace._spool import RECORD_COLUMNS, spool_dir
 from evaltrace._sql import query_store
-from evaltrace._store import (
-    RECORD_COLUMNS,
-    StoreError,
-    merge_spool,
-    open_store,
-    spool_dir,
-)
+from evaltrace._store import StoreError, merge_spool, open_store
 from tests.store._support import Recorder, spawn_writer
 
 # The three queries of the seed's "Querying Data with SQL" section, verbatim.
@@ -113,7 +109,7 @@ def test_columns_are_filled_like_logfire(recorder_factory: Callable[..., Recorde
     agent = weather_agent(rec)
     lf = rec.logfire
     with lf.span('case {name}', name='paris', _tags=['evaltrace']):
-        agent.run_sync('weather?')
+        asyncio.run(agent.run('weather?'))
         with pytest.raises(ValueError, match='bad input'), lf.span('failing step'):
             raise ValueError('bad input')
         lf.warn('beware {thing}', thing='rain')
@@ -269,7 +265,7 @@ def test_seed_queries_on_a_real_agent_run(recorder_factory: Callable[..., Record
     # version 2 (deprecated); newer versions name spans 'invoke_agent <agent>' / 'execute_tool <tool>', in Logfire
     # as here, so on their spans the first two queries return no rows there and here alike.
     rec = recorder_factory('run-agent')
-    weather_agent(rec, version=2).run_sync('weather?')
+    asyncio.run(weather_agent(rec, version=2).run('weather?'))
     rec.flush()
     con = open_store(store_path)
     assert [r['runs'] for r in sql_rows(con, AGENT_PERFORMANCE)] == [1]

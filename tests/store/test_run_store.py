@@ -1,0 +1,73 @@
+"""What a run leaves in the local store: its spool, read by the HTML report; DuckDB only when queried or when due."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from evaltrace._spool import read_retention, spool_dir, spooled_runs
+from evaltrace._store import open_store
+from tests.conftest import EvalProject
+
+SUITE = """
+import evaltrace
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_words(inputs: str) -> str:
+    return inputs.upper()
+"""
+
+
+def run(project: EvalProject, *args: str) -> str:
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider', *args)
+    result.assert_outcomes(passed=3)
+    return str(project.report()['run_id'])
+
+
+def test_a_run_spools_its_spans_the_html_reads_them_and_the_first_query_merges(
+    project: EvalProject, upper_cases: Callable[[int], list[dict[str, Any]]]
+) -> None:
+    project.dataset('words', upper_cases(3), evaluators=['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE)
+    run_id = run(project)
+    store = project.path / '.evaltrace' / 'traces.duckdb'
+
+    assert not store.exists()  # the run never opened DuckDB
+    assert spooled_runs(store) == {run_id}
+    assert read_retention(store) == 20  # the default, for the merge a later query runs
+    html = (project.path / '.evaltrace' / 'report.html').read_text(encoding='utf-8')
+    trace_ids = {c['trace_id'] for c in project.report()['cases']}
+    # Each case's block carries the spans of its trace, read from the spool: the root span and pydantic-evals' own.
+    for i in range(3):
+        block = re.search(rf'<script type="application/json" id="et-c{i}">(.*?)</script>', html)
+        assert block is not None
+        assert '"sn":"evaltrace case {case}"' in block.group(1)
+        assert '"sn":"execute {task}"' in block.group(1)
+
+    con = open_store(store)  # merges the spool first
+    rows = con.execute('SELECT DISTINCT run_id, trace_id FROM records').fetchall()
+    con.close()
+    assert {r[0] for r in rows} == {run_id}
+    assert {r[1] for r in rows} == trace_ids
+    assert spooled_runs(store) == set()
+
+
+def test_a_run_merges_when_the_spool_holds_more_runs_than_the_retention(
+    project: EvalProject, upper_cases: Callable[[int], list[dict[str, Any]]]
+) -> None:
+    project.dataset('words', upper_cases(3), evaluators=['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE)
+    store = project.path / '.evaltrace' / 'traces.duckdb'
+    first = run(project, '--evaltrace-retention=2')
+    second = run(project, '--evaltrace-retention=2')
+    assert not store.exists()
+    assert spooled_runs(store) == {first, second}
+    third = run(project, '--evaltrace-retention=2')  # three runs waiting, two kept: this one merges
+
+    assert store.exists()
+    assert not any(spool_dir(store).glob('*.jsonl'))
+    con = open_store(store, merge=False)
+    kept = {r[0] for r in con.execute('SELECT DISTINCT run_id FROM records').fetchall()}
+    con.close()
+    assert kept == {second, third}

@@ -1,0 +1,108 @@
+"""The spool: one JSON line per span, scrubbed in one pass over the line, written in batches by the ending thread."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from evaltrace._scrub import SecretScrubber
+from evaltrace._spool import (
+    SpoolSpanExporter,
+    SpoolSpanProcessor,
+    read_retention,
+    read_spool,
+    span_to_line,
+    spool_dir,
+    spooled_runs,
+    write_retention,
+)
+
+
+def finished_span(attributes: dict[str, Any], name: str = 'step') -> ReadableSpan:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({'service.name': 'spool-tests'}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer('t').start_as_current_span(name, attributes=attributes):
+        pass
+    (span,) = memory.get_finished_spans()
+    return span
+
+
+def test_line_scrubs_secrets_in_strings_and_json_attributes_and_stays_json() -> None:
+    span = finished_span(
+        {
+            'note': 'retry with sk-proj-Abc123Def456Ghi789Jkl012 now',
+            'headers': json.dumps({'Authorization': 'Bearer eyJhbGciOiJIUzI1NiJ9.payload123', 'accept': 'json'}),
+            'logfire.json_schema': json.dumps({'type': 'object', 'properties': {'headers': {'type': 'object'}}}),
+            'password': 'hunter2-hunter2',
+        }
+    )
+    line = span_to_line(span, 'run-1', SecretScrubber())
+    assert line is not None
+    record = json.loads(line)
+    attributes = record['attributes']
+    assert attributes['note'] == 'retry with [Scrubbed] now'
+    assert attributes['headers'] == {'Authorization': "[Scrubbed due to 'Auth']", 'accept': 'json'}
+    assert attributes['password'].startswith('[Scrubbed')
+    for secret in ('sk-proj-Abc123Def456Ghi789Jkl012', 'eyJhbGciOiJIUzI1NiJ9', 'hunter2'):
+        assert secret not in line
+    assert record['run_id'] == 'run-1'
+    assert record['span_name'] == 'step'
+
+
+def test_a_replacement_that_would_break_the_line_falls_back_to_scrubbing_each_string() -> None:
+    # A number under a secret-looking key, and a user pattern that spans a JSON quote: scrubbing the line's text
+    # would leave invalid JSON, so the row is built again with each string scrubbed on its own.
+    span = finished_span({'access_token': 12345678901, 'plan': 'gold', 'memo': 'ACME-4242-ZZ'})
+    line = span_to_line(span, 'run-1', SecretScrubber((r'plan":"gold', r'ACME-\d{4}-[A-Z]{2}')))
+    assert line is not None
+    record = json.loads(line)  # valid JSON
+    assert record['attributes']['memo'] == '[Scrubbed]'
+    assert 'ACME-4242-ZZ' not in line
+
+
+def test_processor_writes_a_batch_when_full_and_the_rest_on_flush(tmp_path: Path) -> None:
+    path = tmp_path / 'spool' / 'run-2-main-1.jsonl'
+    processor = SpoolSpanProcessor(SpoolSpanExporter(path, 'run-2'), max_batch=3, max_delay_s=3600)
+    spans = [finished_span({'i': i}) for i in range(4)]
+    for span in spans[:2]:
+        processor.on_end(span)
+    assert not path.exists()  # waiting for a full batch
+    processor.on_end(spans[2])
+    assert len(path.read_text().splitlines()) == 3
+    processor.on_end(spans[3])
+    assert len(path.read_text().splitlines()) == 3
+    processor.force_flush()
+    assert [r['attributes']['i'] for r in read_spool(tmp_path / 'traces.duckdb', 'run-2')] == [0, 1, 2, 3]
+
+
+def test_processor_writes_a_span_that_waited_longer_than_the_delay(tmp_path: Path) -> None:
+    path = tmp_path / 'spool' / 'run-3-main-1.jsonl'
+    processor = SpoolSpanProcessor(SpoolSpanExporter(path, 'run-3'), max_batch=1000, max_delay_s=0)
+    processor.on_end(finished_span({'i': 0}))
+    assert len(path.read_text().splitlines()) == 1
+
+
+def test_read_spool_skips_a_line_cut_short_and_lists_waiting_runs(tmp_path: Path) -> None:
+    store = tmp_path / 'traces.duckdb'
+    directory = spool_dir(store)
+    directory.mkdir()
+    (directory / '20250101T120000-3f9a1c-main-7.jsonl').write_text('{"span_id": "a"}\n{"span_id": "b"\n')
+    (directory / 'abc123-gw0-8.jsonl.0f0f0f.merging').write_text('{"span_id": "c"}\n')
+    assert [r['span_id'] for r in read_spool(store, '20250101T120000-3f9a1c')] == ['a']
+    assert spooled_runs(store) == {'20250101T120000-3f9a1c', 'abc123'}
+
+
+def test_retention_is_recorded_for_the_next_merge(tmp_path: Path) -> None:
+    store = tmp_path / 'traces.duckdb'
+    assert read_retention(store) is None
+    write_retention(store, 5)
+    assert read_retention(store) == 5
+    write_retention(store, 0)  # keep every run
+    assert read_retention(store) is None
