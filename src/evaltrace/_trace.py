@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import logfire
-from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanKind, get_current_span
+from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
 
 from ._telemetry import TelemetryHealth, bounded_flush, guard_exit, watch_exporters
@@ -248,32 +247,43 @@ def setup_tracing(
     return TraceSetup(usage, configured_by_us, _force_sampling(), list(extra_processors))
 
 
+ROOT_SPAN_TEMPLATE = 'evaltrace case {case}'
+
+
 @contextmanager
 def case_span(name: str, attributes: dict[str, Any], setup: TraceSetup | None) -> Generator[tuple[CaseTrace, Any]]:
     """Open a case's root span in a fresh, empty context, so the case starts its own trace.
 
-    Yields the `CaseTrace` that collects usage and the logfire span, on which the caller sets final attributes
-    (see `finish_case_span`) before it ends.
+    Yields the `CaseTrace` that collects usage and the OTel span, on which the caller sets final attributes
+    before it ends.
+
+    The span comes from logfire's tracer provider through the OpenTelemetry API, with the attributes that
+    `logfire.span` would set for the message and tags: a third of the cost of `logfire.span` (which formats the
+    message, inspects the caller and builds a JSON schema), on every case.
     """
     case = CaseTrace()
     case_token = _current_case.set(case)
-    ctx_token = otel_context.attach(Context())
     try:
-        root_attributes: dict[str, Any] = {'case': name, ROOT_ATTRIBUTE: True, **attributes}
-        with logfire.span('evaltrace case {case}', _tags=['evaltrace'], **root_attributes) as span:
-            otel_span = get_current_span()
-            sc = otel_span.get_span_context()
+        root_attributes: dict[str, Any] = {
+            'logfire.msg_template': ROOT_SPAN_TEMPLATE,
+            'logfire.msg': ROOT_SPAN_TEMPLATE.format(case=name),
+            'logfire.span_type': 'span',
+            'logfire.tags': ('evaltrace',),
+            'case': name,
+            ROOT_ATTRIBUTE: True,
+            **attributes,
+        }
+        tracer = logfire.DEFAULT_LOGFIRE_INSTANCE.config.get_tracer_provider().get_tracer('evaltrace')
+        with tracer.start_as_current_span(ROOT_SPAN_TEMPLATE, context=Context(), attributes=root_attributes) as span:
+            sc = span.get_span_context()
             if sc.is_valid:
                 case.trace_id = f'{sc.trace_id:032x}'
                 case.span_id = f'{sc.span_id:016x}'
             try:
                 yield case, span
             finally:
-                # Plain numbers: set through OpenTelemetry directly, sparing logfire's per-attribute JSON schema
-                # work on the hot path (a dozen attributes on every case).
-                otel_span.set_attributes(usage_attributes(case.usage))
+                span.set_attributes(usage_attributes(case.usage))
                 if setup is not None and setup.sampler is not None:
                     setup.sampler.release(sc.trace_id)
     finally:
-        otel_context.detach(ctx_token)
         _current_case.reset(case_token)
