@@ -135,7 +135,7 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
         except OSError as e:
             state.harness_errors.append(f'could not write the report {state.settings.report}: {e}')
     config.stash[FINAL_REPORT_KEY] = data
-    if state.settings.html is not None:  # after the store merge (close_tracing): the page draws the merged spans
+    if state.settings.html is not None:  # after close_tracing flushed the spool: the page draws the run's spans
         from ._html import write_html_safely
 
         write_html_safely(state.settings, data, state.harness_warnings)
