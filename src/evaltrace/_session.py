@@ -106,17 +106,17 @@ class EvalSession:
             self.trace.close()
         if self.is_worker or self.settings.store is None or (self.trace is None and not self.state.cases):
             return
-        from ._spool import write_retention
+        from ._spool import spooled_runs, write_retention
 
+        store, keep = self.settings.store, self.settings.retention
         try:
-            write_retention(self.settings.store, self.settings.retention)
-            if self.settings.retention:
-                from ._spool import spooled_runs
+            write_retention(store, keep)
+            # Merge only when more runs wait than are kept, so an unqueried store stays bounded; else the next
+            # query merges (`open_store`), and the run does not pay for DuckDB.
+            if keep and len(spooled_runs(store)) > keep:
+                from ._store import merge_spool
 
-                if len(spooled_runs(self.settings.store)) > self.settings.retention:
-                    from ._store import merge_if_due  # only then pay for DuckDB
-
-                    merge_if_due(self.settings.store, self.settings.retention)
+                merge_spool(store, keep_runs=keep)
         except Exception as e:  # StoreError, OSError: the spans are still in the spool for the next query
             self.harness_warnings.append(f'local trace store not updated: {e}')
 

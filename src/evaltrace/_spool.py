@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
@@ -41,7 +40,6 @@ __all__ = (
     'SpoolSpanProcessor',
     'StoreError',
     'locked',
-    'new_run_id',
     'read_retention',
     'read_spool',
     'span_to_line',
@@ -239,11 +237,6 @@ def _str_or_none(value: object) -> str | None:
 def spool_dir(store_path: Path | str = DEFAULT_STORE_PATH) -> Path:
     """The folder where processes append spans before they are merged into the store."""
     return Path(store_path).parent / 'spool'
-
-
-def new_run_id() -> str:
-    """A fresh run id that sorts by start time, e.g. `20250101T120000-3f9a1c`."""
-    return f'{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}'
 
 
 @contextlib.contextmanager

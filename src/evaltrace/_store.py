@@ -6,7 +6,7 @@ Writing happens in two steps so that it never slows a run and stays safe under p
 2. `merge_spool` imports the spool files into the DuckDB file (DuckDB allows one writer process per file),
    deletes them, and applies retention (keep the last N runs). `open_store` calls it before any read, so the
    store is current whenever it is queried, and the spool of a run that crashed is recovered. A run itself
-   only merges when the spool holds more runs than the retention (see `merge_if_due`), so it never pays for
+   only merges when the spool holds more runs than the retention (`EvalSession.close_tracing`), so it never pays for
    DuckDB otherwise.
 """
 
@@ -29,7 +29,6 @@ from ._spool import (
     locked,
     read_retention,
     spool_dir,
-    spooled_runs,
 )
 
 __all__ = (
@@ -37,7 +36,6 @@ __all__ = (
     'DEFAULT_STORE_PATH',
     'MergeResult',
     'StoreError',
-    'merge_if_due',
     'merge_spool',
     'open_store',
 )
@@ -200,16 +198,6 @@ def merge_spool(
         return MergeResult(len(files), imported, pruned)
     finally:
         con.close()
-
-
-def merge_if_due(store_path: Path | str, keep_runs: int | None) -> MergeResult | None:
-    """Merge the spool when it holds more runs than `keep_runs`, so that an unqueried store stays bounded.
-
-    Otherwise the spool waits for the next query (`open_store` merges first): a run does not pay for DuckDB.
-    """
-    if not keep_runs or len(spooled_runs(store_path)) <= keep_runs:
-        return None
-    return merge_spool(store_path, keep_runs=keep_runs)
 
 
 def _refresh_runs(con: duckdb.DuckDBPyConnection) -> None:
