@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import inspect
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from ._settings import RecordMode
 from ._suite import SuiteSpec
 from ._trace import TraceSetup, case_span
 
-__all__ = ('CaseWork', 'ReplayConfig', 'make_task', 'run_cases')
+__all__ = ('CaseWork', 'ReplayConfig', 'frozen_heap', 'make_task', 'run_cases')
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,26 @@ class CaseWork:
     nodeid: str
     repeat: int | None
     repeats: int
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Generator[None]:
+    """While a batch runs, keep the objects that were alive before it out of the garbage collector's passes.
+
+    A session with a thousand cases holds a large heap before its first case runs (the collected items, the imported
+    modules); every full collection during the batch walked all of it again, about 0.4 s per thousand cases. Frozen
+    objects are still alive and used as usual; they are simply not scanned. They are unfrozen after the batch, so
+    nothing is held longer than it would be. Does nothing when the heap is already frozen (by the user, or by an
+    enclosing batch).
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def make_task(fn: Callable[..., Any], fixtures: Mapping[str, Any]) -> Callable[[Any], Any]:

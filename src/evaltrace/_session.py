@@ -25,7 +25,7 @@ from ._judge import failure_message
 from ._links import LinkTarget, project_url_from_credentials
 from ._report import ReportState, SuiteInfo, build_report, write_json_atomic
 from ._results import CaseResult
-from ._run import CaseWork, ReplayConfig, run_cases
+from ._run import CaseWork, ReplayConfig, frozen_heap, run_cases
 from ._settings import Settings
 from ._trace import TraceSetup, setup_tracing
 
@@ -170,7 +170,8 @@ class EvalSession:
         works = [CaseWork(p.case, p.case_name, it.nodeid, p.repeat, p.repeats) for it, p in batch]
         s = self.settings
         faults = FaultPolicy(s.retry_attempts, s.retry_max_delay, s.rate_limit_rpm, s.rate_limit_tpm)
-        with provider_faults(faults):  # one rate limiter per batch: shared by the suite's concurrent cases
+        # One rate limiter per batch, shared by the suite's concurrent cases; the prior heap frozen (see _run).
+        with provider_faults(faults), frozen_heap():
             self._run_works(works, runtime, fixtures, timeout, setup, links_on_result=on_result)
 
     def _run_works(

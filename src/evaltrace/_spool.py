@@ -11,6 +11,7 @@ the spool when it is first queried. So a run never pays for DuckDB.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -125,8 +126,12 @@ def _level_name(level_num: object, status: StatusCode) -> str:
 
 
 def _json_schema_properties(raw: object) -> dict[str, Any]:
-    if not isinstance(raw, str):
-        return {}
+    return _parsed_schema_properties(raw) if isinstance(raw, str) else {}
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_schema_properties(raw: str) -> dict[str, Any]:
+    # Cached: a span kind's schema text repeats on every case. The result is shared, and only ever read.
     try:
         schema = json.loads(raw)
     except ValueError:

@@ -200,3 +200,24 @@ def test_eval_traces_are_never_sampled_out(project: EvalProject, upper_cases: An
     for root in roots:
         in_trace = [s for s in spans if s.context.trace_id == root.context.trace_id]  # pyright: ignore[reportOptionalMemberAccess]
         assert sum(s.name == 'chat gpt-4o-mini' for s in in_trace) == 2
+
+
+def test_a_batch_runs_with_the_prior_heap_frozen_and_unfreezes_it(project: EvalProject) -> None:
+    """The heap alive before a batch is out of the collector's passes while it runs, and only then (see _run)."""
+    project.dataset('frozen', [{'name': 'c0', 'inputs': 'x', 'expected_output': True}], ['EqualsExpected'])
+    project.write(
+        'evals/test_frozen.py',
+        """
+        import gc
+        import evaltrace
+
+        @evaltrace.suite('datasets/frozen.yaml')
+        def test_frozen(inputs: str) -> bool:
+            return gc.get_freeze_count() > 0
+        """,
+    )
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    _run(project, 'evals').assert_outcomes(passed=1)
+    assert gc.get_freeze_count() == 0
