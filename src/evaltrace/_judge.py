@@ -14,7 +14,7 @@ from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 from ._results import CaseResult, CaseStatus, EvalValue
 from ._usage import Usage
 
-__all__ = ('failure_message', 'inputs_hash', 'jsonable', 'judge', 'truncate')
+__all__ = ('Judged', 'failure_message', 'inputs_hash', 'jsonable', 'judge', 'truncate')
 
 MAX_VALUE_CHARS = 400
 
@@ -40,10 +40,7 @@ def _values(results: Mapping[str, EvaluationResult[Any]]) -> dict[str, EvalValue
     return {name: EvalValue(r.value, r.reason, r.source.name) for name, r in results.items()}
 
 
-def judge(
-    outcome: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any],
-    min_scores: Mapping[str, float],
-) -> tuple[
+Judged = tuple[
     CaseStatus,
     list[str],
     dict[str, EvalValue],
@@ -51,7 +48,13 @@ def judge(
     dict[str, EvalValue],
     list[dict[str, str]],
     dict[str, str] | None,
-]:
+]
+"""A verdict: status, failures, assertions, scores, labels, evaluator failures, error."""
+
+
+def judge(
+    outcome: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any], min_scores: Mapping[str, float]
+) -> Judged:
     """Decide a case's status from pydantic-evals' outcome.
 
     A task that raised is an `error`; so is an evaluator that raised. A False assertion, or a score below the

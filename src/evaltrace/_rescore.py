@@ -49,7 +49,7 @@ __all__ = (
 
 RESCORED_ATTRIBUTE = 'evaltrace.rescored_from'
 """Set on every re-emitted span: the run whose spans it copies."""
-ROOT_SPAN_NAME = 'evaltrace case {case}'
+IS_ROOT = "attributes->>'evaltrace.case' = 'true'"  # a case's root span (see _trace)
 CASE_SPAN_NAME = 'case: {case_name}'
 TASK_SPAN_NAME = 'execute {task}'
 _REPLAYED_ATTRIBUTE = 'evaltrace.replayed'  # as in _trace: the usage of such a span was not spent by this run
@@ -137,8 +137,8 @@ def stored_suites(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
     """The suite ids (node ids without the case part) whose cases the run stored, in name order."""
     rows = con.execute(
         "SELECT DISTINCT split_part(attributes->>'nodeid', '[', 1) AS suite FROM records "
-        "WHERE run_id = ? AND span_name = ? AND attributes->>'nodeid' IS NOT NULL ORDER BY suite",
-        [run_id, ROOT_SPAN_NAME],
+        f"WHERE run_id = ? AND {IS_ROOT} AND attributes->>'nodeid' IS NOT NULL ORDER BY suite",
+        [run_id],
     ).fetchall()
     return [str(r[0]) for r in rows if r[0]]
 
@@ -197,9 +197,9 @@ def load_stored_cases(
     con = open_store(store_path, merge=False)
     try:
         roots = con.execute(
-            "SELECT attributes->>'nodeid', trace_id FROM records WHERE run_id = ? AND span_name = ? "
+            f"SELECT attributes->>'nodeid', trace_id FROM records WHERE run_id = ? AND {IS_ROOT} "
             "AND list_contains(?, attributes->>'nodeid') ORDER BY start_timestamp",
-            [run_id, ROOT_SPAN_NAME, list(nodeids)],
+            [run_id, list(nodeids)],
         ).fetchall()
         cases = {str(nodeid): StoredCase(str(nodeid), str(trace_id)) for nodeid, trace_id in roots}
         missing = [n for n in nodeids if n not in cases and report.get(n) is not None and report[n].trace_id]

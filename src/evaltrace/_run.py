@@ -1,8 +1,9 @@
 """Running a suite's selected cases concurrently, each in its own trace, through `Dataset.evaluate`.
 
-Each case is evaluated as a one-case `Dataset.evaluate(...)` call under the case's own root span: pydantic-evals
-still runs the task, the evaluators, retries and lifecycle hooks, and still emits its experiment span, but no two
-cases share a trace.
+Each case is evaluated as a one-case `Dataset.evaluate(...)` call in an empty context: pydantic-evals still runs the
+task, the evaluators, retries and lifecycle hooks, and its experiment span is the root of the case's own trace (see
+_trace), so no two cases share a trace. evaltrace's own part of a case (its cassette, its verdict on the root span)
+runs as the case's lifecycle, around the suite's own lifecycle hooks.
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from pydantic_evals import Case, Dataset
+from pydantic_evals.evaluators import EvaluatorContext
+from pydantic_evals.lifecycle import CaseLifecycle
+from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 
 from ._faults import run_in_thread
-from ._judge import inputs_hash, jsonable, judge
+from ._judge import Judged, inputs_hash, jsonable, judge
 from ._replay import ReplayError, ReplayStats, cassette_path, use_cassette
 from ._results import CaseResult
 from ._settings import RecordMode
 from ._suite import SuiteSpec
-from ._trace import TraceSetup, case_span
+from ._trace import CaseTrace, TraceSetup, case_trace
 
 __all__ = ('CaseWork', 'ReplayConfig', 'frozen_heap', 'make_task', 'run_cases')
 
@@ -117,6 +121,106 @@ def _error_result(
     )
 
 
+class _CaseRun:
+    """evaltrace's part of one case, run by pydantic-evals as the case's lifecycle (see `_CaseHooks`).
+
+    The cassette is entered in `setup`, inside the case's trace, so that a corrupt one is this case's error with a
+    trace; the verdict is stamped on the root span in `teardown`, the last moment before pydantic-evals ends it.
+    """
+
+    def __init__(
+        self,
+        work: CaseWork,
+        trace: CaseTrace,
+        spec: SuiteSpec,
+        suite_id: str,
+        replay: ReplayConfig | None,
+        stack: ExitStack,
+    ) -> None:
+        self.work = work
+        self.trace = trace
+        self.spec = spec
+        self.suite_id = suite_id
+        self.replay = replay
+        self.stack = stack
+        self.replay_stats: ReplayStats | None = None
+        self.replay_error: ReplayError | None = None
+        self.judged: Judged | None = None
+
+    def hooks(self, case: Case[Any, Any, Any]) -> CaseLifecycle[Any, Any, Any]:
+        return _CaseHooks(case, self)
+
+    def enter_cassette(self) -> None:
+        if self.replay is None:
+            return
+        try:
+            self.replay_stats = self.stack.enter_context(
+                use_cassette(
+                    self.replay.cassette(self.suite_id, self.work),
+                    mode=self.replay.mode,
+                    case=self.work.nodeid,
+                    scrub_patterns=self.replay.scrub_patterns,
+                )
+            )
+        except ReplayError as e:  # a corrupt cassette: this case's one-line error, not an internal error
+            self.replay_error = e
+            raise
+
+    def finish(self, outcome: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any] | None) -> None:
+        """Close the cassette (saving what was recorded), judge the case, and stamp the verdict on its root."""
+        try:
+            self.stack.close()
+        finally:
+            stamp: dict[str, Any] = {}
+            if outcome is not None and self.replay_error is None:
+                self.judged = judged = _judged(outcome, self.spec.min_scores, self.replay_stats)
+                stamp['evaltrace.status'] = judged[0]
+            else:  # cancelled (a timeout), or the cassette could not be read
+                stamp['evaltrace.status'] = 'error'
+            if self.replay_stats is not None:
+                stamp['evaltrace.replayed'] = self.replay_stats.is_replayed
+            self.trace.stamp(stamp)
+
+
+class _CaseHooks(CaseLifecycle[Any, Any, Any]):
+    """The lifecycle pydantic-evals runs for each case: evaltrace's part around the suite's own hooks, if any."""
+
+    def __init__(self, case: Case[Any, Any, Any], run: _CaseRun) -> None:
+        super().__init__(case)
+        self._run = run
+        user = run.spec.lifecycle
+        self._inner: CaseLifecycle[Any, Any, Any] | None = user(case) if user is not None else None
+
+    async def setup(self) -> None:
+        self._run.enter_cassette()
+        if self._inner is not None:
+            await self._inner.setup()
+
+    async def prepare_context(self, ctx: EvaluatorContext[Any, Any, Any]) -> EvaluatorContext[Any, Any, Any]:
+        return ctx if self._inner is None else await self._inner.prepare_context(ctx)
+
+    async def teardown(self, result: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any] | None) -> None:
+        try:
+            if self._inner is not None:
+                await self._inner.teardown(result)
+        finally:
+            self._run.finish(result)
+
+
+def _judged(
+    outcome: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any],
+    min_scores: Mapping[str, float],
+    replay_stats: ReplayStats | None,
+) -> Judged:
+    status, failures, assertions, scores, labels, ev_failures, error = judge(outcome, min_scores)
+    if replay_stats is not None and replay_stats.error is not None:
+        # A cassette miss surfaces inside the task as an exception; name the miss itself.
+        status = 'error'
+        failures = [str(replay_stats.error), *failures]
+        error = {'type': 'CassetteMiss', 'message': str(replay_stats.error), 'traceback': ''}
+    return status, failures, assertions, scores, labels, ev_failures, error
+
+
 async def _run_one(
     work: CaseWork,
     task: Callable[[Any], Any],
@@ -140,18 +244,9 @@ async def _run_one(
     one = Dataset[Any, Any, Any](name=dataset.name, cases=[case], evaluators=dataset.evaluators)
     t0 = time.perf_counter()
     attributes = {'suite': suite_name, 'nodeid': work.nodeid, 'dataset': dataset.name}
-    replay_stats: ReplayStats | None = None
-    with case_span(f'{suite_name}[{work.case_name}]', attributes, setup) as (trace, span), ExitStack() as stack:
+    with case_trace(f'{suite_name}[{work.case_name}]', attributes, setup) as trace, ExitStack() as stack:
+        run = _CaseRun(work, trace, spec, suite_id, replay, stack)
         try:
-            if replay is not None:
-                replay_stats = stack.enter_context(
-                    use_cassette(
-                        replay.cassette(suite_id, work),
-                        mode=replay.mode,
-                        case=work.nodeid,
-                        scrub_patterns=replay.scrub_patterns,
-                    )
-                )
             async with asyncio.timeout(timeout):
                 report = await one.evaluate(
                     task,
@@ -161,51 +256,44 @@ async def _run_one(
                     retry_task=spec.retry_task,
                     retry_evaluators=spec.retry_evaluators,
                     metadata=dict(spec.metadata) if spec.metadata is not None else None,
-                    lifecycle=spec.lifecycle,
+                    lifecycle=run.hooks,
                 )
         except TimeoutError:
             result = _error_result(
                 work, suite_id, f'TimeoutError: timed out after {timeout:g} s', '', trace.trace_id, trace.span_id
             )
-            span.set_attribute('evaltrace.status', 'error')
-        except ReplayError as e:  # a corrupt cassette: this case's one-line error, not an internal error
-            result = _error_result(work, suite_id, f'{type(e).__name__}: {e}', '', trace.trace_id, trace.span_id)
-            span.set_attribute('evaltrace.status', 'error')
         else:
-            outcome = (report.cases or report.failures)[0]
-            status, failures, assertions, scores, labels, ev_failures, error = judge(outcome, spec.min_scores)
-            output = getattr(outcome, 'output', None)
-            result = CaseResult(
-                suite=suite_id,
-                case=work.case_name,
-                nodeid=work.nodeid,
-                status=status,
-                repeat=work.repeat,
-                repeats=work.repeats,
-                assertions=assertions,
-                scores=scores,
-                labels=labels,
-                evaluator_failures=ev_failures,
-                failures=failures,
-                error=error,
-                task_duration_s=getattr(outcome, 'task_duration', None),
-                trace_id=trace.trace_id,
-                span_id=trace.span_id,
-                inputs=jsonable(case.inputs),
-                expected_output=jsonable(case.expected_output),
-                output=jsonable(output),
-                metadata=jsonable(case.metadata),
-                inputs_hash=inputs_hash(case.inputs, case.expected_output),
-            )
-            if replay_stats is not None and replay_stats.error is not None:
-                # A cassette miss surfaces inside the task as an exception; name the miss itself.
-                result.status = 'error'
-                result.failures.insert(0, str(replay_stats.error))
-                result.error = {'type': 'CassetteMiss', 'message': str(replay_stats.error), 'traceback': ''}
-            span.set_attribute('evaltrace.status', result.status)
-        if replay_stats is not None:
-            result.replayed = replay_stats.is_replayed
-            span.set_attribute('evaltrace.replayed', replay_stats.is_replayed)
+            if run.replay_error is not None:
+                e = run.replay_error
+                result = _error_result(work, suite_id, f'{type(e).__name__}: {e}', '', trace.trace_id, trace.span_id)
+            else:
+                outcome = (report.cases or report.failures)[0]
+                judged = run.judged or _judged(outcome, spec.min_scores, run.replay_stats)
+                status, failures, assertions, scores, labels, ev_failures, error = judged
+                result = CaseResult(
+                    suite=suite_id,
+                    case=work.case_name,
+                    nodeid=work.nodeid,
+                    status=status,
+                    repeat=work.repeat,
+                    repeats=work.repeats,
+                    assertions=assertions,
+                    scores=scores,
+                    labels=labels,
+                    evaluator_failures=ev_failures,
+                    failures=failures,
+                    error=error,
+                    task_duration_s=getattr(outcome, 'task_duration', None),
+                    trace_id=trace.trace_id,
+                    span_id=trace.span_id,
+                    inputs=jsonable(case.inputs),
+                    expected_output=jsonable(case.expected_output),
+                    output=jsonable(getattr(outcome, 'output', None)),
+                    metadata=jsonable(case.metadata),
+                    inputs_hash=inputs_hash(case.inputs, case.expected_output),
+                )
+        if run.replay_stats is not None:
+            result.replayed = run.replay_stats.is_replayed
     result.duration_s = time.perf_counter() - t0
     result.task_usage = trace.usage.task
     result.judge_usage = trace.usage.judge

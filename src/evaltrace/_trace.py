@@ -1,4 +1,8 @@
-"""Tracing: Logfire set-up, one root span per case, usage summed over each case's trace, no sampling of eval traces.
+"""Tracing: Logfire set-up, one trace per case, usage summed over each case's trace, no sampling of eval traces.
+
+Each case runs as a one-case `Dataset.evaluate` in an empty context, so pydantic-evals' experiment span is the root
+of the case's own trace. `UsageProcessor` adopts that span as it starts: it stamps the case's attributes on it, and
+keeps its usage sums current while the case's model requests end. No span of evaltrace's own is added to a case.
 
 Logfire is configured lazily, when the first suite runs, so a `logfire.configure()` made by the user in a conftest or
 an eval module is seen and respected; evaltrace then only adds its span processors to the user's provider.
@@ -15,17 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import logfire
+from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.util.types import Attributes
 
 from ._telemetry import TelemetryHealth, bounded_flush, guard_exit, watch_exporters
 from ._threads import token_check_as_daemon
 from ._usage import CaseUsage, usage_attributes, usage_of_span
 
-__all__ = ('CaseTrace', 'TraceSetup', 'UsageProcessor', 'case_span', 'setup_tracing')
+__all__ = ('CaseTrace', 'TraceSetup', 'UsageProcessor', 'case_trace', 'setup_tracing')
 
 ROOT_ATTRIBUTE = 'evaltrace.case'
 REPLAYED_ATTRIBUTE = 'evaltrace.replayed'  # set by _replay on model-request spans answered from a cassette
@@ -36,20 +41,34 @@ _current_case: ContextVar[CaseTrace | None] = ContextVar('evaltrace_current_case
 
 @dataclass
 class CaseTrace:
-    """What the tracing layer learns about one case: its ids and its usage, split task / judge."""
+    """What the tracing layer learns about one case: its root span, its ids and its usage, split task / judge."""
 
+    root_attributes: dict[str, Any] = field(default_factory=dict[str, Any])
+    """Stamped on the root span when it starts."""
     trace_id: str | None = None
     span_id: str | None = None
     usage: CaseUsage = field(default_factory=CaseUsage)
+    root: Span | None = field(default=None, repr=False)
     # span_id -> is the span inside an evaluator (judge) subtree
     judge_spans: dict[int, bool] = field(default_factory=dict[int, bool], repr=False)
 
+    def stamp(self, attributes: dict[str, Any]) -> bool:
+        """Set attributes on the case's root span while it is live; False once it has ended (or never started)."""
+        root = self.root
+        if root is None or not root.is_recording():
+            return False
+        root.set_attributes(attributes)
+        return True
+
 
 class UsageProcessor(SpanProcessor):
-    """Sums the usage of every model-request span into its case, split into task and judge shares.
+    """Adopts each case's root span, and sums the usage of its model-request spans, split into task and judge shares.
 
+    The root is the first span without a parent that starts in a case's context (pydantic-evals' experiment span).
     A span belongs to the judge share when it sits under an evaluator span (`evaluator: …`, from pydantic-evals).
     Parents start before their children, so a span's share is known when it starts and looked up when it ends.
+    The root's usage attributes are brought up to date as each model request ends: they are complete before the root
+    itself ends, because pydantic-evals ends it after every span of the case.
     """
 
     def __init__(self) -> None:
@@ -61,11 +80,14 @@ class UsageProcessor(SpanProcessor):
         if not self.active:
             return
         ctx = span.get_span_context()
-        attrs = span.attributes or {}
-        if attrs.get(ROOT_ATTRIBUTE) and (case := _current_case.get()) is not None:
+        if span.parent is None and (case := _current_case.get()) is not None and case.root is None:
             with self._lock:
                 self._cases[ctx.trace_id] = case
+            case.root = span
+            case.trace_id = f'{ctx.trace_id:032x}'
+            case.span_id = f'{ctx.span_id:016x}'
             case.judge_spans[ctx.span_id] = False
+            span.set_attributes({**case.root_attributes, **usage_attributes(case.usage)})
             return
         case = self._cases.get(ctx.trace_id)
         if case is None:
@@ -91,6 +113,7 @@ class UsageProcessor(SpanProcessor):
             (case.usage.judge if case.judge_spans.get(ctx.span_id, False) else case.usage.task).add(usage)
             if attrs.get(REPLAYED_ATTRIBUTE):
                 case.usage.replayed_cost_usd += usage.cost_usd
+            case.stamp(usage_attributes(case.usage))
 
     def shutdown(self) -> None:
         self.active = False
@@ -116,8 +139,8 @@ class EvalTraceSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: Any = None,
     ) -> SamplingResult:
-        if attributes and attributes.get(ROOT_ATTRIBUTE):
-            self._forced.add(trace_id)
+        if _current_case.get() is not None and not get_current_span(parent_context).get_span_context().is_valid:
+            self._forced.add(trace_id)  # a case's root (see UsageProcessor)
             return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
         if trace_id in self._forced:
             return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
@@ -247,43 +270,34 @@ def setup_tracing(
     return TraceSetup(usage, configured_by_us, _force_sampling(), list(extra_processors))
 
 
-ROOT_SPAN_TEMPLATE = 'evaltrace case {case}'
-
-
 @contextmanager
-def case_span(name: str, attributes: dict[str, Any], setup: TraceSetup | None) -> Generator[tuple[CaseTrace, Any]]:
-    """Open a case's root span in a fresh, empty context, so the case starts its own trace.
+def case_trace(name: str, attributes: dict[str, Any], setup: TraceSetup | None) -> Generator[CaseTrace]:
+    """Run the block in an empty context, so that the next span it starts is the root of the case's own trace.
 
-    Yields the `CaseTrace` that collects usage and the OTel span, on which the caller sets final attributes
-    before it ends.
+    That span (pydantic-evals' experiment span, for a one-case `Dataset.evaluate`) is adopted by `UsageProcessor`,
+    which stamps on it the case's attributes: `case`, `evaltrace.case`, the given ones, the usage sums, the tag
+    `evaltrace`, and the message `evaluate {name}`, which names the case as well as the suite. The experiment's span
+    name, its `name` (the suite) and its other attributes are pydantic-evals' own, so that Logfire's evals view
+    still shows the suite's cases as experiments.
 
-    The span comes from logfire's tracer provider through the OpenTelemetry API, with the attributes that
-    `logfire.span` would set for the message and tags: a third of the cost of `logfire.span` (which formats the
-    message, inspects the caller and builds a JSON schema), on every case.
+    Yields the `CaseTrace`: ids and usage are filled in as the case runs, and `stamp` sets final attributes while
+    the root is live.
     """
-    case = CaseTrace()
-    case_token = _current_case.set(case)
-    try:
-        root_attributes: dict[str, Any] = {
-            'logfire.msg_template': ROOT_SPAN_TEMPLATE,
-            'logfire.msg': ROOT_SPAN_TEMPLATE.format(case=name),
-            'logfire.span_type': 'span',
+    case = CaseTrace(
+        root_attributes={
+            'logfire.msg': f'evaluate {name}',
             'logfire.tags': ('evaltrace',),
             'case': name,
             ROOT_ATTRIBUTE: True,
             **attributes,
         }
-        tracer = logfire.DEFAULT_LOGFIRE_INSTANCE.config.get_tracer_provider().get_tracer('evaltrace')
-        with tracer.start_as_current_span(ROOT_SPAN_TEMPLATE, context=Context(), attributes=root_attributes) as span:
-            sc = span.get_span_context()
-            if sc.is_valid:
-                case.trace_id = f'{sc.trace_id:032x}'
-                case.span_id = f'{sc.span_id:016x}'
-            try:
-                yield case, span
-            finally:
-                span.set_attributes(usage_attributes(case.usage))
-                if setup is not None and setup.sampler is not None:
-                    setup.sampler.release(sc.trace_id)
+    )
+    case_token = _current_case.set(case)
+    context_token = otel_context.attach(Context())
+    try:
+        yield case
     finally:
+        otel_context.detach(context_token)
         _current_case.reset(case_token)
+        if setup is not None and setup.sampler is not None and case.trace_id is not None:
+            setup.sampler.release(int(case.trace_id, 16))

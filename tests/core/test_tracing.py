@@ -69,6 +69,49 @@ def test_each_case_has_its_own_trace_rooted_at_the_case_span(
     # The report carries the same ids.
     report_ids = {c['trace_id'] for c in project.report()['cases']}
     assert report_ids == {f'{t:032x}' for t in trace_ids}
+    # The root is the case's one-case experiment: pydantic-evals' span, named for the suite, with the case stamped on.
+    for root in roots:
+        attrs = root.attributes or {}
+        assert root.name == 'evaluate {name}' and attrs['gen_ai.operation.name'] == 'experiment'
+        assert attrs['name'] == 'test_words'
+        assert attrs['logfire.msg'] == f'evaluate {attrs["case"]}'
+        assert attrs['evaltrace.status'] == 'passed'
+        assert attrs['nodeid'] == f'evals/test_words.py::{attrs["case"]}'
+    assert sum(s.name == 'evaluate {name}' for s in spans) == 6  # no second experiment, no span of evaltrace's own
+
+
+STATUS_SUITE = """
+import asyncio
+import evaltrace
+
+@evaltrace.suite('datasets/mixed.yaml', timeout=0.5)
+async def test_mixed(inputs: str) -> str:
+    if inputs == 'boom':
+        raise RuntimeError('boom')
+    if inputs == 'hang':
+        await asyncio.sleep(30)
+    return inputs.upper()
+"""
+
+
+def test_each_root_carries_its_case_status_timeouts_included(project: EvalProject, capfire: CaptureLogfire) -> None:
+    cases = [
+        {'name': 'ok', 'inputs': 'ok', 'expected_output': 'OK'},
+        {'name': 'wrong', 'inputs': 'wrong', 'expected_output': 'RIGHT'},
+        {'name': 'boom', 'inputs': 'boom', 'expected_output': 'BOOM'},
+        {'name': 'hang', 'inputs': 'hang', 'expected_output': 'HANG'},
+    ]
+    project.dataset('mixed', cases, ['EqualsExpected'])
+    project.write('evals/test_mixed.py', STATUS_SUITE)
+    _run(project, 'evals').assert_outcomes(passed=1, failed=3)
+    statuses = {c['case']: c['status'] for c in project.report()['cases']}
+    assert statuses == {'ok': 'passed', 'wrong': 'failed', 'boom': 'error', 'hang': 'error'}
+    roots = {(r.attributes or {})['case']: r for r in _roots(_spans(capfire.exporter))}
+    assert {case.split('[')[1][:-1]: (r.attributes or {}).get('evaltrace.status') for case, r in roots.items()} == (
+        statuses
+    )
+    ids = {c['case']: c['trace_id'] for c in project.report()['cases']}
+    assert {case.split('[')[1][:-1]: f'{r.context.trace_id:032x}' for case, r in roots.items()} == ids  # pyright: ignore[reportOptionalMemberAccess]
 
 
 def test_root_span_usage_equals_the_sum_of_model_request_spans(
