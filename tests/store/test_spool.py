@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -54,6 +55,29 @@ def test_line_scrubs_secrets_in_strings_and_json_attributes_and_stays_json() -> 
         assert secret not in line
     assert record['run_id'] == 'run-1'
     assert record['span_name'] == 'step'
+
+
+KEYS_OF_EACH_DEFAULT_PATTERN = [
+    'Password', 'passwd', 'MYSQL_PWD', 'client_secret', 'Authorization', 'aws_credentials', 'private-key', 'X-API-KEY',
+    'sessionId', 'Set-Cookie', 'social_security', 'credit card', 'logfire_token', 'pylf_v1_x', 'x_csrf_token',
+    'xsrf', 'jwt', 'user_ssn',
+]  # fmt: skip
+
+
+@pytest.mark.parametrize('key', KEYS_OF_EACH_DEFAULT_PATTERN)
+def test_a_sensitive_key_inside_a_json_attribute_is_redacted(key: str) -> None:
+    """One key per logfire default pattern, nested in a JSON attribute: the `in` pre-check never lets one through."""
+    scrubber = SecretScrubber()
+    assert scrubber._key_triggers is not None  # pyright: ignore[reportPrivateUsage]  # the pre-check is in use
+    span = finished_span(
+        {
+            'payload': json.dumps({'outer': [{key: 'value-to-hide'}]}),
+            'logfire.json_schema': json.dumps({'type': 'object', 'properties': {'payload': {'type': 'object'}}}),
+        }
+    )
+    line = span_to_line(span, 'run-1', scrubber)
+    assert line is not None and 'value-to-hide' not in line
+    assert json.loads(line)['attributes']['payload']['outer'][0][key].startswith('[Scrubbed due to')
 
 
 def test_a_replacement_that_would_break_the_line_falls_back_to_scrubbing_each_string() -> None:
