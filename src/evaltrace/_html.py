@@ -53,7 +53,7 @@ def _cut(value: Any, limit: int = MAX_VALUE_CHARS) -> Any:
     """`value` unless its JSON is longer than `limit`; then its JSON text, cut, with how much was left out."""
     if value is None or isinstance(value, bool | int | float):
         return value
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = value if isinstance(value, str) else to_json(value, fallback=str).decode()
     if len(text) <= limit:
         return value
     return f'{text[:limit]}… [{len(text) - limit:,} more characters]'
@@ -261,7 +261,7 @@ def _key(value: Any) -> str:
     # Prefixed, so that a string never shares an entry with a list or dict whose JSON it happens to equal.
     if isinstance(value, str):
         return 's' + value
-    return 'j' + json.dumps(value, ensure_ascii=False, default=str)
+    return 'j' + to_json(value, fallback=str).decode()
 
 
 def _script_json(data: Any) -> str:

@@ -172,11 +172,14 @@ class _CaseRun:
             self.stack.close()
         finally:
             stamp: dict[str, Any] = {}
-            if outcome is not None and self.replay_error is None:
-                self.judged = judged = _judged(outcome, self.spec.min_scores, self.replay_stats)
-                stamp['evaltrace.status'] = judged[0]
-            else:  # cancelled (a timeout), or the cassette could not be read
+            if outcome is None or self.replay_error is not None:  # cancelled (a timeout), or an unreadable cassette
                 stamp['evaltrace.status'] = 'error'
+            else:
+                try:
+                    self.judged = _judged(outcome, self.spec.min_scores, self.replay_stats)
+                    stamp['evaltrace.status'] = self.judged[0]
+                except Exception:  # a harness bug: `_run_one` judges again and reports it as this case's error
+                    pass
             if self.replay_stats is not None:
                 stamp['evaltrace.replayed'] = self.replay_stats.is_replayed
             self.trace.stamp(stamp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from evaltrace._session import EXIT_HARNESS_ERROR
 from tests.conftest import EvalProject
 
 TIMEOUT_SUITE = """
@@ -90,13 +91,23 @@ def test_harness_bug_is_that_cases_error_never_an_internalerror(project: EvalPro
     result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider')
     assert 'INTERNALERROR' not in result.stdout.str() + result.stderr.str()
     assert result.ret == 1
-    result.assert_outcomes(passed=2, failed=2)
+    result.assert_outcomes(passed=3, failed=1)
     got: dict[str, Any] = project.cases()
     assert {k: v['status'] for k, v in got.items()} == {
         'a': 'passed',
         'judge-bug': 'error',
         'b': 'passed',
-        'report-bug': 'passed',  # the bug hit after the verdict: the result itself is intact
+        'report-bug': 'passed',  # without xdist, no result is serialized onto a test report
     }
     assert 'injected harness bug in the verdict' in got['judge-bug']['error']['traceback']
+
+    # Under xdist a worker ships each result on its test report: a bug there fails that case, and only that case.
+    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '-n', '1')
+    assert 'INTERNALERROR' not in result.stdout.str() + result.stderr.str()
+    assert result.ret == EXIT_HARNESS_ERROR  # a result was lost to a harness bug: the run says so
+    result.assert_outcomes(passed=2, failed=2)
     assert 'injected harness bug in reporting' in result.stdout.str()
+    got = project.cases()
+    assert {k: v['status'] for k, v in got.items()} == {'a': 'passed', 'judge-bug': 'error', 'b': 'passed'}
+    report = project.report()  # the lost result is said, not hidden
+    assert report['complete'] is False and 'evals/test_s.py::test_s[report-bug]' in report['expected']
