@@ -245,3 +245,62 @@ def test_plain_tests_beside_evals_are_untouched(project: EvalProject) -> None:
     result.assert_outcomes(passed=1)
     assert 'evaltrace summary' not in result.stdout.str()
     assert not (project.path / '.evaltrace').exists()
+
+
+LIFECYCLE_SUITE = """
+from dataclasses import dataclass
+from pathlib import Path
+
+import evaltrace
+from pydantic_evals import Case, Dataset
+from pydantic_evals.evaluators import Evaluator, EvaluatorContext
+from pydantic_evals.lifecycle import CaseLifecycle
+
+
+class Recorded(CaseLifecycle):
+    async def setup(self) -> None:
+        if self.case.inputs == 'broken':
+            raise RuntimeError('no fixture database for this case')
+        with Path('lifecycle.log').open('a') as f:
+            f.write(f'setup {self.case.name}\\n')
+
+    async def prepare_context(self, ctx: EvaluatorContext) -> EvaluatorContext:
+        ctx.metrics['output_length'] = len(ctx.output)
+        return ctx
+
+    async def teardown(self, result) -> None:
+        with Path('lifecycle.log').open('a') as f:
+            f.write(f'teardown {self.case.name} {type(result).__name__}\\n')
+
+
+@dataclass
+class ShortOutput(Evaluator):
+    def evaluate(self, ctx: EvaluatorContext) -> bool:
+        return ctx.metrics['output_length'] <= 5
+
+
+CASES = [Case(name='short', inputs='abc'), Case(name='long', inputs='abcdefgh'), Case(name='bad', inputs='broken')]
+
+
+@evaltrace.suite(Dataset(name='life', cases=CASES, evaluators=[ShortOutput()]), lifecycle=Recorded)
+def test_life(inputs: str) -> str:
+    return inputs.upper()
+"""
+
+
+def test_a_suite_lifecycle_runs_around_each_case(project: EvalProject) -> None:
+    """The suite's `lifecycle` hooks run for every case, inside evaltrace's own (cassette, verdict on the root)."""
+    project.write('evals/test_life.py', LIFECYCLE_SUITE)
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=1, failed=2)
+    cases = {c['case']: c for c in project.report()['cases']}
+    assert {name: c['status'] for name, c in cases.items()} == {'short': 'passed', 'long': 'failed', 'bad': 'error'}
+    assert 'no fixture database for this case' in cases['bad']['failures'][0]
+    log = sorted((project.path / 'lifecycle.log').read_text().splitlines())
+    assert log == [
+        'setup long',
+        'setup short',
+        'teardown bad ReportCaseFailure',
+        'teardown long ReportCase',
+        'teardown short ReportCase',
+    ]
