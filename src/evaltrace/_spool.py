@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, cast
 
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
@@ -162,11 +163,39 @@ def span_to_line(span: ReadableSpan, run_id: str, scrubber: SecretScrubber) -> s
             json.loads(scrubbed)
         except ValueError:
             scrubbed = to_json(_record(span, run_id, scrubber, strings=True), fallback=str).decode()
-    return scrubbed
+    # The columns taken from the resource are the same on every span of a process: scrubbed and encoded once.
+    return f'{scrubbed[:-1]},{_RESOURCE_COLUMNS.fragment(span.resource, scrubber)}}}'
+
+
+class _ResourceColumns:
+    """The columns a span takes from its resource, as a JSON fragment (`"key":value,...`), scrubbed; built once."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Resource, SecretScrubber, str] | None = None
+
+    def fragment(self, resource: Resource, scrubber: SecretScrubber) -> str:
+        last = self._last
+        if last is None or last[0] is not resource or last[1] is not scrubber:
+            attributes = resource.attributes
+            pid = attributes.get('process.pid')
+            environment = attributes.get('deployment.environment.name', attributes.get('deployment.environment'))
+            columns = {
+                'service_name': _str_or_none(attributes.get('service.name')),
+                'deployment_environment': _str_or_none(environment),
+                'otel_resource_attributes': scrubber.scrub_resource(resource),  # keys and strings
+                'service_version': _str_or_none(attributes.get('service.version')),
+                'process_pid': pid if isinstance(pid, int) else None,
+            }
+            columns = {k: scrubber.scrub_text(v) if isinstance(v, str) else v for k, v in columns.items()}
+            last = self._last = (resource, scrubber, to_json(columns, fallback=str).decode()[1:-1])
+        return last[2]
+
+
+_RESOURCE_COLUMNS = _ResourceColumns()
 
 
 def _record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber, *, strings: bool) -> dict[str, Any] | None:
-    """A finished span as a `records` row (a JSON-ready dict); None for pending spans.
+    """A finished span as a `records` row (a JSON-ready dict) without the columns from its resource; None if pending.
 
     Sensitive keys are always redacted; secrets inside strings only with `strings=True` (see `span_to_line`).
     """
@@ -186,13 +215,10 @@ def _record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber, *, string
         events.append({'name': event.name, 'timestamp': _iso(event.timestamp), 'attributes': event_attributes})
         if event.name == 'exception':
             exception = event_attributes  # the last one is the one that ended the span
-    resource = span.resource.attributes
-    scrubbed_resource = scrubber.scrub_resource(span.resource, strings=strings)
     status = span.status
     tags = raw.get('logfire.tags')
     scope = span.instrumentation_scope
     parent = span.parent
-    pid = resource.get('process.pid')
     return {
         'start_timestamp': _iso(span.start_time),
         'end_timestamp': _iso(end_time),
@@ -212,10 +238,6 @@ def _record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber, *, string
         'exception_stacktrace': _str_or_none(exception.get('exception.stacktrace')),
         'otel_status_code': status.status_code.name,
         'otel_scope_name': scope.name if scope is not None else None,
-        'service_name': _str_or_none(resource.get('service.name')),
-        'deployment_environment': _str_or_none(
-            resource.get('deployment.environment.name', resource.get('deployment.environment'))
-        ),
         'otel_status_message': text(status.description) if status.description else None,
         'otel_span_kind': span.kind.name,
         'otel_events': events,
@@ -227,10 +249,7 @@ def _record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber, *, string
             }
             for link in span.links
         ],
-        'otel_resource_attributes': scrubbed_resource,
         'attributes_json_schema': schema_properties or None,
-        'service_version': _str_or_none(resource.get('service.version')),
-        'process_pid': pid if isinstance(pid, int) else None,
         'run_id': run_id,
     }
 

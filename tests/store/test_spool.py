@@ -25,9 +25,11 @@ from evaltrace._spool import (
 )
 
 
-def finished_span(attributes: dict[str, Any], name: str = 'step') -> ReadableSpan:
+def finished_span(
+    attributes: dict[str, Any], name: str = 'step', resource: dict[str, Any] | None = None
+) -> ReadableSpan:
     memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({'service.name': 'spool-tests'}))
+    provider = TracerProvider(resource=Resource.create(resource or {'service.name': 'spool-tests'}))
     provider.add_span_processor(SimpleSpanProcessor(memory))
     with provider.get_tracer('t').start_as_current_span(name, attributes=attributes):
         pass
@@ -78,6 +80,31 @@ def test_a_sensitive_key_inside_a_json_attribute_is_redacted(key: str) -> None:
     line = span_to_line(span, 'run-1', scrubber)
     assert line is not None and 'value-to-hide' not in line
     assert json.loads(line)['attributes']['payload']['outer'][0][key].startswith('[Scrubbed due to')
+
+
+def test_resource_columns_are_scrubbed_and_follow_each_spans_resource() -> None:
+    """The resource's columns are built once per resource, not once per span: a new resource gets its own."""
+    scrubber = SecretScrubber()
+    first = finished_span(
+        {'n': 1},
+        resource={
+            'service.name': 'billing',
+            'deployment.environment.name': 'ci',
+            'service.version': '1.2',
+            'process.command_args': ('app', '--api-key=sk-proj-Abc123Def456Ghi789Jkl012'),
+            'db.password': 'hunter2-hunter2',
+        },
+    )
+    second = finished_span({'n': 2}, resource={'service.name': 'search'})
+    records = [json.loads(span_to_line(span, 'run-1', scrubber) or '') for span in (first, first, second)]
+    assert [r['service_name'] for r in records] == ['billing', 'billing', 'search']
+    assert records[0]['deployment_environment'] == 'ci' and records[0]['service_version'] == '1.2'
+    assert records[2]['deployment_environment'] is None and records[2]['service_version'] is None
+    resource = records[0]['otel_resource_attributes']
+    assert resource['db.password'].startswith('[Scrubbed due to')
+    assert resource['process.command_args'] == ['app', '--api-key=[Scrubbed]']
+    assert 'sk-proj' not in json.dumps(records) and 'hunter2' not in json.dumps(records)
+    assert [r['attributes']['n'] for r in records] == [1, 1, 2]
 
 
 def test_a_replacement_that_would_break_the_line_falls_back_to_scrubbing_each_string() -> None:
