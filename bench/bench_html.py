@@ -119,24 +119,13 @@ def _case(i: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     records = [
         _record(
             trace,
-            1,
-            None,
-            'evaltrace case {case}',
-            f'evaltrace case test_support[case_{i:04d}]',
-            base,
-            2_400_000,
-            {'nodeid': nodeid, 'evaltrace.case': True},
-            'logfire',
-        ),
-        _record(
-            trace,
             2,
-            1,
+            None,
             'evaluate {name}',
-            'evaluate test_support',
+            f'evaluate test_support[case_{i:04d}]',
             base + 100,
             2_390_000,
-            {'name': 'test_support'},
+            {'name': 'test_support', 'nodeid': nodeid, 'evaltrace.case': True},
             'pydantic-evals',
         ),
         _record(
