@@ -406,6 +406,7 @@ def rescore_works(
     """
     from ._dataset import task_types
     from ._run import run_cases
+    from ._scrub import SecretScrubber
 
     run_id = settings.rescore
     assert run_id is not None
@@ -423,6 +424,7 @@ def rescore_works(
             missing = str(e)
     _, output_type, _ = task_types(runtime.fn)
     limiter = asyncio.Semaphore(runtime.spec.max_concurrency or settings.max_concurrency)
+    scrubber = SecretScrubber(settings.scrub_patterns)
 
     async def one(work: CaseWork) -> None:
         async with limiter:
@@ -439,6 +441,7 @@ def rescore_works(
                 timeout=timeout,
                 setup=setup,
                 replay=None,
+                scrubber=scrubber,
                 on_result=on_result,
             )
 

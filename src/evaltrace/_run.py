@@ -30,6 +30,7 @@ from ._faults import run_in_thread
 from ._judge import Judged, inputs_hash, jsonable, judge
 from ._replay import ReplayError, ReplayStats, cassette_path, use_cassette
 from ._results import CaseResult
+from ._scrub import SecretScrubber, scrub_case_result
 from ._settings import RecordMode
 from ._suite import SuiteSpec
 from ._trace import CaseTrace, TraceSetup, case_trace
@@ -317,11 +318,16 @@ async def run_cases(
     timeout: float | None,
     setup: TraceSetup | None,
     replay: ReplayConfig | None = None,
+    scrubber: SecretScrubber | None = None,
     on_result: Callable[[CaseResult], None],
 ) -> list[CaseResult]:
-    """Run cases concurrently, at most `max_concurrency` at once; a fault in one case never loses another's result."""
+    """Run cases concurrently, at most `max_concurrency` at once; a fault in one case never loses another's result.
+
+    Each result is scrubbed of secrets (`scrub_case_result`) before `on_result` journals, reports or shows it.
+    """
     task = make_task(fn, fixtures)
     limiter = asyncio.Semaphore(max_concurrency)
+    scrubber = scrubber or SecretScrubber()
 
     async def guarded(work: CaseWork) -> CaseResult:
         async with limiter:
@@ -337,6 +343,7 @@ async def run_cases(
                     None,
                 )
             try:
+                scrub_case_result(result, scrubber)
                 on_result(result)
             except Exception as e:  # a fault while recording a result is still only this case's error
                 result = _error_result(
@@ -348,7 +355,7 @@ async def run_cases(
                     result.span_id,
                 )
                 with contextlib.suppress(Exception):  # never let one case's bookkeeping stop the others
-                    on_result(result)
+                    on_result(scrub_case_result(result, scrubber))
             return result
 
     return list(await asyncio.gather(*(guarded(w) for w in works)))

@@ -13,7 +13,9 @@ from typing import Any, cast
 
 from opentelemetry.sdk.resources import Resource
 
-__all__ = ('SecretScrubber',)
+from ._results import CaseResult
+
+__all__ = ('SecretScrubber', 'scrub_case_result')
 
 
 _SCRUBBED = '[Scrubbed]'
@@ -219,3 +221,28 @@ class SecretScrubber:
 def _plain_json(value: Any) -> Any:
     # OTel attribute values are scalars or tuples of scalars.
     return list(cast('Sequence[Any]', value)) if isinstance(value, tuple) else value
+
+
+def scrub_case_result(result: CaseResult, scrubber: SecretScrubber) -> CaseResult:
+    """Remove secrets, in place, from what a case's result took from the task and its evaluators; returns it.
+
+    Every result passes here before it is journaled, reported or shown (see `_run.run_cases`): the case's inputs,
+    expected output, output and metadata (sensitive keys redacted, secrets in strings replaced), and the failure
+    messages, error, evaluator reasons and string values. Names and node ids are the user's own and are kept.
+    """
+    text = scrubber.scrub_text
+    result.inputs = scrubber.scrub_value(result.inputs)
+    result.expected_output = scrubber.scrub_value(result.expected_output)
+    result.output = scrubber.scrub_value(result.output)
+    result.metadata = scrubber.scrub_value(result.metadata)
+    result.failures = [text(f) for f in result.failures]
+    if result.error is not None:
+        result.error = {k: text(v) for k, v in result.error.items()}
+    result.evaluator_failures = [{k: text(v) for k, v in f.items()} for f in result.evaluator_failures]
+    for values in (result.assertions, result.scores, result.labels):
+        for value in values.values():
+            if value.reason:
+                value.reason = text(value.reason)
+            if isinstance(value.value, str):
+                value.value = text(value.value)
+    return result

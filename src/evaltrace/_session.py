@@ -26,6 +26,7 @@ from ._links import LinkTarget, project_url_from_credentials
 from ._report import ReportState, SuiteInfo, build_report, write_json_atomic
 from ._results import CaseResult
 from ._run import CaseWork, ReplayConfig, frozen_heap, run_cases
+from ._scrub import SecretScrubber
 from ._settings import Settings
 from ._trace import TraceSetup, setup_tracing
 
@@ -202,6 +203,7 @@ class EvalSession:
                 timeout=timeout,
                 setup=setup,
                 replay=ReplayConfig(self.settings.record, self.settings.cassettes, self.settings.scrub_patterns),
+                scrubber=SecretScrubber(self.settings.scrub_patterns),
                 on_result=on_result,
             )
         )

@@ -304,3 +304,45 @@ def test_a_suite_lifecycle_runs_around_each_case(project: EvalProject) -> None:
         'teardown long ReportCase',
         'teardown short ReportCase',
     ]
+
+
+BEARER = 'Bearer tok_9f8e7d6c5b4a39281706'
+SK_KEY = 'sk-proj-AbCdEfGhIjKlMnOpQrStUvWx1234'
+CUSTOM = 'ACME-SECRET-778899'
+
+LEAKY_SUITE = f"""
+import evaltrace
+
+@evaltrace.suite('datasets/leaky.yaml')
+def test_leaky(inputs: dict) -> str:
+    if inputs['mode'] == 'raise':
+        raise RuntimeError('provider rejected {SK_KEY}')
+    return 'the key is {SK_KEY} and the ticket {CUSTOM}'
+"""
+
+
+def test_secrets_never_reach_the_report_the_terminal_or_junit(project: EvalProject, monkeypatch: Any) -> None:
+    """API keys and Authorization values in inputs, outputs, failures and tracebacks are scrubbed from every output."""
+    cases = [
+        {'name': 'echo', 'inputs': {'mode': 'echo', 'headers': {'Authorization': BEARER}}, 'expected_output': 'no key'},
+        {'name': 'boom', 'inputs': {'mode': 'raise', 'api_key': 'plain-value-123'}},
+    ]
+    project.dataset('leaky', cases, ['EqualsExpected'])
+    project.write('evals/test_leaky.py', LEAKY_SUITE)
+    monkeypatch.setenv('EVALTRACE_SCRUB_PATTERNS', r'ACME-SECRET-\d+')
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider', '--junitxml=junit.xml')
+    result.assert_outcomes(failed=2)
+    outputs = {
+        'terminal': result.stdout.str() + result.stderr.str(),
+        'report': (project.path / '.evaltrace/report.json').read_text(encoding='utf-8'),
+        'junit': (project.path / 'junit.xml').read_text(encoding='utf-8'),
+        'html': (project.path / '.evaltrace/report.html').read_text(encoding='utf-8'),
+    }
+    for where, text in outputs.items():
+        for secret in ('tok_9f8e7d6c5b4a39281706', SK_KEY, CUSTOM, 'plain-value-123'):
+            assert secret not in text, f'{secret} reached the {where}'
+    got = project.cases()
+    assert got['echo']['output'] == 'the key is [Scrubbed] and the ticket [Scrubbed]'
+    assert got['echo']['inputs']['headers']['Authorization'].startswith('[Scrubbed')
+    assert got['boom']['error']['message'] == 'RuntimeError: provider rejected [Scrubbed]'
+    assert got['boom']['inputs']['mode'] == 'raise'  # the rest of the data is kept
