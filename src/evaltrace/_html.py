@@ -60,9 +60,12 @@ def _cut(value: Any, limit: int = MAX_VALUE_CHARS) -> Any:
 
 
 def load_spans(
-    store_path: Path, trace_ids: Iterable[str], scrubber: SecretScrubber, *, run_id: str | None = None
+    store_path: Path, trace_ids: Iterable[str], *, run_id: str | None = None
 ) -> dict[str, list[dict[str, Any]]]:
-    """The spans of each trace as compact, scrubbed dicts in start order, ready for the page's waterfall.
+    """The spans of each trace as compact dicts in start order, ready for the page's waterfall.
+
+    They were scrubbed when they were spooled (see `_spool.span_to_line`), with the same patterns, and are not
+    scrubbed again: that doubled the cost of the page for large runs.
 
     The spans of run `run_id` are read from the spool it just wrote (no DuckDB at all, at the end of a run); the
     traces not found there come from the DuckDB store.
@@ -90,7 +93,7 @@ def load_spans(
     if missing and (store_path.exists() or not by_trace):
         for row in _store_rows(store_path, missing):
             by_trace.setdefault(str(row[0]), []).append(row)
-    return {trace_id: _compact(trace_rows, scrubber) for trace_id, trace_rows in by_trace.items()}
+    return {trace_id: _compact(trace_rows) for trace_id, trace_rows in by_trace.items()}
 
 
 def _spool_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -127,13 +130,11 @@ def _store_rows(store_path: Path, trace_ids: list[str]) -> list[tuple[Any, ...]]
         con.close()
 
 
-def _compact(rows: Sequence[tuple[Any, ...]], scrubber: SecretScrubber) -> list[dict[str, Any]]:
+def _compact(rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
     t0 = min(int(row[5]) for row in rows)
     index = {str(row[1]): i for i, row in enumerate(rows)}
     spans: list[dict[str, Any]] = []
     for row in rows:
-        # Store rows were scrubbed by this same scrubber before they were stored (see _spool), so they are not
-        # scrubbed again here: that doubled the cost of the page for large runs. The report's data is scrubbed below.
         raw = row[9]  # JSON text from DuckDB, already decoded from the spool
         decoded: Any = cast('dict[str, Any]', raw) if isinstance(raw, dict) else json.loads(raw) if raw else {}
         attributes = cast('dict[str, Any]', decoded) if isinstance(decoded, dict) else {}
@@ -142,8 +143,8 @@ def _compact(rows: Sequence[tuple[Any, ...]], scrubber: SecretScrubber) -> list[
         span: dict[str, Any] = {
             'id': row[1],
             'p': index.get(str(row[2]), -1) if row[2] else -1,
-            'n': scrubber.scrub_text(str(row[4] or row[3] or '')),
-            'sn': scrubber.scrub_text(str(row[3] or '')),
+            'n': str(row[4] or row[3] or ''),
+            'sn': str(row[3] or ''),
             's': round((int(row[5]) - t0) / 1000, 3),
             'd': round(float(row[6] or 0.0) * 1000, 3),
             'k': row[8] or 'span',
@@ -151,11 +152,7 @@ def _compact(rows: Sequence[tuple[Any, ...]], scrubber: SecretScrubber) -> list[
             'a': {k: _cut(v) for k, v in shown.items()},
         }
         if row[10] or row[11]:
-            span['x'] = [
-                scrubber.scrub_text(str(row[10] or '')),
-                scrubber.scrub_text(str(row[11] or '')),
-                scrubber.scrub_text(str(row[12] or ''))[-MAX_STACKTRACE_CHARS:],
-            ]
+            span['x'] = [str(row[10] or ''), str(row[11] or ''), str(row[12] or '')[-MAX_STACKTRACE_CHARS:]]
         if usage is not None:
             span['u'] = [usage.input_tokens, usage.output_tokens, usage.cost_usd]
         spans.append(span)
@@ -206,12 +203,14 @@ _DETAIL_KEYS = (
 _USER_DATA_KEYS = ('inputs', 'expected_output', 'output', 'metadata')
 
 
-def _case_detail(case: Mapping[str, Any], scrubber: SecretScrubber) -> dict[str, Any]:
-    detail = _scrub_strings({key: case.get(key) for key in _DETAIL_KEYS if key in case}, scrubber)
+def _case_detail(case: Mapping[str, Any], scrubber: SecretScrubber | None) -> dict[str, Any]:
+    detail = {key: case.get(key) for key in _DETAIL_KEYS if key in case}
+    if scrubber is not None:
+        detail = _scrub_strings(detail, scrubber)
     for key in _USER_DATA_KEYS:
         if key in detail:
             # The task's own data: also redact values under sensitive keys (`password`, `api_key`, ...).
-            detail[key] = _cut(scrubber.scrub_value(detail[key]), 20_000)
+            detail[key] = _cut(detail[key] if scrubber is None else scrubber.scrub_value(detail[key]), 20_000)
     return detail
 
 
@@ -280,14 +279,17 @@ def build_html(
     spans: Mapping[str, list[dict[str, Any]]] | None = None,
     scrubber: SecretScrubber | None = None,
     store_note: str | None = None,
+    cases_scrubbed: bool = False,
 ) -> str:
     """The report page as one HTML string.
 
     Args:
         report: The JSON report (as `final_report` or `read_report` give it).
         spans: The compact spans of each trace id (see `load_spans`); cases without spans show no waterfall.
-        scrubber: Removes secrets from everything taken from the report (spans are scrubbed by `load_spans`).
+        scrubber: Removes secrets from everything taken from the report (spans were scrubbed when they were spooled).
         store_note: Shown instead of a waterfall when there are no spans at all (e.g. the store is off).
+        cases_scrubbed: The cases' data was scrubbed already, with the same patterns (a run's own report: see
+            `_scrub.scrub_case_result`), so their details are not scrubbed again.
     """
     scrubber = scrubber or SecretScrubber()
     spans = spans or {}
@@ -306,7 +308,7 @@ def build_html(
     shared = _share_repeated_values(traces)
     blocks.append(f'<script type="application/json" id="et-shared">{_script_json(shared)}</script>')
     for i, case in enumerate(cases):
-        payload = {'detail': _case_detail(case, scrubber), 'spans': traces[i]}
+        payload = {'detail': _case_detail(case, None if cases_scrubbed else scrubber), 'spans': traces[i]}
         blocks.append(f'<script type="application/json" id="et-c{i}">{_script_json(payload)}</script>')
     title = f'evaltrace report {report.get("run_id", "")}'
     return (
@@ -327,11 +329,17 @@ def _html_text(text: str) -> str:
 
 
 def write_html_report(
-    path: Path, report: Mapping[str, Any], *, store_path: Path | None, scrub_patterns: Sequence[str] = ()
+    path: Path,
+    report: Mapping[str, Any],
+    *,
+    store_path: Path | None,
+    scrub_patterns: Sequence[str] = (),
+    cases_scrubbed: bool = False,
 ) -> None:
     """Write the HTML report of `report` to `path` (atomically), with the waterfalls from the store at `store_path`.
 
     A missing or unreadable store does not stop the page: it is written without waterfalls and says why.
+    `cases_scrubbed` is for a run's own report, whose cases were scrubbed with `scrub_patterns` (see `build_html`).
 
     Raises:
         OSError: The file could not be written.
@@ -346,10 +354,11 @@ def write_html_report(
     else:
         try:
             trace_ids = (str(c.get('trace_id') or '') for c in cases)
-            spans = load_spans(store_path, trace_ids, scrubber, run_id=str(report.get('run_id') or '') or None)
+            spans = load_spans(store_path, trace_ids, run_id=str(report.get('run_id') or '') or None)
         except StoreError as e:
             note = f'No waterfalls: {e}'
-    write_text_atomic(path, build_html(report, spans=spans, scrubber=scrubber, store_note=note))
+    page = build_html(report, spans=spans, scrubber=scrubber, store_note=note, cases_scrubbed=cases_scrubbed)
+    write_text_atomic(path, page)
 
 
 def write_html_safely(settings: Settings, report: Mapping[str, Any], warnings: list[str]) -> None:
@@ -357,7 +366,13 @@ def write_html_safely(settings: Settings, report: Mapping[str, Any], warnings: l
     if settings.html is None:
         return
     try:
-        write_html_report(settings.html, report, store_path=settings.store, scrub_patterns=settings.scrub_patterns)
+        write_html_report(
+            settings.html,
+            report,
+            store_path=settings.store,
+            scrub_patterns=settings.scrub_patterns,
+            cases_scrubbed=True,  # every case result was scrubbed before it was reported (see _run.run_cases)
+        )
     except Exception as e:  # the JSON report is already written; the page is a convenience on top of it
         first = str(e).strip().splitlines()[0] if str(e).strip() else ''
         warnings.append(f'HTML report not written to {settings.html}: {type(e).__name__}: {first}')
