@@ -6,12 +6,12 @@ API keys of the usual shapes) and the user's `scrub_patterns`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from opentelemetry.sdk.resources import Resource
+from pydantic_core import from_json
 
 from ._results import CaseResult
 
@@ -193,7 +193,7 @@ class SecretScrubber:
             if not (isinstance(json_schema, dict) and cast('dict[str, Any]', json_schema).get('type') in _JSON_TYPES):
                 return text
             try:
-                decoded = json.loads(text)
+                decoded = from_json(text)
             except ValueError:
                 return text
             # No sensitive key anywhere in the text: nothing to walk.

@@ -112,8 +112,15 @@ _PROMOTED_ATTRIBUTES = frozenset(
 
 
 def _iso(ns: int) -> str:
-    # DuckDB keeps microseconds; keep the string exact to that.
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)).isoformat()
+    # DuckDB keeps microseconds; keep the string exact to that. Spans end within the same few seconds: the date
+    # and time of day of a second are formatted once.
+    seconds, micros = divmod(ns // 1000, 1_000_000)
+    return f'{_iso_second(seconds)}.{micros:06d}+00:00'
+
+
+@functools.lru_cache(maxsize=64)
+def _iso_second(seconds: int) -> str:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)).strftime('%Y-%m-%dT%H:%M:%S')
 
 
 def _level_name(level_num: object, status: StatusCode) -> str:

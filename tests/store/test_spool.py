@@ -157,3 +157,17 @@ def test_retention_is_recorded_for_the_next_merge(tmp_path: Path) -> None:
     assert read_retention(store) == 5
     write_retention(store, 0)  # keep every run
     assert read_retention(store) is None
+
+
+def test_timestamps_are_iso_to_the_microsecond() -> None:
+    """The spool's timestamp text (built from a per-second cache) is the instant `isoformat` gives."""
+    import datetime as dt
+    import random
+
+    from evaltrace._spool import _iso  # pyright: ignore[reportPrivateUsage]
+
+    rng = random.Random(7)
+    for ns in [0, 999, 1_000_000_000, 1_795_401_682_549_123_456, *(rng.randrange(0, 4 * 10**18) for _ in range(500))]:
+        expected = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=ns // 1000)
+        assert dt.datetime.fromisoformat(_iso(ns)) == expected
+    assert _iso(1_795_401_682_549_123_456) == '2026-11-23T02:41:22.549123+00:00'
