@@ -9,6 +9,8 @@ run in fresh subprocesses (interpreter start and imports included), alternating,
 - evaltrace: `pytest evals/` with the suite bound to the dataset (defaults: per-case traces, report, HTML, store).
 
 The medians are printed, with evaltrace's ratio and overhead per case against plain and against the floor.
+Run it with `PYTHONDONTWRITEBYTECODE=` (empty) to measure with bytecode caching, Python's default, where the
+environment turns it off: pytest then rewrites the plugins' modules once, not on every run.
 
     uv run python bench/bench_overhead.py [--rounds 3]
 """
