@@ -192,13 +192,17 @@ class _CaseHooks(CaseLifecycle[Any, Any, Any]):
     def __init__(self, case: Case[Any, Any, Any], run: _CaseRun) -> None:
         super().__init__(case)
         self._run = run
-        user = run.spec.lifecycle
-        self._inner: CaseLifecycle[Any, Any, Any] | None = user(case) if user is not None else None
+        self._inner: CaseLifecycle[Any, Any, Any] | None = None
 
     async def setup(self) -> None:
         self._run.enter_cassette()
-        if self._inner is not None:
-            await self._inner.setup()
+        user = self._run.spec.lifecycle
+        if user is not None:
+            # Made here, not in __init__: if the suite's lifecycle cannot be made, the case fails like any setup
+            # error, and this lifecycle's teardown still stamps the verdict.
+            inner: CaseLifecycle[Any, Any, Any] = user(self.case)
+            self._inner = inner
+            await inner.setup()
 
     async def prepare_context(self, ctx: EvaluatorContext[Any, Any, Any]) -> EvaluatorContext[Any, Any, Any]:
         return ctx if self._inner is None else await self._inner.prepare_context(ctx)

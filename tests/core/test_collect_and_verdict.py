@@ -8,6 +8,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from logfire.testing import CaptureLogfire
 
 from tests.conftest import EvalProject
 
@@ -279,23 +280,41 @@ class ShortOutput(Evaluator):
         return ctx.metrics['output_length'] <= 5
 
 
-CASES = [Case(name='short', inputs='abc'), Case(name='long', inputs='abcdefgh'), Case(name='bad', inputs='broken')]
+def make_lifecycle(case: Case) -> Recorded:
+    if case.name == 'unmade':
+        raise RuntimeError('cannot make a lifecycle for this case')
+    return Recorded(case)
 
 
-@evaltrace.suite(Dataset(name='life', cases=CASES, evaluators=[ShortOutput()]), lifecycle=Recorded)
+CASES = [
+    Case(name='short', inputs='abc'),
+    Case(name='long', inputs='abcdefgh'),
+    Case(name='bad', inputs='broken'),
+    Case(name='unmade', inputs='x'),
+]
+
+
+@evaltrace.suite(Dataset(name='life', cases=CASES, evaluators=[ShortOutput()]), lifecycle=make_lifecycle)
 def test_life(inputs: str) -> str:
     return inputs.upper()
 """
 
 
-def test_a_suite_lifecycle_runs_around_each_case(project: EvalProject) -> None:
+def test_a_suite_lifecycle_runs_around_each_case(project: EvalProject, capfire: CaptureLogfire) -> None:
     """The suite's `lifecycle` hooks run for every case, inside evaltrace's own (cassette, verdict on the root)."""
     project.write('evals/test_life.py', LIFECYCLE_SUITE)
     result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
-    result.assert_outcomes(passed=1, failed=2)
+    result.assert_outcomes(passed=1, failed=3)
     cases = {c['case']: c for c in project.report()['cases']}
-    assert {name: c['status'] for name, c in cases.items()} == {'short': 'passed', 'long': 'failed', 'bad': 'error'}
+    statuses = {name: c['status'] for name, c in cases.items()}
+    assert statuses == {'short': 'passed', 'long': 'failed', 'bad': 'error', 'unmade': 'error'}
     assert 'no fixture database for this case' in cases['bad']['failures'][0]
+    assert 'cannot make a lifecycle for this case' in cases['unmade']['failures'][0]
+    roots = [s for s in capfire.exporter.exported_spans if (s.attributes or {}).get('evaltrace.case')]
+    stamped = {
+        str((r.attributes or {})['case']).split('[')[1][:-1]: (r.attributes or {})['evaltrace.status'] for r in roots
+    }
+    assert stamped == statuses  # the verdict is on each case's root, an unmade lifecycle included
     log = sorted((project.path / 'lifecycle.log').read_text().splitlines())
     assert log == [
         'setup long',
