@@ -10,7 +10,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from opentelemetry.sdk.resources import Resource
 from pydantic_core import from_json
 
 from ._results import CaseResult
@@ -115,7 +114,6 @@ class SecretScrubber:
         known = not extra_patterns and list(DEFAULT_PATTERNS) == list(_KEY_TRIGGERS)
         self._key_triggers = tuple(_KEY_TRIGGERS.values()) if known else None
         self._safe_keys = frozenset(BaseScrubber.SAFE_KEYS)
-        self._resource: tuple[Resource, bool, dict[str, Any]] | None = None
         self._key_cache: dict[str, str | None] = {}
 
     def scrub_text(self, text: str) -> str:
@@ -210,12 +208,6 @@ class SecretScrubber:
         return {
             key: self.scrub_attribute(key, value, schema.get(key), strings=strings) for key, value in attributes.items()
         }
-
-    def scrub_resource(self, resource: Resource, *, strings: bool = True) -> dict[str, Any]:
-        """Scrubbed resource attributes; cached, since every span of a process shares one resource."""
-        if self._resource is None or self._resource[0] is not resource or self._resource[1] != strings:
-            self._resource = (resource, strings, self.scrub_attributes(resource.attributes, strings=strings))
-        return self._resource[2]
 
 
 def _plain_json(value: Any) -> Any:

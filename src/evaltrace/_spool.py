@@ -189,7 +189,7 @@ class _ResourceColumns:
             columns = {
                 'service_name': _str_or_none(attributes.get('service.name')),
                 'deployment_environment': _str_or_none(environment),
-                'otel_resource_attributes': scrubber.scrub_resource(resource),  # keys and strings
+                'otel_resource_attributes': scrubber.scrub_attributes(resource.attributes),  # keys and strings
                 'service_version': _str_or_none(attributes.get('service.version')),
                 'process_pid': pid if isinstance(pid, int) else None,
             }

@@ -52,13 +52,10 @@ class CaseTrace:
     # span_id -> is the span inside an evaluator (judge) subtree
     judge_spans: dict[int, bool] = field(default_factory=dict[int, bool], repr=False)
 
-    def stamp(self, attributes: dict[str, Any]) -> bool:
-        """Set attributes on the case's root span while it is live; False once it has ended (or never started)."""
-        root = self.root
-        if root is None or not root.is_recording():
-            return False
-        root.set_attributes(attributes)
-        return True
+    def stamp(self, attributes: dict[str, Any]) -> None:
+        """Set attributes on the case's root span while it is live (not before it starts, nor after it ends)."""
+        if self.root is not None and self.root.is_recording():
+            self.root.set_attributes(attributes)
 
 
 class UsageProcessor(SpanProcessor):
