@@ -18,12 +18,12 @@ from ._dataset import DatasetError, load_dataset, resolve_dataset_path, task_typ
 from ._results import CaseResult
 from ._suite import SuiteSpec
 
-__all__ = ('CaseParam', 'DatasetProblem', 'SuiteRuntime', 'case_param', 'parametrize_suite')
+__all__ = ('CaseParam', 'DatasetProblem', 'SuiteRuntime', 'case_param', 'parametrize_suite', 'suite_run_id')
 
 
 @dataclass(eq=False)
 class SuiteRuntime:
-    """One collected suite: its function, its dataset, and the results of the cases run so far."""
+    """One collected suite function: its dataset, and the results of the cases run so far (by node id)."""
 
     suite_id: str
     name: str
@@ -33,7 +33,6 @@ class SuiteRuntime:
     dataset_path: str | None
     inputs_param: str
     results: dict[str, CaseResult] = field(default_factory=dict[str, CaseResult])
-    started: set[str] = field(default_factory=set[str])
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +47,11 @@ class CaseParam:
 
     def __repr__(self) -> str:
         return f'<case {self.case_name}>'
+
+    @property
+    def case_id(self) -> str:
+        """The case's part of its item's id."""
+        return self.case_name if self.repeat is None else f'{self.case_name}#{self.repeat}'
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,6 +70,22 @@ def case_param(item: pytest.Item) -> CaseParam | DatasetProblem | None:
         if isinstance(value, CaseParam | DatasetProblem):
             return value
     return None
+
+
+def suite_run_id(item: pytest.Item, param: CaseParam) -> str:
+    """The suite run an item belongs to: its suite's node id, with every parameter id but the case's.
+
+    `test_x.py::test_fn[case-True]` belongs to `test_x.py::test_fn[True]`: the parametrize marks, parametrized
+    fixtures and class or module parameters pick the suite run; the case picks the item within it.
+    """
+    base = param.suite.suite_id
+    callspec: Any = getattr(item, 'callspec', None)
+    ids: list[str] = [str(i) for i in getattr(callspec, '_idlist', ())]
+    if param.case_id in ids:
+        ids.remove(param.case_id)
+    elif callspec is not None:  # pytest made the id unique (or renamed it): key on the other parameters' indices
+        ids = [f'{k}{v}' for k, v in callspec.indices.items() if k != param.suite.inputs_param]
+    return f'{base}[{"-".join(ids)}]' if ids else base
 
 
 def _load(metafunc: pytest.Metafunc, spec: SuiteSpec) -> tuple[Dataset[Any, Any, Any], str | None]:
@@ -99,6 +119,5 @@ def parametrize_suite(metafunc: pytest.Metafunc, spec: SuiteSpec, skip: str | No
         case_name = case.name or f'Case {index}'
         for repeat in range(1, spec.repeat + 1):
             value = CaseParam(runtime, case, case_name, repeat if spec.repeat > 1 else None, spec.repeat)
-            case_id = case_name if spec.repeat == 1 else f'{case_name}#{repeat}'
-            params.append(pytest.param(value, id=case_id, marks=marks))
+            params.append(pytest.param(value, id=value.case_id, marks=marks))
     metafunc.parametrize(inputs_param, params)

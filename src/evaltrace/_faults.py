@@ -16,7 +16,7 @@ only inside eval cases:
   attempts. Setting the model's `max_retries=0` (pydantic-ai `ModelSettings`) also removes the SDK's own sleep.
 
 Rate limits. `rate_limit_rpm` / `rate_limit_tpm` give each model (the `model` field of the request body) a token
-bucket shared by the cases running concurrently in a suite; a request waits for its share before it is sent (the
+bucket shared by every case running in the process (one scheduler serves them all); a request waits for its share before it is sent (the
 wait is a span). Tokens per request are estimated from the request size (4 bytes a token).
 
 Sync tasks. pydantic-evals runs a sync task with `anyio.to_thread.run_sync`, which cannot be cancelled: a hung task
@@ -43,6 +43,7 @@ import logfire
 __all__ = (
     'FaultPolicy',
     'RateLimiter',
+    'enter_provider_faults',
     'install',
     'parse_retry_after',
     'provider_faults',
@@ -140,7 +141,7 @@ class _Bucket:
 
 @dataclass
 class RateLimiter:
-    """Requests- and tokens-per-minute buckets per model, shared by the concurrent cases of a suite."""
+    """Requests- and tokens-per-minute buckets per model, shared by every concurrent case of the process."""
 
     rpm: float = 0.0
     tpm: float = 0.0
@@ -175,6 +176,18 @@ class _Scope:
 
 
 _SCOPE: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar('evaltrace_provider_faults', default=None)
+
+
+def enter_provider_faults(policy: FaultPolicy) -> None:
+    """Retry and rate-limit provider requests made from now on in this context, and every context copied from it.
+
+    The scheduler calls it once in its loop's thread, so that one rate limiter per provider and model serves every
+    case in the process, whatever its suite.
+    """
+    if policy.active:
+        install()
+        limiter = RateLimiter(policy.rpm, policy.tpm) if policy.rpm > 0 or policy.tpm > 0 else None
+        _SCOPE.set(_Scope(policy, limiter))
 
 
 @contextmanager

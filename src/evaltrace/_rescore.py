@@ -395,6 +395,7 @@ def rescore_works(
     settings: Settings,
     works: Sequence[CaseWork],
     runtime: SuiteRuntime,
+    suite_id: str,
     timeout: float | None,
     setup: TraceSetup,
     on_result: Callable[[CaseResult], None],
@@ -405,7 +406,7 @@ def rescore_works(
     task; no cassette is used, so an LLM judge calls its model.
     """
     from ._dataset import task_types
-    from ._run import run_cases
+    from ._run import SuiteRunContext, run_cases
     from ._scrub import SecretScrubber
 
     run_id = settings.rescore
@@ -429,21 +430,19 @@ def rescore_works(
     async def one(work: CaseWork) -> None:
         async with limiter:
             fn = stored_task(stored.get(work.nodeid), run_id, output_type, runtime.fn.__name__, work.nodeid, missing)
-            await run_cases(
-                [work],
-                fn,
-                {},
-                runtime.dataset,
-                runtime.spec,
-                runtime.suite_id,
-                runtime.name,
-                max_concurrency=1,
+            shared = SuiteRunContext(
+                task=fn,
+                dataset=runtime.dataset,
+                spec=runtime.spec,
+                suite_id=suite_id,
+                suite_name=runtime.name,
                 timeout=timeout,
                 setup=setup,
                 replay=None,
                 scrubber=scrubber,
                 on_result=on_result,
             )
+            await run_cases([work], shared, max_concurrency=1)
 
     async def run_all() -> None:
         await asyncio.gather(*(one(w) for w in works))

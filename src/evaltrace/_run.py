@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import gc
 import inspect
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic_evals import Case, Dataset
-from pydantic_evals.evaluators import EvaluatorContext
+from pydantic_evals.evaluators import Evaluator, EvaluatorContext
 from pydantic_evals.lifecycle import CaseLifecycle
 from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 
@@ -30,12 +31,13 @@ from ._faults import run_in_thread
 from ._judge import Judged, inputs_hash, jsonable, judge
 from ._replay import ReplayError, ReplayStats, cassette_path, use_cassette
 from ._results import CaseResult
+from ._schedule import BLOCK_THRESHOLD_S, case_timeout
 from ._scrub import SecretScrubber, scrub_case_result
 from ._settings import RecordMode
 from ._suite import SuiteSpec
 from ._trace import CaseTrace, TraceSetup, case_trace
 
-__all__ = ('CaseWork', 'ReplayConfig', 'frozen_heap', 'make_task', 'run_cases')
+__all__ = ('CaseWork', 'ReplayConfig', 'SuiteRunContext', 'frozen_heap', 'make_task', 'run_case', 'run_cases')
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,43 @@ def make_task(fn: Callable[..., Any], fixtures: Mapping[str, Any]) -> Callable[[
         return await run_in_thread(fn, inputs, **fixtures)
 
     return sync_task
+
+
+_SYNC_EVALUATORS: dict[type[Any], bool] = {}
+
+
+def _runs_on_loop(evaluator: Evaluator[Any, Any, Any]) -> bool:
+    cls = type(evaluator)
+    on_loop = _SYNC_EVALUATORS.get(cls)
+    if on_loop is None:
+        on_loop = (
+            # pydantic-evals' own evaluators are quick; a user's sync one may block (a model call, a database).
+            cls.__module__.startswith('pydantic_evals.')
+            or inspect.iscoroutinefunction(cls.evaluate)
+            or cls.evaluate_async is not Evaluator.evaluate_async
+        )
+        _SYNC_EVALUATORS[cls] = on_loop
+    return on_loop
+
+
+def off_loop(evaluators: Sequence[Evaluator[Any, Any, Any]]) -> list[Evaluator[Any, Any, Any]]:
+    """The evaluators, with each sync one of the user's made to run in a thread, off the event loop.
+
+    A copy of the evaluator gets an `evaluate_async` of its own: everything else pydantic-evals reads of it (its
+    name, its spec, its version) is unchanged.
+    """
+    out: list[Evaluator[Any, Any, Any]] = []
+    for evaluator in evaluators:
+        if not _runs_on_loop(evaluator):
+            threaded = copy.copy(evaluator)
+
+            async def evaluate_async(ctx: EvaluatorContext[Any, Any, Any], _ev: Any = threaded) -> Any:
+                return await run_in_thread(_ev.evaluate, ctx)
+
+            object.__setattr__(threaded, 'evaluate_async', evaluate_async)
+            evaluator = threaded
+        out.append(evaluator)
+    return out
 
 
 def _error_result(
@@ -241,21 +280,22 @@ async def _run_one(
     replay: ReplayConfig | None,
 ) -> CaseResult:
     case = work.case
-    if work.repeat is not None:
+    if work.repeat is not None or case.evaluators:
         case = Case(
-            name=f'{work.case_name} [{work.repeat}/{work.repeats}]',
+            name=case.name if work.repeat is None else f'{work.case_name} [{work.repeat}/{work.repeats}]',
             inputs=case.inputs,
             metadata=case.metadata,
             expected_output=case.expected_output,
-            evaluators=case.evaluators,
+            evaluators=off_loop(case.evaluators),
         )
-    one = Dataset[Any, Any, Any](name=dataset.name, cases=[case], evaluators=dataset.evaluators)
+    one = Dataset[Any, Any, Any](name=dataset.name, cases=[case], evaluators=off_loop(dataset.evaluators))
     t0 = time.perf_counter()
     attributes = {'suite': suite_name, 'nodeid': work.nodeid, 'dataset': dataset.name}
     with case_trace(f'{suite_name}[{work.case_name}]', attributes, setup) as trace, ExitStack() as stack:
         run = _CaseRun(work, trace, spec, suite_id, replay, stack)
+        clock = None
         try:
-            async with asyncio.timeout(timeout):
+            async with case_timeout(timeout) as clock:
                 report = await one.evaluate(
                     task,
                     name=suite_name,
@@ -267,9 +307,14 @@ async def _run_one(
                     lifecycle=run.hooks,
                 )
         except TimeoutError:
-            result = _error_result(
-                work, suite_id, f'TimeoutError: timed out after {timeout:g} s', '', trace.trace_id, trace.span_id
-            )
+            message = f'TimeoutError: timed out after {timeout:g} s'
+            if clock is not None and clock.blocked_s >= BLOCK_THRESHOLD_S:
+                # Named, so that the fix is clear: the other cases were not charged for this time (see _schedule).
+                message += (
+                    f'; it blocked the event loop for {clock.blocked_s:.1f} s (blocking calls in async code: '
+                    'use their async form, asyncio.to_thread, or a sync task, which runs off the loop)'
+                )
+            result = _error_result(work, suite_id, message, '', trace.trace_id, trace.span_id)
         else:
             if run.replay_error is not None:
                 e = run.replay_error
@@ -309,57 +354,61 @@ async def _run_one(
     return result
 
 
-async def run_cases(
-    works: Sequence[CaseWork],
-    fn: Callable[..., Any],
-    fixtures: Mapping[str, Any],
-    dataset: Dataset[Any, Any, Any],
-    spec: SuiteSpec,
-    suite_id: str,
-    suite_name: str,
-    *,
-    max_concurrency: int,
-    timeout: float | None,
-    setup: TraceSetup | None,
-    replay: ReplayConfig | None = None,
-    scrubber: SecretScrubber | None = None,
-    on_result: Callable[[CaseResult], None],
-) -> list[CaseResult]:
-    """Run cases concurrently, at most `max_concurrency` at once; a fault in one case never loses another's result.
+@dataclass(frozen=True)
+class SuiteRunContext:
+    """What every case of one suite run shares: its task, dataset, settings and where its results go."""
 
-    Each result is scrubbed of secrets (`scrub_case_result`) before `on_result` journals, reports or shows it.
+    task: Callable[[Any], Any]
+    dataset: Dataset[Any, Any, Any]
+    spec: SuiteSpec
+    suite_id: str
+    suite_name: str
+    timeout: float | None
+    setup: TraceSetup | None
+    replay: ReplayConfig | None
+    scrubber: SecretScrubber
+    on_result: Callable[[CaseResult], None]
+
+
+async def run_case(work: CaseWork, run: SuiteRunContext) -> CaseResult:
+    """Run one case; a fault in it (a harness bug, a task that raises `SystemExit`) is only this case's error.
+
+    The result is scrubbed of secrets (`scrub_case_result`) before `on_result` journals, reports or shows it.
     """
-    task = make_task(fn, fixtures)
+    try:
+        result = await _run_one(
+            work, run.task, run.dataset, run.spec, run.suite_id, run.suite_name, run.timeout, run.setup, run.replay
+        )
+    except asyncio.CancelledError:
+        raise
+    except BaseException as e:  # SystemExit, KeyboardInterrupt or GeneratorExit from a task end only its own case
+        internal = '' if isinstance(e, SystemExit | KeyboardInterrupt | GeneratorExit) else 'evaltrace internal error: '
+        result = _error_result(
+            work, run.suite_id, f'{internal}{type(e).__name__}: {e}', traceback.format_exc(), None, None
+        )
+    try:
+        scrub_case_result(result, run.scrubber)
+        run.on_result(result)
+    except Exception as e:  # a fault while recording a result is still only this case's error
+        result = _error_result(
+            work,
+            run.suite_id,
+            f'evaltrace internal error: {type(e).__name__}: {e}',
+            traceback.format_exc(),
+            result.trace_id,
+            result.span_id,
+        )
+        with contextlib.suppress(Exception):  # never let one case's bookkeeping stop the others
+            run.on_result(scrub_case_result(result, run.scrubber))
+    return result
+
+
+async def run_cases(works: Sequence[CaseWork], run: SuiteRunContext, *, max_concurrency: int) -> list[CaseResult]:
+    """Run cases concurrently on the running loop, at most `max_concurrency` at once (used by re-scoring)."""
     limiter = asyncio.Semaphore(max_concurrency)
-    scrubber = scrubber or SecretScrubber()
 
     async def guarded(work: CaseWork) -> CaseResult:
         async with limiter:
-            try:
-                result = await _run_one(work, task, dataset, spec, suite_id, suite_name, timeout, setup, replay)
-            except Exception as e:  # a harness fault is this case's error, never the run's
-                result = _error_result(
-                    work,
-                    suite_id,
-                    f'evaltrace internal error: {type(e).__name__}: {e}',
-                    traceback.format_exc(),
-                    None,
-                    None,
-                )
-            try:
-                scrub_case_result(result, scrubber)
-                on_result(result)
-            except Exception as e:  # a fault while recording a result is still only this case's error
-                result = _error_result(
-                    work,
-                    suite_id,
-                    f'evaltrace internal error: {type(e).__name__}: {e}',
-                    traceback.format_exc(),
-                    result.trace_id,
-                    result.span_id,
-                )
-                with contextlib.suppress(Exception):  # never let one case's bookkeeping stop the others
-                    on_result(scrub_case_result(result, scrubber))
-            return result
+            return await run_case(work, run)
 
     return list(await asyncio.gather(*(guarded(w) for w in works)))

@@ -1,33 +1,46 @@
-"""The state of one pytest session with eval suites: settings, tracing, batches of cases, results and the report.
+"""The state of one pytest session with eval suites: settings, tracing, suite runs, results and the report.
 
-Lives in `config.stash` (see plugin.py). Under pytest-xdist each worker runs batches and ships every case result to
-the controller on its test report; only the controller (or a run without xdist) writes the report and the summary.
+Lives in `config.stash` (see plugin.py). Each process (each xdist worker) has one scheduler that runs every case it
+selected (see _schedule); an item waits for its own case only. Under pytest-xdist each worker ships every case result
+to the controller on its test report; only the controller (or a run without xdist) writes the report and summary.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import datetime as dt
-import inspect
+import functools
+import gc
+import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import SpanProcessor
 
-from ._collect import CaseParam, SuiteRuntime, case_param
-from ._faults import FaultPolicy, provider_faults
+from ._collect import CaseParam, suite_run_id
+from ._faults import FaultPolicy, enter_provider_faults
 from ._journal import CaseJournal
 from ._judge import failure_message
 from ._links import LinkTarget, project_url_from_credentials
 from ._report import ReportState, SuiteInfo, build_report, write_json_atomic
 from ._results import CaseResult
-from ._run import CaseWork, ReplayConfig, frozen_heap, run_cases
+from ._run import CaseWork, ReplayConfig, SuiteRunContext, make_task, run_case
+from ._schedule import CaseJob, Lane, Scheduler, wait
 from ._scrub import SecretScrubber
 from ._settings import Settings
+from ._suite_runs import (
+    SuiteRun,
+    early_fixtures,
+    fixture_params,
+    hold_teardown,
+    plan_suite_runs,
+    run_held_finalizers,
+)
 from ._trace import TraceSetup, setup_tracing
 
 __all__ = ('CASE_REPORT_ATTR', 'EXIT_GATE_FAILED', 'EXIT_HARNESS_ERROR', 'SUITE_REPORT_ATTR', 'EvalSession')
@@ -73,6 +86,16 @@ class EvalSession:
     journal: CaseJournal | None = None
     interrupted: str | None = None
     """The signal that interrupted the run (SIGINT, SIGTERM), when one did."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    scheduler: Scheduler | None = None
+    runs: dict[str, SuiteRun] | None = None
+    run_of: dict[str, SuiteRun] = field(default_factory=dict[str, SuiteRun])
+    order: dict[str, int] = field(default_factory=dict[str, int])
+    started_early: bool = False
+    closed: bool = False
+    """Scheduling has ended: no case runs any more."""
+    base_context: contextvars.Context | None = None
+    """The context before the first eval item was set up: suite runs that start ahead of their items run in it."""
 
     # ---- running (any process that runs items) ----
 
@@ -122,94 +145,187 @@ class EvalSession:
             self.harness_warnings.append(f'local trace store not updated: {e}')
 
     def run_item(self, item: pytest.Function, param: CaseParam) -> None:
-        """Run an item's case (with the rest of its batch, the first time) and raise its verdict."""
-        runtime = param.suite
-        if item.nodeid not in runtime.results:
-            self._run_batch(item, param)
-        result = runtime.results[item.nodeid]
+        """Start the item's suite run if it has not started, wait for the item's own case, and raise its verdict."""
+        if self.settings.rescore is not None:
+            result = self._rescore_item(item, param)
+        else:
+            job = self._job_for(item, param)
+            try:
+                result: CaseResult = wait(job.future)
+            except (asyncio.CancelledError, concurrent.futures.CancelledError):
+                pytest.skip('evaltrace: the run stopped before this case finished')
         item.user_properties.extend(_junit_properties(result))
         if result.status in ('failed', 'error'):
             hint = None if self.link_target().is_remote else f"see its trace: evaltrace show '{result.nodeid}'"
             pytest.fail(failure_message(result, hint), pytrace=False)
 
-    def _batch_for(self, item: pytest.Function, param: CaseParam) -> list[tuple[pytest.Item, CaseParam]]:
-        """The selected, not yet started cases of the item's suite that this process will run, item first."""
-        batch: list[tuple[pytest.Item, CaseParam]] = [(item, param)]
-        if not self.batch_mode:
-            return batch
-        runtime = param.suite
-        for other in item.session.items:
-            other_param = case_param(other)
-            if (
-                other is not item
-                and isinstance(other_param, CaseParam)
-                and other_param.suite is runtime
-                and other.nodeid not in runtime.started
-            ):
-                batch.append((other, other_param))
-        return batch
+    # ---- scheduling (see _schedule and _suite_runs) ----
 
-    def _run_batch(self, item: pytest.Function, param: CaseParam) -> None:
-        runtime = param.suite
-        batch = self._batch_for(item, param)
-        for it, _ in batch:
-            runtime.started.add(it.nodeid)
-        fixtures = {
-            name: value
-            for name, value in item.funcargs.items()
-            if name != runtime.inputs_param and name in _fixture_params(runtime)
-        }
-        setup = self.tracing()
+    def _plan(self, items: list[pytest.Item]) -> dict[str, SuiteRun]:
+        if self.runs is None:
+            default_cap = self.settings.max_concurrency
+            self.runs = plan_suite_runs(items, lambda rt: rt.spec.max_concurrency or default_cap)
+            self.order = {it.nodeid: i for i, it in enumerate(items)}
+            self.run_of = {it.nodeid: run for run in self.runs.values() for it, _ in run.items}
+        return self.runs
+
+    def _scheduler(self) -> Scheduler:
+        if self.scheduler is None:
+            s = self.settings
+            policy = FaultPolicy(s.retry_attempts, s.retry_max_delay, s.rate_limit_rpm, s.rate_limit_tpm)
+            # The heap that exists before the first case (collected items, modules) is left out of full
+            # collections while cases run: every collection walked it again, about 0.4 s per thousand cases.
+            gc.freeze()
+            self.scheduler = Scheduler(s.session_concurrency, setup=lambda: enter_provider_faults(policy))
+        return self.scheduler
+
+    def _job_for(self, item: pytest.Function, param: CaseParam) -> CaseJob:
+        runs = self._plan(item.session.items)
+        run = self.run_of.get(item.nodeid)
+        if run is None:  # an item that may be skipped (see _suite_runs): a suite run of its own
+            run = SuiteRun(suite_run_id(item, param), param.suite, Lane(1), items=[(item, param)])
+        if item.nodeid not in run.jobs:
+            fixtures = {name: item.funcargs[name] for name in fixture_params(run.runtime)}
+            self._start(run, [(item, param)] if not self.batch_mode else run.items, fixtures, None, holder=item)
+            if not self.started_early and not self.is_worker:
+                self.started_early = True
+                for other in runs.values():  # in pytest's order: an item reached sooner runs sooner
+                    if not other.jobs and (values := early_fixtures(other, item)) is not None:
+                        self._start(other, other.items, values, self.base_context, holder=None)
+        return run.jobs[item.nodeid]
+
+    def _start(
+        self,
+        run: SuiteRun,
+        items: list[tuple[pytest.Function, CaseParam]],
+        fixtures: dict[str, Any],
+        context: contextvars.Context | None,
+        holder: pytest.Item | None,
+    ) -> None:
+        scheduler = self._scheduler()
+        runtime = run.runtime
         links = self.link_target()
-        timeout = runtime.spec.timeout or self.settings.timeout
+        info = run.suite_info()
+        run.holder = holder if self.batch_mode else None
 
-        def on_result(result: CaseResult) -> None:
+        def on_result(result: CaseResult) -> None:  # on the scheduler's thread
             result.trace_url = links.url(result.trace_id, result.span_id, anchor=_anchor(result.nodeid))
             runtime.results[result.nodeid] = result
-            self.case_finished(result, suite_info(runtime))
+            self.case_finished(result, info)
 
-        works = [CaseWork(p.case, p.case_name, it.nodeid, p.repeat, p.repeats) for it, p in batch]
-        s = self.settings
-        faults = FaultPolicy(s.retry_attempts, s.retry_max_delay, s.rate_limit_rpm, s.rate_limit_tpm)
-        # One rate limiter per batch, shared by the suite's concurrent cases; the prior heap frozen (see _run).
-        with provider_faults(faults), frozen_heap():
-            self._run_works(works, runtime, fixtures, timeout, setup, links_on_result=on_result)
+        shared = SuiteRunContext(
+            task=make_task(runtime.fn, fixtures),
+            dataset=runtime.dataset,
+            spec=runtime.spec,
+            suite_id=run.run_id,
+            suite_name=runtime.name,
+            timeout=runtime.spec.timeout or self.settings.timeout,
+            setup=self.tracing(),
+            replay=ReplayConfig(self.settings.record, self.settings.cassettes, self.settings.scrub_patterns),
+            scrubber=SecretScrubber(self.settings.scrub_patterns),
+            on_result=on_result,
+        )
+        base = context if context is not None else contextvars.copy_context()
+        jobs: list[CaseJob] = []
+        for it, p in items:
+            if it.nodeid in run.jobs:
+                continue
+            work = CaseWork(p.case, p.case_name, it.nodeid, p.repeat, p.repeats)
+            job = CaseJob(
+                self.order.get(it.nodeid, 0), run.lane, functools.partial(run_case, work, shared),
+                scheduler.job_context(base),
+            )  # fmt: skip
+            run.jobs[it.nodeid] = job
+            jobs.append(job)
+        scheduler.submit(jobs)
 
-    def _run_works(
-        self,
-        works: list[CaseWork],
-        runtime: SuiteRuntime,
-        fixtures: dict[str, Any],
-        timeout: float | None,
-        setup: TraceSetup,
-        links_on_result: Callable[[CaseResult], None],
-    ) -> None:
-        on_result = links_on_result
-        if self.settings.rescore is not None:  # the stored outputs and spans stand in for the task (see _rescore)
+    def before_teardown(self, item: pytest.Item) -> None:
+        """Hold back the teardown of a suite run's fixtures until its last case has finished (see _suite_runs)."""
+        run = self.run_of.get(item.nodeid)
+        if run is None:
+            return
+        if run.holder is item and not run.finished():
+            run.held = hold_teardown(item)
+        elif run.held and run.finished():
+            run_held_finalizers(run.held)
+
+    def stop_scheduling(self) -> None:
+        """Cancel every case not finished yet (`-x`, `--maxfail`, Ctrl-C, the session's end)."""
+        if self.scheduler is not None:
+            self.scheduler.cancel_all()
+
+    def close_scheduling(self) -> None:
+        """Stop the scheduler and run the fixture teardowns still held back; called once, at the session's end."""
+        self.stop_scheduling()
+        self.closed = True
+        if self.scheduler is not None:
+            self.scheduler.close()
+            gc.unfreeze()
+        for run in (self.runs or {}).values():
+            if run.held:
+                try:
+                    run_held_finalizers(run.held)
+                except Exception as e:
+                    self.harness_errors.append(f'{run.run_id}: fixture teardown failed: {type(e).__name__}: {e}')
+
+    def not_run(self) -> dict[str, list[str]]:
+        """The selected cases that did not finish, by why: cancelled while running, or never started."""
+        out: dict[str, list[str]] = {'cancelled': [], 'not started': []}
+        for run in (self.runs or {}).values():
+            for nodeid, why in run.outcomes():
+                if nodeid not in self.state.cases:
+                    out[why].append(nodeid)
+        return out
+
+    def suite_info_of(self, item: pytest.Item, param: CaseParam) -> SuiteInfo:
+        run = self.run_of.get(item.nodeid)
+        if run is None:
+            run = SuiteRun(suite_run_id(item, param), param.suite, Lane(1))
+        return run.suite_info()
+
+    def finished_results(self) -> list[tuple[CaseResult, SuiteInfo]]:
+        """Every case result this process has, with its suite run."""
+        out: list[tuple[CaseResult, SuiteInfo]] = []
+        for run in (self.runs or {}).values():
+            out.extend(
+                (run.runtime.results[it.nodeid], run.suite_info())
+                for it, _ in run.items
+                if it.nodeid in run.runtime.results
+            )
+        return out
+
+    def _rescore_item(self, item: pytest.Function, param: CaseParam) -> CaseResult:
+        """Re-scoring: the stored outputs stand in for the task (see _rescore), one suite run at a time."""
+        runtime = param.suite
+        if item.nodeid not in runtime.results:
+            self._plan(item.session.items)
+            run = self.run_of.get(item.nodeid)
+            items = run.items if run is not None and self.batch_mode else [(item, param)]
+            run_id = run.run_id if run is not None else suite_run_id(item, param)
+            info = run.suite_info() if run is not None else SuiteRun(run_id, runtime, Lane(1)).suite_info()
+            links = self.link_target()
+
+            def on_result(result: CaseResult) -> None:
+                result.trace_url = links.url(result.trace_id, result.span_id, anchor=_anchor(result.nodeid))
+                runtime.results[result.nodeid] = result
+                self.case_finished(result, info)
+
             from ._rescore import rescore_works
 
-            rescore_works(self.settings, works, runtime, timeout, setup, on_result)
-            return
-        asyncio.run(
-            run_cases(
-                works,
-                runtime.fn,
-                fixtures,
-                runtime.dataset,
-                runtime.spec,
-                runtime.suite_id,
-                runtime.name,
-                max_concurrency=runtime.spec.max_concurrency or self.settings.max_concurrency,
-                timeout=timeout,
-                setup=setup,
-                replay=ReplayConfig(self.settings.record, self.settings.cassettes, self.settings.scrub_patterns),
-                scrubber=SecretScrubber(self.settings.scrub_patterns),
-                on_result=on_result,
-            )
-        )
+            works = [CaseWork(p.case, p.case_name, it.nodeid, p.repeat, p.repeats) for it, p in items]
+            timeout = runtime.spec.timeout or self.settings.timeout
+            rescore_works(self.settings, works, runtime, run_id, timeout, self.tracing(), on_result)
+        return runtime.results[item.nodeid]
 
     def case_finished(self, result: CaseResult, info: SuiteInfo) -> None:
-        """A case finished in this process: journal it at once (see _journal), and keep the report near current."""
+        """A case finished in this process: journal it at once (see _journal), and keep the report near current.
+
+        Called on the scheduler's thread as each case ends; the lock keeps the report whole while it is written.
+        """
+        with self.lock:
+            self._case_finished(result, info)
+
+    def _case_finished(self, result: CaseResult, info: SuiteInfo) -> None:
         if self.journal is None:
             self.journal = CaseJournal(self.settings.report)
         try:
@@ -218,7 +334,9 @@ class EvalSession:
             self.harness_errors.append(f'could not write the journal {self.journal.path}: {e}')
         if not self.is_worker:
             self.add_result(result, info)
-            self._maybe_write()
+            interval = max(WRITE_INTERVAL_S, self._write_cost / WRITE_BUDGET)
+            if time.monotonic() - self._last_write >= interval:
+                self._write_report(complete=False)
 
     # ---- reporting (controller, or a run without xdist) ----
 
@@ -243,6 +361,12 @@ class EvalSession:
 
     def report_data(self, complete: bool) -> dict[str, Any]:
         extra: dict[str, Any] = {'interrupted': self.interrupted} if self.interrupted else {}
+        if self.closed:  # the final report names what did not finish, neither passed nor failed
+            not_run = self.not_run()
+            if not_run['cancelled']:
+                extra['cancelled'] = not_run['cancelled']
+            if not_run['not started']:
+                extra['not_started'] = not_run['not started']
         if self.settings.rescore:
             from ._rescore import rescore_report_fields  # only a re-scoring run pays for importing it
 
@@ -261,6 +385,10 @@ class EvalSession:
         )
 
     def write_report(self, complete: bool) -> dict[str, Any] | None:
+        with self.lock:
+            return self._write_report(complete)
+
+    def _write_report(self, complete: bool) -> dict[str, Any] | None:
         t0 = time.monotonic()
         data = self.report_data(complete)
         try:
@@ -275,25 +403,8 @@ class EvalSession:
         return data
 
 
-def _fixture_params(runtime: SuiteRuntime) -> tuple[str, ...]:
-    return tuple(inspect.signature(runtime.fn).parameters)[1:]
-
-
 def _anchor(nodeid: str) -> str:
     return 'case-' + uuid.uuid5(uuid.NAMESPACE_URL, nodeid).hex[:16]
-
-
-def suite_info(runtime: SuiteRuntime) -> SuiteInfo:
-    spec = runtime.spec
-    return SuiteInfo(
-        suite=runtime.suite_id,
-        name=runtime.name,
-        dataset=runtime.dataset.name,
-        dataset_path=runtime.dataset_path,
-        gate=spec.gate,
-        pass_k=spec.pass_k,
-        repeat=spec.repeat,
-    )
 
 
 def _junit_properties(result: CaseResult) -> list[tuple[str, object]]:

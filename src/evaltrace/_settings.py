@@ -116,11 +116,20 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
     ),
     SettingSpec(
         'max_concurrency',
-        'Default number of cases of a suite run at once.',
+        'Default number of cases of one suite run at once (a suite may set its own).',
         _positive_int,
         8,
         '--evaltrace-max-concurrency',
         'EVALTRACE_MAX_CONCURRENCY',
+        metavar='N',
+    ),
+    SettingSpec(
+        'session_concurrency',
+        'Number of cases run at once in the process (each xdist worker), across every suite run.',
+        _positive_int,
+        32,
+        '--evaltrace-session-concurrency',
+        'EVALTRACE_SESSION_CONCURRENCY',
         metavar='N',
     ),
     SettingSpec(
@@ -287,7 +296,7 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
     ),
     SettingSpec(
         'rate_limit_rpm',
-        'Requests per minute per model, shared by the concurrent cases of a suite (0 = no limit).',
+        'Requests per minute per model, shared by every case of the process (0 = no limit).',
         _non_negative_float,
         0.0,
         '--evaltrace-rate-limit-rpm',
@@ -330,6 +339,7 @@ class Settings:
 
     report: Path
     max_concurrency: int
+    session_concurrency: int
     service_name: str
     environment: str
     instrument_pydantic_ai: bool
@@ -441,6 +451,7 @@ def resolve_settings(config: pytest.Config, env: Mapping[str, str] | None = None
     return Settings(
         report=path(values['report']),
         max_concurrency=values['max_concurrency'],
+        session_concurrency=values['session_concurrency'],
         service_name=values['service_name'],
         environment=values['environment'],
         instrument_pydantic_ai=values['instrument_pydantic_ai'],

@@ -18,12 +18,11 @@ import pytest
 
 from ._baseline import BaselineError, apply_baseline, load_baseline
 from ._ci import write_ci_outputs
-from ._collect import CaseParam, case_param
 from ._gates import Gate, logical_cases
 from ._journal import remove_journal
 from ._report import write_json_atomic
 from ._results import CaseResult
-from ._session import EXIT_GATE_FAILED, EXIT_HARNESS_ERROR, EvalSession, suite_info
+from ._session import EXIT_GATE_FAILED, EXIT_HARNESS_ERROR, EvalSession
 from ._settings import Settings
 from ._shard import SHARD_PLAN_KEY, ShardPlan
 
@@ -111,13 +110,10 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
     config = session.config
     if config.option.collectonly:
         return
-    # Cases that finished in this process but whose items never reported (an interrupt mid-batch) still count.
-    for item in session.items:
-        param = case_param(item)
-        if isinstance(param, CaseParam) and item.nodeid not in state.state.cases:
-            result = param.suite.results.get(item.nodeid)
-            if result is not None:
-                state.add_result(result, suite_info(param.suite))
+    # Cases that finished in this process but whose items never reported (an interrupt, -x) still count.
+    for result, info in state.finished_results():
+        if result.nodeid not in state.state.cases:
+            state.add_result(result, info)
     # A skipped case (--evaltrace-skip, a skip mark, pytest.skip in a fixture) was never meant to run.
     skipped = _skipped_nodeids(session)
     state.expected = [n for n in state.expected if n not in skipped]

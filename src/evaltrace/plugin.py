@@ -119,6 +119,28 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     param = case_param(item)
     if isinstance(param, DatasetProblem):
         pytest.fail(f'evaltrace: bad dataset: {param.error}', pytrace=False)
+    state = item.config.stash[_session_key]
+    if param is not None and state.base_context is None:
+        import contextvars
+
+        state.base_context = contextvars.copy_context()  # before any fixture of the first eval item (see _suite_runs)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    state = item.config.stash.get(_session_key, None)
+    if state is not None:
+        state.before_teardown(item)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    result = yield
+    state = item.config.stash.get(_session_key, None)
+    if state is not None and (item.session.shouldfail or item.session.shouldstop):
+        state.stop_scheduling()  # -x, --maxfail: cases not finished yet are cancelled, none is started
+    return result
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -146,14 +168,14 @@ def pytest_runtest_makereport(
 
     param = case_param(item)
     if isinstance(param, CaseParam):
-        from ._session import CASE_REPORT_ATTR, SUITE_REPORT_ATTR, suite_info
+        from ._session import CASE_REPORT_ATTR, SUITE_REPORT_ATTR
 
-        suite = param.suite
-        result = suite.results.get(item.nodeid)
+        result = param.suite.results.get(item.nodeid)
         if result is not None:
             try:
+                info = eval_session(item.config).suite_info_of(item, param)
                 setattr(report, CASE_REPORT_ATTR, result.to_dict())
-                setattr(report, SUITE_REPORT_ATTR, suite_info(suite).to_dict())
+                setattr(report, SUITE_REPORT_ATTR, info.to_dict())
             except Exception:  # a harness bug here must not become an INTERNALERROR that hides every result
                 import traceback
 
@@ -210,6 +232,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(_session_key, None)
     if state is None:
         return
+    state.close_scheduling()
     if state.is_worker:
         state.close_tracing()
         workeroutput: dict[str, Any] = getattr(session.config, 'workeroutput')  # noqa: B009  (set by xdist on workers)

@@ -1,0 +1,237 @@
+"""The session's scheduler: suite runs (parametrized suites), overlap, streaming, -x, and a blocking case."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import EvalProject
+
+PARAMETRIZED = """
+import pytest
+import evaltrace
+
+@pytest.mark.parametrize('shout', [True, False])
+@evaltrace.suite('datasets/words.yaml')
+def test_words(inputs: str, shout: bool) -> str:
+    return inputs.upper() if shout else inputs
+"""
+
+OVERRIDDEN = """
+import pytest
+import evaltrace
+from pydantic_ai import Agent
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.test import TestModel
+
+agent = Agent(TestModel(custom_output_text='default'))
+
+
+def replying(text: str) -> FunctionModel:
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[TextPart(text)])
+
+    return FunctionModel(respond)
+
+
+@pytest.fixture(params=['alpha', 'beta'])
+def model(request: pytest.FixtureRequest):
+    with agent.override(model=replying(request.param)):
+        yield request.param
+
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_models(inputs: str, model: str) -> str:
+    result = await agent.run(inputs)
+    return result.output
+"""
+
+
+def _outputs(project: EvalProject) -> dict[str, Any]:
+    return {c['nodeid']: (c['suite'], c['output']) for c in project.report()['cases']}
+
+
+@pytest.mark.parametrize('workers', [None, '2'])
+def test_parametrize_marks_give_each_suite_run_its_own_values(
+    project: EvalProject, upper_cases: Any, workers: str | None
+) -> None:
+    project.dataset('words', upper_cases(2), ['EqualsExpected'])
+    project.write('evals/test_words.py', PARAMETRIZED)
+    args = ['evals', '-p', 'no:cacheprovider', *(['-n', workers] if workers else [])]
+    result = project.pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=2, failed=2)
+    base = 'evals/test_words.py::test_words'
+    assert _outputs(project) == {
+        f'{base}[c0-True]': (f'{base}[True]', 'WORD0'),
+        f'{base}[c1-True]': (f'{base}[True]', 'WORD1'),
+        f'{base}[c0-False]': (f'{base}[False]', 'word0'),
+        f'{base}[c1-False]': (f'{base}[False]', 'word1'),
+    }
+    suites = {s['suite']: s['stats']['passed'] for s in project.report()['suites']}
+    assert suites == {f'{base}[True]': 2, f'{base}[False]': 0}
+
+
+def test_a_parametrized_fixture_overriding_the_agent_applies_to_its_own_suite_run(
+    project: EvalProject, upper_cases: Any
+) -> None:
+    project.dataset('words', upper_cases(3))
+    project.write('evals/test_models.py', OVERRIDDEN)
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=6)
+    base = 'evals/test_models.py::test_models'
+    by_suite: dict[str, set[str]] = {}
+    for suite, output in _outputs(project).values():
+        by_suite.setdefault(suite, set()).add(output)
+    assert by_suite == {f'{base}[alpha]': {'alpha'}, f'{base}[beta]': {'beta'}}
+
+
+def test_baseline_keeps_suite_runs_apart(project: EvalProject, upper_cases: Any) -> None:
+    project.dataset('words', upper_cases(2), ['EqualsExpected'])
+    project.write('evals/test_words.py', PARAMETRIZED)
+    project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    saved = project.pytester.run('evaltrace', 'baseline', 'save')
+    assert saved.ret == 0, saved.stderr.str()
+    baseline = json.loads((project.path / 'evals/baseline.json').read_text())
+    text = json.dumps(baseline)
+    assert 'test_words[True]' in text
+    assert 'test_words[False]' in text
+
+
+TIMED = """
+import asyncio, json, time
+from pathlib import Path
+import evaltrace
+
+def log(**event):
+    with Path('events.jsonl').open('a') as f:
+        f.write(json.dumps({{**event, 't': time.time()}}) + '\\n')
+
+@evaltrace.suite('datasets/{name}.yaml'{options})
+async def test_{name}(inputs: float) -> float:
+    log(suite='{name}', case=inputs, what='start')
+    await asyncio.sleep(inputs)
+    log(suite='{name}', case=inputs, what='end')
+    return inputs
+"""
+
+REPORT_TIMES = """
+import json, time
+from pathlib import Path
+
+def pytest_runtest_logreport(report):
+    if report.when == 'call':
+        with Path('events.jsonl').open('a') as f:
+            f.write(json.dumps({'nodeid': report.nodeid, 'what': 'report', 't': time.time()}) + '\\n')
+"""
+
+
+def _events(project: EvalProject) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (project.path / 'events.jsonl').read_text().splitlines()]
+
+
+def _sleep_cases(*delays: float) -> list[dict[str, Any]]:
+    return [{'name': f's{i}', 'inputs': d} for i, d in enumerate(delays)]
+
+
+def test_cases_of_different_suites_overlap(project: EvalProject) -> None:
+    for name in ('first', 'second'):
+        project.dataset(name, _sleep_cases(0.5, 0.5))
+        project.write(f'evals/test_{name}.py', TIMED.format(name=name, options=''))
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=4)
+    events = _events(project)
+    first_end = max(e['t'] for e in events if e['suite'] == 'first' and e['what'] == 'end')
+    second_start = min(e['t'] for e in events if e['suite'] == 'second' and e['what'] == 'start')
+    assert second_start < first_end  # the second suite's cases started while the first suite's still ran
+
+
+def test_an_item_reports_as_soon_as_its_own_case_has_finished(project: EvalProject) -> None:
+    project.dataset('mixed', _sleep_cases(0.05, 1.5))
+    project.write('evals/test_mixed.py', TIMED.format(name='mixed', options=''))
+    project.write('evals/conftest.py', REPORT_TIMES)
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=2)
+    events = _events(project)
+    fast_reported = next(e['t'] for e in events if e.get('nodeid', '').endswith('[s0]'))
+    slow_ended = next(e['t'] for e in events if e.get('case') == 1.5 and e['what'] == 'end')
+    assert fast_reported < slow_ended
+
+
+def test_exitfirst_cancels_running_cases_and_starts_no_more(project: EvalProject) -> None:
+    cases = [{'name': 'bad', 'inputs': 0.0, 'expected_output': -1.0}, *_sleep_cases(2, 2.1, 2.2, 2.3, 2.4)]
+    project.dataset('slow', cases, ['EqualsExpected'])
+    project.write('evals/test_slow.py', TIMED.format(name='slow', options=', max_concurrency=2'))
+    result = project.pytester.runpytest_inprocess('evals', '-x', '-p', 'no:cacheprovider')
+    result.assert_outcomes(failed=1)
+    # 'bad' freed its slot before pytest saw its failure, so a third case may have started; no more did.
+    names = {0.0: 'bad', 2: 's0', 2.1: 's1', 2.2: 's2', 2.3: 's3', 2.4: 's4'}
+    started = {names[e['case']] for e in _events(project) if e['what'] == 'start'} - {'bad'}
+    assert len(started) in (1, 2)
+    report = project.report()
+    assert report['complete'] is False
+    name = 'evals/test_slow.py::test_slow[{}]'.format
+    assert sorted(report['cancelled']) == sorted(name(c) for c in started)
+    assert sorted(report['not_started']) == sorted(name(f's{i}') for i in range(5) if f's{i}' not in started)
+    assert len(report['not_started']) >= 3
+    assert [c['case'] for c in report['cases']] == ['bad']
+
+
+BLOCKING = """
+import asyncio, time
+import evaltrace
+
+@evaltrace.suite('datasets/block.yaml', timeout=2)
+async def test_block(inputs: str) -> str:
+    if inputs == 'block':
+        time.sleep(2.5)  # blocks the event loop: a sync call in async code
+    else:
+        await asyncio.sleep(0.1)
+    return inputs
+"""
+
+
+def test_a_blocking_case_fails_only_itself(project: EvalProject) -> None:
+    project.dataset('block', [{'name': n, 'inputs': n} for n in ('block', 'a', 'b', 'c', 'd')])
+    project.write('evals/test_block.py', BLOCKING)
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=4, failed=1)
+    blocker = project.cases()['block']
+    assert blocker['status'] == 'error'
+    assert 'blocked the event loop for 2.' in blocker['error']['message']
+    assert all(project.cases()[n]['status'] == 'passed' for n in 'abcd')
+
+
+SLOW_EVALUATOR = """
+import asyncio, time
+from dataclasses import dataclass
+import evaltrace
+from pydantic_evals import Dataset, Case
+from pydantic_evals.evaluators import Evaluator, EvaluatorContext
+
+
+@dataclass
+class SlowCheck(Evaluator):
+    def evaluate(self, ctx: EvaluatorContext) -> bool:
+        if ctx.inputs == 'slow':
+            time.sleep(2.5)  # a sync evaluator that blocks (a database, a model call)
+        return True
+
+
+dataset = Dataset(name='evaluated', cases=[Case(name=n, inputs=n) for n in ('slow', 'a', 'b', 'c', 'd')], evaluators=[SlowCheck()])
+
+
+@evaltrace.suite(dataset, timeout=2)
+async def test_evaluated(inputs: str) -> str:
+    await asyncio.sleep(0.1)
+    return inputs
+"""
+
+
+def test_a_slow_sync_evaluator_runs_off_the_loop_and_fails_only_its_case(project: EvalProject) -> None:
+    project.write('evals/test_evaluated.py', SLOW_EVALUATOR)
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=4, failed=1)
+    assert project.cases()['slow']['error']['message'].startswith('TimeoutError: timed out after 2 s')
