@@ -41,6 +41,7 @@ from typing import Any
 import logfire
 
 __all__ = (
+    'REPLAYED_RESPONSE',
     'FaultPolicy',
     'RateLimiter',
     'enter_provider_faults',
@@ -52,6 +53,8 @@ __all__ = (
 )
 
 RETRY_STATUSES = frozenset({408, 409, 429})
+REPLAYED_RESPONSE = 'evaltrace.replayed'
+"""The httpx response extension that marks an answer replayed from a cassette (set by _replay)."""
 BASE_DELAY_S = 0.5
 MAX_SINGLE_DELAY_S = 8.0
 
@@ -294,6 +297,8 @@ async def _send(scope: _Scope, original: Any, client: Any, request: Any, kwargs:
         budget.attempts_left -= 1
         retry_after = parse_retry_after(response.headers) if response is not None else None
         delay = retry_delay(retry, retry_after)
+        # A replayed answer: the provider is not asked again, so there is nothing to wait for.
+        replayed = response is not None and bool(response.extensions.get(REPLAYED_RESPONSE))
         if budget.attempts_left <= 0 or delay > budget.delay_left:
             budget.exhausted = True
             budget.last_error = error
@@ -315,9 +320,11 @@ async def _send(scope: _Scope, original: Any, client: Any, request: Any, kwargs:
             delay_s=round(delay, 3),
             retry_after_s=retry_after,
             model=model,
+            replayed=replayed,
             _tags=['evaltrace.retry'],
         ):
-            await asyncio.sleep(delay)
+            if not replayed:
+                await asyncio.sleep(delay)
         budget.delay_left -= delay
 
 

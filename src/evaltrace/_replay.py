@@ -55,6 +55,7 @@ from ._cassette import (
     ReplayError,
     cassette_path,
 )
+from ._faults import REPLAYED_RESPONSE
 
 # vcrpy ships no type information; its API is used through `Any`.
 vcr_matchers: Any = _vcr_matchers
@@ -373,7 +374,7 @@ def _patch_async_pool(core: Any) -> None:
         vcr_request = _vcr_request(request, body)
         recorded = active.lookup(vcr_request)
         if recorded is not None:
-            return _response(core, recorded)
+            return _response(core, recorded, {REPLAYED_RESPONSE: True})
         response = await original(self, request)
         try:
             content = b''.join([chunk async for chunk in response.stream])
@@ -399,7 +400,7 @@ def _patch_sync_pool(core: Any) -> None:
         vcr_request = _vcr_request(request, body)
         recorded = active.lookup(vcr_request)
         if recorded is not None:
-            return _response(core, recorded)
+            return _response(core, recorded, {REPLAYED_RESPONSE: True})
         response = original(self, request)
         try:
             content = b''.join(list(response.stream))
