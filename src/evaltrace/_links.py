@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
 
-__all__ = ('LinkTarget', 'logfire_trace_url', 'project_url_from_credentials', 'template_trace_url', 'trace_url')
+__all__ = (
+    'LinkTarget',
+    'experiment_url',
+    'logfire_trace_url',
+    'project_url_from_credentials',
+    'template_trace_url',
+    'trace_url',
+)
 
 
 def logfire_trace_url(project_url: str, trace_id: str) -> str:
@@ -19,6 +26,13 @@ def logfire_trace_url(project_url: str, trace_id: str) -> str:
 def template_trace_url(template: str, trace_id: str, span_id: str) -> str:
     """Fill a URL template's `{trace_id}` and `{span_id}` placeholders (for Jaeger, Phoenix, Tempo...)."""
     return template.replace('{trace_id}', trace_id).replace('{span_id}', span_id)
+
+
+def experiment_url(project_url: str | None, trace_id: str | None, span_id: str | None) -> str | None:
+    """A link to an experiment in Logfire's Evals view, in the format of `logfire.url_from_eval`."""
+    if not project_url or not trace_id or not span_id:
+        return None
+    return f'{project_url.rstrip("/")}/evals/compare?experiment={trace_id}-{span_id}'
 
 
 def project_url_from_credentials(data_dir: Path) -> str | None:

@@ -31,6 +31,8 @@ class SuiteInfo:
     gate: Gate | None = None
     pass_k: int | None = None
     repeat: int = 1
+    experiment: Mapping[str, Any] | None = None
+    """The suite run's experiment, once its report was built (see `_experiment.experiment_summary`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +43,7 @@ class SuiteInfo:
             'gate_spec': gate_to_dict(self.gate),
             'pass_k': self.pass_k,
             'repeat': self.repeat,
+            'experiment': dict(self.experiment) if self.experiment is not None else None,
         }
 
     @classmethod
@@ -54,6 +57,7 @@ class SuiteInfo:
             gate=gate_from_mapping(gate) if gate else None,
             pass_k=data.get('pass_k'),
             repeat=data.get('repeat', 1),
+            experiment=data.get('experiment'),
         )
 
 
@@ -65,6 +69,21 @@ def gate_to_dict(gate: Gate | None) -> dict[str, Any] | None:
         for k, v in dataclasses.asdict(gate).items()
         if v not in (None, {})
     }
+
+
+def report_evaluator_checks(info: SuiteInfo) -> list[GateResult]:
+    """A report evaluator that raised fails its suite run, like a gate, naming the evaluator and its error."""
+    failures: list[dict[str, Any]] = list((info.experiment or {}).get('report_evaluator_failures') or [])
+    return [
+        GateResult(
+            name=f'report_evaluator {f["name"]}',
+            scope=info.suite,
+            threshold='runs without error',
+            actual=f['error_message'],
+            passed=False,
+        )
+        for f in failures
+    ]
 
 
 def build_report(
@@ -92,6 +111,7 @@ def build_report(
         suite_cases = by_suite.get(info.suite, [])
         stats = compute_stats(suite_cases, pass_k)
         gates = evaluate_gate(info.gate, stats, info.suite) if info.gate is not None else []
+        gates.extend(report_evaluator_checks(info))
         all_gates.extend(gates)
         suite_dicts.append(
             {
@@ -103,6 +123,7 @@ def build_report(
                 'pass_k': info.pass_k,
                 'gate_spec': gate_to_dict(info.gate),
                 'stats': stats.to_dict(),
+                'experiment': dict(info.experiment) if info.experiment is not None else None,
                 'gates': [g.to_dict() for g in gates],
                 'passed': all(g.passed for g in gates),
             }

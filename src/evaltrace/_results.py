@@ -55,6 +55,10 @@ class CaseResult:
     expected_output: Any = None
     output: Any = None
     metadata: Any = None
+    metrics: dict[str, float] = field(default_factory=dict[str, float])
+    """Set by the task with `increment_eval_metric` (and from its spans), as pydantic-evals reports them."""
+    attributes: dict[str, Any] = field(default_factory=dict[str, Any])
+    """Set by the task with `set_eval_attribute`."""
     inputs_hash: str | None = None
     replayed: bool = False
     replayed_cost_usd: float = 0.0
@@ -93,6 +97,8 @@ class CaseResult:
             'expected_output': self.expected_output,
             'output': self.output,
             'metadata': self.metadata,
+            'metrics': self.metrics,
+            'attributes': self.attributes,
             'inputs_hash': self.inputs_hash,
             'replayed': self.replayed,
             'replayed_cost_usd': round(self.replayed_cost_usd, 10),
@@ -128,6 +134,8 @@ class CaseResult:
             expected_output=data.get('expected_output'),
             output=data.get('output'),
             metadata=data.get('metadata'),
+            metrics=dict(data.get('metrics') or {}),
+            attributes=dict(data.get('attributes') or {}),
             inputs_hash=data.get('inputs_hash'),
             replayed=bool(data.get('replayed', False)),
             replayed_cost_usd=float(data.get('replayed_cost_usd') or 0.0),

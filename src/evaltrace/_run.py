@@ -1,9 +1,10 @@
-"""Running a suite's selected cases concurrently, each in its own trace, through `Dataset.evaluate`.
+"""Running one case: in its own trace, through the pydantic-evals function `Dataset.evaluate` runs each case with.
 
-Each case is evaluated as a one-case `Dataset.evaluate(...)` call in an empty context: pydantic-evals still runs the
-task, the evaluators, retries and lifecycle hooks, and its experiment span is the root of the case's own trace (see
-_trace), so no two cases share a trace. evaltrace's own part of a case (its cassette, its verdict on the root span)
-runs as the case's lifecycle, around the suite's own lifecycle hooks.
+Each case runs `_run_task_and_evaluators` (see _upstream) in an empty context: pydantic-evals runs the task, the
+evaluators, retries and lifecycle hooks, and its `case: …` span is the root of the case's own trace (see _trace),
+so no two cases share a trace. evaltrace's own part of a case (its cassette, its verdict on the root span) runs as
+the case's lifecycle, around the suite's own lifecycle hooks. The suite run's experiment (see _experiment) gets a
+span for the case, linked to that trace. The scheduler (see _schedule) decides when a case runs.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import asyncio
 import contextlib
 import copy
 import functools
-import gc
 import inspect
 import time
 import traceback
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +27,19 @@ from pydantic_evals.evaluators import Evaluator, EvaluatorContext
 from pydantic_evals.lifecycle import CaseLifecycle
 from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 
+from ._experiment import Experiment
 from ._faults import run_in_thread
 from ._judge import Judged, inputs_hash, jsonable, judge
 from ._replay import ReplayError, ReplayStats, cassette_path, use_cassette
 from ._results import CaseResult
-from ._schedule import BLOCK_THRESHOLD_S, case_timeout
+from ._schedule import BLOCK_THRESHOLD_S, CaseClock, case_timeout
 from ._scrub import SecretScrubber, scrub_case_result
 from ._settings import RecordMode
 from ._suite import SuiteSpec
 from ._trace import CaseTrace, TraceSetup, case_trace
+from ._upstream import run_task_and_evaluators
 
-__all__ = ('CaseWork', 'ReplayConfig', 'SuiteRunContext', 'frozen_heap', 'make_task', 'run_case', 'run_cases')
+__all__ = ('CaseWork', 'ReplayConfig', 'SuiteRunContext', 'make_task', 'off_loop', 'run_case', 'run_cases')
 
 
 @dataclass(frozen=True)
@@ -62,26 +64,6 @@ class CaseWork:
     nodeid: str
     repeat: int | None
     repeats: int
-
-
-@contextlib.contextmanager
-def frozen_heap() -> Generator[None]:
-    """While a batch runs, keep the objects that were alive before it out of the garbage collector's passes.
-
-    A session with a thousand cases holds a large heap before its first case runs (the collected items, the imported
-    modules); every full collection during the batch walked all of it again, about 0.4 s per thousand cases. Frozen
-    objects are still alive and used as usual; they are simply not scanned. They are unfrozen after the batch, so
-    nothing is held longer than it would be. Does nothing when the heap is already frozen (by the user, or by an
-    enclosing batch).
-    """
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def make_task(fn: Callable[..., Any], fixtures: Mapping[str, Any]) -> Callable[[Any], Any]:
@@ -268,90 +250,7 @@ def _judged(
     return status, failures, assertions, scores, labels, ev_failures, error
 
 
-async def _run_one(
-    work: CaseWork,
-    task: Callable[[Any], Any],
-    dataset: Dataset[Any, Any, Any],
-    spec: SuiteSpec,
-    suite_id: str,
-    suite_name: str,
-    timeout: float | None,
-    setup: TraceSetup | None,
-    replay: ReplayConfig | None,
-) -> CaseResult:
-    case = work.case
-    if work.repeat is not None or case.evaluators:
-        case = Case(
-            name=case.name if work.repeat is None else f'{work.case_name} [{work.repeat}/{work.repeats}]',
-            inputs=case.inputs,
-            metadata=case.metadata,
-            expected_output=case.expected_output,
-            evaluators=off_loop(case.evaluators),
-        )
-    one = Dataset[Any, Any, Any](name=dataset.name, cases=[case], evaluators=off_loop(dataset.evaluators))
-    t0 = time.perf_counter()
-    attributes = {'suite': suite_name, 'nodeid': work.nodeid, 'dataset': dataset.name}
-    with case_trace(f'{suite_name}[{work.case_name}]', attributes, setup) as trace, ExitStack() as stack:
-        run = _CaseRun(work, trace, spec, suite_id, replay, stack)
-        clock = None
-        try:
-            async with case_timeout(timeout) as clock:
-                report = await one.evaluate(
-                    task,
-                    name=suite_name,
-                    progress=False,
-                    max_concurrency=1,
-                    retry_task=spec.retry_task,
-                    retry_evaluators=spec.retry_evaluators,
-                    metadata=dict(spec.metadata) if spec.metadata is not None else None,
-                    lifecycle=run.hooks,
-                )
-        except TimeoutError:
-            message = f'TimeoutError: timed out after {timeout:g} s'
-            if clock is not None and clock.blocked_s >= BLOCK_THRESHOLD_S:
-                # Named, so that the fix is clear: the other cases were not charged for this time (see _schedule).
-                message += (
-                    f'; it blocked the event loop for {clock.blocked_s:.1f} s (blocking calls in async code: '
-                    'use their async form, asyncio.to_thread, or a sync task, which runs off the loop)'
-                )
-            result = _error_result(work, suite_id, message, '', trace.trace_id, trace.span_id)
-        else:
-            if run.replay_error is not None:
-                e = run.replay_error
-                result = _error_result(work, suite_id, f'{type(e).__name__}: {e}', '', trace.trace_id, trace.span_id)
-            else:
-                outcome = (report.cases or report.failures)[0]
-                judged = run.judged or _judged(outcome, spec.min_scores, run.replay_stats)
-                status, failures, assertions, scores, labels, ev_failures, error = judged
-                result = CaseResult(
-                    suite=suite_id,
-                    case=work.case_name,
-                    nodeid=work.nodeid,
-                    status=status,
-                    repeat=work.repeat,
-                    repeats=work.repeats,
-                    assertions=assertions,
-                    scores=scores,
-                    labels=labels,
-                    evaluator_failures=ev_failures,
-                    failures=failures,
-                    error=error,
-                    task_duration_s=getattr(outcome, 'task_duration', None),
-                    trace_id=trace.trace_id,
-                    span_id=trace.span_id,
-                    inputs=jsonable(case.inputs),
-                    expected_output=jsonable(case.expected_output),
-                    output=jsonable(getattr(outcome, 'output', None)),
-                    metadata=jsonable(case.metadata),
-                    inputs_hash=inputs_hash(case.inputs, case.expected_output),
-                )
-        if run.replay_stats is not None:
-            result.replayed = run.replay_stats.is_replayed
-    result.duration_s = time.perf_counter() - t0
-    result.task_usage = trace.usage.task
-    result.judge_usage = trace.usage.judge
-    result.replayed_cost_usd = trace.usage.replayed_cost_usd
-    return result
+Outcome = ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any]
 
 
 @dataclass(frozen=True)
@@ -368,24 +267,160 @@ class SuiteRunContext:
     replay: ReplayConfig | None
     scrubber: SecretScrubber
     on_result: Callable[[CaseResult], None]
+    experiment: Experiment | None = None
+    on_ended: Callable[[], None] | None = None
+    """Called on the loop after each case of the suite run has ended and been recorded."""
+    evaluators: list[Evaluator[Any, Any, Any]] = field(init=False)
+    """The dataset's evaluators, the user's sync ones made to run off the loop (see `off_loop`)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, 'evaluators', off_loop(self.dataset.evaluators))
+
+
+def _report_names(work: CaseWork) -> tuple[str, str | None]:
+    """The case's name in pydantic-evals' report, and its source case name when it is one repeat of several."""
+    if work.repeat is None:
+        return work.case_name, None
+    return f'{work.case_name} [{work.repeat}/{work.repeats}]', work.case_name
+
+
+def _timeout_message(timeout: float | None, clock: CaseClock | None) -> str:
+    message = f'TimeoutError: timed out after {timeout or 0:g} s'
+    if clock is not None and clock.blocked_s >= BLOCK_THRESHOLD_S:
+        # Named, so that the fix is clear: the other cases were not charged for this time (see _schedule).
+        message += (
+            f'; it blocked the event loop for {clock.blocked_s:.1f} s (blocking calls in async code: '
+            'use their async form, asyncio.to_thread, or a sync task, which runs off the loop)'
+        )
+    return message
+
+
+async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Outcome | None]:
+    """Run one case in its own trace through pydantic-evals' `_run_task_and_evaluators`, and judge it."""
+    spec = run.spec
+    case = work.case
+    if case.evaluators:
+        case = Case(
+            name=case.name,
+            inputs=case.inputs,
+            metadata=case.metadata,
+            expected_output=case.expected_output,
+            evaluators=off_loop(case.evaluators),
+        )
+    report_name, source_name = _report_names(work)
+    t0 = time.perf_counter()
+    outcome: Outcome | None = None
+    attributes = {'suite': run.suite_name, 'nodeid': work.nodeid, 'dataset': run.dataset.name}
+    with case_trace(f'{run.suite_name}[{work.case_name}]', attributes, run.setup) as trace, ExitStack() as stack:
+        case_run = _CaseRun(work, trace, spec, run.suite_id, run.replay, stack)
+        clock = None
+        try:
+            async with case_timeout(run.timeout) as clock:
+                outcome = await run_task_and_evaluators(
+                    run.task,
+                    case,
+                    report_name,
+                    run.evaluators,
+                    spec.retry_task,
+                    spec.retry_evaluators,
+                    source_case_name=source_name,
+                    lifecycle=case_run.hooks,
+                )
+        except TimeoutError:
+            message = _timeout_message(run.timeout, clock)
+            result = _error_result(work, run.suite_id, message, '', trace.trace_id, trace.span_id)
+        else:
+            assert outcome is not None
+            if case_run.replay_error is not None:
+                e = case_run.replay_error
+                message = f'{type(e).__name__}: {e}'
+                result = _error_result(work, run.suite_id, message, '', trace.trace_id, trace.span_id)
+            else:
+                result = _result(work, run, case, outcome, case_run, trace)
+        if case_run.replay_stats is not None:
+            result.replayed = case_run.replay_stats.is_replayed
+    result.duration_s = time.perf_counter() - t0
+    result.task_usage = trace.usage.task
+    result.judge_usage = trace.usage.judge
+    result.replayed_cost_usd = trace.usage.replayed_cost_usd
+    return result, outcome
+
+
+def _result(
+    work: CaseWork,
+    run: SuiteRunContext,
+    case: Case[Any, Any, Any],
+    outcome: Outcome,
+    case_run: _CaseRun,
+    trace: CaseTrace,
+) -> CaseResult:
+    judged = case_run.judged or _judged(outcome, run.spec.min_scores, case_run.replay_stats)
+    status, failures, assertions, scores, labels, ev_failures, error = judged
+    done = outcome if isinstance(outcome, ReportCase) else None
+    return CaseResult(
+        suite=run.suite_id,
+        case=work.case_name,
+        nodeid=work.nodeid,
+        status=status,
+        repeat=work.repeat,
+        repeats=work.repeats,
+        assertions=assertions,
+        scores=scores,
+        labels=labels,
+        evaluator_failures=ev_failures,
+        failures=failures,
+        error=error,
+        task_duration_s=done.task_duration if done is not None else None,
+        trace_id=trace.trace_id,
+        span_id=trace.span_id,
+        inputs=jsonable(case.inputs),
+        expected_output=jsonable(case.expected_output),
+        output=jsonable(done.output) if done is not None else None,
+        metadata=jsonable(case.metadata),
+        metrics=dict(done.metrics) if done is not None else {},
+        attributes=jsonable(done.attributes) if done is not None else {},
+        inputs_hash=inputs_hash(case.inputs, case.expected_output),
+    )
+
+
+def _as_outcome(work: CaseWork, result: CaseResult, outcome: Outcome | None) -> Outcome:
+    """What the experiment records for a case: pydantic-evals' outcome, or a failure for a case that has none."""
+    if outcome is not None and (result.status != 'error' or isinstance(outcome, ReportCaseFailure)):
+        return outcome
+    report_name, source_name = _report_names(work)
+    error = result.error or {}
+    return ReportCaseFailure[Any, Any, Any](
+        name=report_name,
+        inputs=work.case.inputs,
+        metadata=work.case.metadata,
+        expected_output=work.case.expected_output,
+        error_message=error.get('message') or '; '.join(result.failures) or result.status,
+        error_stacktrace=error.get('traceback', ''),
+        source_case_name=source_name,
+        trace_id=result.trace_id,
+        span_id=result.span_id,
+    )
 
 
 async def run_case(work: CaseWork, run: SuiteRunContext) -> CaseResult:
     """Run one case; a fault in it (a harness bug, a task that raises `SystemExit`) is only this case's error.
 
-    The result is scrubbed of secrets (`scrub_case_result`) before `on_result` journals, reports or shows it.
+    The result is scrubbed of secrets (`scrub_case_result`) before `on_result` journals, reports or shows it. The
+    case's span in the suite run's experiment is opened before it runs and closed after (see _experiment).
     """
+    experiment = run.experiment
+    handle = experiment.open_case(work.case, *_report_names(work)) if experiment is not None else None
+    outcome: Outcome | None = None
     try:
-        result = await _run_one(
-            work, run.task, run.dataset, run.spec, run.suite_id, run.suite_name, run.timeout, run.setup, run.replay
-        )
+        result, outcome = await _run_one(work, run)
     except asyncio.CancelledError:
+        if experiment is not None and handle is not None:
+            experiment.abandon_case(handle)
         raise
     except BaseException as e:  # SystemExit, KeyboardInterrupt or GeneratorExit from a task end only its own case
         internal = '' if isinstance(e, SystemExit | KeyboardInterrupt | GeneratorExit) else 'evaltrace internal error: '
-        result = _error_result(
-            work, run.suite_id, f'{internal}{type(e).__name__}: {e}', traceback.format_exc(), None, None
-        )
+        message = f'{internal}{type(e).__name__}: {e}'
+        result = _error_result(work, run.suite_id, message, traceback.format_exc(), None, None)
     try:
         scrub_case_result(result, run.scrubber)
         run.on_result(result)
@@ -400,6 +435,12 @@ async def run_case(work: CaseWork, run: SuiteRunContext) -> CaseResult:
         )
         with contextlib.suppress(Exception):  # never let one case's bookkeeping stop the others
             run.on_result(scrub_case_result(result, run.scrubber))
+    if experiment is not None and handle is not None:
+        with contextlib.suppress(Exception):  # the experiment is a view of the cases: it never fails one
+            outcome = _as_outcome(work, result, outcome)
+            experiment.close_case(handle, work.nodeid, outcome, result.trace_id, result.span_id)
+    if run.on_ended is not None:
+        run.on_ended()
     return result
 
 

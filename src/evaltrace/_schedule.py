@@ -61,6 +61,7 @@ class LoopWatch:
         self.live: set[CaseClock] = set()
         self._lock = threading.Lock()
         self._suspect: CaseClock | None = None
+        self._posted = 0.0
         self._stop = threading.Event()
         loop.set_task_factory(self._task_factory)  # pyright: ignore[reportArgumentType]
         self._thread = threading.Thread(target=self._watch, name='evaltrace-loop-watch', daemon=True)
@@ -80,11 +81,24 @@ class LoopWatch:
             self._tasks[task] = clock
         return task
 
+    def pending_block(self, clock: CaseClock) -> float:
+        """The time `clock`'s case has been blocking the loop so far, if it is the blocker now; taken from the watch.
+
+        A blocker that ends without awaiting again runs on before the heartbeat that measures the block: this
+        credits it at once (the heartbeat still gives the time back to the other cases).
+        """
+        with self._lock:
+            if self._suspect is not clock:
+                return 0.0
+            self._suspect = None
+            return time.monotonic() - self._posted
+
     def _watch(self) -> None:
         while not self._stop.is_set():
             answered = threading.Event()
+            self._posted = time.monotonic()
             try:
-                self._loop.call_soon_threadsafe(self._beat, time.monotonic(), answered)
+                self._loop.call_soon_threadsafe(self._beat, self._posted, answered)
             except RuntimeError:  # the loop is closed
                 return
             if not answered.wait(BLOCK_THRESHOLD_S):
@@ -129,6 +143,12 @@ async def case_timeout(seconds: float | None) -> AsyncGenerator[CaseClock | None
         finally:
             watch.live.discard(clock)
             clock.timeout = None
+        # A case that blocked the loop past its deadline may have finished without awaiting again, so its timer
+        # never had a turn: its deadline (pushed back for the time others blocked it) still decides.
+        when = cm.when()
+        if when is not None and asyncio.get_running_loop().time() >= when:
+            clock.blocked_s += watch.pending_block(clock)
+            raise TimeoutError
 
 
 _WATCH: contextvars.ContextVar[LoopWatch | None] = contextvars.ContextVar('evaltrace_loop_watch', default=None)
@@ -178,7 +198,11 @@ class Scheduler:
                 setup()  # in this thread's context, which every case's context is run from (see `job_context`)
             self._base = contextvars.copy_context()
             started.set()
-            self._loop.run_forever()
+            try:
+                self._loop.run_forever()
+            finally:
+                self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+                self._loop.close()
 
         self._thread = threading.Thread(target=serve, name='evaltrace-scheduler', daemon=True)
         self._thread.start()
@@ -222,6 +246,18 @@ class Scheduler:
         self._loop.call_soon_threadsafe(cancel)
         with suppress(concurrent.futures.TimeoutError):
             done.result(timeout + 1)
+
+    def call(self, make: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> None:
+        """Run a coroutine on the loop and wait for it (bounded); what it raises is its caller's to record."""
+        if self._loop.is_closed():
+            return
+
+        async def run() -> None:
+            await make()
+
+        future = asyncio.run_coroutine_threadsafe(run(), self._loop)
+        with suppress(concurrent.futures.TimeoutError):
+            future.result(timeout)
 
     def close(self) -> None:
         self.watch.stop()

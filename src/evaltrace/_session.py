@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import dataclasses
 import datetime as dt
 import functools
 import gc
@@ -23,6 +24,7 @@ import pytest
 from opentelemetry.sdk.trace import SpanProcessor
 
 from ._collect import CaseParam, suite_run_id
+from ._experiment import Experiment, experiment_summary
 from ._faults import FaultPolicy, enter_provider_faults
 from ._journal import CaseJournal
 from ._judge import failure_message
@@ -154,6 +156,9 @@ class EvalSession:
                 result: CaseResult = wait(job.future)
             except (asyncio.CancelledError, concurrent.futures.CancelledError):
                 pytest.skip('evaltrace: the run stopped before this case finished')
+            run = self.run_of.get(item.nodeid)
+            if run is not None and run.items[-1][0] is item:
+                wait(run.done)  # the last item reports the suite run's experiment too (its report, under xdist)
         item.user_properties.extend(_junit_properties(result))
         if result.status in ('failed', 'error'):
             hint = None if self.link_target().is_remote else f"see its trace: evaltrace show '{result.nodeid}'"
@@ -203,10 +208,25 @@ class EvalSession:
         holder: pytest.Item | None,
     ) -> None:
         scheduler = self._scheduler()
+        setup = self.tracing()  # before the experiment's span: logfire is configured on first use
         runtime = run.runtime
         links = self.link_target()
         info = run.suite_info()
         run.holder = holder if self.batch_mode else None
+        if self.batch_mode and run.experiment is None:
+            # One experiment per suite run; under xdist modes that split a suite, its cases have no single home.
+            spec = runtime.spec
+            run.experiment = Experiment(
+                name=run.experiment_name,
+                task_name=runtime.fn.__name__,
+                dataset=runtime.dataset,
+                metadata=spec.metadata,
+                repeat=spec.repeat,
+                n_cases=len({p.case_name for _, p in run.items}),
+            )
+            run.experiment.start()
+        elif not self.batch_mode and not run.done.done():
+            run.done.set_result(None)
 
         def on_result(result: CaseResult) -> None:  # on the scheduler's thread
             result.trace_url = links.url(result.trace_id, result.span_id, anchor=_anchor(result.nodeid))
@@ -220,10 +240,12 @@ class EvalSession:
             suite_id=run.run_id,
             suite_name=runtime.name,
             timeout=runtime.spec.timeout or self.settings.timeout,
-            setup=self.tracing(),
+            setup=setup,
             replay=ReplayConfig(self.settings.record, self.settings.cassettes, self.settings.scrub_patterns),
             scrubber=SecretScrubber(self.settings.scrub_patterns),
             on_result=on_result,
+            experiment=run.experiment,
+            on_ended=functools.partial(self._case_ended, run),
         )
         base = context if context is not None else contextvars.copy_context()
         jobs: list[CaseJob] = []
@@ -238,6 +260,30 @@ class EvalSession:
             run.jobs[it.nodeid] = job
             jobs.append(job)
         scheduler.submit(jobs)
+
+    def _case_ended(self, run: SuiteRun) -> None:
+        """On the loop, after each case: when the suite run's last case has ended, finish its experiment."""
+        run.ended += 1
+        if run.ended == len(run.items) and run.experiment is not None:
+            asyncio.get_running_loop().create_task(self._finish_experiment(run))
+
+    async def _finish_experiment(self, run: SuiteRun) -> None:
+        """Build the suite run's report, run its report evaluators, and put what they found in its suite info."""
+        experiment = run.experiment
+        try:
+            if experiment is not None and experiment.report is None:
+                report = await experiment.finish()
+                summary = experiment_summary(report, self.link_target().project_url)
+                with self.lock:
+                    run.info = dataclasses.replace(run.suite_info(), experiment=summary)
+                    if run.run_id in self.suites:
+                        self.suites[run.run_id] = run.info
+        except Exception as e:  # the experiment is a view of the cases: it never loses one
+            with self.lock:
+                self.harness_warnings.append(f'{run.run_id}: experiment not recorded: {type(e).__name__}: {e}')
+        finally:
+            if not run.done.done():
+                run.done.set_result(None)
 
     def before_teardown(self, item: pytest.Item) -> None:
         """Hold back the teardown of a suite run's fixtures until its last case has finished (see _suite_runs)."""
@@ -259,6 +305,9 @@ class EvalSession:
         self.stop_scheduling()
         self.closed = True
         if self.scheduler is not None:
+            for run in (self.runs or {}).values():  # a stopped run's experiment holds the cases that ended
+                if run.experiment is not None and run.experiment.report is None:
+                    self.scheduler.call(functools.partial(self._finish_experiment, run))
             self.scheduler.close()
             gc.unfreeze()
         for run in (self.runs or {}).values():
@@ -354,7 +403,8 @@ class EvalSession:
             self.write_report(complete=False)
 
     def add_result(self, result: CaseResult, info: SuiteInfo) -> None:
-        self.suites.setdefault(info.suite, info)
+        if info.experiment is not None or info.suite not in self.suites:  # the experiment is known at the end
+            self.suites[info.suite] = info
         self.state.add(result)
         if (info.gate is not None and not info.gate.is_empty()) or self.settings.gate is not None:
             self.gated_failures.add(result.nodeid)

@@ -27,6 +27,7 @@ import pytest
 from _pytest.python import get_direct_param_fixture_func
 
 from ._collect import CaseParam, SuiteRuntime, case_param, suite_run_id
+from ._experiment import Experiment
 from ._report import SuiteInfo
 from ._results import CaseResult
 from ._schedule import CaseJob, Lane
@@ -48,6 +49,11 @@ class SuiteRun:
     held: list[Callable[[], object]] = field(default_factory=list[Callable[[], object]])
     """The holder's teardown, held back until every case of the suite run has finished."""
     info: SuiteInfo | None = None
+    experiment: Experiment | None = None
+    ended: int = 0
+    """Cases of the suite run that have ended (counted on the scheduler's loop)."""
+    done: concurrent.futures.Future[None] = field(default_factory=concurrent.futures.Future[None])
+    """Set when the suite run has finished: every case ended, its experiment's report built."""
 
     def suite_info(self) -> SuiteInfo:
         if self.info is None:
@@ -62,6 +68,11 @@ class SuiteRun:
                 repeat=spec.repeat,
             )
         return self.info
+
+    @property
+    def experiment_name(self) -> str:
+        """The suite's name with the suite run's parameters, e.g. `test_words[True]`."""
+        return self.runtime.name + self.run_id[len(self.runtime.suite_id) :]
 
     def finished(self) -> bool:
         """Every case of the suite run was started and has ended."""

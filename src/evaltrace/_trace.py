@@ -1,7 +1,7 @@
 """Tracing: Logfire set-up, one trace per case, usage summed over each case's trace, no sampling of eval traces.
 
-Each case runs as a one-case `Dataset.evaluate` in an empty context, so pydantic-evals' experiment span is the root
-of the case's own trace. `UsageProcessor` adopts that span as it starts: it stamps the case's attributes on it, and
+Each case runs pydantic-evals' `_run_task_and_evaluators` in an empty context, so its `case: …` span is the root of
+the case's own trace (the suite run's experiment is a trace of its own, see _experiment). `UsageProcessor` adopts that span as it starts: it stamps the case's attributes on it, and
 keeps its usage sums current while the case's model requests end. No span of evaltrace's own is added to a case.
 
 Logfire is configured lazily, when the first suite runs, so a `logfire.configure()` made by the user in a conftest or
@@ -61,7 +61,7 @@ class CaseTrace:
 class UsageProcessor(SpanProcessor):
     """Adopts each case's root span, and sums the usage of its model-request spans, split into task and judge shares.
 
-    The root is the first span without a parent that starts in a case's context (pydantic-evals' experiment span).
+    The root is the first span without a parent that starts in a case's context (pydantic-evals' `case: …` span).
     A span belongs to the judge share when it sits under an evaluator span (`evaluator: …`, from pydantic-evals).
     Parents start before their children, so a span's share is known when it starts and looked up when it ends.
     The root's usage attributes are brought up to date as each model request ends: they are complete before the root
@@ -271,18 +271,17 @@ def setup_tracing(
 def case_trace(name: str, attributes: dict[str, Any], setup: TraceSetup | None) -> Generator[CaseTrace]:
     """Run the block in an empty context, so that the next span it starts is the root of the case's own trace.
 
-    That span (pydantic-evals' experiment span, for a one-case `Dataset.evaluate`) is adopted by `UsageProcessor`,
-    which stamps on it the case's attributes: `case`, `evaltrace.case`, the given ones, the usage sums, the tag
-    `evaltrace`, and the message `evaluate {name}`, which names the case as well as the suite. The experiment's span
-    name, its `name` (the suite) and its other attributes are pydantic-evals' own, so that Logfire's evals view
-    still shows the suite's cases as experiments.
+    That span (pydantic-evals' `case: {case_name}` span) is adopted by `UsageProcessor`, which stamps on it the
+    case's attributes: `case`, `evaltrace.case`, the given ones, the usage sums, the tag `evaltrace`, and the message
+    `case {name}`, which names the suite as well as the case. Its span name and its other attributes (inputs,
+    output, scores...) are pydantic-evals' own.
 
     Yields the `CaseTrace`: ids and usage are filled in as the case runs, and `stamp` sets final attributes while
     the root is live.
     """
     case = CaseTrace(
         root_attributes={
-            'logfire.msg': f'evaluate {name}',
+            'logfire.msg': f'case {name}',
             'logfire.tags': ('evaltrace',),
             'case': name,
             ROOT_ATTRIBUTE: True,

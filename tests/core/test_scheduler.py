@@ -235,3 +235,56 @@ def test_a_slow_sync_evaluator_runs_off_the_loop_and_fails_only_its_case(project
     result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
     result.assert_outcomes(passed=4, failed=1)
     assert project.cases()['slow']['error']['message'].startswith('TimeoutError: timed out after 2 s')
+
+
+HELD = """
+import asyncio
+from pathlib import Path
+import pytest
+import evaltrace
+
+events = []
+
+
+@pytest.fixture
+def resource():
+    res = {'open': True}
+    events.append('setup')
+    yield res
+    res['open'] = False
+    events.append('teardown')
+
+
+@evaltrace.suite('datasets/held.yaml', max_concurrency=3)
+async def test_held(inputs: str, resource: dict) -> str:
+    if inputs == 'after':  # ends only once the first item (whose fixture values the cases share) was torn down
+        while not Path('c0-torn-down').exists():
+            await asyncio.sleep(0.01)
+    return 'open' if resource['open'] else 'closed'
+
+
+def test_after_all():
+    assert events == ['setup', 'teardown']
+"""
+
+HELD_CONFTEST = """
+from pathlib import Path
+
+def pytest_runtest_logreport(report):
+    if report.nodeid.endswith('[c0]') and report.when == 'teardown':
+        Path('c0-torn-down').touch()
+"""
+
+
+def test_function_scoped_fixtures_live_until_the_suite_runs_last_case_ends(project: EvalProject) -> None:
+    # c0 ends first and its item reports and is torn down at once; the fixture its suite run shares lives on.
+    cases = [
+        {'name': f'c{i}', 'inputs': inputs, 'expected_output': 'open'}
+        for i, inputs in enumerate(['now', 'after', 'after'])
+    ]
+    project.dataset('held', cases, ['EqualsExpected'])
+    project.write('evals/test_held.py', HELD)
+    project.write('evals/conftest.py', HELD_CONFTEST)
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=4)
+    assert {c['case']: c['output'] for c in project.report()['cases']} == {'c0': 'open', 'c1': 'open', 'c2': 'open'}

@@ -69,15 +69,19 @@ def test_each_case_has_its_own_trace_rooted_at_the_case_span(
     # The report carries the same ids.
     report_ids = {c['trace_id'] for c in project.report()['cases']}
     assert report_ids == {f'{t:032x}' for t in trace_ids}
-    # The root is the case's one-case experiment: pydantic-evals' span, named for the suite, with the case stamped on.
+    # The root is pydantic-evals' `case: …` span of the case, with the case stamped on; no root is an experiment.
     for root in roots:
         attrs = root.attributes or {}
-        assert root.name == 'evaluate {name}' and attrs['gen_ai.operation.name'] == 'experiment'
-        assert attrs['name'] == 'test_words'
-        assert attrs['logfire.msg'] == f'evaluate {attrs["case"]}'
+        assert root.name == 'case: {case_name}' and 'gen_ai.operation.name' not in attrs
+        assert attrs['logfire.msg'] == f'case {attrs["case"]}'
         assert attrs['evaltrace.status'] == 'passed'
         assert attrs['nodeid'] == f'evals/test_words.py::{attrs["case"]}'
-    assert sum(s.name == 'evaluate {name}' for s in spans) == 6  # no second experiment, no span of evaltrace's own
+    # One experiment for the suite run, in a trace of its own, whose case spans link to the cases' traces.
+    experiments = [s for s in spans if s.name == 'evaluate {name}']
+    assert len(experiments) == 1 and experiments[0].context.trace_id not in trace_ids  # pyright: ignore[reportOptionalMemberAccess]
+    case_spans = [s for s in spans if s.name == 'case: {case_name}' and s.parent is not None]
+    assert len(case_spans) == 6
+    assert {link.context.trace_id for s in case_spans for link in s.links} == trace_ids
 
 
 STATUS_SUITE = """

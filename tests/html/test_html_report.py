@@ -97,7 +97,7 @@ def test_browser_filters_to_failures_opens_a_case_and_draws_its_waterfall(
     waterfall = page.locator('.waterfall')
     waterfall.wait_for()
     names = page.locator('.wf-row .wf-name').all_inner_texts()
-    assert names[0].startswith('evaluate test_words[c2]')  # the case's root: its one-case experiment span
+    assert names[0].startswith('case test_words[c2]')  # the case's root: pydantic-evals' case span
     assert any(n.startswith('shouter run') for n in names)
     assert any(n.startswith('running tool: shout') for n in names)
     assert sum(n.startswith('chat fake-model') for n in names) == 2

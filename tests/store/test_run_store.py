@@ -38,12 +38,12 @@ def test_a_run_spools_its_spans_the_html_reads_them_and_the_first_query_merges(
     assert read_retention(store) == 20  # the default, for the merge a later query runs
     html = (project.path / '.evaltrace' / 'report.html').read_text(encoding='utf-8')
     trace_ids = {c['trace_id'] for c in project.report()['cases']}
-    # Each case's block carries the spans of its trace, read from the spool: the root (the case's one-case experiment)
+    # Each case's block carries the spans of its trace, read from the spool: the root (pydantic-evals' case span)
     # and the spans under it.
     for i in range(3):
         block = re.search(rf'<script type="application/json" id="et-c{i}">(.*?)</script>', html)
         assert block is not None
-        assert f'"n":"evaluate test_words[c{i}]","sn":"evaluate {{name}}"' in block.group(1)
+        assert f'"n":"case test_words[c{i}]","sn":"case: {{case_name}}"' in block.group(1)
         assert '"sn":"execute {task}"' in block.group(1)
 
     con = open_store(store)  # merges the spool first
