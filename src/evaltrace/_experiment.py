@@ -15,7 +15,8 @@ becomes the current span of a case (whose trace stays its own) nor of the schedu
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,15 @@ from pydantic_evals.reporting import EvaluationReport, ReportCase, ReportCaseFai
 from ._links import experiment_url
 from ._upstream import evaluation_results_adapter, logfire_span, run_report_evaluators, set_experiment_span_attributes
 
-__all__ = ('CASE_TRACE_ATTRIBUTE', 'CaseSpan', 'Experiment', 'Outcome', 'experiment_summary')
+__all__ = (
+    'CASE_TRACE_ATTRIBUTE',
+    'CaseSpan',
+    'Experiment',
+    'Outcome',
+    'experiment_summary',
+    'render_table',
+    'run_report_check',
+)
 
 CASE_TRACE_ATTRIBUTE = 'evaltrace.case_trace_id'
 """On each experiment case span: the trace id of the case's own trace."""
@@ -157,8 +166,27 @@ class Experiment:
         return report
 
 
-def experiment_summary(report: EvaluationReport[Any, Any, Any], project_url: str | None) -> dict[str, Any]:
-    """What report.json says of a suite run's experiment: its ids and link, analyses, report evaluator failures."""
+def run_report_check(
+    check: Callable[[EvaluationReport[Any, Any, Any]], bool | None] | None, report: EvaluationReport[Any, Any, Any]
+) -> list[dict[str, Any]]:
+    """Call a suite's `report_check` on its report: [] without one, else its name, whether it held, and why not."""
+    if check is None:
+        return []
+    name = getattr(check, '__name__', type(check).__name__)
+    try:
+        held = check(report) is not False
+    except Exception as e:
+        return [{'name': name, 'passed': False, 'error': f'{type(e).__name__}: {e}'}]
+    return [{'name': name, 'passed': held, 'error': None if held else 'returned False'}]
+
+
+def experiment_summary(
+    report: EvaluationReport[Any, Any, Any],
+    project_url: str | None,
+    checks: list[dict[str, Any]],
+    table: str | None = None,
+) -> dict[str, Any]:
+    """What report.json says of a suite run's experiment: its ids and link, analyses, failures, report checks."""
     averages = report.averages()
     return {
         'name': report.name,
@@ -170,4 +198,53 @@ def experiment_summary(report: EvaluationReport[Any, Any, Any], project_url: str
             {'name': f.name, 'error_message': f.error_message} for f in report.report_evaluator_failures
         ],
         'metric_averages': dict(averages.metrics) if averages is not None else {},
+        'report_checks': checks,
+        'table': table,
     }
+
+
+def _baseline_report(
+    report: EvaluationReport[Any, Any, Any], baseline_cases: Mapping[str, Mapping[str, Any]]
+) -> EvaluationReport[Any, Any, Any]:
+    """The committed baseline of a suite run as an `EvaluationReport`, for `render(baseline=...)` to compare against.
+
+    A baseline keeps per case its assertions (held or not) and score averages; the evaluators' specs are taken from
+    the current report's results of the same name.
+    """
+    cases: list[ReportCase[Any, Any, Any]] = []
+    for case in report.cases:
+        base = baseline_cases.get(case.source_case_name or case.name)
+        if base is None:
+            continue
+        scores = {
+            k: dataclasses.replace(v, value=base['scores'][k], reason=None)
+            for k, v in case.scores.items()
+            if base.get('scores', {}).get(k) is not None
+        }
+        assertions = {
+            k: dataclasses.replace(v, value=bool(base['assertions'][k]), reason=None)
+            for k, v in case.assertions.items()
+            if k in base.get('assertions', {})
+        }
+        cases.append(dataclasses.replace(case, scores=scores, assertions=assertions, labels={}, metrics={}))
+    return EvaluationReport[Any, Any, Any](name=f'{report.name} (baseline)', cases=cases)
+
+
+def render_table(
+    report: EvaluationReport[Any, Any, Any],
+    which: str,
+    failing: set[str],
+    baseline_cases: Mapping[str, Mapping[str, Any]] | None,
+) -> str | None:
+    """pydantic-evals' own table of a suite run (`which`: all, or failures: only the `failing` case names)."""
+    if which == 'none' or (which == 'failures' and not failing):
+        return None
+    shown = report
+    if which == 'failures':
+        shown = dataclasses.replace(
+            report,
+            cases=[c for c in report.cases if c.name in failing],
+            failures=[f for f in report.failures if f.name in failing],
+        )
+    baseline = _baseline_report(report, baseline_cases) if baseline_cases else None
+    return shown.render(width=120, baseline=baseline, include_reasons=which == 'failures')

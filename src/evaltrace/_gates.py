@@ -14,7 +14,9 @@ __all__ = (
     'Gate',
     'LogicalCase',
     'Stats',
+    'analysis_values',
     'compute_stats',
+    'evaluate_analysis_gate',
     'evaluate_gate',
     'gate_from_mapping',
     'logical_cases',
@@ -38,6 +40,14 @@ class Gate:
     """Minimum assertion pass rate per assertion name."""
     min_score_avg: Mapping[str, float] = field(default_factory=dict[str, float])
     """Minimum average per named score."""
+    min_metric_avg: Mapping[str, float] = field(default_factory=dict[str, float])
+    """Minimum average per named task metric (`increment_eval_metric`, and pydantic-ai's `requests`, tokens...)."""
+    max_metric_avg: Mapping[str, float] = field(default_factory=dict[str, float])
+    """Maximum average per named task metric."""
+    min_analysis: Mapping[str, float] = field(default_factory=dict[str, float])
+    """Minimum value of a report evaluator's analysis: `TITLE` for a scalar, `TITLE.accuracy`,
+    `TITLE.precision[CLASS]` or `TITLE.recall[CLASS]` for a confusion matrix, `TITLE.auc[CURVE]` for a
+    precision-recall analysis (see `analysis_values`)."""
     max_errors: int | None = None
     """Maximum number of cases with status `error`."""
     max_cost_usd: float | None = None
@@ -90,7 +100,7 @@ def gate_from_mapping(data: Mapping[str, Any]) -> Gate:
 
 
 _RATE_KEYS = ('min_pass_rate', 'min_assertion_pass_rate', 'min_pass_rate_lower_bound')
-_MAPPING_KEYS = ('min_evaluator_pass_rate', 'min_score_avg')
+_MAPPING_KEYS = ('min_evaluator_pass_rate', 'min_score_avg', 'min_metric_avg', 'max_metric_avg', 'min_analysis')
 
 
 def _is_number(value: Any) -> bool:
@@ -193,6 +203,7 @@ class Stats:
     assertion_pass_rate: float | None = None
     evaluator_pass_rates: dict[str, float] = field(default_factory=dict[str, float])
     score_averages: dict[str, float] = field(default_factory=dict[str, float])
+    metric_averages: dict[str, float] = field(default_factory=dict[str, float])
     task_usage: Usage = field(default_factory=Usage)
     judge_usage: Usage = field(default_factory=Usage)
     max_case_cost_usd: float = 0.0
@@ -219,6 +230,7 @@ class Stats:
             'assertion_pass_rate': self.assertion_pass_rate,
             'evaluator_pass_rates': self.evaluator_pass_rates,
             'score_averages': self.score_averages,
+            'metric_averages': self.metric_averages,
             'task_usage': self.task_usage.to_dict(),
             'judge_usage': self.judge_usage.to_dict(),
             'usage': self.usage.to_dict(),
@@ -236,6 +248,7 @@ def compute_stats(cases: Sequence[CaseResult], pass_k: Mapping[str, int] | None 
     s = Stats(cases=len(cases))
     assertion_totals: dict[str, list[int]] = {}
     score_values: dict[str, list[float]] = {}
+    metric_values: dict[str, list[float]] = {}
     durations: list[float] = []
     for c in cases:
         if c.status == 'passed':
@@ -254,6 +267,8 @@ def compute_stats(cases: Sequence[CaseResult], pass_k: Mapping[str, int] | None 
         for name, ev in c.scores.items():
             if isinstance(ev.value, int | float) and not isinstance(ev.value, bool):
                 score_values.setdefault(name, []).append(float(ev.value))
+        for name, value in c.metrics.items():
+            metric_values.setdefault(name, []).append(float(value))
         s.task_usage.add(c.task_usage)
         s.judge_usage.add(c.judge_usage)
         s.max_case_cost_usd = max(s.max_case_cost_usd, c.usage.cost_usd)
@@ -277,6 +292,7 @@ def compute_stats(cases: Sequence[CaseResult], pass_k: Mapping[str, int] | None 
         s.assertion_pass_rate = sum(t[0] for t in assertion_totals.values()) / n_assert
     s.evaluator_pass_rates = {k: t[0] / t[1] for k, t in sorted(assertion_totals.items())}
     s.score_averages = {k: sum(v) / len(v) for k, v in sorted(score_values.items())}
+    s.metric_averages = {k: sum(v) / len(v) for k, v in sorted(metric_values.items())}
     s.p95_duration_s = _percentile(durations, 0.95)
     return s
 
@@ -305,6 +321,15 @@ def evaluate_gate(gate: Gate, stats: Stats, scope: str) -> list[GateResult]:
         results.append(_min(f'min_evaluator_pass_rate[{name}]', scope, threshold, stats.evaluator_pass_rates.get(name)))
     for name, threshold in gate.min_score_avg.items():
         results.append(_min(f'min_score_avg[{name}]', scope, threshold, stats.score_averages.get(name)))
+    for name, threshold in gate.min_metric_avg.items():
+        results.append(_min(f'min_metric_avg[{name}]', scope, threshold, stats.metric_averages.get(name)))
+    for name, threshold in gate.max_metric_avg.items():
+        actual = stats.metric_averages.get(name)
+        results.append(
+            _max(f'max_metric_avg[{name}]', scope, threshold, actual)
+            if actual is not None
+            else GateResult(f'max_metric_avg[{name}]', scope, threshold, None, False, f'no case reported metric {name}')
+        )
     if gate.max_errors is not None:
         results.append(_max('max_errors', scope, gate.max_errors, stats.error))
     if gate.max_cost_usd is not None:
@@ -315,4 +340,49 @@ def evaluate_gate(gate: Gate, stats: Stats, scope: str) -> list[GateResult]:
         results.append(_max('max_total_tokens', scope, gate.max_total_tokens, stats.usage.total_tokens))
     if gate.max_p95_duration_s is not None:
         results.append(_max('max_p95_duration_s', scope, gate.max_p95_duration_s, stats.p95_duration_s))
+    return results
+
+
+def analysis_values(analyses: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Every value a gate can name in a suite run's analyses (pydantic-evals' `ReportAnalysis`, dumped)."""
+    values: dict[str, float] = {}
+    for a in analyses:
+        title = str(a.get('title') or a.get('type'))
+        kind = a.get('type')
+        if kind == 'scalar' and _is_number(a.get('value')):
+            values[title] = float(a['value'])
+        elif kind == 'confusion_matrix':
+            labels: list[str] = list(a.get('class_labels') or [])
+            matrix: list[list[int]] = list(a.get('matrix') or [])
+            total = sum(sum(row) for row in matrix)
+            if total:
+                values[f'{title}.accuracy'] = sum(matrix[i][i] for i in range(len(labels))) / total
+            for i, label in enumerate(labels):
+                predicted = sum(row[i] for row in matrix)  # rows are expected classes, columns predicted ones
+                actual = sum(matrix[i])
+                if predicted:
+                    values[f'{title}.precision[{label}]'] = matrix[i][i] / predicted
+                if actual:
+                    values[f'{title}.recall[{label}]'] = matrix[i][i] / actual
+        elif kind == 'precision_recall':
+            curves: list[dict[str, Any]] = list(a.get('curves') or [])
+            for curve in curves:
+                if _is_number(curve.get('auc')):
+                    values[f'{title}.auc[{curve.get("name")}]'] = float(curve['auc'])
+    return values
+
+
+def evaluate_analysis_gate(gate: Gate, analyses: Sequence[Mapping[str, Any]] | None, scope: str) -> list[GateResult]:
+    """Check a gate's `min_analysis` thresholds; a key no analysis has fails, naming the keys there are."""
+    if not gate.min_analysis:
+        return []
+    values = analysis_values(analyses or [])
+    results: list[GateResult] = []
+    for key, threshold in gate.min_analysis.items():
+        if key in values:
+            results.append(_min(f'min_analysis[{key}]', scope, threshold, values[key]))
+            continue
+        known = ', '.join(sorted(values)) or 'none (the dataset has no report_evaluators, or they have not run)'
+        detail = f'no analysis value {key!r} in {scope}; the analyses give: {known}'
+        results.append(GateResult(f'min_analysis[{key}]', scope, threshold, None, False, detail))
     return results

@@ -12,7 +12,7 @@ from typing import Any, cast
 from pydantic_core import to_json
 
 from ._files import write_text_atomic
-from ._gates import Gate, compute_stats, evaluate_gate, gate_from_mapping
+from ._gates import Gate, compute_stats, evaluate_analysis_gate, evaluate_gate, gate_from_mapping
 from ._results import CaseResult, GateResult
 
 __all__ = ('SCHEMA_VERSION', 'SuiteInfo', 'build_report', 'gate_to_dict', 'read_report', 'write_json_atomic')
@@ -71,19 +71,24 @@ def gate_to_dict(gate: Gate | None) -> dict[str, Any] | None:
     }
 
 
-def report_evaluator_checks(info: SuiteInfo) -> list[GateResult]:
-    """A report evaluator that raised fails its suite run, like a gate, naming the evaluator and its error."""
-    failures: list[dict[str, Any]] = list((info.experiment or {}).get('report_evaluator_failures') or [])
-    return [
-        GateResult(
-            name=f'report_evaluator {f["name"]}',
-            scope=info.suite,
-            threshold='runs without error',
-            actual=f['error_message'],
-            passed=False,
-        )
+def experiment_checks(info: SuiteInfo) -> list[GateResult]:
+    """The suite run's checks on its report, as gates: analysis thresholds, report evaluators that raised (named,
+    with their error), and the suite's `report_check`."""
+    experiment: Mapping[str, Any] = info.experiment or {}
+    results: list[GateResult] = []
+    if info.gate is not None:
+        results.extend(evaluate_analysis_gate(info.gate, experiment.get('analyses'), info.suite))
+    failures: list[dict[str, Any]] = list(experiment.get('report_evaluator_failures') or [])
+    results.extend(
+        GateResult(f'report_evaluator {f["name"]}', info.suite, 'runs without error', f['error_message'], False)
         for f in failures
-    ]
+    )
+    checks: list[dict[str, Any]] = list(experiment.get('report_checks') or [])
+    results.extend(
+        GateResult(f'report_check {c["name"]}', info.suite, 'holds', c['error'] or 'held', bool(c['passed']))
+        for c in checks
+    )
+    return results
 
 
 def build_report(
@@ -111,7 +116,7 @@ def build_report(
         suite_cases = by_suite.get(info.suite, [])
         stats = compute_stats(suite_cases, pass_k)
         gates = evaluate_gate(info.gate, stats, info.suite) if info.gate is not None else []
-        gates.extend(report_evaluator_checks(info))
+        gates.extend(experiment_checks(info))
         all_gates.extend(gates)
         suite_dicts.append(
             {

@@ -22,9 +22,11 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import SpanProcessor
+from pydantic_evals.reporting import EvaluationReport
 
+from ._baseline import BaselineError, load_baseline
 from ._collect import CaseParam, suite_run_id
-from ._experiment import Experiment, experiment_summary
+from ._experiment import Experiment, experiment_summary, render_table, run_report_check
 from ._faults import FaultPolicy, enter_provider_faults
 from ._journal import CaseJournal
 from ._judge import failure_message
@@ -273,7 +275,10 @@ class EvalSession:
         try:
             if experiment is not None and experiment.report is None:
                 report = await experiment.finish()
-                summary = experiment_summary(report, self.link_target().project_url)
+                # A user's check: off the loop, like a sync evaluator (see _run.off_loop).
+                checks = await asyncio.to_thread(run_report_check, run.runtime.spec.report_check, report)
+                table = self._table(run, report)
+                summary = experiment_summary(report, self.link_target().project_url, checks, table)
                 with self.lock:
                     run.info = dataclasses.replace(run.suite_info(), experiment=summary)
                     if run.run_id in self.suites:
@@ -284,6 +289,27 @@ class EvalSession:
         finally:
             if not run.done.done():
                 run.done.set_result(None)
+
+    def _table(self, run: SuiteRun, report: EvaluationReport[Any, Any, Any]) -> str | None:
+        """pydantic-evals' table of the suite run, as the `table` setting asks, against the baseline if there is one."""
+        which = self.settings.table
+        if which == 'none':
+            return None
+        results = run.runtime.results
+        failing = {
+            outcome.name
+            for nodeid, outcome in (run.experiment.outcomes.items() if run.experiment is not None else ())
+            if nodeid in results and results[nodeid].status in ('failed', 'error')
+        }
+        baseline_cases: dict[str, Any] | None = None
+        try:
+            baseline = load_baseline(self.settings.baseline)
+        except BaselineError:
+            baseline = None  # the summary reports an unusable baseline already (see _verdict)
+        if baseline is not None:
+            suites: dict[str, dict[str, Any]] = baseline.get('suites', {})
+            baseline_cases = (suites.get(run.run_id) or {}).get('cases')
+        return render_table(report, which, failing, baseline_cases)
 
     def before_teardown(self, item: pytest.Item) -> None:
         """Hold back the teardown of a suite run's fixtures until its last case has finished (see _suite_runs)."""

@@ -67,6 +67,16 @@ def _record_mode(raw: Any) -> RecordMode:
     return text  # pyright: ignore[reportReturnType]
 
 
+TableMode = Literal['none', 'failures', 'all']
+
+
+def _table_mode(raw: Any) -> TableMode:
+    text = str(raw)
+    if text not in ('none', 'failures', 'all'):
+        raise ValueError(f'expected one of none, failures, all, got {raw!r}')
+    return text  # pyright: ignore[reportReturnType]
+
+
 def _shard(raw: Any) -> tuple[int, int]:
     text = str(raw)
     try:
@@ -241,6 +251,16 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
         metavar='MODE',
     ),
     SettingSpec(
+        'table',
+        "Show pydantic-evals' report table of each suite run in the summary: none, failures or all "
+        '(compared with the baseline when there is one).',
+        _table_mode,
+        'none',
+        '--evaltrace-table',
+        'EVALTRACE_TABLE',
+        metavar='WHICH',
+    ),
+    SettingSpec(
         'cassettes',
         'Folder of the per-case cassettes.',
         _str,
@@ -352,6 +372,7 @@ class Settings:
     retention: int
     html: Path | None
     record: RecordMode
+    table: TableMode
     cassettes: Path
     baseline: Path
     markdown: Path | None
@@ -464,6 +485,7 @@ def resolve_settings(config: pytest.Config, env: Mapping[str, str] | None = None
         retention=values['retention'],
         html=None if values['html'].lower() in ('', 'off', 'none', 'false') else path(values['html']),
         record=values['record'],
+        table=values['table'],
         cassettes=path(values['cassettes']),
         baseline=path(values['baseline']),
         markdown=path(values['markdown']) if values['markdown'] else None,

@@ -11,6 +11,7 @@ import pytest
 from pydantic_ai.retries import RetryConfig
 from pydantic_evals import Dataset
 from pydantic_evals.evaluators import Evaluator
+from pydantic_evals.reporting import EvaluationReport
 
 from ._gates import Gate
 
@@ -37,6 +38,7 @@ class SuiteSpec:
     min_scores: Mapping[str, float] = field(default_factory=dict[str, float])
     timeout: float | None = None
     name: str | None = None
+    report_check: Callable[[EvaluationReport[Any, Any, Any]], bool | None] | None = None
 
 
 def suite(
@@ -54,6 +56,7 @@ def suite(
     min_scores: Mapping[str, float] | None = None,
     timeout: float | None = None,
     name: str | None = None,
+    report_check: Callable[[EvaluationReport[Any, Any, Any]], bool | None] | None = None,
 ) -> Callable[[F], F]:
     """Bind a pytest function to a Pydantic Evals dataset: each case becomes its own pytest item.
 
@@ -75,6 +78,8 @@ def suite(
         min_scores: Per-case score thresholds: a case whose named score is below its threshold fails.
         timeout: Per-case timeout in seconds around task and evaluators (default: the `timeout` setting).
         name: The suite's name in reports (default: the function's name).
+        report_check: Called with each suite run's `EvaluationReport` (its cases, and the analyses of the dataset's
+            report evaluators) once its last case has ended; returning False or raising fails the suite run.
     """
     if repeat < 1:
         raise ValueError(f'repeat must be >= 1, got {repeat}')
@@ -96,6 +101,7 @@ def suite(
         min_scores=dict(min_scores or {}),
         timeout=timeout,
         name=name,
+        report_check=report_check,
     )
 
     def decorate(fn: F) -> F:

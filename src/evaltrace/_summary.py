@@ -18,6 +18,30 @@ def _gate_line(g: dict[str, Any]) -> str:
     )
 
 
+def analysis_line(analysis: dict[str, Any]) -> str:
+    """One line for a report evaluator's analysis (pydantic-evals' `ReportAnalysis`, dumped)."""
+    title = analysis.get('title') or analysis.get('type', 'analysis')
+    kind = analysis.get('type')
+    if kind == 'confusion_matrix':
+        labels: list[str] = analysis.get('class_labels') or []
+        matrix: list[list[int]] = analysis.get('matrix') or []
+        total = sum(sum(row) for row in matrix)
+        diagonal = sum(matrix[i][i] for i in range(min(len(matrix), len(labels))))
+        return f'{title}: {len(labels)} classes ({", ".join(labels)}), {diagonal} of {total} on the diagonal'
+    if kind == 'scalar':
+        unit = f' {analysis["unit"]}' if analysis.get('unit') else ''
+        return f'{title}: {analysis.get("value")}{unit}'
+    if kind == 'precision_recall':
+        found: list[dict[str, Any]] = analysis.get('curves') or []
+        curves = ', '.join(
+            f'{c.get("name")} AUC {c["auc"]:.3f}' if c.get('auc') is not None else str(c.get('name')) for c in found
+        )
+        return f'{title}: {curves}'
+    if kind == 'table':
+        return f'{title}: table of {len(analysis.get("rows") or [])} rows, columns {", ".join(analysis.get("columns") or [])}'
+    return f'{title} ({kind})'
+
+
 def summary_lines(report: dict[str, Any], max_links: int = 50) -> list[str]:
     """Per suite: cases passed/failed/errored, pass rates, score averages, tokens and cost, slowest case, gates,
     and the links of the failed cases; then the session totals."""
@@ -53,6 +77,13 @@ def summary_lines(report: dict[str, Any], max_links: int = 50) -> list[str]:
                 f'(pass ratio {flaky["pass_ratio"] * 100:.0f}%)'
             )
         lines.extend(_gate_line(g) for g in suite['gates'])
+        experiment: dict[str, Any] = suite.get('experiment') or {}
+        analyses: list[dict[str, Any]] = experiment.get('analyses') or []
+        lines.extend(f'    analysis {analysis_line(a)}' for a in analyses)
+        if experiment.get('url'):
+            lines.append(f'    experiment: {experiment["url"]}')
+        if experiment.get('table'):
+            lines.extend(f'    {line}' for line in str(experiment['table']).rstrip().splitlines())
         failed = [c for c in cases_by_suite.get(suite['suite'], []) if c['status'] in ('failed', 'error')]
         for c in failed[:max_links]:
             where = c['trace_url'] or (f'trace id {c["trace_id"]}' if c['trace_id'] else 'no trace')
