@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ._summary import analysis_line
+
 __all__ = (
     'failing_cases',
     'github_annotations',
@@ -108,6 +110,17 @@ def markdown_summary(report: Mapping[str, Any], *, title: str = 'evaltrace', max
                 f'| {_cell(g["scope"])} | {_cell(g["name"])} | {_cell(g["threshold"])} | {_cell(g["actual"])} '
                 f'| {result}{detail} |'
             )
+    analyses: list[tuple[str, dict[str, Any], str | None]] = []
+    for suite in report['suites']:
+        experiment: Mapping[str, Any] = suite.get('experiment') or {}
+        found: list[dict[str, Any]] = experiment.get('analyses') or []
+        analyses.extend((suite['suite'], a, experiment.get('url')) for a in found)
+    if analyses:
+        out += ['', '### Analyses', '']
+        out += [
+            f'- `{_cell(name)}`: {_cell(analysis_line(a))}' + (f' - [experiment]({url})' if url else '')
+            for name, a, url in analyses
+        ]
     out += _baseline_markdown(report.get('baseline'), max_cases)
     failing = failing_cases(report)
     if failing:

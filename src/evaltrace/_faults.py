@@ -33,6 +33,7 @@ import json
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -175,7 +176,24 @@ class _Budget:
 class _Scope:
     policy: FaultPolicy
     limiter: RateLimiter | None
-    budgets: dict[str, _Budget] = field(default_factory=dict[str, _Budget])
+    _budgets: weakref.WeakKeyDictionary[asyncio.Task[Any], dict[str, _Budget]] = field(
+        default_factory=weakref.WeakKeyDictionary[asyncio.Task[Any], dict[str, _Budget]]
+    )
+
+    @property
+    def budgets(self) -> dict[str, _Budget]:
+        """The retry budgets of the running task's logical requests.
+
+        Kept per task, since the SDK retries a request inline, in the task that sent it: a budget never outlives its
+        task, and a later task that happens to reuse its id (in a scope shared by the whole process) starts afresh.
+        """
+        task = asyncio.current_task()
+        if task is None:
+            return {}
+        budgets = self._budgets.get(task)
+        if budgets is None:
+            budgets = self._budgets[task] = {}
+        return budgets
 
 
 _SCOPE: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar('evaltrace_provider_faults', default=None)
