@@ -286,7 +286,8 @@ def _report_names(work: CaseWork) -> tuple[str, str | None]:
 
 def _timeout_message(timeout: float | None, clock: CaseClock | None) -> str:
     message = f'TimeoutError: timed out after {timeout or 0:g} s'
-    if clock is not None and clock.blocked_s >= BLOCK_THRESHOLD_S:
+    # Named when the case's own blocking took at least half its time: then it is why the case timed out.
+    if clock is not None and clock.blocked_s >= max(BLOCK_THRESHOLD_S, (timeout or 0) / 2):
         # Named, so that the fix is clear: the other cases were not charged for this time (see _schedule).
         message += (
             f'; it blocked the event loop for {clock.blocked_s:.1f} s (blocking calls in async code: '

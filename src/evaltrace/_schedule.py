@@ -28,8 +28,9 @@ from typing import Any
 
 __all__ = ('BLOCK_THRESHOLD_S', 'CaseClock', 'CaseJob', 'Lane', 'LoopWatch', 'Scheduler', 'case_timeout', 'wait')
 
-BLOCK_THRESHOLD_S = 0.1
-"""A loop that does not answer for this long is blocked (by the case that was running then)."""
+BLOCK_THRESHOLD_S = 0.25
+"""A loop that does not answer for this long is blocked (by the case that was running then). Well above what a busy
+machine's scheduler takes from a thread, so that a case is not blamed for the machine's load."""
 _BEAT_INTERVAL_S = 0.05
 _WAIT_SLICE_S = 0.2
 

@@ -259,6 +259,7 @@ class EvalSession:
                 self.order.get(it.nodeid, 0), run.lane, functools.partial(run_case, work, shared),
                 scheduler.job_context(base),
             )  # fmt: skip
+            job.future.add_done_callback(run.settle)
             run.jobs[it.nodeid] = job
             jobs.append(job)
         scheduler.submit(jobs)
@@ -311,14 +312,18 @@ class EvalSession:
             baseline_cases = (suites.get(run.run_id) or {}).get('cases')
         return render_table(report, which, failing, baseline_cases)
 
-    def before_teardown(self, item: pytest.Item) -> None:
-        """Hold back the teardown of a suite run's fixtures until its last case has finished (see _suite_runs)."""
+    def before_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """Hold back the teardown of a suite run's fixtures until its last case has finished (see _suite_runs).
+
+        They are released at the teardown of the suite run's last item before pytest moves on to another: the items
+        between re-request them, and must find the same values (pytest's cache), not make new ones.
+        """
         run = self.run_of.get(item.nodeid)
         if run is None:
             return
         if run.holder is item and not run.finished():
             run.held = hold_teardown(item)
-        elif run.held and run.finished():
+        elif run.held and self.run_of.get(nextitem.nodeid if nextitem is not None else '') is not run:
             run_held_finalizers(run.held)
 
     def stop_scheduling(self) -> None:

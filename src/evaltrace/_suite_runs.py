@@ -51,7 +51,9 @@ class SuiteRun:
     info: SuiteInfo | None = None
     experiment: Experiment | None = None
     ended: int = 0
-    """Cases of the suite run that have ended (counted on the scheduler's loop)."""
+    """Cases of the suite run that have ended and been recorded (counted on the scheduler's loop)."""
+    settled: int = 0
+    """Jobs whose future is done: ended, failed or cancelled (counted where the future settles, on the loop)."""
     done: concurrent.futures.Future[None] = field(default_factory=concurrent.futures.Future[None])
     """Set when the suite run has finished: every case ended, its experiment's report built."""
 
@@ -75,8 +77,11 @@ class SuiteRun:
         return self.runtime.name + self.run_id[len(self.runtime.suite_id) :]
 
     def finished(self) -> bool:
-        """Every case of the suite run was started and has ended."""
-        return len(self.jobs) == len(self.items) and all(j.future.done() for j in self.jobs.values())
+        """Every case of the suite run was started and has ended (O(1): it is asked at every item's teardown)."""
+        return len(self.jobs) == len(self.items) and self.settled >= len(self.items)
+
+    def settle(self, _future: concurrent.futures.Future[Any]) -> None:
+        self.settled += 1
 
     def outcomes(self) -> Iterable[tuple[str, str]]:
         """(node id, 'cancelled' | 'not started') for each case that did not finish."""

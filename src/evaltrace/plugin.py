@@ -130,7 +130,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
     state = item.config.stash.get(_session_key, None)
     if state is not None:
-        state.before_teardown(item)
+        state.before_teardown(item, nextitem)
     return (yield)
 
 
