@@ -197,6 +197,8 @@ class _CaseCassette:
             'headers': grouped,
             'body': {'string': body},
         }
+        # A secret the request carried (a key, a token) may come back in the answer: not stored either.
+        response = self.scrubber.response(response, self.scrubber.request_secrets(request))
         with self.lock:
             before = len(self.cassette)
             self.cassette.append(request, response)
