@@ -58,7 +58,7 @@ def _contained(run: Callable[[], None], notes: list[str]) -> Callable[[], None]:
 
 def token_check_notes(config: pytest.Config) -> list[str]:
     """The token check's problems, one line each, scrubbed of secrets (the write token among them)."""
-    notes: list[str] = config.stash.get(TOKEN_CHECK_NOTES, [])
+    notes = config.stash.get(TOKEN_CHECK_NOTES, None) or []
     if not notes:
         return []
     from ._scrub import SecretScrubber
