@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as dt
 import hashlib
 import json
 import re
@@ -42,6 +43,7 @@ __all__ = (
     'CorruptCassette',
     'ReplayError',
     'cassette_path',
+    'recorded_at',
     'volatile_header',
 )
 
@@ -262,7 +264,8 @@ class CassetteSerializer:
 
     def serialize(self, cassette_dict: dict[str, Any]) -> str:
         # vcrpy hands over its in-memory interactions; work on a copy so the cassette's own data stays untouched.
-        cassette_dict = copy.deepcopy(cassette_dict)
+        # `recorded_at` leads (vcrpy ignores it): the summary of a replayed run says when its answers were recorded.
+        cassette_dict = {'recorded_at': _now(), **copy.deepcopy(cassette_dict)}
         for interaction in cassette_dict['interactions']:
             request, response = interaction['request'], interaction['response']
             request['body'] = _pretty_json(request['body'])
@@ -300,8 +303,43 @@ class CassettePersister:
     def save_cassette(self, cassette_path: str | Path, cassette_dict: dict[str, Any], serializer: Any) -> None:
         path = Path(cassette_path)
         text = cast(str, vcr_serialize(cassette_dict, serializer))
+        # Recording an unchanged exchange again leaves the file alone: an empty diff, and the date of what it holds.
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if _stable(path.read_text(encoding='utf-8')) == _stable(text):
+                return
         # Write then rename, so an interrupted run never leaves a half-written cassette.
         write_text_atomic(path, text)
+
+
+_RECORDED_AT = re.compile(r"^recorded_at: '?([^'\n]*)'?\n", re.MULTILINE)
+
+
+# Values that differ between two recordings of the same exchange, left out when deciding whether a cassette changed:
+# its date, and the ids and timestamps a provider generates for each response (`"id": "chatcmpl-…"`, `"created"`).
+_VOLATILE_VALUES = re.compile(r'^recorded_at: .*\n|(?<="id":)\s*"[^"]*"|(?<="created":)\s*\d+', re.MULTILINE)
+
+
+def _stable(text: str) -> str:
+    return _VOLATILE_VALUES.sub('', text)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec='seconds').replace('+00:00', 'Z')
+
+
+def recorded_at(path: Path) -> str | None:
+    """When a cassette was recorded: its `recorded_at`, else (a cassette of an older evaltrace, or vcrpy's) the
+    file's modification time; None when it cannot be read."""
+    try:
+        with path.open(encoding='utf-8') as f:
+            head = f.read(200)
+        match = _RECORDED_AT.search(head)
+        if match:
+            return match.group(1)
+        mtime = path.stat().st_mtime
+    except (OSError, UnicodeDecodeError):
+        return None
+    return dt.datetime.fromtimestamp(mtime, dt.UTC).isoformat(timespec='seconds').replace('+00:00', 'Z')
 
 
 def _check_response(response: Any) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._summary import analysis_line
+from ._summary import analysis_line, replay_note
 
 __all__ = (
     'failing_cases',
@@ -100,6 +100,12 @@ def markdown_summary(report: Mapping[str, Any], *, title: str = 'evaltrace', max
             f'| {_cell(name)} | {st["passed"]} | {st["failed"]} | {st["error"]} | {_pct(st["pass_rate"])} '
             f'| {_pct(st["assertion_pass_rate"])} | {st["total_tokens"]:,} | ${st["usage"]["cost_usd"]:.6f} |'
         )
+    replays = [
+        (s['suite'], replay_note([c for c in report['cases'] if c['suite'] == s['suite']])) for s in report['suites']
+    ]
+    if any(note for _, note in replays):
+        out += ['', '### Replayed, not live', '']
+        out += [f'- `{_cell(suite)}`: {_cell(note)}' for suite, note in replays if note]
     gates = [g for s in report['suites'] for g in s['gates']] + list(report['session']['gates'])
     if gates:
         out += ['', '### Gates', '', '| Scope | Gate | Threshold | Actual | Result |', '|---|---|---:|---:|---|']

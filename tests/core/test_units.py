@@ -39,7 +39,7 @@ def test_precedence_is_cli_then_env_then_ini_then_pyproject_then_default() -> No
     ('name', 'raw', 'message'),
     [
         ('max_concurrency', '0', 'expected a whole number >= 1'),
-        ('record', 'sometimes', 'expected one of none, once, new, all'),
+        ('record', 'sometimes', 'expected one of off, none, once, new, all'),
         ('shard', '3/2', 'expected i/n with 1 <= i <= n'),
         ('instrument_httpx', 'maybe', 'expected true or false'),
     ],
