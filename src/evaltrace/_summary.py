@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
+from ._decide import report_verdict
+
 __all__ = ('baseline_lines', 'replay_note', 'summary_lines')
 
 
@@ -133,6 +135,8 @@ def summary_lines(report: dict[str, Any], max_links: int = 50) -> list[str]:
         merge: dict[str, Any] = report.get('merge') or {}
         problems: list[str] = merge.get('problems') or ['interrupted, or some expected cases did not run']
         lines.extend(f'INCOMPLETE: {p}' for p in problems)
+    verdict = report_verdict(report)
+    lines.append(f'verdict: {verdict.word} (exit status {verdict.exit_status}): {verdict.reason}')
     return lines
 
 

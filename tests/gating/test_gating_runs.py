@@ -390,3 +390,62 @@ def test_baseline_save_refuses_an_incomplete_report(tmp_path: Path, capsys: pyte
     assert evaltrace_main(['baseline', 'save', '--report', str(report), '-o', str(tmp_path / 'b.json')]) == 2
     assert 'incomplete' in capsys.readouterr().err
     assert not (tmp_path / 'b.json').exists()
+
+
+def test_an_empty_gate_gives_one_verdict_everywhere(project: EvalProject, capfire: CaptureLogfire) -> None:
+    """`Gate()` sets no threshold: it is no gate, and a failing case fails the run in pytest, in the summaries,
+    in the report and in `evaltrace merge` alike."""
+    project.dataset('words', WORDS[:4], ['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE.format(gate='evaltrace.Gate()'))
+    result = _run(project, 'evals', '--evaltrace-markdown=summary.md')
+    assert result.ret == 1
+    markdown = (project.path / 'summary.md').read_text(encoding='utf-8')
+    assert markdown.startswith('## ❌ evaltrace: failed')
+    report = project.report()
+    assert (report['verdict']['word'], report['verdict']['exit_status']) == ('failed', 1)
+    result.stdout.fnmatch_lines(['verdict: failed (exit status 1)*'])
+    assert evaltrace_main(['merge', '.evaltrace/report.json', '-o', 'merged.json', '--markdown', 'merged.md']) == 1
+    assert (project.path / 'merged.md').read_text(encoding='utf-8').startswith('## ❌ evaltrace (merged): failed')
+
+
+MISSING_FIXTURE_SUITE = """
+import evaltrace
+
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_words(inputs: str, no_such_fixture: str) -> str:
+    return inputs.upper()
+"""
+
+
+def test_a_suite_asking_for_a_missing_fixture_is_a_setup_error_with_pytests_message(
+    project: EvalProject, capfire: CaptureLogfire
+) -> None:
+    project.dataset('words', WORDS[:2], ['EqualsExpected'])
+    project.write('evals/test_words.py', MISSING_FIXTURE_SUITE)
+    result = _run(project, 'evals', '--evaltrace-markdown=summary.md')
+    assert result.ret == 1
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*fixture 'no_such_fixture' not found*"])
+    report = project.report()
+    assert report['complete'] is True
+    assert {c['status'] for c in report['cases']} == {'error'}
+    assert all("fixture 'no_such_fixture' not found" in c['failures'][0] for c in report['cases'])
+    assert report['verdict']['exit_status'] == 1
+    assert (project.path / 'summary.md').read_text(encoding='utf-8').startswith('## ❌ evaltrace: failed')
+
+
+@pytest.mark.parametrize('verbosity', ['-q', '-qq', '-v', '-rA'])
+def test_every_annotation_starts_its_own_line(
+    project: EvalProject, capfire: CaptureLogfire, monkeypatch: pytest.MonkeyPatch, verbosity: str
+) -> None:
+    """GitHub reads a workflow command only at the start of a line: never glued to the `[100%]` progress."""
+    monkeypatch.setenv('GITHUB_ACTIONS', 'true')
+    monkeypatch.delenv('GITHUB_STEP_SUMMARY', raising=False)
+    project.dataset('words', WORDS, ['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE.format(gate=_gate_code({'min_pass_rate': 0.9})))
+    result = _run(project, 'evals', verbosity)
+    assert result.ret == 6
+    glued = [line for line in result.outlines if '::error' in line and not line.startswith('::error')]
+    assert not glued
+    assert len([line for line in result.outlines if line.startswith('::error')]) == 3  # two cases, one gate
