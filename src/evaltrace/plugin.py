@@ -85,6 +85,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if journal_path(settings.report).exists():
             recover_report(settings.report)  # a killed run's finished cases, before this run replaces them
     config.pluginmanager.register(_ReportListener(config), 'evaltrace-report-listener')
+    from ._outcome import GatedOutcome  # gated failures as their own outcome (see _outcome)
+
+    config.pluginmanager.register(GatedOutcome(config), 'evaltrace-gated-outcome')
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

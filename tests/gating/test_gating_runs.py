@@ -233,14 +233,16 @@ def test_repeated(inputs: str) -> str:
 """
 
 
-@pytest.mark.parametrize(('k', 'status', 'logical_passed'), [(1, 0, 3), (2, 1, 2), (3, 1, 1)])
+@pytest.mark.parametrize(('k', 'status', 'logical_passed', 'failed'), [(1, 0, 3, 0), (2, 1, 2, 2), (3, 1, 1, 3)])
 def test_k_of_n_and_flaky_cases(
-    project: EvalProject, capfire: CaptureLogfire, k: int, status: int, logical_passed: int
+    project: EvalProject, capfire: CaptureLogfire, k: int, status: int, logical_passed: int, failed: int
 ) -> None:
     project.dataset('words', WORDS[:3], ['EqualsExpected'])
     project.write('evals/test_repeated.py', REPEATED.format(k=k))
     result = _run(project, 'evals')
-    result.assert_outcomes(passed=6, failed=3)
+    # The failing runs of a case that passes by k-of-n are gated, not failed (see test_gated_failures_...).
+    result.assert_outcomes(passed=6, failed=failed)
+    assert result.parseoutcomes().get('gated', 0) == 3 - failed
     assert result.ret == status
     stats = json.loads((project.path / '.evaltrace/report.json').read_text())['session']['stats']
     assert (stats['logical_cases'], stats['logical_passed']) == (3, logical_passed)
@@ -449,3 +451,31 @@ def test_every_annotation_starts_its_own_line(
     glued = [line for line in result.outlines if '::error' in line and not line.startswith('::error')]
     assert not glued
     assert len([line for line in result.outlines if line.startswith('::error')]) == 3  # two cases, one gate
+
+
+def test_gated_failures_have_their_own_outcome_in_the_terminal_and_in_junit(
+    project: EvalProject, capfire: CaptureLogfire
+) -> None:
+    """Under a passing gate a green run says "2 gated", not "2 failed", and JUnit counts no failure."""
+    project.dataset('words', WORDS, ['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE.format(gate=_gate_code({'min_pass_rate': 0.5})))
+    result = _run(project, 'evals', '-v', '--junitxml=junit.xml', '-rA')
+    assert result.ret == 0
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get('passed'), outcomes.get('gated'), outcomes.get('failed')) == (4, 2, None)  # test_plain too
+    result.stdout.fnmatch_lines(['*test_words?bad? GATED*', '*test_words?boom? GATED*', '*4 passed, 2 gated in*'])
+    root = ET.parse(project.path / 'junit.xml').getroot()
+    suite = root if root.tag == 'testsuite' else root.find('testsuite')
+    assert suite is not None
+    assert (suite.get('failures'), suite.get('errors'), suite.get('skipped')) == ('0', '0', '2')
+    gated = {tc.get('name'): tc for tc in suite.iter('testcase') if tc.find('skipped') is not None}
+    assert set(gated) == {'test_words[bad]', 'test_words[boom]'}
+    skipped = gated['test_words[bad]'].find('skipped')
+    assert skipped is not None and 'evaltrace: gated failure' in (skipped.get('message') or '')
+    props = {p.get('name'): p.get('value') for p in gated['test_words[bad]'].iter('property')}
+    assert props['evaltrace.outcome'] == 'gated'
+    # The same failing cases without a gate fail, as before.
+    project.write('evals/test_words.py', SUITE.format(gate='None'))
+    result = _run(project, 'evals')
+    assert result.ret == 1
+    result.assert_outcomes(passed=4, failed=2)
