@@ -19,6 +19,7 @@ This module is a pytest plugin object of its own, registered by `plugin.pytest_c
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -66,10 +67,9 @@ class GatedOutcome:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         if call.when == 'call' and report.failed:
-            try:
+            # Never let the outcome's presentation hide the failure itself: on any trouble it stays `failed`.
+            with contextlib.suppress(Exception):
                 self._mark(item, report)
-            except Exception:  # never let the outcome's presentation hide the failure itself
-                pass
         return report
 
     def _mark(self, item: pytest.Item, report: pytest.TestReport) -> None:
