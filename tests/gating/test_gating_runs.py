@@ -114,7 +114,8 @@ def test_every_gate_kind_passing_exits_0_and_shows_everywhere(project: EvalProje
         '--evaltrace-trace-url=http://otel.test/trace/{trace_id}?span={span_id}',
     )
     assert result.ret == 0, result.stdout.str()
-    result.assert_outcomes(passed=4, failed=2)  # failing cases are listed, but only the gates decide
+    result.assert_outcomes(passed=4, failed=0)  # failing cases are listed (as gated), but only the gates decide
+    assert result.parseoutcomes()['gated'] == 2
     report = json.loads((project.path / '.evaltrace/report.json').read_text())
     gates = _gates(report)
     for key, holds, _, actual in SUITE_GATES + SESSION_GATES:
