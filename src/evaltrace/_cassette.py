@@ -8,10 +8,11 @@ are scrubbed the same way before they are matched. How a case uses its cassette 
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import datetime as dt
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +26,7 @@ from vcr.persisters.filesystem import CassetteNotFoundError  # pyright: ignore[r
 from vcr.serializers import yamlserializer as _vcr_yaml  # pyright: ignore[reportMissingTypeStubs]
 
 from ._files import write_text_atomic
+from ._scrub import SecretScrubber
 
 # vcrpy ships no type information; its API is used through `Any`.
 vcr_yaml: Any = _vcr_yaml
@@ -41,34 +43,34 @@ __all__ = (
     'CorruptCassette',
     'ReplayError',
     'cassette_path',
+    'recorded_at',
+    'volatile_header',
 )
 
 SCRUBBED = '<scrubbed>'
-_SECRET_HEADERS = frozenset(
+# Headers whose value is a secret whatever their name says (the scrubber's key patterns catch the rest:
+# `X-Custom-Secret`, `X-Org-Token`, `Set-Cookie`, `api-key`...).
+_SECRET_HEADERS = frozenset({'authorization', 'proxy-authorization', 'openai-organization', 'openai-project'})
+# Headers not stored: they change with SDK versions, machines, retries and time, and would make every re-recording a
+# noisy diff (trace context, dates, generated request ids). Headers take no part in matching (except Content-Type,
+# which tells the body matcher to parse JSON).
+_VOLATILE_HEADERS = frozenset(
     {
-        'authorization',
-        'proxy-authorization',
-        'api-key',
-        'x-api-key',
-        'x-goog-api-key',
-        'cookie',
-        'set-cookie',
-        'openai-organization',
-        'openai-project',
+        'host', 'connection', 'accept-encoding', 'content-length', 'user-agent', 'traceparent', 'tracestate',
+        'baggage', 'date', 'idempotency-key', 'x-request-id', 'request-id', 'x-client-request-id', 'cf-ray',
+        'openai-processing-ms', 'x-envoy-upstream-service-time', 'apim-request-id', 'x-amzn-requestid',
+        'x-amz-request-id', 'server-timing', 'age', 'x-cloud-trace-context',
     }
-)
-# Request headers not stored: they change with SDK versions, machines and retries, and would make every re-recording
-# a noisy diff. Headers take no part in matching (except Content-Type, which tells the body matcher to parse JSON).
-_VOLATILE_REQUEST_HEADERS = frozenset({'host', 'connection', 'accept-encoding', 'content-length', 'user-agent'})
-_VOLATILE_REQUEST_HEADER_PREFIXES = ('x-stainless-',)
-_SECRET_QUERY_PARAMS = frozenset({'key', 'api_key', 'api-key', 'apikey', 'access_token', 'token'})
-# Well-known key shapes, scrubbed wherever they appear (bodies, URLs, header values).
-_DEFAULT_PATTERNS = (
-    r'sk-[A-Za-z0-9_\-]{16,}',  # OpenAI / Anthropic style keys
-    r'AIza[0-9A-Za-z_\-]{30,}',  # Google API keys
-    r'(?i)bearer\s+[A-Za-z0-9._~+/\-]{8,}=*',
-)
-_SECRET_ENV_NAME = re.compile(r'(API_KEY|APIKEY|_TOKEN|_SECRET|PASSWORD)$', re.IGNORECASE)
+)  # fmt: skip
+_VOLATILE_HEADER_PREFIXES = ('x-stainless-',)
+# Query parameters that hold credentials under names no key pattern matches.
+_SECRET_QUERY_PARAMS = frozenset({'key', 'sig', 'signature'})
+
+
+def volatile_header(name: str) -> bool:
+    """Whether a header is left out of cassettes (it changes from one recording to the next)."""
+    lowered = name.lower()
+    return lowered in _VOLATILE_HEADERS or lowered.startswith(_VOLATILE_HEADER_PREFIXES)
 
 
 class ReplayError(Exception):
@@ -114,61 +116,114 @@ def cassette_path(root: str | Path, module: str, function: str, case: str, repea
 
 
 class CassetteScrubber:
-    """Replaces secrets in requests and responses before they are stored (and before matching, symmetrically)."""
+    """Replaces secrets in requests and responses before they are stored (and before matching, symmetrically).
+
+    The patterns are the one `SecretScrubber`'s (with `<scrubbed>` as the replacement): secret headers, query
+    parameters and JSON keys lose their values, and secrets inside any text are replaced. A response is also
+    scrubbed of the secrets its request carried (`request_secrets`), so a token the server echoes is not stored.
+    """
 
     def __init__(self, patterns: Iterable[str]) -> None:
-        env_secrets = [
-            re.escape(v) for k, v in os.environ.items() if _SECRET_ENV_NAME.search(k) and len(v.strip()) >= 8
-        ]
-        self.patterns = [re.compile(p) for p in (*_DEFAULT_PATTERNS, *patterns, *env_secrets)]
+        self.patterns = tuple(patterns)
+        self._scrubber = SecretScrubber(self.patterns, replacement=SCRUBBED, key_note=False)
 
-    def text(self, value: str) -> str:
-        for pattern in self.patterns:
-            value = pattern.sub(SCRUBBED, value)
+    def text(self, value: str, secrets: Iterable[str] = ()) -> str:
+        value = self._scrubber.scrub_text(value)
+        for secret in secrets:
+            value = value.replace(secret, SCRUBBED)
         return value
 
-    def body(self, body: Any) -> Any:
+    def _secret_header(self, name: str) -> bool:
+        return name.lower() in _SECRET_HEADERS or self._scrubber.is_secret_key(name)
+
+    def _secret_param(self, name: str) -> bool:
+        return name.lower() in _SECRET_QUERY_PARAMS or self._scrubber.is_secret_key(name)
+
+    def body(self, body: Any, secrets: Iterable[str] = ()) -> Any:
         if isinstance(body, bytes):
             try:
                 text = body.decode('utf-8')
             except UnicodeDecodeError:
                 return body
-            scrubbed = self.text(text)
+            scrubbed = self._body_text(text, secrets)
             return body if scrubbed == text else scrubbed.encode('utf-8')
         if isinstance(body, str):
-            return self.text(body)
+            return self._body_text(body, secrets)
         return body
+
+    def _body_text(self, text: str, secrets: Iterable[str]) -> str:
+        if text.lstrip().startswith(('{', '[')):
+            # Values under secret JSON keys go whatever their length; the text is re-written only when one did.
+            try:
+                data = json.loads(text)
+            except ValueError:
+                pass
+            else:
+                scrubbed = self._scrubber.scrub_value(data)
+                if scrubbed != data:
+                    text = json.dumps(scrubbed, ensure_ascii=False)
+        return self.text(text, secrets)
 
     def uri(self, uri: str) -> str:
         parts = urlsplit(uri)
         if parts.query:
             query = [
-                (k, SCRUBBED if k.lower() in _SECRET_QUERY_PARAMS else v)
-                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                (k, SCRUBBED if self._secret_param(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
             ]
             parts = parts._replace(query=urlencode(query, safe='<>'))
         return self.text(urlunsplit(parts))
+
+    def request_secrets(self, request: Any) -> list[str]:
+        """The secret values a request carries (secret headers, query parameters and JSON keys), to keep them out
+        of its response."""
+        found: list[str] = []
+        for name, value in request.headers.items():
+            if self._secret_header(name):
+                text = str(value)
+                found.append(text)
+                found.extend(text.split()[1:])  # `Bearer <token>`: the token alone, as a server might echo it
+        query = urlsplit(str(request.uri)).query
+        found.extend(v for k, v in parse_qsl(query) if self._secret_param(k))
+        body = request.body
+        if isinstance(body, bytes):
+            body = body.decode('utf-8', errors='replace')
+        if isinstance(body, str) and body.lstrip().startswith('{'):
+            with contextlib.suppress(ValueError):
+                found.extend(self._secret_json_values(json.loads(body)))
+        return sorted({s for s in found if len(s) >= 6}, key=len, reverse=True)
+
+    def _secret_json_values(self, data: Any) -> Iterable[str]:
+        if isinstance(data, dict):
+            for k, v in cast(dict[str, Any], data).items():
+                if self._scrubber.is_secret_key(str(k)) and isinstance(v, str | int):
+                    yield str(v)
+                else:
+                    yield from self._secret_json_values(v)
+        elif isinstance(data, list):
+            for v in cast(list[Any], data):
+                yield from self._secret_json_values(v)
 
     def request(self, request: Any) -> Any:
         request = copy.copy(request)
         request.uri = self.uri(request.uri)
         request.headers = {
-            k: SCRUBBED if k.lower() in _SECRET_HEADERS else self.text(str(v))
+            k: SCRUBBED if self._secret_header(k) else self.text(str(v))
             for k, v in request.headers.items()
-            if k.lower() not in _VOLATILE_REQUEST_HEADERS
-            and not k.lower().startswith(_VOLATILE_REQUEST_HEADER_PREFIXES)
+            if not volatile_header(k)
         }
         request.body = self.body(request.body)
         return request
 
-    def response(self, response: dict[str, Any]) -> dict[str, Any]:
+    def response(self, response: dict[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
+        secrets = tuple(secrets)
         response = decode_response(response)
         headers = cast(dict[str, list[str]], response['headers'])
         response['headers'] = {
-            k: [SCRUBBED if k.lower() in _SECRET_HEADERS else self.text(str(v)) for v in values]
+            k: [SCRUBBED if self._secret_header(k) else self.text(str(v), secrets) for v in values]
             for k, values in headers.items()
+            if not volatile_header(k)
         }
-        response['body'] = {'string': self.body(response['body']['string'])}
+        response['body'] = {'string': self.body(response['body']['string'], secrets)}
         return response
 
 
@@ -209,7 +264,8 @@ class CassetteSerializer:
 
     def serialize(self, cassette_dict: dict[str, Any]) -> str:
         # vcrpy hands over its in-memory interactions; work on a copy so the cassette's own data stays untouched.
-        cassette_dict = copy.deepcopy(cassette_dict)
+        # `recorded_at` leads (vcrpy ignores it): the summary of a replayed run says when its answers were recorded.
+        cassette_dict = {'recorded_at': _now(), **copy.deepcopy(cassette_dict)}
         for interaction in cassette_dict['interactions']:
             request, response = interaction['request'], interaction['response']
             request['body'] = _pretty_json(request['body'])
@@ -247,8 +303,43 @@ class CassettePersister:
     def save_cassette(self, cassette_path: str | Path, cassette_dict: dict[str, Any], serializer: Any) -> None:
         path = Path(cassette_path)
         text = cast(str, vcr_serialize(cassette_dict, serializer))
+        # Recording an unchanged exchange again leaves the file alone: an empty diff, and the date of what it holds.
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if _stable(path.read_text(encoding='utf-8')) == _stable(text):
+                return
         # Write then rename, so an interrupted run never leaves a half-written cassette.
         write_text_atomic(path, text)
+
+
+_RECORDED_AT = re.compile(r"^recorded_at: '?([^'\n]*)'?\n", re.MULTILINE)
+
+
+# Values that differ between two recordings of the same exchange, left out when deciding whether a cassette changed:
+# its date, and the ids and timestamps a provider generates for each response (`"id": "chatcmpl-…"`, `"created"`).
+_VOLATILE_VALUES = re.compile(r'^recorded_at: .*\n|(?<="id":)\s*"[^"]*"|(?<="created":)\s*\d+', re.MULTILINE)
+
+
+def _stable(text: str) -> str:
+    return _VOLATILE_VALUES.sub('', text)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec='seconds').replace('+00:00', 'Z')
+
+
+def recorded_at(path: Path) -> str | None:
+    """When a cassette was recorded: its `recorded_at`, else (a cassette of an older evaltrace, or vcrpy's) the
+    file's modification time; None when it cannot be read."""
+    try:
+        with path.open(encoding='utf-8') as f:
+            head = f.read(200)
+        match = _RECORDED_AT.search(head)
+        if match:
+            return match.group(1)
+        mtime = path.stat().st_mtime
+    except (OSError, UnicodeDecodeError):
+        return None
+    return dt.datetime.fromtimestamp(mtime, dt.UTC).isoformat(timespec='seconds').replace('+00:00', 'Z')
 
 
 def _check_response(response: Any) -> None:

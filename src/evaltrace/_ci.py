@@ -12,11 +12,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._summary import analysis_line
+from ._decide import failing_cases, report_verdict, ungated_failures
+from ._summary import analysis_line, replay_note
 
 __all__ = (
     'failing_cases',
     'github_annotations',
+    'line_writer',
     'markdown_summary',
     'on_github_actions',
     'ungated_failures',
@@ -32,38 +34,8 @@ def on_github_actions(env: Mapping[str, str]) -> bool:
 
 
 def verdict(report: Mapping[str, Any]) -> str:
-    """One word for the run, in the order of the exit statuses: `incomplete`, `failed` (a case outside any gate
-    failed), `gate failed`, or `passed`."""
-    if not report.get('complete', True):
-        return 'incomplete'
-    if ungated_failures(report):
-        return 'failed'
-    if not report['session']['gates_passed']:
-        return 'gate failed'
-    return 'passed'
-
-
-def ungated_failures(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Failing cases that fail the run by themselves: outside any suite gate and with no session gate."""
-    if report['session'].get('gate_spec'):
-        return []
-    gated = {s['suite'] for s in report['suites'] if s.get('gate_spec')}
-    return [c for c in failing_cases(report) if c['suite'] not in gated]
-
-
-def failing_cases(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Failing case runs, leaving out the runs of repeated cases that pass by the k-of-n rule."""
-    passing_flaky = {
-        f['case']
-        for s in report['suites']
-        for f in s['stats']['flaky']
-        if f['passed'] >= (s.get('pass_k') or s.get('repeat') or 1)
-    }
-    return [
-        c
-        for c in report['cases']
-        if c['status'] in ('failed', 'error') and f'{c["suite"]}[{c["case"]}]' not in passing_flaky
-    ]
+    """One word for the run: the word of its verdict (see `_decide`), as the exit status says it."""
+    return report_verdict(report).word
 
 
 def _cell(value: Any) -> str:
@@ -78,7 +50,7 @@ def _signed(value: float | None, fmt: str) -> str:
     return '-' if value is None else format(value, '+' + fmt)
 
 
-_ICON = {'passed': '✅', 'gate failed': '❌', 'failed': '❌', 'incomplete': '⚠️'}
+_ICON = {'passed': '✅', 'gate failed': '❌', 'failed': '❌', 'incomplete': '⚠️', 'error': '⚠️'}
 
 
 def markdown_summary(report: Mapping[str, Any], *, title: str = 'evaltrace', max_cases: int = MAX_CASES) -> str:
@@ -86,7 +58,7 @@ def markdown_summary(report: Mapping[str, Any], *, title: str = 'evaltrace', max
     word = verdict(report)
     shard: Mapping[str, Any] = report.get('shard') or {}
     where = f' (shard {shard["index"]}/{shard["count"]})' if shard.get('count', 1) > 1 else ''
-    out = [f'## {_ICON[word]} {title}: {word}{where}', '']
+    out = [f'## {_ICON.get(word, "⚠️")} {title}: {word}{where}', '']
     if not report.get('complete', True):
         problems = report.get('merge', {}).get('problems') or ['the run was interrupted or some cases did not run']
         out += [f'> **Incomplete run:** {_cell(p)}' for p in problems] + ['']
@@ -100,6 +72,12 @@ def markdown_summary(report: Mapping[str, Any], *, title: str = 'evaltrace', max
             f'| {_cell(name)} | {st["passed"]} | {st["failed"]} | {st["error"]} | {_pct(st["pass_rate"])} '
             f'| {_pct(st["assertion_pass_rate"])} | {st["total_tokens"]:,} | ${st["usage"]["cost_usd"]:.6f} |'
         )
+    replays = [
+        (s['suite'], replay_note([c for c in report['cases'] if c['suite'] == s['suite']])) for s in report['suites']
+    ]
+    if any(note for _, note in replays):
+        out += ['', '### Replayed, not live', '']
+        out += [f'- `{_cell(suite)}`: {_cell(note)}' for suite, note in replays if note]
     gates = [g for s in report['suites'] for g in s['gates']] + list(report['session']['gates'])
     if gates:
         out += ['', '### Gates', '', '| Scope | Gate | Threshold | Actual | Result |', '|---|---|---:|---:|---|']
@@ -225,6 +203,25 @@ def github_annotations(report: Mapping[str, Any]) -> list[str]:
             )
             lines.append(f'::error title={_escape_property(title)}::{_escape_data(message)}')
     return lines
+
+
+def line_writer(reporter: Any) -> Callable[[str], None]:
+    """Write whole lines through pytest's terminal reporter, each from the start of a line.
+
+    GitHub reads a workflow command (`::error ...`) only at the start of a line. Under `-q` pytest leaves its
+    progress line (`..F. [100%]`) open until the summary, so a line written at the end of the session would be
+    glued to it; the reporter's own `ensure_newline` does not know (it tracks file paths, not columns).
+    """
+
+    def write_line(line: str) -> None:
+        if reporter is None:
+            return
+        writer: Any = getattr(reporter, '_tw', None)
+        if writer is not None and getattr(writer, 'width_of_current_line', 0):
+            writer.line()
+        reporter.write_line(line)
+
+    return write_line
 
 
 def write_ci_outputs(

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ._baseline import BaselineError, apply_baseline, load_baseline, save_baseline
-from ._ci import markdown_summary, verdict
+from ._ci import markdown_summary
+from ._decide import EXIT_HARNESS_ERROR, decide
 from ._gates import gate_from_mapping
 from ._merge import merge_reports
 from ._report import read_report, write_json_atomic
@@ -17,10 +18,7 @@ from ._summary import summary_lines
 __all__ = ('EXIT_BAD_INPUT', 'register')
 
 EXIT_BAD_INPUT = 2
-# The same statuses as `pytest evals/` (see _session.py), so a workflow reads a merge's verdict the same way.
-EXIT_CASES_FAILED = 1
-EXIT_GATE_FAILED = 6
-EXIT_INCOMPLETE = 7
+EXIT_INCOMPLETE = EXIT_HARNESS_ERROR
 
 
 def _out(line: str = '') -> None:
@@ -41,11 +39,6 @@ def _baseline_save(args: argparse.Namespace) -> int:
     n_cases = sum(len(s['cases']) for s in baseline['suites'].values())
     _out(f'wrote {args.output}: {len(baseline["suites"])} suite(s), {n_cases} case(s) from run {baseline["run_id"]}')
     return 0
-
-
-def _merge_exit_status(report: dict[str, Any]) -> int:
-    word = verdict(report)
-    return {'incomplete': EXIT_INCOMPLETE, 'failed': EXIT_CASES_FAILED, 'gate failed': EXIT_GATE_FAILED}.get(word, 0)
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -71,6 +64,7 @@ def _merge(args: argparse.Namespace) -> int:
         baseline_path=str(baseline_path),
         session_gate=gate_from_mapping(spec) if spec else None,
     )
+    report['verdict'] = decide(report).to_dict()  # the same rule as a pytest session's (see _decide)
     try:
         write_json_atomic(Path(args.output), report)
         if args.markdown:
@@ -82,7 +76,7 @@ def _merge(args: argparse.Namespace) -> int:
         _out(line)
     for problem in result.problems:
         _err(f'incomplete merge: {problem}')
-    status = _merge_exit_status(report)
+    status = int(report['verdict']['exit_status'])
     _out(f'merged {len(sources)} report(s) into {args.output}: exit status {status}')
     return status
 

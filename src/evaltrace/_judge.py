@@ -109,12 +109,20 @@ def _usage_line(label: str, usage: Usage) -> str:
 
 def failure_message(result: CaseResult, local_hint: str | None = None) -> str:
     """The message shown when a case fails: why, expected against actual, usage and cost, and the trace link."""
-    # The first line is what pytest's short test summary shows.
-    head = result.failures[0] if result.failures else result.status
-    more = f' (+{len(result.failures) - 1} more)' if len(result.failures) > 1 else ''
-    lines = [f'case {result.case} {result.status}: {head}{more}']
+    # A failure that repeats another (a cassette miss, and the task's exception that carries the same miss) is
+    # shown once; the head is the first line of the first one: what pytest's short test summary shows.
+    failures: list[str] = []
     for failure in result.failures:
-        lines.append(f'  - {failure}')
+        if not any(failure in shown or shown in failure for shown in failures):
+            failures.append(failure)
+    head = failures[0].splitlines()[0] if failures else result.status
+    more = f' (+{len(failures) - 1} more)' if len(failures) > 1 else ''
+    lines = [f'case {result.case} {result.status}: {head}{more}']
+    if len(failures) > 1:
+        lines.extend(f'  - {failure}' for failure in failures)
+    elif failures:  # its first line is the head; the rest follows (a miss's diff)
+        rest = failures[0].splitlines()[1:]
+        lines.extend(rest if rest else [f'  - {failures[0]}'])
     if result.expected_output is not None:
         lines.append(f'  expected: {truncate(json.dumps(result.expected_output, default=repr))}')
     if result.error is None or result.output is not None:

@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequen
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from opentelemetry import trace
 from vcr import cassette as _vcr_cassette  # pyright: ignore[reportMissingTypeStubs]
@@ -54,8 +54,15 @@ from ._cassette import (
     CorruptCassette,
     ReplayError,
     cassette_path,
+    recorded_at,
 )
 from ._faults import REPLAYED_RESPONSE
+from ._results import CaseResult
+
+if TYPE_CHECKING:
+    from ._collect import SuiteRuntime
+    from ._run import ReplayConfig
+    from ._settings import Settings
 
 # vcrpy ships no type information; its API is used through `Any`.
 vcr_matchers: Any = _vcr_matchers
@@ -72,6 +79,7 @@ __all__ = (
     'ReplayStats',
     'cassette_path',
     'install',
+    'rescore_replay',
     'use_cassette',
 )
 
@@ -86,13 +94,24 @@ _VCR_MODES: dict[RecordMode, Any] = {
     'new': VcrRecordMode.NEW_EPISODES,
     'all': VcrRecordMode.ALL,
 }
+_LOOPBACK = frozenset({'127.0.0.1', 'localhost', '::1', '[::1]'})
+
+
+def port_unless_loopback(r1: Any, r2: Any) -> None:
+    """vcrpy matcher: ports must be equal, except on a loopback host, where a local server (a test double, a local
+    model server) usually listens on an ephemeral port that changes from run to run."""
+    if r1.host in _LOOPBACK and r2.host in _LOOPBACK:
+        return
+    vcr_matchers.port(r1, r2)
+
+
 # Matching: method, URL (query order-insensitive) and body (JSON compared parsed). Headers are left out on purpose:
 # they carry volatile values (user agent, retry count, SDK versions) and secrets, which are scrubbed.
 _MATCH_ON: tuple[Any, ...] = (
     vcr_matchers.method,
     vcr_matchers.scheme,
     vcr_matchers.host,
-    vcr_matchers.port,
+    port_unless_loopback,
     vcr_matchers.path,
     vcr_matchers.query,
     vcr_matchers.body,
@@ -114,6 +133,14 @@ class ReplayStats:
     """Live requests added to the cassette."""
     misses: list[CassetteMiss] = field(default_factory=list[CassetteMiss])
     """Requests refused because they had no recorded match (the first one is the case's error)."""
+    recorded_at: str | None = None
+    """When the cassette file was recorded (its `recorded_at`, else its modification time), if it existed."""
+
+    def stamp(self, result: CaseResult) -> None:
+        """Say on a case's result where its model traffic came from: replayed or not, which cassette, when."""
+        result.replayed = self.is_replayed
+        result.cassette = _display_path(self.path)
+        result.recorded_at = self.recorded_at if self.is_replayed else None
 
     @property
     def is_replayed(self) -> bool:
@@ -197,6 +224,8 @@ class _CaseCassette:
             'headers': grouped,
             'body': {'string': body},
         }
+        # A secret the request carried (a key, a token) may come back in the answer: not stored either.
+        response = self.scrubber.response(response, self.scrubber.request_secrets(request))
         with self.lock:
             before = len(self.cassette)
             self.cassette.append(request, response)
@@ -248,6 +277,14 @@ class _CaseCassette:
             return len(cast(list[str], successes)), ratio
 
         return max(enumerate(recorded), key=score)
+
+
+def _display_path(path: Path) -> str:
+    # Relative to the working directory (pytest's rootdir, usually) when under it: the report is shared.
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 def _describe(request: Any) -> str:
@@ -324,6 +361,8 @@ def use_cassette(
         )
 
     stats = ReplayStats(case=case or path.stem, path=path, mode=mode)
+    if file_existed:
+        stats.recorded_at = recorded_at(path)
     active = _CaseCassette(load, stats, scrubber, file_existed)
     token = _ACTIVE.set(active)
     try:
@@ -331,6 +370,28 @@ def use_cassette(
     finally:
         _ACTIVE.reset(token)
         active.save()
+
+
+def rescore_replay(settings: Settings, runtime: SuiteRuntime, suite_id: str) -> ReplayConfig | None:
+    """The cassettes of a re-scoring run (`evaltrace rescore`), where the tasks are not called but the evaluators
+    are: an LLM judge's requests are replayed from the cases' cassettes, so a run whose judge traffic was recorded is
+    re-scored offline.
+
+    With recording on (the `record` setting or the suite's), its mode applies (`new` records what a changed rubric
+    asks); else, when the suite has cassettes, `none`: a judge request that was not recorded is that case's
+    `CassetteMiss`, never a network call. A suite with no cassette and recording off calls its judge live.
+    """
+    from ._run import ReplayConfig
+    from ._settings import suite_record_mode
+
+    mode = suite_record_mode(settings, runtime.spec.record)
+    if mode is None:
+        module, _, function = suite_id.partition('::')  # the suite run's id, as its cases' cassettes use
+        folder = cassette_path(settings.cassettes, Path(module).stem, function, 'case').parent
+        if not folder.is_dir() or not any(folder.glob('*.yaml')):
+            return None
+        mode = 'none'
+    return ReplayConfig(mode, settings.cassettes, settings.scrub_patterns)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -64,7 +64,8 @@ def rescore_note(run_id: str) -> str:
     return (
         f'Outputs and task spans are those stored by run {run_id}; the tasks (agents) were not called again, and '
         "the task usage shown is that run's (counted as replayed, not spent). The current evaluators ran anew: "
-        "an LLM judge among them called its model again, and its usage is this run's judge usage."
+        "an LLM judge among them replayed its recorded answers when the run's cassettes hold them, else called its "
+        "model again; its usage is this run's judge usage."
     )
 
 
@@ -403,9 +404,10 @@ def rescore_works(
     """Evaluate a batch of cases on what run `settings.rescore` stored, with the suite's current evaluators.
 
     Each case still runs through `run_cases` (its own trace, `Dataset.evaluate`, timeout, verdict), with a stand-in
-    task; no cassette is used, so an LLM judge calls its model.
+    task; an LLM judge's requests replay from the cases' cassettes when they were recorded (`rescore_replay`).
     """
     from ._dataset import task_types
+    from ._replay import rescore_replay
     from ._run import SuiteRunContext, run_cases
     from ._scrub import SecretScrubber
 
@@ -426,6 +428,7 @@ def rescore_works(
     _, output_type, _ = task_types(runtime.fn)
     limiter = asyncio.Semaphore(runtime.spec.max_concurrency or settings.max_concurrency)
     scrubber = SecretScrubber(settings.scrub_patterns)
+    judge_replay = rescore_replay(settings, runtime, suite_id)  # recorded judge traffic replays: re-scoring offline
 
     async def one(work: CaseWork) -> None:
         async with limiter:
@@ -438,7 +441,7 @@ def rescore_works(
                 suite_name=runtime.name,
                 timeout=timeout,
                 setup=setup,
-                replay=None,
+                replay=judge_replay,
                 scrubber=scrubber,
                 on_result=on_result,
             )

@@ -62,6 +62,10 @@ class CaseResult:
     inputs_hash: str | None = None
     replayed: bool = False
     replayed_cost_usd: float = 0.0
+    cassette: str | None = None
+    """The cassette the case's model traffic was replayed from or recorded to (none when it ran live)."""
+    recorded_at: str | None = None
+    """When the replayed cassette was recorded (ISO 8601, UTC)."""
 
     @property
     def usage(self) -> Usage:
@@ -102,6 +106,8 @@ class CaseResult:
             'inputs_hash': self.inputs_hash,
             'replayed': self.replayed,
             'replayed_cost_usd': round(self.replayed_cost_usd, 10),
+            'cassette': self.cassette,
+            'recorded_at': self.recorded_at,
         }
 
     @classmethod
@@ -139,6 +145,8 @@ class CaseResult:
             inputs_hash=data.get('inputs_hash'),
             replayed=bool(data.get('replayed', False)),
             replayed_cost_usd=float(data.get('replayed_cost_usd') or 0.0),
+            cassette=data.get('cassette'),
+            recorded_at=data.get('recorded_at'),
         )
 
 

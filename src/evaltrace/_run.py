@@ -339,7 +339,7 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
             else:
                 result = _result(work, run, case, outcome, case_run, trace)
         if case_run.replay_stats is not None:
-            result.replayed = case_run.replay_stats.is_replayed
+            case_run.replay_stats.stamp(result)
     result.duration_s = time.perf_counter() - t0
     result.task_usage = trace.usage.task
     result.judge_usage = trace.usage.judge

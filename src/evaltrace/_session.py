@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from pydantic_evals.reporting import EvaluationReport
 
 from ._baseline import BaselineError, load_baseline
-from ._collect import CaseParam, suite_run_id
+from ._collect import CaseParam, SuiteRuntime, suite_run_id
 from ._experiment import Experiment, experiment_summary, render_table, run_report_check
 from ._faults import FaultPolicy, enter_provider_faults
 from ._journal import CaseJournal
@@ -36,7 +36,7 @@ from ._results import CaseResult
 from ._run import CaseWork, ReplayConfig, SuiteRunContext, make_task, run_case
 from ._schedule import CaseJob, Lane, Scheduler, wait
 from ._scrub import SecretScrubber
-from ._settings import Settings
+from ._settings import Settings, suite_record_mode
 from ._suite_runs import (
     SuiteRun,
     early_fixtures,
@@ -243,7 +243,7 @@ class EvalSession:
             suite_name=runtime.name,
             timeout=runtime.spec.timeout or self.settings.timeout,
             setup=setup,
-            replay=ReplayConfig(self.settings.record, self.settings.cassettes, self.settings.scrub_patterns),
+            replay=self._replay_config(runtime),
             scrubber=SecretScrubber(self.settings.scrub_patterns),
             on_result=on_result,
             experiment=run.experiment,
@@ -396,6 +396,12 @@ class EvalSession:
             timeout = runtime.spec.timeout or self.settings.timeout
             rescore_works(self.settings, works, runtime, run_id, timeout, self.tracing(), on_result)
         return runtime.results[item.nodeid]
+
+    def _replay_config(self, runtime: SuiteRuntime) -> ReplayConfig | None:
+        # Live (no cassette) unless the `record` setting or the suite turns recording on.
+        mode = suite_record_mode(self.settings, runtime.spec.record)
+        s = self.settings
+        return None if mode is None else ReplayConfig(mode, s.cassettes, s.scrub_patterns)
 
     def case_finished(self, result: CaseResult, info: SuiteInfo) -> None:
         """A case finished in this process: journal it at once (see _journal), and keep the report near current.

@@ -18,7 +18,17 @@ import pytest
 
 from ._gates import Gate, gate_from_mapping
 
-__all__ = ('SETTINGS', 'RecordMode', 'SettingSpec', 'Settings', 'add_options', 'resolve_settings')
+__all__ = (
+    'RECORD_CHOICES',
+    'SETTINGS',
+    'RecordMode',
+    'SettingSpec',
+    'Settings',
+    'add_options',
+    'record_mode',
+    'resolve_settings',
+    'suite_record_mode',
+)
 
 T = TypeVar('T')
 RecordMode = Literal['none', 'once', 'new', 'all']
@@ -60,11 +70,25 @@ def _str(raw: Any) -> str:
     return str(raw)
 
 
-def _record_mode(raw: Any) -> RecordMode:
-    text = str(raw)
-    if text not in ('none', 'once', 'new', 'all'):
-        raise ValueError(f'expected one of none, once, new, all, got {raw!r}')
-    return text  # pyright: ignore[reportReturnType]
+RECORD_OFF = 'off'
+"""The default record mode: live, no cassette read or written."""
+RECORD_CHOICES = ('off', 'none', 'once', 'new', 'all')
+
+
+def record_mode(raw: Any) -> RecordMode | None:
+    """A record mode from its name; None for `off` (live: no cassette is read or written)."""
+    text = str(raw).strip().lower()
+    if text not in RECORD_CHOICES:
+        raise ValueError(f'expected one of {", ".join(RECORD_CHOICES)}, got {raw!r}')
+    return None if text == RECORD_OFF else text  # pyright: ignore[reportReturnType]
+
+
+def suite_record_mode(settings: Settings, suite_record: str | None) -> RecordMode | None:
+    """The record mode of a suite's cases: the `record` setting when it was set anywhere (so that CI can force
+    `none` or `off`), else the suite's own `record=`, else `off`."""
+    if settings.sources.get('record', 'default') != 'default' or suite_record is None:
+        return settings.record
+    return record_mode(suite_record)
 
 
 TableMode = Literal['none', 'failures', 'all']
@@ -243,9 +267,10 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
     ),
     SettingSpec(
         'record',
-        'Model traffic record mode: none, once, new or all.',
-        _record_mode,
-        'once',
+        'Record/replay of model traffic: off (live, no cassette), none (replay only), once, new or all '
+        '(see the README). A suite may turn it on with @evaltrace.suite(record=...).',
+        record_mode,
+        None,
         '--evaltrace-record',
         'EVALTRACE_RECORD',
         metavar='MODE',
@@ -371,7 +396,8 @@ class Settings:
     store: Path | None
     retention: int
     html: Path | None
-    record: RecordMode
+    record: RecordMode | None
+    """None: off, live (the default)."""
     table: TableMode
     cassettes: Path
     baseline: Path

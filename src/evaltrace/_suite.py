@@ -14,6 +14,7 @@ from pydantic_evals.evaluators import Evaluator
 from pydantic_evals.reporting import EvaluationReport
 
 from ._gates import Gate
+from ._settings import RECORD_CHOICES
 
 __all__ = ('SUITE_ATTR', 'SuiteSpec', 'suite')
 
@@ -39,6 +40,7 @@ class SuiteSpec:
     timeout: float | None = None
     name: str | None = None
     report_check: Callable[[EvaluationReport[Any, Any, Any]], bool | None] | None = None
+    record: str | None = None
 
 
 def suite(
@@ -57,6 +59,7 @@ def suite(
     timeout: float | None = None,
     name: str | None = None,
     report_check: Callable[[EvaluationReport[Any, Any, Any]], bool | None] | None = None,
+    record: str | None = None,
 ) -> Callable[[F], F]:
     """Bind a pytest function to a Pydantic Evals dataset: each case becomes its own pytest item.
 
@@ -80,6 +83,8 @@ def suite(
         name: The suite's name in reports (default: the function's name).
         report_check: Called with each suite run's `EvaluationReport` (its cases, and the analyses of the dataset's
             report evaluators) once its last case has ended; returning False or raising fails the suite run.
+        record: This suite's record mode when the `record` setting is not set: `once`, `new`, `all`, `none` or
+            `off` (default: off, live).
     """
     if repeat < 1:
         raise ValueError(f'repeat must be >= 1, got {repeat}')
@@ -87,6 +92,8 @@ def suite(
         raise ValueError(f'pass_k must be between 1 and repeat ({repeat}), got {pass_k}')
     if max_concurrency is not None and max_concurrency < 1:
         raise ValueError(f'max_concurrency must be >= 1, got {max_concurrency}')
+    if record is not None and str(record).lower() not in RECORD_CHOICES:
+        raise ValueError(f'record must be one of {", ".join(RECORD_CHOICES)}, got {record!r}')
     spec = SuiteSpec(
         dataset=dataset,
         evaluator_types=tuple(evaluator_types),
@@ -102,6 +109,7 @@ def suite(
         timeout=timeout,
         name=name,
         report_check=report_check,
+        record=record,
     )
 
     def decorate(fn: F) -> F:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 from typing import Any
 
-__all__ = ('baseline_lines', 'summary_lines')
+from ._decide import report_verdict
+
+__all__ = ('baseline_lines', 'replay_note', 'summary_lines')
 
 
 def _pct(value: float | None) -> str:
@@ -42,6 +46,27 @@ def analysis_line(analysis: dict[str, Any]) -> str:
     return f'{title} ({kind})'
 
 
+def _when(stamp: str) -> str:
+    # `2026-11-29T04:10:00Z` -> `2026-11-29 04:10 UTC`
+    return stamp[:16].replace('T', ' ') + ' UTC' if len(stamp) >= 16 else stamp
+
+
+def replay_note(cases: Sequence[Mapping[str, Any]]) -> str | None:
+    """One line saying that a suite's cases replayed recorded answers: how many, from where, recorded when (None
+    when no case replayed). A replayed answer is not a live one: the summaries must not let it pass for one."""
+    replayed = [c for c in cases if c.get('replayed')]
+    if not replayed:
+        return None
+    folders = sorted({str(PurePath(c['cassette']).parent) for c in replayed if c.get('cassette')})
+    where = f' from {folders[0]}/' if len(folders) == 1 else f' from {len(folders)} cassette folders' if folders else ''
+    dates = sorted(str(c['recorded_at']) for c in replayed if c.get('recorded_at'))
+    when = ''
+    if dates:
+        first, last = _when(dates[0]), _when(dates[-1])
+        when = f', recorded {first}' if first == last else f', recorded {first} to {last}'
+    return f'replayed {len(replayed)} of {len(cases)} cases{where}{when}'
+
+
 def summary_lines(report: dict[str, Any], max_links: int = 50) -> list[str]:
     """Per suite: cases passed/failed/errored, pass rates, score averages, tokens and cost, slowest case, gates,
     and the links of the failed cases; then the session totals."""
@@ -69,6 +94,9 @@ def summary_lines(report: dict[str, Any], max_links: int = 50) -> list[str]:
                 else ''
             )
         )
+        note = replay_note(cases_by_suite.get(suite['suite'], []))
+        if note:
+            lines.append(f'    {note}')
         if st['slowest']:
             lines.append(f'    slowest: {st["slowest"]["case"]} {st["slowest"]["duration_s"]:.3f}s')
         for flaky in st['flaky']:
@@ -107,6 +135,8 @@ def summary_lines(report: dict[str, Any], max_links: int = 50) -> list[str]:
         merge: dict[str, Any] = report.get('merge') or {}
         problems: list[str] = merge.get('problems') or ['interrupted, or some expected cases did not run']
         lines.extend(f'INCOMPLETE: {p}' for p in problems)
+    verdict = report_verdict(report)
+    lines.append(f'verdict: {verdict.word} (exit status {verdict.exit_status}): {verdict.reason}')
     return lines
 
 

@@ -1,15 +1,10 @@
-"""The session's verdict: the final report, and the exit status, adjusted in this one place.
-
-By default a failing case fails the session like any failing test. A case in a gated suite (or under a session gate)
-does not: only a failed gate does, with its own exit status. A repeated case that passes by the k-of-n rule does not
-fail the session either, though its failing repeats are shown as failed items.
-
-Exit statuses: 0 all good; 1 a test or an ungated case failed; 6 a gate failed (`EXIT_GATE_FAILED`); 7 evaltrace
-could not do its job or the run is incomplete (`EXIT_HARNESS_ERROR`); pytest's own 2-5 are kept as they are.
+"""The end of a session: the final report, the CI outputs, and the exit status, set in this one place from the
+run's verdict (`_decide.decide`, the one rule every output uses).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -17,16 +12,18 @@ from typing import Any
 import pytest
 
 from ._baseline import BaselineError, apply_baseline, load_baseline
-from ._ci import write_ci_outputs
+from ._ci import line_writer, write_ci_outputs
+from ._collect import CaseParam, case_param
+from ._decide import SETUP_ERROR, decide
 from ._gates import Gate, logical_cases
 from ._journal import remove_journal
-from ._report import write_json_atomic
+from ._report import SuiteInfo, write_json_atomic
 from ._results import CaseResult
-from ._session import EXIT_GATE_FAILED, EXIT_HARNESS_ERROR, EvalSession
+from ._session import EvalSession
 from ._settings import Settings
 from ._shard import SHARD_PLAN_KEY, ShardPlan
 
-__all__ = ('FINAL_REPORT_KEY', 'decide_exit_status', 'final_report', 'finalize_report', 'finish_session')
+__all__ = ('FINAL_REPORT_KEY', 'final_report', 'finalize_report', 'finish_session', 'setup_error_results')
 
 FINAL_REPORT_KEY = pytest.StashKey[dict[str, Any]]()
 
@@ -34,28 +31,6 @@ FINAL_REPORT_KEY = pytest.StashKey[dict[str, Any]]()
 def final_report(config: pytest.Config) -> dict[str, Any] | None:
     """The report as finally written (with the baseline comparison), once `finish_session` has run."""
     return config.stash.get(FINAL_REPORT_KEY, None)
-
-
-def decide_exit_status(
-    exitstatus: int, non_gated_failures: int, gates_passed: bool, harness_errors: int, complete: bool
-) -> int:
-    """The exit status evaltrace reports (pure).
-
-    pytest's own statuses other than 0 and 1 (interrupted, internal error, usage error, no tests) are kept as they
-    are. Otherwise: 7 when the run is incomplete (cases expected but never run), 1 when a test or an ungated case
-    failed, 6 when a gate failed, 7 when evaltrace itself failed (for example, could not write its report), else 0.
-    """
-    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        return exitstatus
-    if not complete:
-        return EXIT_HARNESS_ERROR
-    if non_gated_failures:
-        return pytest.ExitCode.TESTS_FAILED
-    if not gates_passed:
-        return EXIT_GATE_FAILED
-    if harness_errors:
-        return EXIT_HARNESS_ERROR
-    return pytest.ExitCode.OK
 
 
 def passing_by_k_of_n(cases: list[CaseResult], pass_k: Mapping[str, int]) -> set[str]:
@@ -105,6 +80,42 @@ def _skipped_nodeids(session: pytest.Session) -> set[str]:
     return skipped
 
 
+def setup_error_results(session: pytest.Session, expected: list[str], ran: Mapping[str, Any]) -> list[CaseResult]:
+    """An error result for each eval case whose pytest item could not be set up (a fixture it asks for is missing,
+    or raised), with pytest's message: the case is accounted for (not "never ran"), and fails the run."""
+    reporter: Any = session.config.pluginmanager.get_plugin('terminalreporter')
+    if reporter is None:
+        return []
+    wanted = set(expected)
+    results: list[CaseResult] = []
+    for report in reporter.stats.get('error', []):
+        nodeid = str(getattr(report, 'nodeid', ''))
+        if getattr(report, 'when', None) != 'setup' or nodeid not in wanted or nodeid in ran:
+            continue
+        longrepr: Any = getattr(report, 'longrepr', None)
+        message = str(getattr(longrepr, 'errorstring', '') or '').strip() or _last_error_line(report)
+        suite_id, _, rest = nodeid.partition('[')
+        case = rest.rsplit(']', 1)[0].split('#', 1)[0]
+        failure = f'setup failed: {message.splitlines()[0] if message else "see the test report"}'
+        results.append(
+            CaseResult(
+                suite=suite_id,
+                case=case,
+                nodeid=nodeid,
+                status='error',
+                failures=[failure],
+                error={'type': SETUP_ERROR, 'message': message, 'traceback': str(longrepr or '')},
+            )
+        )
+    return results
+
+
+def _last_error_line(report: Any) -> str:
+    text = str(getattr(report, 'longreprtext', '') or '')
+    errors = [line[1:].strip() for line in text.splitlines() if line.startswith('E ')]
+    return errors[-1] if errors else (text.strip().splitlines() or [''])[-1]
+
+
 def finish_session(session: pytest.Session, state: EvalSession) -> None:
     """Write the final report and the CI outputs, and set the session's exit status."""
     config = session.config
@@ -117,6 +128,16 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
     # A skipped case (--evaltrace-skip, a skip mark, pytest.skip in a fixture) was never meant to run.
     skipped = _skipped_nodeids(session)
     state.expected = [n for n in state.expected if n not in skipped]
+    # A case whose item could not be set up ran no further: an error of its own, not a case that never ran.
+    items = {item.nodeid: item for item in session.items}
+    for result in setup_error_results(session, state.expected, state.state.cases):
+        param = case_param(items[result.nodeid]) if result.nodeid in items else None
+        if isinstance(param, CaseParam):
+            result.case, info = param.case_name, state.suite_info_of(items[result.nodeid], param)
+        else:  # under xdist the controller has no items: the suite is known by its node id
+            info = state.suites.get(result.suite) or SuiteInfo(result.suite, result.suite.rsplit('::', 1)[-1], '')
+        result.suite = info.suite  # the suite run's id
+        state.add_result(result, info)
     interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
     missing = [n for n in state.expected if n not in state.state.cases]
     complete = not interrupted and not missing
@@ -125,11 +146,24 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
     if data is None:
         return
     data = finalize_report(data, state.settings, config.stash.get(SHARD_PLAN_KEY, None), state.harness_errors)
+
+    def verdict() -> dict[str, Any]:
+        failing = {c['nodeid'] for c in data['cases'] if c['status'] in ('failed', 'error')}
+        return decide(
+            data,
+            pytest_status=int(session.exitstatus),
+            other_failures=len(state.failed_nodeids - failing),
+            harness_errors=len(state.harness_errors),
+            stopped=interrupted,
+        ).to_dict()
+
+    data['verdict'] = verdict()
     if state.report_written:
         try:
             write_json_atomic(state.settings.report, data)
         except OSError as e:
             state.harness_errors.append(f'could not write the report {state.settings.report}: {e}')
+            data['verdict'] = verdict()
     config.stash[FINAL_REPORT_KEY] = data
     if state.settings.html is not None:  # after close_tracing flushed the spool: the page draws the run's spans
         from ._html import write_html_safely
@@ -140,21 +174,12 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
     if state.report_written:
         remove_journal(state.settings.report)  # the report now holds every finished case
 
-    reporter: Any = config.pluginmanager.get_plugin('terminalreporter')
-
-    def write_line(line: str) -> None:
-        if reporter is not None:
-            reporter.write_line(line)
-
-    state.harness_errors.extend(
-        write_ci_outputs(data, markdown_path=state.settings.markdown, env=os.environ, write_line=write_line)
-    )
-
-    pass_k = {s.suite: s.pass_k for s in state.suites.values() if s.pass_k}
-    forgiven = passing_by_k_of_n(state.state.ordered(), pass_k)
-    non_gated = len(state.failed_nodeids - state.gated_failures - forgiven)
-    gates_passed = bool(data['session']['gates_passed'])
-    status = decide_exit_status(
-        int(session.exitstatus), non_gated, gates_passed, len(state.harness_errors), complete or interrupted
-    )
-    session.exitstatus = status
+    write_line = line_writer(config.pluginmanager.get_plugin('terminalreporter'))
+    errors = write_ci_outputs(data, markdown_path=state.settings.markdown, env=os.environ, write_line=write_line)
+    if errors:  # evaltrace could not write what it owed: that changes the verdict, and the report says so
+        state.harness_errors.extend(errors)
+        data['verdict'] = verdict()
+        if state.report_written:
+            with contextlib.suppress(OSError):
+                write_json_atomic(state.settings.report, data)
+    session.exitstatus = data['verdict']['exit_status']

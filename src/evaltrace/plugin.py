@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._settings import add_options, resolve_settings
-from ._threads import token_check_as_daemon
+from ._threads import TOKEN_CHECK_NOTES, token_check_as_daemon, token_check_notes
 
 if TYPE_CHECKING:
     from ._interrupt import InterruptGuard  # noqa: F401  (named in a StashKey below)
@@ -68,7 +68,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config: pytest.Config) -> Generator[None, int | pytest.ExitCode, int | pytest.ExitCode]:
     # logfire's pytest plugin (and any conftest) may configure logfire and start its token check: see _threads.
-    with token_check_as_daemon():
+    # What the check raises is kept for the summary: under filterwarnings=error, it would fail a test.
+    with token_check_as_daemon(config.stash.setdefault(TOKEN_CHECK_NOTES, [])):
         return (yield)
 
 
@@ -84,6 +85,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if journal_path(settings.report).exists():
             recover_report(settings.report)  # a killed run's finished cases, before this run replaces them
     config.pluginmanager.register(_ReportListener(config), 'evaltrace-report-listener')
+    from ._outcome import GatedOutcome  # gated failures as their own outcome (see _outcome)
+
+    config.pluginmanager.register(GatedOutcome(config), 'evaltrace-gated-outcome')
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -255,6 +259,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+    for note in token_check_notes(config):
+        terminalreporter.write_line(f'evaltrace: {note}', yellow=True)
     state = config.stash.get(_session_key, None)
     if state is None or state.is_worker or not state.state.cases:
         return

@@ -45,8 +45,9 @@ def test_xdist_run_matches_a_plain_run(project: EvalProject, upper_cases: Any) -
     parallel_report = project.report()
 
     assert plain.ret == parallel.ret == 1  # alpha is ungated: its failing case fails the session
-    plain.assert_outcomes(passed=10, failed=2)
-    parallel.assert_outcomes(passed=10, failed=2)
+    plain.assert_outcomes(passed=10, failed=1)  # beta's failing case is gated: its own outcome
+    parallel.assert_outcomes(passed=10, failed=1)
+    assert plain.parseoutcomes()['gated'] == parallel.parseoutcomes()['gated'] == 1
     assert _comparable(parallel_report) == _comparable(plain_report)
     assert len(parallel_report['cases']) == 11
     assert sorted(parallel_report['expected']) == sorted(plain_report['expected'])
@@ -66,7 +67,8 @@ def test_logfires_own_pytest_plugin_works_alongside(project: EvalProject, upper_
     project.dataset('alpha', upper_cases(4), ['EqualsExpected'])
     project.write('evals/test_alpha.py', SUITE.format(name='alpha', options=', gate=evaltrace.Gate(min_pass_rate=0.5)'))
     result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '--logfire')
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=3, failed=0)
+    assert result.parseoutcomes()['gated'] == 1
     assert result.ret == 0
     report = project.report()
     assert len({c['trace_id'] for c in report['cases']}) == 4

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import EvalProject
@@ -85,3 +87,30 @@ def test_a_hanging_logfire_endpoint_with_a_token_does_not_hold_the_exit(
     [probe] = [line for line in result.outlines if 'TOKEN CHECK THREADS' in line]
     assert 'started=0' not in probe
     assert probe.endswith('non_daemon=0')
+
+
+WRITE_TOKEN = 'pylf_v1_us_' + 'Tq7Wm2Xc9Lp4' * 4
+
+
+def test_an_unreachable_logfire_api_under_filterwarnings_error_changes_no_verdict_and_shows_no_token(
+    project: EvalProject, upper_cases: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """logfire's token check warns from its own thread that the API is unreachable; under `filterwarnings = error`
+    that warning is an exception in the thread, which pytest turns into a failure of the running test."""
+    project.dataset('words', upper_cases(2), ['EqualsExpected'])  # type: ignore[operator]
+    project.write('evals/test_words.py', SUITE.replace("inputs != 'word2'", 'True'))
+    project.write('pyproject.toml', '[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n')
+    monkeypatch.delenv('CI', raising=False)
+    monkeypatch.delenv('LOGFIRE_TOKEN', raising=False)
+    with broken_endpoint('closed') as url:
+        api = url.removesuffix('/v1/traces')
+        credentials = {'token': WRITE_TOKEN, 'project_name': 'p', 'project_url': 'https://x/p', 'logfire_api_url': api}
+        project.write('.logfire/logfire_credentials.json', json.dumps(credentials))
+        result = project.pytester.runpytest_subprocess(
+            'evals', '-p', 'no:cacheprovider', '--junitxml=junit.xml', timeout=60
+        )
+    result.assert_outcomes(passed=2)
+    assert result.ret == 0
+    junit = (project.path / 'junit.xml').read_text(encoding='utf-8')
+    for where, text in (('terminal', result.stdout.str() + result.stderr.str()), ('junit', junit)):
+        assert WRITE_TOKEN not in text, where

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evaltrace._gates import Gate, compute_stats, evaluate_gate, gate_from_mapping, logical_cases, wilson_lower_bound
-from evaltrace._verdict import decide_exit_status, passing_by_k_of_n
+from evaltrace._verdict import passing_by_k_of_n
 from tests.gating._reports import case
 
 CASES = [
@@ -100,21 +100,3 @@ def test_k_of_n_folds_repeats_and_reports_flaky_cases_with_their_ratio() -> None
     ]
     assert passing_by_k_of_n(runs, {suite: 2}) == {r.nodeid for r in runs[:3]}
     assert passing_by_k_of_n(runs, {}) == set()
-
-
-@pytest.mark.parametrize(
-    ('args', 'expected'),
-    [
-        ((0, 0, True, 0, True), 0),
-        ((1, 1, True, 0, True), 1),
-        ((1, 0, False, 0, True), 6),
-        ((1, 1, False, 0, True), 1),  # an ungated failure outranks a gate
-        ((0, 0, True, 1, True), 7),
-        ((0, 0, False, 1, True), 6),
-        ((0, 0, True, 0, False), 7),  # incomplete never passes
-        ((2, 0, True, 0, False), 2),  # pytest's interrupted status is kept
-        ((5, 0, True, 0, True), 5),
-    ],
-)
-def test_exit_status(args: tuple[int, int, bool, int, bool], expected: int) -> None:
-    assert decide_exit_status(*args) == expected

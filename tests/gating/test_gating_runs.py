@@ -114,7 +114,8 @@ def test_every_gate_kind_passing_exits_0_and_shows_everywhere(project: EvalProje
         '--evaltrace-trace-url=http://otel.test/trace/{trace_id}?span={span_id}',
     )
     assert result.ret == 0, result.stdout.str()
-    result.assert_outcomes(passed=4, failed=2)  # failing cases are listed, but only the gates decide
+    result.assert_outcomes(passed=4, failed=0)  # failing cases are listed (as gated), but only the gates decide
+    assert result.parseoutcomes()['gated'] == 2
     report = json.loads((project.path / '.evaltrace/report.json').read_text())
     gates = _gates(report)
     for key, holds, _, actual in SUITE_GATES + SESSION_GATES:
@@ -233,14 +234,16 @@ def test_repeated(inputs: str) -> str:
 """
 
 
-@pytest.mark.parametrize(('k', 'status', 'logical_passed'), [(1, 0, 3), (2, 1, 2), (3, 1, 1)])
+@pytest.mark.parametrize(('k', 'status', 'logical_passed', 'failed'), [(1, 0, 3, 0), (2, 1, 2, 2), (3, 1, 1, 3)])
 def test_k_of_n_and_flaky_cases(
-    project: EvalProject, capfire: CaptureLogfire, k: int, status: int, logical_passed: int
+    project: EvalProject, capfire: CaptureLogfire, k: int, status: int, logical_passed: int, failed: int
 ) -> None:
     project.dataset('words', WORDS[:3], ['EqualsExpected'])
     project.write('evals/test_repeated.py', REPEATED.format(k=k))
     result = _run(project, 'evals')
-    result.assert_outcomes(passed=6, failed=3)
+    # The failing runs of a case that passes by k-of-n are gated, not failed (see test_gated_failures_...).
+    result.assert_outcomes(passed=6, failed=failed)
+    assert result.parseoutcomes().get('gated', 0) == 3 - failed
     assert result.ret == status
     stats = json.loads((project.path / '.evaltrace/report.json').read_text())['session']['stats']
     assert (stats['logical_cases'], stats['logical_passed']) == (3, logical_passed)
@@ -390,3 +393,90 @@ def test_baseline_save_refuses_an_incomplete_report(tmp_path: Path, capsys: pyte
     assert evaltrace_main(['baseline', 'save', '--report', str(report), '-o', str(tmp_path / 'b.json')]) == 2
     assert 'incomplete' in capsys.readouterr().err
     assert not (tmp_path / 'b.json').exists()
+
+
+def test_an_empty_gate_gives_one_verdict_everywhere(project: EvalProject, capfire: CaptureLogfire) -> None:
+    """`Gate()` sets no threshold: it is no gate, and a failing case fails the run in pytest, in the summaries,
+    in the report and in `evaltrace merge` alike."""
+    project.dataset('words', WORDS[:4], ['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE.format(gate='evaltrace.Gate()'))
+    result = _run(project, 'evals', '--evaltrace-markdown=summary.md')
+    assert result.ret == 1
+    markdown = (project.path / 'summary.md').read_text(encoding='utf-8')
+    assert markdown.startswith('## ❌ evaltrace: failed')
+    report = project.report()
+    assert (report['verdict']['word'], report['verdict']['exit_status']) == ('failed', 1)
+    result.stdout.fnmatch_lines(['verdict: failed (exit status 1)*'])
+    assert evaltrace_main(['merge', '.evaltrace/report.json', '-o', 'merged.json', '--markdown', 'merged.md']) == 1
+    assert (project.path / 'merged.md').read_text(encoding='utf-8').startswith('## ❌ evaltrace (merged): failed')
+
+
+MISSING_FIXTURE_SUITE = """
+import evaltrace
+
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_words(inputs: str, no_such_fixture: str) -> str:
+    return inputs.upper()
+"""
+
+
+def test_a_suite_asking_for_a_missing_fixture_is_a_setup_error_with_pytests_message(
+    project: EvalProject, capfire: CaptureLogfire
+) -> None:
+    project.dataset('words', WORDS[:2], ['EqualsExpected'])
+    project.write('evals/test_words.py', MISSING_FIXTURE_SUITE)
+    result = _run(project, 'evals', '--evaltrace-markdown=summary.md')
+    assert result.ret == 1
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*fixture 'no_such_fixture' not found*"])
+    report = project.report()
+    assert report['complete'] is True
+    assert {c['status'] for c in report['cases']} == {'error'}
+    assert all("fixture 'no_such_fixture' not found" in c['failures'][0] for c in report['cases'])
+    assert report['verdict']['exit_status'] == 1
+    assert (project.path / 'summary.md').read_text(encoding='utf-8').startswith('## ❌ evaltrace: failed')
+
+
+@pytest.mark.parametrize('verbosity', ['-q', '-qq', '-v', '-rA'])
+def test_every_annotation_starts_its_own_line(
+    project: EvalProject, capfire: CaptureLogfire, monkeypatch: pytest.MonkeyPatch, verbosity: str
+) -> None:
+    """GitHub reads a workflow command only at the start of a line: never glued to the `[100%]` progress."""
+    monkeypatch.setenv('GITHUB_ACTIONS', 'true')
+    monkeypatch.delenv('GITHUB_STEP_SUMMARY', raising=False)
+    project.dataset('words', WORDS, ['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE.format(gate=_gate_code({'min_pass_rate': 0.9})))
+    result = _run(project, 'evals', verbosity)
+    assert result.ret == 6
+    glued = [line for line in result.outlines if '::error' in line and not line.startswith('::error')]
+    assert not glued
+    assert len([line for line in result.outlines if line.startswith('::error')]) == 3  # two cases, one gate
+
+
+def test_gated_failures_have_their_own_outcome_in_the_terminal_and_in_junit(
+    project: EvalProject, capfire: CaptureLogfire
+) -> None:
+    """Under a passing gate a green run says "2 gated", not "2 failed", and JUnit counts no failure."""
+    project.dataset('words', WORDS, ['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE.format(gate=_gate_code({'min_pass_rate': 0.5})))
+    result = _run(project, 'evals', '-v', '--junitxml=junit.xml', '-rA')
+    assert result.ret == 0
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get('passed'), outcomes.get('gated'), outcomes.get('failed')) == (4, 2, None)  # test_plain too
+    result.stdout.fnmatch_lines(['*test_words?bad? GATED*', '*test_words?boom? GATED*', '*4 passed, 2 gated in*'])
+    root = ET.parse(project.path / 'junit.xml').getroot()
+    suite = root if root.tag == 'testsuite' else root.find('testsuite')
+    assert suite is not None
+    assert (suite.get('failures'), suite.get('errors'), suite.get('skipped')) == ('0', '0', '2')
+    gated = {tc.get('name'): tc for tc in suite.iter('testcase') if tc.find('skipped') is not None}
+    assert set(gated) == {'test_words[bad]', 'test_words[boom]'}
+    skipped = gated['test_words[bad]'].find('skipped')
+    assert skipped is not None and 'evaltrace: gated failure' in (skipped.get('message') or '')
+    props = {p.get('name'): p.get('value') for p in gated['test_words[bad]'].iter('property')}
+    assert props['evaltrace.outcome'] == 'gated'
+    # The same failing cases without a gate fail, as before.
+    project.write('evals/test_words.py', SUITE.format(gate='None'))
+    result = _run(project, 'evals')
+    assert result.ret == 1
+    result.assert_outcomes(passed=4, failed=2)

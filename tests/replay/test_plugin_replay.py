@@ -10,7 +10,9 @@ fresh copy of httpx2 on top of the old one's instrumentation, and re-imports duc
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +66,7 @@ from pydantic_ai.providers.openai import OpenAIProvider
 STREAM = os.environ.get('REPLAY_TEST_STREAM') == '1'
 
 
-@evaltrace.suite('datasets/questions.yaml', max_concurrency=20)
+@evaltrace.suite('datasets/questions.yaml', max_concurrency=20, record='once')
 async def test_chat(inputs: str) -> str:
     # verify=False: plain http to 127.0.0.1; max_retries=0: a cassette miss is not retried.
     async with httpx2.AsyncClient(verify=False, headers={{'X-Org-Token': '{ORG_SECRET}'}}) as http:
@@ -333,7 +335,7 @@ def test_record_modes(
         shutil.copytree(mode_recording, cassettes)
     else:
         mode_server.requests.clear()
-        run(project).assert_outcomes(passed=2)  # the default mode, once: no cassettes yet, so both are recorded
+        run(project).assert_outcomes(passed=2)  # the suite's mode, once: no cassettes yet, so both are recorded
         assert len(mode_server.requests) == 2
         shutil.copytree(cassettes, mode_recording)
     recorded_c1 = cassette(project, 'c1').read_text(encoding='utf-8')
@@ -456,3 +458,102 @@ def test_planted_secrets_never_reach_cassettes_or_the_report(project: EvalProjec
     headers = {k.lower(): v for k, v in request['headers'].items()}
     assert headers['authorization'] == headers['x-org-token'] == ['<scrubbed>']
     assert 'Answer briefly. Tenant <scrubbed>.' in request['body']
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Live by default; a replayed run says so
+
+
+LIVE_SUITE = SUITE.replace(", record='once'", '')
+
+
+def test_live_is_the_default_no_cassette_is_read_or_written(
+    project: EvalProject, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write('evals/test_chat.py', LIVE_SUITE)
+    run(project).assert_outcomes(passed=2)
+    assert not (project.path / 'evals' / 'cassettes').exists()
+    # The server's answer changes (PARIS becomes BERLIN): a live run sees it, it does not replay the old one.
+    server.responder = lambda request: Reply.text('BERLIN')
+    result = run(project)
+    result.assert_outcomes(failed=2)
+    assert {c['output'] for c in project.cases().values()} == {'BERLIN'}
+    assert not any(c['replayed'] or c['cassette'] for c in project.cases().values())
+    assert not re.search(r'replayed \d+ of', result.stdout.str())
+    assert not (project.path / 'evals' / 'cassettes').exists()
+
+
+@pytest.mark.parametrize('source', ['cli', 'env', 'ini'])
+def test_recording_is_turned_on_by_any_source_and_off_beats_the_suite(
+    project: EvalProject, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    project.write('evals/test_chat.py', LIVE_SUITE)
+    args = {'cli': ['--evaltrace-record=once'], 'env': [], 'ini': []}[source]
+    if source == 'env':
+        monkeypatch.setenv('EVALTRACE_RECORD', 'once')
+    if source == 'ini':
+        write_ini(project, "evaltrace_record = 'once'")
+    run(project, *args).assert_outcomes(passed=2)
+    assert cassette(project, 'c0').is_file()
+    # A suite that records, run with the setting `off`: live, nothing read.
+    project.write('evals/test_chat.py', SUITE)
+    server.requests.clear()
+    run(project, '--evaltrace-record=off').assert_outcomes(passed=2)
+    assert len(server.requests) == 2
+
+
+def test_a_replayed_run_says_so_per_suite_how_many_from_where_and_when(
+    project: EvalProject, server: FakeOpenAI
+) -> None:
+    write_cases(project, [('c0', 'question 0'), ('c1', 'question 1'), ('c2', 'question 2')])
+    run(project).assert_outcomes(passed=3)
+    live = run(project, '--evaltrace-record=off')
+    assert not re.search(r'replayed \d+ of', live.stdout.str())
+    cassette(project, 'c2').unlink()  # c2 goes live again and is recorded anew: 2 of 3 cases replay
+    result = run(project, '--evaltrace-markdown=summary.md')
+    result.assert_outcomes(passed=3)
+    stamp = project.cases()['c0']['recorded_at']
+    assert stamp is not None and stamp.endswith('Z')
+    when = stamp[:16].replace('T', ' ')
+    line = f'*replayed 2 of 3 cases from evals/cassettes/test_chat/test_chat/, recorded {when} UTC*'
+    result.stdout.fnmatch_lines([line])
+    assert project.cases()['c0']['cassette'] == 'evals/cassettes/test_chat/test_chat/c0.yaml'
+    assert project.cases()['c2']['recorded_at'] is None  # it ran live
+    markdown = (project.path / 'summary.md').read_text(encoding='utf-8')
+    assert '### Replayed, not live' in markdown
+    assert f'replayed 2 of 3 cases from evals/cassettes/test_chat/test_chat/, recorded {when} UTC' in markdown
+
+
+def test_recording_an_unchanged_exchange_again_gives_an_empty_diff(project: EvalProject, server: FakeOpenAI) -> None:
+    run(project).assert_outcomes(passed=2)
+    before = {name: cassette(project, name).read_text(encoding='utf-8') for name in ('c0', 'c1')}
+    assert all(text.startswith('recorded_at: ') for text in before.values())
+    for header in ('traceparent', 'baggage', 'date', 'x-request-id', 'idempotency-key'):
+        assert f'{header}:' not in before['c0'].lower()
+    run(project, '--evaltrace-record=all').assert_outcomes(passed=2)
+    after = {name: cassette(project, name).read_text(encoding='utf-8') for name in ('c0', 'c1')}
+    for name, text in before.items():
+        diff = list(difflib.unified_diff(text.splitlines(), after[name].splitlines(), lineterm=''))
+        assert not diff, '\n'.join(diff)
+
+
+def test_a_loopback_server_on_another_ephemeral_port_replays(
+    project: EvalProject, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(project).assert_outcomes(passed=2)
+    server.stop()
+    with serve_openai(echo) as elsewhere:
+        assert elsewhere.port != server.port
+        monkeypatch.setenv('REPLAY_TEST_URL', elsewhere.base_url)
+        run(project, '--evaltrace-record=none').assert_outcomes(passed=2)
+        assert not elsewhere.requests
+    assert all(c['replayed'] for c in project.cases().values())
+
+
+def test_a_cassette_miss_is_printed_once(project: EvalProject, server: FakeOpenAI) -> None:
+    run(project).assert_outcomes(passed=2)
+    write_cases(project, [('c0', 'question 0'), ('c1', 'question one, reworded')])
+    result = run(project, '--evaltrace-record=none')
+    result.assert_outcomes(passed=1, failed=1)
+    text = result.stdout.str()
+    assert text.count('no unplayed recorded response matches') == 1, text

@@ -170,3 +170,62 @@ def test_missing_store_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.startswith(f'evaltrace rescore: {bad}: ')
     assert result.stderr.count('\n') == 1
     assert 'Traceback' not in result.stderr
+
+
+JUDGED_SUITE = """
+import os
+
+import evaltrace
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
+from pydantic_evals import Case, Dataset
+from pydantic_evals.evaluators import LLMJudge
+
+judge = OpenAIChatModel(
+    'gpt-4o-mini', provider=OpenAIProvider(base_url=os.environ['JUDGE_URL'], api_key='sk-test-placeholder-0000')
+)
+dataset = Dataset(
+    name='greetings',
+    cases=[Case(name='hello', inputs='hello'), Case(name='bye', inputs='bye')],
+    evaluators=[LLMJudge(rubric='{rubric}', model=judge)],
+)
+
+
+@evaltrace.suite(dataset, record='once')
+async def test_greetings(inputs: str) -> str:
+    return inputs.upper()
+"""
+
+
+def test_rescore_replays_recorded_judge_traffic_offline(project: EvalProject) -> None:
+    from tests.support.fake_openai import Reply, ToolCall, serve_openai
+
+    verdict = ToolCall('final_result', {'reason': 'It is a greeting.', 'pass': True, 'score': 1.0})
+    project.write('evals/test_greetings.py', JUDGED_SUITE.format(rubric='The output is a greeting'))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))}
+    with serve_openai(lambda request: Reply.tool(verdict)) as judge:
+        env['JUDGE_URL'] = judge.base_url
+        first = subprocess.run(
+            [sys.executable, '-m', 'pytest', 'evals', '-p', 'no:cacheprovider'],
+            cwd=project.path, capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+        assert first.returncode == 0, first.stdout[-3000:]
+        assert len(judge.requests) == 2
+    # The judge's server is gone: re-scoring replays its recorded answers.
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name('evaltrace')), 'rescore'],
+        cwd=project.path, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    cases = _cases(project.report())
+    assert {n: c['status'] for n, c in cases.items()} == {'hello': 'passed', 'bye': 'passed'}
+    assert all(c['assertions']['LLMJudge']['value'] is True for c in cases.values())
+    # A changed rubric asks the judge something it was never asked: that case's one-line miss, no network call.
+    project.write('evals/test_greetings.py', JUDGED_SUITE.format(rubric='The output is polite'))
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name('evaltrace')), 'rescore'],
+        cwd=project.path, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert {c['status'] for c in _cases(project.report()).values()} == {'error'}
+    assert 'no unplayed recorded response matches' in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from evaltrace._scrub import SecretScrubber
+from evaltrace._scrub import SecretScrubber, key_patterns, required_literal
 from evaltrace._spool import (
     SpoolSpanExporter,
     SpoolSpanProcessor,
@@ -59,16 +60,30 @@ def test_line_scrubs_secrets_in_strings_and_json_attributes_and_stays_json() -> 
     assert record['span_name'] == 'step'
 
 
-KEYS_OF_EACH_DEFAULT_PATTERN = [
+# Keys that each match one of logfire's default patterns, of this and later logfire versions. The patterns themselves
+# are read from the installed logfire at run time (`key_patterns`), so a new logfire is tested against its own list.
+SAMPLE_KEYS = [
     'Password', 'passwd', 'MYSQL_PWD', 'client_secret', 'Authorization', 'aws_credentials', 'private-key', 'X-API-KEY',
     'sessionId', 'Set-Cookie', 'social_security', 'credit card', 'logfire_token', 'pylf_v1_x', 'x_csrf_token',
-    'xsrf', 'jwt', 'user_ssn',
+    'xsrf', 'jwt', 'user_ssn', 'passphrase', 'signing_key', 'hmac-key', 'refresh_token', 'access_token', 'id_token',
+    'token', 'pwd',
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize('key', KEYS_OF_EACH_DEFAULT_PATTERN)
-def test_a_sensitive_key_inside_a_json_attribute_is_redacted(key: str) -> None:
-    """One key per logfire default pattern, nested in a JSON attribute: the `in` pre-check never lets one through."""
+def sample_key(pattern: str) -> str:
+    """A key that `pattern` matches: from SAMPLE_KEYS, else built around the literal every match contains."""
+    literal = required_literal(pattern)
+    for key in [*SAMPLE_KEYS, f'x_{literal}_y', f'{literal}']:
+        if re.search(pattern, key, re.IGNORECASE):
+            return key
+    raise AssertionError(f'no sample key for the scrubbing pattern {pattern!r}: add one to SAMPLE_KEYS')
+
+
+@pytest.mark.parametrize('pattern', key_patterns())
+def test_a_sensitive_key_inside_a_json_attribute_is_redacted(pattern: str) -> None:
+    """One key per key pattern (logfire's, as installed, and evaltrace's), nested in a JSON attribute: the `in`
+    pre-check never lets one through."""
+    key = sample_key(pattern)
     scrubber = SecretScrubber()
     assert scrubber._key_triggers is not None  # pyright: ignore[reportPrivateUsage]  # the pre-check is in use
     span = finished_span(

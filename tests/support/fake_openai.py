@@ -273,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reset()
         if reply.status != 200:
             return self._send_json(reply.status, reply.body, reply.headers)
-        if not self.path.rstrip('/').endswith('/chat/completions'):
+        if not self.path.split('?', 1)[0].rstrip('/').endswith('/chat/completions'):
             return self._send_json(404, {'error': {'message': f'fake_openai: no route POST {self.path}'}})
         payload: dict[str, Any] = request.json or {}
         model = str(payload.get('model', 'gpt-4o-mini'))

@@ -1,0 +1,114 @@
+"""The one scrubber: its patterns come from the installed logfire, and it catches each kind of secret anywhere."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from vcr.request import Request  # pyright: ignore[reportMissingTypeStubs]
+
+from evaltrace._cassette import SCRUBBED, CassetteScrubber
+from evaltrace._scrub import SecretScrubber, key_patterns, logfire_key_patterns, required_literal, start_chars
+
+PREFIXED = [
+    'AKIAIOSFODNN7EXAMPLE',
+    'ghp_' + 'a1B2c3D4e5' * 4,
+    'github_pat_' + 'a1B2c3D4e5' * 4,
+    'hf_' + 'QwErTyUiOp' * 4,
+    'xoxb-1234567890-abcdefghij',
+    'pylf_v1_us_' + 'Zx9Yw8Vu7T' * 4,
+    'gsk_' + 'Mn0Pq1Rs2T' * 4,
+    'sk-proj-Abc123Def456Ghi789Jkl012',
+    'AIza' + 'SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5',
+]
+
+
+def test_key_patterns_are_the_installed_logfires() -> None:
+    from logfire._internal.scrubbing import DEFAULT_PATTERNS
+
+    assert list(logfire_key_patterns()) == list(DEFAULT_PATTERNS)
+    assert set(DEFAULT_PATTERNS) <= set(key_patterns())
+
+
+@pytest.mark.parametrize('pattern', key_patterns())
+def test_the_derived_literal_and_start_chars_hold_for_every_key_pattern(pattern: str) -> None:
+    """The pre-check literal is in every match, and the look-ahead admits every match's first character."""
+    literal = required_literal(pattern)
+    starts = start_chars([pattern])
+    assert literal is not None and starts is not None
+    for text in (f'x_{literal}_y', literal, literal.upper(), f'{literal} key', f'private key {literal}'):
+        for match in re.finditer(pattern, text, re.IGNORECASE):
+            if match.group(0):
+                assert literal in match.group(0).lower()
+                assert match.group(0)[0] in starts
+
+
+@pytest.mark.parametrize('secret', PREFIXED)
+def test_each_key_prefix_is_scrubbed_in_free_text(secret: str) -> None:
+    assert SecretScrubber().scrub_text(f'failed with {secret}.') == 'failed with [Scrubbed].'
+
+
+@pytest.mark.parametrize(
+    ('text', 'expected'),
+    [
+        ('login password=hunter2 failed', 'login password=[Scrubbed] failed'),
+        ('{"password": "hunter2"}', '{"password": "[Scrubbed]"}'),
+        ("{'db_passwd': 'hunter22'}", "{'db_passwd': '[Scrubbed]'}"),
+        ('X-Custom-Secret: abcdef123', 'X-Custom-Secret: [Scrubbed]'),
+        ('GET /v1?token=abc123def&x=1', 'GET /v1?token=[Scrubbed]&x=1'),
+        ('Authorization: Bearer abcdef12345', 'Authorization: [Scrubbed]'),
+        ('input_tokens: 1234567, token_count=123456', 'input_tokens: 1234567, token_count=123456'),
+        ('the authors: Ada Lovelace', 'the authors: Ada Lovelace'),
+    ],
+)
+def test_secrets_under_a_key_in_free_text(text: str, expected: str) -> None:
+    assert SecretScrubber().scrub_text(text) == expected
+
+
+def test_secret_environment_values_are_scrubbed_anywhere() -> None:
+    scrubber = SecretScrubber(environ={'ACME_API_KEY': 'plain-value-1234', 'HOME': '/home/someone'})
+    assert scrubber.scrub_text('sent plain-value-1234 from /home/someone') == 'sent [Scrubbed] from /home/someone'
+
+
+def test_cassettes_and_reports_use_the_same_patterns() -> None:
+    cassette = CassetteScrubber([r'ACME-\d+'])
+    report = SecretScrubber([r'ACME-\d+'])
+    text = ' '.join(['password=hunter2 ACME-42', *PREFIXED])
+    assert cassette.text(text) == report.scrub_text(text).replace('[Scrubbed]', SCRUBBED)
+    assert 'hunter2' not in cassette.text(text)
+
+
+def test_a_cassette_request_loses_secret_headers_query_parameters_and_json_keys() -> None:
+    body = json.dumps({'messages': [{'content': 'hi'}], 'metadata': {'password': 'abc'}, 'session_token': 'xyz'})
+    request: Any = Request(
+        'POST',
+        'http://127.0.0.1:8080/v1/chat?password=qry-secret&api_key=k-secret&page=2',
+        body.encode(),
+        {'X-Custom-Secret': 'hdr-secret', 'X-Org-Token': 'tok-secret', 'Content-Type': 'application/json'},
+    )
+    scrubbed = CassetteScrubber(()).request(request)
+    assert 'qry-secret' not in scrubbed.uri and 'k-secret' not in scrubbed.uri and 'page=2' in scrubbed.uri
+    assert scrubbed.headers['X-Custom-Secret'] == scrubbed.headers['X-Org-Token'] == SCRUBBED
+    assert json.loads(scrubbed.body) == {
+        'messages': [{'content': 'hi'}],
+        'metadata': {'password': SCRUBBED},
+        'session_token': SCRUBBED,
+    }
+
+
+def test_a_token_the_request_sent_is_scrubbed_from_its_response() -> None:
+    scrubber = CassetteScrubber(())
+    request: Any = Request(
+        'POST', 'http://h/v1', b'{}', {'X-Custom-Secret': 'hdr-7f3a9c', 'Authorization': 'Bearer t0k-abcdef'}
+    )
+    secrets = scrubber.request_secrets(request)
+    response = {
+        'status': {'code': 200, 'message': 'OK'},
+        'headers': {'X-Echo': ['hdr-7f3a9c'], 'Date': ['Sun, 29 Nov 2026 03:00:00 GMT']},
+        'body': {'string': b'{"text": "your token is hdr-7f3a9c, bearer t0k-abcdef"}'},
+    }
+    stored = scrubber.response(response, secrets)
+    assert stored['headers'] == {'X-Echo': [SCRUBBED]}  # and the date, a volatile header, is not stored
+    assert stored['body']['string'] == f'{{"text": "your token is {SCRUBBED}, bearer {SCRUBBED}"}}'.encode()

@@ -1,0 +1,140 @@
+"""Planted secrets of every kind, in every place a secret can enter a case, never reach any output.
+
+One inner run records a suite whose task calls a local OpenAI-compatible server with secrets in a header, a query
+parameter, a JSON key, the prompt and its exception; the server echoes the header's token in its answer. Every
+output is then scanned: cassettes, report.json, the HTML report, the local trace store's spool, JUnit XML, the
+markdown summary, the GitHub step summary and annotations, and the terminal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EvalProject
+from tests.replay.test_plugin_replay import PRELOADED
+from tests.support.fake_openai import FakeOpenAI, RecordedRequest, Reply, serve_openai
+
+assert PRELOADED  # the client libraries stay imported across in-process inner runs (see test_plugin_replay)
+
+# One secret per kind. Free-text `password=...`, a custom header, a query parameter, a JSON key, a token echoed back,
+# and the well-known key prefixes.
+HUNTER = 'hunter2'
+HEADER_SECRET = 'hdr-7f3a9c2b1d'
+QUERY_SECRET = 'qry-5e6f7a8b9c'
+BODY_SECRET = 'bdy-1a2b3c4d5e'
+API_KEY = 'sk-live-SECRET123456789abcdefXYZ'
+PREFIXED = {
+    'AKIA': 'AKIAIOSFODNN7EXAMPLE',
+    'ghp_': 'ghp_' + 'a1B2c3D4e5' * 4,
+    'hf_': 'hf_' + 'QwErTyUiOp' * 4,
+    'xoxb-': 'xoxb-1234567890-abcdefghij',
+    'pylf_v1_': 'pylf_v1_us_' + 'Zx9Yw8Vu7T' * 4,
+    'gsk_': 'gsk_' + 'Mn0Pq1Rs2T' * 4,
+}
+SECRETS = [HUNTER, HEADER_SECRET, QUERY_SECRET, BODY_SECRET, API_KEY, *PREFIXED.values()]
+LEAKY = ' '.join(PREFIXED.values())
+
+SUITE = f"""
+import os
+
+import evaltrace
+import httpx2
+from openai import AsyncOpenAI
+
+
+@evaltrace.suite('datasets/questions.yaml')
+async def test_chat(inputs: str) -> str:
+    async with httpx2.AsyncClient(verify=False) as http:
+        client = AsyncOpenAI(
+            base_url=os.environ['REPLAY_TEST_URL'], api_key='{API_KEY}', http_client=http, max_retries=0
+        )
+        response = await client.chat.completions.create(
+            model='gpt-4o-mini',
+            messages=[{{'role': 'user', 'content': inputs}}],
+            extra_headers={{'X-Custom-Secret': '{HEADER_SECRET}'}},
+            extra_query={{'password': '{QUERY_SECRET}'}},
+            extra_body={{'metadata': {{'password': '{BODY_SECRET}'}}}},
+        )
+    answer = response.choices[0].message.content
+    if 'refuse' in inputs:
+        raise RuntimeError(f'login refused: password={HUNTER} and {LEAKY}')
+    # The answer (which echoes the header's token) is kept out of the output: its shape is no secret's, so only the
+    # cassette, which knows what the request sent, can tell it is one.
+    return f'{{len(answer)}} characters, password={HUNTER} {LEAKY}'
+"""
+
+
+def echo_token(request: RecordedRequest) -> Reply:
+    """Answer with the custom header's token in the text, as a careless server might."""
+    return Reply.text(f'your token is {request.headers["x-custom-secret"]}')
+
+
+@pytest.fixture
+def server() -> FakeOpenAI:
+    with serve_openai(echo_token) as s:
+        yield s  # type: ignore[misc]
+
+
+def test_planted_secrets_reach_no_output(
+    project: EvalProject, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv('REPLAY_TEST_URL', server.base_url)
+    step_summary = project.path / 'step_summary.md'
+    monkeypatch.setenv('GITHUB_ACTIONS', 'true')
+    monkeypatch.setenv('GITHUB_STEP_SUMMARY', str(step_summary))
+    project.write('evals/test_chat.py', SUITE)
+    project.dataset(
+        'questions',
+        [
+            {'name': 'ok', 'inputs': f'hello, my password={HUNTER}', 'expected_output': 'no'},
+            {'name': 'refused', 'inputs': 'refuse me', 'expected_output': 'no'},
+        ],
+        ['EqualsExpected'],
+    )
+    result = project.pytester.runpytest_inprocess(
+        '-p', 'no:cacheprovider', 'evals', '--evaltrace-record=once', '--junitxml=junit.xml',
+        '--evaltrace-markdown=summary.md',
+    )  # fmt: skip
+    result.assert_outcomes(failed=2)
+
+    # The secrets really were sent and echoed: the scan below would be vacuous otherwise.
+    sent = server.requests[0]
+    assert sent.headers['x-custom-secret'] == HEADER_SECRET
+    assert QUERY_SECRET in sent.path
+    assert sent.json['metadata'] == {'password': BODY_SECRET}
+    cases = project.cases()
+    assert cases['refused']['status'] == 'error' and cases['ok']['status'] == 'failed'
+
+    outputs = {
+        'terminal': result.stdout.str() + result.stderr.str(),
+        **{str(p.relative_to(project.path)): p.read_text(encoding='utf-8') for p in _files(project, step_summary)},
+    }
+    assert any('cassettes' in name for name in outputs)
+    assert any('spool' in name for name in outputs)
+    assert '::error' in outputs['terminal']
+    for name, text in outputs.items():
+        for secret in SECRETS:
+            assert secret not in text, f'{secret!r} found in {name}'
+    # What is left says where a secret was.
+    assert 'password=[Scrubbed]' in outputs['.evaltrace/report.json']
+    cassette = next(text for name, text in outputs.items() if name.endswith('ok.yaml'))
+    assert 'your token is <scrubbed>' in cassette
+    assert 'password=%3Cscrubbed%3E' in cassette or 'password=<scrubbed>' in cassette
+
+
+def _files(project: EvalProject, step_summary: Path) -> list[Path]:
+    root = project.path
+    files = [
+        *sorted((root / 'evals' / 'cassettes').rglob('*.yaml')),
+        *sorted((root / '.evaltrace' / 'spool').rglob('*.jsonl')),
+        root / '.evaltrace' / 'report.json',
+        root / '.evaltrace' / 'report.html',
+        root / 'junit.xml',
+        root / 'summary.md',
+        step_summary,
+    ]
+    for path in files:
+        assert path.is_file(), path
+    return files
