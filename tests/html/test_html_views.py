@@ -11,9 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic_evals.reporting.analyses import (
+    ConfusionMatrix,
+    LinePlot,
+    LinePlotCurve,
+    PrecisionRecall,
+    PrecisionRecallCurve,
+    PrecisionRecallPoint,
+    ScalarResult,
+    TableResult,
+)
 
+from evaltrace import Gate
+from evaltrace._html import build_html
 from evaltrace.cli import main as evaltrace_main
 from tests.conftest import EvalProject
+from tests.gating._reports import case, report
 
 SUITE = """
 import asyncio
@@ -132,3 +145,165 @@ def test_waterfall_is_the_span_tree_and_messages_are_shown_once(
     assert 'Input messages' in text
     assert text.count('"word": "word3"') == 1  # the tool call's arguments, once
     page.screenshot(path=str(_shots(tmp_path) / 'span-detail.png'), full_page=True)
+
+
+def test_verdict_header_shows_a_passing_gate_with_a_tolerated_failure_and_case_columns(
+    two_runs: dict[str, Any], browser_page: Any, tmp_path: Path
+) -> None:
+    page = browser_page
+    _open(page, two_runs['html'])
+    header = page.locator('#et-verdict')
+    assert header.get_attribute('data-verdict') == 'passed'
+    assert 'v-passed' in (header.get_attribute('class') or '')
+    text = header.inner_text()
+    assert text.startswith('Passed')
+    assert '1 failing case under gates, tolerated by them' in text
+    assert 'min_pass_rate: PASS (actual 0.75, threshold 0.5)' in text
+    failed = header.locator('.summary-stats span', has_text='failed')
+    assert failed.inner_text() == '1 failed'
+    assert failed.get_attribute('class') == 'tolerated'  # not the red of a failed run
+
+    heads = page.locator('table.cases thead th').all_inner_texts()
+    assert heads[:4] == ['status', 'case', 'assertions', 'SlowJudge']
+    row = page.locator('tr.case-row', has_text='c3')
+    assert row.locator('td.assertions').inner_text().strip().endswith('1/2')
+    assert row.locator('.chips i.n').get_attribute('title') == 'EqualsExpected ✗'
+    assert row.locator('td.score').inner_text().strip() == '0.25'
+    page.select_option('#et-sort', 's0')  # by the SlowJudge score, highest first
+    shown = page.locator('tr.case-row .case-name').all_inner_texts()
+    assert shown[-1] == 'c3'
+    page.screenshot(path=str(_shots(tmp_path) / 'case-list.png'), full_page=True)
+
+
+def test_trends_draw_each_suite_over_the_kept_runs(two_runs: dict[str, Any], browser_page: Any, tmp_path: Path) -> None:
+    page = browser_page
+    _open(page, two_runs['html'])
+    assert page.locator('#view-trends').inner_html() == ''  # drawn when first shown, not at load
+    page.click('.tab[data-tab=trends]')
+    trend = page.locator('section.trend[data-suite="evals/test_words.py::test_words"]')
+    captions = trend.locator('figcaption').all_inner_texts()
+    assert captions == ['pass rate', 'score averages', 'cost (USD)']
+    pass_rate = trend.locator('figure').first
+    # Two runs, two series (cases and assertions): a point per run each, with the run in its tooltip.
+    assert pass_rate.locator('circle.pt').count() == 4
+    tips = pass_rate.locator('circle.pt title').all_text_contents()
+    assert tips[0].startswith('cases: 75%') and tips[1].startswith('cases: 75%')
+    page.screenshot(path=str(_shots(tmp_path) / 'trends.png'), full_page=True)
+
+
+def test_comparison_view_lists_regressed_improved_new_and_removed_with_deltas(
+    two_runs: dict[str, Any], browser_page: Any, tmp_path: Path
+) -> None:
+    page = browser_page
+    _open(page, two_runs['html'])
+    page.click('.tab[data-tab=comparison]')
+    tiles = dict(
+        t.split(' ', 1)[::-1] for t in page.locator('.tiles .tile').all_inner_texts() for t in [t.replace('\n', ' ')]
+    )
+    assert tiles == {'regressed': '1', 'improved': '1', 'new': '1', 'removed': '1', 'changed': '0'}
+    regressed = page.locator('#cmp-regressed tbody tr')
+    assert regressed.count() == 1
+    row = regressed.first.inner_text()
+    assert 'c3' in row and 'passed → failed' in row
+    assert '✗ EqualsExpected' in row and 'SlowJudge 1 → 0.25' in row
+    improved = page.locator('#cmp-improved tbody tr').first.inner_text()
+    assert 'c2' in improved and 'failed → passed' in improved and 'SlowJudge 0.25 → 1' in improved
+    assert 'test_words[c4]' in page.locator('#cmp-new').inner_text()
+    assert 'test_words[c0]' in page.locator('#cmp-removed').inner_text()
+    assert 'pass rate' in page.locator('table.cmp-suites').inner_text()
+    page.screenshot(path=str(_shots(tmp_path) / 'comparison.png'), full_page=True)
+    # A case of the lists opens in the case list.
+    page.locator('#cmp-regressed a', has_text='c3').click()
+    page.locator('tr.case-row.open .case-name', has_text='c3').wait_for()
+    assert page.locator('#view-cases').is_visible()
+
+
+def test_distributions_draw_scores_cost_and_duration(
+    two_runs: dict[str, Any], browser_page: Any, tmp_path: Path
+) -> None:
+    page = browser_page
+    _open(page, two_runs['html'])
+    page.click('.tab[data-tab=distributions]')
+    section = page.locator('section.dist').first
+    captions = section.locator('figcaption').all_inner_texts()
+    assert captions[0] == 'score SlowJudge (4 cases)'
+    assert section.locator('figure').first.locator('rect.bar').count() == 10
+    assert section.locator('circle.dot').count() == 4
+    assert section.locator('circle.dot.failed').count() == 1
+    page.screenshot(path=str(_shots(tmp_path) / 'distributions.png'), full_page=True)
+    section.locator('circle.dot.failed').click()
+    page.locator('tr.case-row.open .case-name', has_text='c3').wait_for()
+
+
+# pydantic-evals' report analyses as `ReportAnalysis.model_dump()` gives them, on the suite runs of a parametrized
+# suite; the report is made by `build_report` from hand-made case results, so this runs without an inner session.
+CONFUSION = ConfusionMatrix(class_labels=['refund', 'shipping', 'other'], matrix=[[5, 1, 0], [0, 7, 2], [1, 0, 4]])
+PRECISION_RECALL = PrecisionRecall(
+    curves=[
+        PrecisionRecallCurve(
+            name='judge',
+            auc=0.81,
+            points=[PrecisionRecallPoint(threshold=t / 4, precision=0.6 + t / 10, recall=1 - t / 4) for t in range(5)],
+        )
+    ]
+)
+ANALYSES = [
+    CONFUSION.model_dump(),
+    PRECISION_RECALL.model_dump(),
+    ScalarResult(title='F1', value=0.84).model_dump(),
+    TableResult(
+        title='Per class', columns=['class', 'precision'], rows=[['refund', 0.83], ['other', 0.67]]
+    ).model_dump(),
+    LinePlot(title='ROC', x_label='FPR', y_label='TPR', curves=[LinePlotCurve(name='judge', points=[])]).model_dump(),
+]
+
+
+@pytest.fixture
+def analyses_page(tmp_path: Path) -> Path:
+    """A page of two suite runs of one suite function, the first with analyses, a repeated flaky case, and a gate
+    that failed."""
+    runs = ['evals/test_x.py::test_x[True]', 'evals/test_x.py::test_x[False]']
+    cases = [case('a', suite=runs[0], score=0.9), case('b', 'failed', suite=runs[0], score=0.2)]
+    cases += [case('f', 'passed' if r < 2 else 'failed', suite=runs[1], repeat=r, repeats=3) for r in range(3)]
+    data = report(cases, gate=Gate(min_pass_rate=0.9), pass_k=2, repeat=3)
+    next(s for s in data['suites'] if s['suite'] == runs[0])['analyses'] = ANALYSES
+    page = tmp_path / 'analyses.html'
+    page.write_text(build_html(data), encoding='utf-8')
+    return page
+
+
+def test_suite_runs_and_their_analyses_are_drawn_as_what_they_are(
+    analyses_page: Path, browser_page: Any, tmp_path: Path
+) -> None:
+    page = browser_page
+    _open(page, analyses_page)
+    header = page.locator('#et-verdict')
+    assert header.get_attribute('data-verdict') == 'gate failed'
+    assert header.inner_text().startswith('Gate failed')
+    assert '1 of 2 gates failed · 1 failing case under gates' in header.inner_text()  # f passes 2 of 3: k-of-n
+
+    # The suite function heads its two suite runs.
+    assert page.locator('tr.suite-fn').inner_text().startswith('test_x')
+    assert [r.strip() for r in page.locator('tr.suite-run td:first-child a.suite-link').all_inner_texts()] == [
+        '[False]',  # in the report's order
+        '[True]',
+    ]
+    section = page.locator('section.suite-analyses[data-suite="evals/test_x.py::test_x[True]"]')
+    matrix = section.locator('table.confusion')
+    cells = [[int(v) for v in row.locator('td').all_inner_texts()] for row in matrix.locator('tr').all()[1:]]
+    assert cells == CONFUSION.matrix  # matrix[expected][predicted], one row per expected class
+    assert matrix.locator('tr').first.locator('th').all_inner_texts()[1:] == CONFUSION.class_labels
+    assert matrix.locator('td.diag').count() == 3
+    curve = section.locator('.a-precision_recall svg path.series')
+    assert curve.count() == 1 and (curve.get_attribute('d') or '').count('L') == 4
+    assert 'AUC 0.81' in section.locator('.a-precision_recall .legend').inner_text()
+    assert section.locator('.a-scalar .scalar').inner_text() == '0.84'
+    assert section.locator('.a-table td').all_inner_texts() == ['refund', '0.83', 'other', '0.67']
+    assert 'no data' in section.locator('.a-line_plot').inner_text()  # an empty curve says so, never breaks the page
+    page.screenshot(path=str(_shots(tmp_path) / 'analyses.png'), full_page=True)
+
+    page.click('.tab[data-tab=distributions]')
+    flaky = page.locator('section.dist[data-suite="evals/test_x.py::test_x[False]"] table.flaky tbody tr')
+    assert flaky.count() == 1
+    assert '2/3' in flaky.inner_text() and '67%' in flaky.inner_text()
+    page.screenshot(path=str(_shots(tmp_path) / 'flaky.png'), full_page=True)

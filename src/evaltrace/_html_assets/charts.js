@@ -29,8 +29,8 @@ var ETCharts = (function () {
     return '<svg class="chart ' + (cls || '') + '" viewBox="0 0 ' + w + ' ' + h + '" role="img" aria-label="' +
       esc(label || '') + '" preserveAspectRatio="xMidYMid meet">';
   }
-  function legend(series) {
-    if (series.length < 2) return '';
+  function legend(series, always) {
+    if (series.length < (always ? 1 : 2)) return '';
     return '<div class="legend">' + series.map(function (s, i) {
       return '<span><i style="background:' + (s.color || color(i)) + '"></i>' + esc(s.name) + '</span>';
     }).join('') + '</div>';
@@ -39,7 +39,7 @@ var ETCharts = (function () {
   // A line chart of numbered points. opts: series [{name, points: [[x, y]], color, dashed}], xLabels (by x, for a
   // categorical axis of runs), xMin/xMax/yMin/yMax, yFmt, xFmt, title, step ('end' for step functions).
   function lineChart(opts) {
-    var W = opts.width || 420, H = opts.height || 200, L = 44, R = 10, T = 10, B = opts.xTitle ? 38 : 26;
+    var W = opts.width || 420, H = opts.height || 200, L = 44, R = 10, T = opts.yTitle ? 22 : 10, B = opts.xTitle ? 38 : 26;
     var series = (opts.series || []).filter(function (s) { return s.points && s.points.length; });
     var xs = [], ys = [];
     series.forEach(function (s) { s.points.forEach(function (p) { xs.push(p[0]); if (p[1] !== null) ys.push(p[1]); }); });
@@ -72,7 +72,7 @@ var ETCharts = (function () {
       }
     }
     if (opts.xTitle) out += '<text class="axis" x="' + ((L + W - R) / 2) + '" y="' + (H - 4) + '" text-anchor="middle">' + esc(opts.xTitle) + '</text>';
-    if (opts.yTitle) out += '<text class="axis" x="4" y="' + (T + 2) + '" dominant-baseline="hanging">' + esc(opts.yTitle) + '</text>';
+    if (opts.yTitle) out += '<text class="axis" x="4" y="2" dominant-baseline="hanging">' + esc(opts.yTitle) + '</text>';
     series.forEach(function (s, i) {
       var c = s.color || color(i), d = '', prev = null;
       s.points.forEach(function (p) {
@@ -93,7 +93,7 @@ var ETCharts = (function () {
       }
     });
     return '<figure class="chart-box">' + (opts.title ? '<figcaption>' + esc(opts.title) + '</figcaption>' : '') +
-      out + '</svg>' + legend(series) + '</figure>';
+      out + '</svg>' + legend(series, opts.legend) + '</figure>';
   }
 
   // A histogram of values. opts: values, bins (default 10), min/max (default: the values' range), fmt, title, color.
@@ -133,7 +133,7 @@ var ETCharts = (function () {
   function scatter(opts) {
     var pts = opts.points || [];
     if (!pts.length) return '';
-    var W = opts.width || 420, H = opts.height || 220, L = 52, R = 10, T = 10, B = 38;
+    var W = opts.width || 420, H = opts.height || 220, L = 52, R = 10, T = opts.yTitle ? 22 : 10, B = 38;
     var xMax = niceMax(Math.max.apply(null, pts.map(function (p) { return p.x; })));
     var yMax = niceMax(Math.max.apply(null, pts.map(function (p) { return p.y; })));
     var xFmt = opts.xFmt || fmtNum, yFmt = opts.yFmt || fmtNum;
@@ -147,7 +147,7 @@ var ETCharts = (function () {
         '" y="' + (H - B + 14) + '" text-anchor="middle">' + esc(xFmt(xMax * k / 4)) + '</text>';
     }
     if (opts.xTitle) out += '<text class="axis" x="' + ((L + W - R) / 2) + '" y="' + (H - 4) + '" text-anchor="middle">' + esc(opts.xTitle) + '</text>';
-    if (opts.yTitle) out += '<text class="axis" x="4" y="' + (T + 2) + '" dominant-baseline="hanging">' + esc(opts.yTitle) + '</text>';
+    if (opts.yTitle) out += '<text class="axis" x="4" y="2" dominant-baseline="hanging">' + esc(opts.yTitle) + '</text>';
     pts.forEach(function (p) {
       out += '<circle class="dot ' + esc(p.cls || '') + '" cx="' + X(p.x).toFixed(1) + '" cy="' + Y(p.y).toFixed(1) +
         '" r="3"' + (p.key ? ' data-key="' + esc(p.key) + '"' : '') + '><title>' + esc(p.tip || '') + '</title></circle>';
@@ -197,7 +197,7 @@ var ETCharts = (function () {
           return { name: c.name + (c.auc !== null && c.auc !== undefined ? ' (AUC ' + fmtNum(c.auc) + ')' : ''),
             points: (c.points || []).map(function (p) { return [p.recall, p.precision]; }) };
         }),
-        xMin: 0, xMax: 1, yMin: 0, yMax: 1, xTitle: 'recall', yTitle: 'precision',
+        xMin: 0, xMax: 1, yMin: 0, yMax: 1, xTitle: 'recall', yTitle: 'precision', legend: true,
       });
     } else if (a.type === 'line_plot') {
       body = lineChart({
@@ -206,7 +206,7 @@ var ETCharts = (function () {
         }),
         xMin: a.x_range ? a.x_range[0] : undefined, xMax: a.x_range ? a.x_range[1] : undefined,
         yMin: a.y_range ? a.y_range[0] : undefined, yMax: a.y_range ? a.y_range[1] : undefined,
-        xTitle: a.x_label, yTitle: a.y_label,
+        xTitle: a.x_label, yTitle: a.y_label, legend: true,
         step: (a.curves || []).some(function (c) { return c.step; }) ? 'end' : undefined,
       });
     } else if (a.type === 'scalar') {
