@@ -10,7 +10,8 @@ cases, and the comparison with the baseline (`_html_views`).
 Everything is inline (CSS and JS from `_html_assets/`, data as JSON): the file loads nothing from the network.
 To stay small and quick with thousands of cases, the case list is one plain JSON block, and the cases' details and
 spans are gzipped in chunks of `CHUNK_CASES` cases (base64 in `<script type="application/gzip+base64">` blocks),
-inflated by the browser's `DecompressionStream` only when one of their cases is opened. Everything that comes from
+inflated by the browser's `DecompressionStream` only when one of their cases is opened. Long attribute values that
+repeat within a chunk (tool schemas, system prompts) are kept once per chunk. Everything that comes from
 the report or the store is scrubbed of secrets (`SecretScrubber`) before it is written.
 """
 
@@ -234,14 +235,14 @@ def build_html(
     blocks: list[str] = [
         f'<script type="application/json" id="et-data">{_script_json(_scrub_strings(head, scrubber))}</script>'
     ]
-    traces = [spans.get(str(case.get('trace_id')), []) for case in cases]
-    blocks.append(_gzip_block('et-shared', share_repeated_values(traces)))
     for start in range(0, len(cases), CHUNK_CASES):
-        chunk = [
-            {'detail': _case_detail(case, None if cases_scrubbed else scrubber), 'spans': traces[i]}
-            for i, case in enumerate(cases[start : start + CHUNK_CASES], start)
-        ]
-        blocks.append(_gzip_block(f'et-z{start // CHUNK_CASES}', chunk))
+        chunk_cases = cases[start : start + CHUNK_CASES]
+        traces = [spans.get(str(case.get('trace_id')), []) for case in chunk_cases]
+        # Each chunk has its own table of repeated values, so opening a case never inflates more than its chunk.
+        table = share_repeated_values(traces)
+        details = [_case_detail(case, None if cases_scrubbed else scrubber) for case in chunk_cases]
+        payload = {'shared': table, 'cases': [{'detail': d, 'spans': t} for d, t in zip(details, traces, strict=True)]}
+        blocks.append(_gzip_block(f'et-z{start // CHUNK_CASES}', payload))
     title = f'evaltrace report {report.get("run_id", "")}'
     scripts = '\n'.join(f'<script>{_asset(name)}</script>' for name in _ASSETS)
     return (

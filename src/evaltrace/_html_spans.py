@@ -8,12 +8,11 @@ evaluator instead of under whichever sibling started last.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from ._spool import StoreError, read_spool
 from ._usage import usage_of_span
@@ -139,7 +138,7 @@ def _compact(rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
     spans: list[dict[str, Any]] = []
     for row in rows:
         raw = row[9]  # JSON text from DuckDB, already decoded from the spool
-        decoded: Any = cast('dict[str, Any]', raw) if isinstance(raw, dict) else json.loads(raw) if raw else {}
+        decoded: Any = cast('dict[str, Any]', raw) if isinstance(raw, dict) else from_json(raw) if raw else {}
         attributes = cast('dict[str, Any]', decoded) if isinstance(decoded, dict) else {}
         usage = usage_of_span(attributes)
         shown = {k: v for k, v in attributes.items() if k not in _DROPPED_ATTRIBUTES}

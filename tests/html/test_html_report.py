@@ -67,7 +67,7 @@ def test_failure_links_to_the_case_in_the_html_report_and_names_evaltrace_show(h
     assert f"evaltrace show '{nodeid}'" in output
     index = html_run['report']['cases'].index(failed)
     chunk = read_page_data(html_run['text'])[f'et-z{index // CHUNK_CASES}']
-    assert chunk[index % CHUNK_CASES]['detail']['trace_id'] == failed['trace_id']
+    assert chunk['cases'][index % CHUNK_CASES]['detail']['trace_id'] == failed['trace_id']
 
 
 def test_page_is_self_contained(html_run: dict[str, Any]) -> None:
@@ -155,7 +155,7 @@ def test_script_breaking_text_stays_data() -> None:
     body = text.split('<body>', 1)[1]
     assert body.count('</script>') == body.count('<script')  # only the page's own blocks close
     data = read_page_data(text)
-    assert data['et-z0'][0]['spans'][0]['a']['v'] == '</script><b>'
+    assert data['et-z0']['cases'][0]['spans'][0]['a']['v'] == '</script><b>'
     assert data['et-data']['cases'][0]['nodeid'] == 'n</script><script>alert(1)</script>'
 
 
@@ -168,8 +168,8 @@ def test_repeated_values_are_stored_once() -> None:
     }  # fmt: skip
     report = {'cases': [{'nodeid': f'n{i}', 'status': 'passed', 'trace_id': f't{i}'} for i in range(3)]}
     data = read_page_data(build_html(report, spans=spans))
-    assert data['et-shared'] == [schema]
-    attributes = [case['spans'][0]['a'] for case in data['et-z0']]
+    assert data['et-z0']['shared'] == [schema]
+    attributes = [case['spans'][0]['a'] for case in data['et-z0']['cases']]
     assert [a['schema'] for a in attributes] == [{'__et_ref__': 0}] * 3  # each span points at the one copy
     assert [a['own'] for a in attributes] == [f'{i}' * 300 for i in range(3)]  # values seen once stay in place
 

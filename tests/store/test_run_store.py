@@ -42,8 +42,9 @@ def test_a_run_spools_its_spans_the_html_reads_them_and_the_first_query_merges(
     # and the spans under it.
     chunk = read_page_data(html)['et-z0']
     for i in range(3):
-        spans = chunk[i]['spans']
+        spans = chunk['cases'][i]['spans']
         assert (spans[0]['n'], spans[0]['sn']) == (f'case test_words[c{i}]', 'case: {case_name}')
+        assert 'execute {task}' in [s['sn'] for s in spans]
         assert 'execute {task}' in [s['sn'] for s in spans]
 
     con = open_store(store)  # merges the spool first

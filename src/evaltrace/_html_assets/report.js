@@ -51,7 +51,7 @@
   }
 
   // --- lazy data: gzipped chunks of case details and spans -----------------------------------------------------
-  var chunkPromises = {}, loaded = {}, sharedPromise = null;
+  var chunkPromises = {}, loaded = {};
   var SHARED_REF = '__et_ref__';
   function inflate(id) {
     var el = document.getElementById(id);
@@ -64,20 +64,20 @@
     var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
     return new Response(stream).text().then(JSON.parse);
   }
-  function shared() { if (!sharedPromise) sharedPromise = inflate('et-shared').then(function (v) { return v || []; }); return sharedPromise; }
+  // A chunk holds CHUNK cases and the long values their spans repeat, each once ({__et_ref__: index} in their place).
   function loadCase(i) {
     if (loaded[i]) return Promise.resolve(loaded[i]);
     var k = Math.floor(i / CHUNK);
-    if (!chunkPromises[k]) chunkPromises[k] = Promise.all([inflate('et-z' + k), shared()]);
-    return chunkPromises[k].then(function (parts) {
-      var chunk = parts[0] || [], table = parts[1];
-      chunk.forEach(function (data, j) {
+    if (!chunkPromises[k]) chunkPromises[k] = inflate('et-z' + k);
+    return chunkPromises[k].then(function (chunk) {
+      chunk = chunk || { shared: [], cases: [] };
+      chunk.cases.forEach(function (data, j) {
         var idx = k * CHUNK + j;
         if (loaded[idx]) return;
         (data.spans || []).forEach(function (s) {
           Object.keys(s.a || {}).forEach(function (key) {
             var v = s.a[key];
-            if (v && typeof v === 'object' && !Array.isArray(v) && SHARED_REF in v) s.a[key] = table[v[SHARED_REF]];
+            if (v && typeof v === 'object' && !Array.isArray(v) && SHARED_REF in v) s.a[key] = chunk.shared[v[SHARED_REF]];
           });
         });
         loaded[idx] = data;
