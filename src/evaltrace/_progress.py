@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -138,7 +138,7 @@ class SuiteRunProgress:
         self._draw(force=True)
 
     @contextlib.contextmanager
-    def suspended(self) -> Iterator[None]:
+    def suspended(self) -> Generator[None]:
         """Write other output inside this block: the live lines are cleared first and drawn again after."""
         self.clear()
         try:
