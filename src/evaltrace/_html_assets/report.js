@@ -20,6 +20,7 @@
   var PAGE = 500;  // rows drawn at first; more on demand, so 10,000 cases appear at once
   var state = { tab: 'cases', filter: 'all', suite: '', q: '', sort: 'order', desc: true, open: {}, limit: PAGE };
   var drawn = {};
+  var currentColumns = [];
 
   // --- formatting ---------------------------------------------------------------------------------------------
   function esc(v) {
@@ -247,7 +248,7 @@
   function renderCases() {
     var t0 = performance.now();
     var list = visibleCases();
-    var cols = scoreColumns(list);
+    var cols = currentColumns = scoreColumns(list);
     document.getElementById('et-head').innerHTML = '<tr><th>status</th><th>case</th><th>assertions</th>' +
       cols.map(function (k) { return '<th class="num sortable" data-sort="s' + k + '">' + esc(SNAMES[k]) + '</th>'; }).join('') +
       '<th class="num sortable" data-sort="dur">duration</th><th class="num sortable" data-sort="tok">tokens</th>' +
@@ -261,6 +262,21 @@
     document.body.setAttribute('data-shown', String(list.length));
     shown.forEach(function (c) { if (state.open[c.i] && !loaded[c.i]) fillDetail(c); });
     window.__evaltraceRenderMs = performance.now() - t0;  // read by bench/bench_html.py
+  }
+  // Opens or closes one case's details in place: the rest of the list is not drawn again.
+  function toggleCase(row) {
+    var c = CASES[+row.getAttribute('data-i')];
+    window.__evaltraceOpenAt = performance.now();
+    state.open[c.i] = !state.open[c.i];
+    row.classList.toggle('open', !!state.open[c.i]);
+    var next = row.nextElementSibling;
+    if (next && next.classList.contains('detail-row')) next.remove();
+    if (!state.open[c.i]) return;
+    var tmp = document.createElement('tbody');
+    tmp.innerHTML = caseRow(c, currentColumns);
+    row.after(tmp.children[1]);
+    if (!loaded[c.i]) fillDetail(c);
+    else window.__evaltraceDetailMs = performance.now() - window.__evaltraceOpenAt;
   }
   function fillDetail(c) {
     return loadCase(c.i).then(function (data) {
@@ -644,12 +660,7 @@
         return;
       }
       var row = e.target.closest('tr.case-row');
-      if (row) {
-        var i = +row.getAttribute('data-i');
-        state.open[i] = !state.open[i];
-        window.__evaltraceOpenAt = performance.now();
-        renderCases();
-      }
+      if (row) toggleCase(row);
     });
     document.getElementById('view-distributions').addEventListener('click', function (e) {
       var dot = e.target.closest('[data-key]');
