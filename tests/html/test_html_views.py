@@ -44,15 +44,19 @@ from pydantic_evals.evaluators import EqualsExpected, Evaluator, EvaluatorContex
 import evaltrace
 
 
+PRICED = {'model_name': 'gpt-4o-mini', 'provider_name': 'openai'}  # priced by genai-prices: the cases cost something
+
+
 def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     if len(messages) == 1:
         word = str(messages[0].parts[-1].content)
-        return ModelResponse(parts=[ToolCallPart('shout', {'word': word})], usage=RequestUsage(input_tokens=50, output_tokens=7))
+        usage = RequestUsage(input_tokens=50 * len(word), output_tokens=7)
+        return ModelResponse(parts=[ToolCallPart('shout', {'word': word})], usage=usage, **PRICED)
     result = str(messages[-1].parts[-1].content)
-    return ModelResponse(parts=[TextPart(result)], usage=RequestUsage(input_tokens=80, output_tokens=9))
+    return ModelResponse(parts=[TextPart(result)], usage=RequestUsage(input_tokens=80, output_tokens=9), **PRICED)
 
 
-agent = Agent(FunctionModel(respond, model_name='fake-model'), name='shouter')
+agent = Agent(FunctionModel(respond, model_name='gpt-4o-mini'), name='shouter')
 BROKEN = Path('broken.txt').read_text().strip()  # the word the tool gets wrong in this run
 
 
@@ -139,7 +143,7 @@ def test_waterfall_is_the_span_tree_and_messages_are_shown_once(
     page.screenshot(path=str(_shots(tmp_path) / 'waterfall.png'), full_page=True)
 
     # The second model request shows the conversation once: as messages, not again as raw attributes.
-    page.locator('.wf-row', has_text='chat fake-model').nth(1).click()
+    page.locator('.wf-row', has_text='chat gpt-4o-mini').nth(1).click()
     detail = page.locator('.span-detail:not([hidden])').first
     text = detail.inner_text()
     assert 'Input messages' in text

@@ -107,9 +107,12 @@ var ETCharts = (function () {
     var counts = []; for (var b = 0; b < n; b++) counts.push(0);
     values.forEach(function (v) { counts[Math.min(n - 1, Math.max(0, Math.floor((v - lo) / (hi - lo) * n)))] += 1; });
     var W = opts.width || 420, H = opts.height || 160, L = 36, R = 8, T = 8, B = 24;
-    var top = niceMax(Math.max.apply(null, counts)), fmt = opts.fmt || fmtNum, bw = (W - L - R) / n;
+    var top = niceMax(Math.max.apply(null, counts)), bw = (W - L - R) / n;
+    // Bin edges with as many decimals as the range needs (durations of 0.331 and 0.334 s are not all "0.33").
+    var digits = Math.max(0, Math.min(6, Math.ceil(-Math.log10((hi - lo) / n)) + 1));
+    var fmt = opts.fmt || function (v) { return digits > 3 ? fmtNum(v) : v.toFixed(digits); };
     var out = svgOpen(W, H, 'hist', opts.title);
-    [0, top / 2, top].forEach(function (v) {
+    (top % 2 ? [0, top] : [0, top / 2, top]).forEach(function (v) {  // counts: whole ticks only
       var y = T + (1 - v / top) * (H - T - B);
       out += '<line class="grid" x1="' + L + '" x2="' + (W - R) + '" y1="' + y.toFixed(1) + '" y2="' + y.toFixed(1) +
         '"/><text class="tick" x="' + (L - 4) + '" y="' + (y + 3).toFixed(1) + '" text-anchor="end">' + fmtNum(v) + '</text>';
@@ -133,7 +136,7 @@ var ETCharts = (function () {
   function scatter(opts) {
     var pts = opts.points || [];
     if (!pts.length) return '';
-    var W = opts.width || 420, H = opts.height || 220, L = 52, R = 10, T = opts.yTitle ? 22 : 10, B = 38;
+    var W = opts.width || 420, H = opts.height || 220, L = 62, R = 10, T = opts.yTitle ? 22 : 10, B = 38;
     var xMax = niceMax(Math.max.apply(null, pts.map(function (p) { return p.x; })));
     var yMax = niceMax(Math.max.apply(null, pts.map(function (p) { return p.y; })));
     var xFmt = opts.xFmt || fmtNum, yFmt = opts.yFmt || fmtNum;

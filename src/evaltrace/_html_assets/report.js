@@ -545,7 +545,9 @@
         charts += C.histogram({ title: 'score ' + n + ' (' + values.length + ' cases)', values: values, bins: 10,
           min: inUnit ? 0 : undefined, max: inUnit ? 1 : undefined, color: C.color(k) });
       });
-      charts += C.scatter({
+      var priced = cases.some(function (c) { return c.cost > 0; });
+      if (!priced) charts += '<p class="muted">No cost recorded for these cases (models without a price): durations only.</p>';
+      else charts += C.scatter({
         title: 'cost and duration per case (click a point to open its case)', xTitle: 'duration (s)', yTitle: 'cost (USD)',
         yFmt: function (v) { return cost(v); }, xFmt: function (v) { return C.fmtNum(v); },
         points: cases.map(function (c) { return { x: c.dur, y: c.cost, cls: c.status, key: c.a, tip: c.case + ' · ' + dur(c.dur) + ' · ' + cost(c.cost) + ' · ' + c.status }; }),
@@ -568,7 +570,8 @@
   var VIEWS = { trends: trendsView, comparison: comparisonView, distributions: distributionsView };
   function tabs() {
     var flaky = SUITES.reduce(function (n, s) { return n + ((s.stats || {}).flaky || []).length; }, 0);
-    var extra = { trends: (META.history || []).length + ' runs', comparison: META.baseline && !META.baseline.missing && !META.baseline.error ? 'baseline' : 'none',
+    var nRuns = (META.history || []).length;
+    var extra = { trends: nRuns + (nRuns === 1 ? ' run' : ' runs'), comparison: META.baseline && !META.baseline.missing && !META.baseline.error ? 'baseline' : 'none',
       distributions: flaky ? flaky + ' flaky' : '' };
     return '<nav class="tabs">' + TABS.map(function (t) {
       return '<button class="tab' + (t[0] === state.tab ? ' on' : '') + '" data-tab="' + t[0] + '">' + t[1] +
