@@ -217,7 +217,7 @@ def build_html(
     rows = [_case_row(i, c, columns) for i, c in enumerate(cases)]
     keep = ('run_id', 'started_at', 'finished_at', 'complete', 'session', 'suites', 'shard', 'baseline', 'interrupted')
     meta = {key: report[key] for key in keep if key in report}
-    for key in ('rescored_from', 'rescore_note', 'merge'):
+    for key in ('rescored_from', 'rescore_note', 'merge', 'cancelled', 'not_started'):
         if key in report:
             meta[key] = report[key]
     meta['verdict'] = verdict_view(report) if 'session' in report else None

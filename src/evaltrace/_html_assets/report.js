@@ -107,6 +107,8 @@
     if (v.word === 'incomplete') {
       why.push(((META.merge || {}).problems || ['the run was interrupted, or some expected cases did not run']).join('; '));
     }
+    var stopped = [[(META.cancelled || []).length, ' cancelled while running'], [(META.not_started || []).length, ' never started']];
+    stopped.forEach(function (k) { if (k[0]) why.push(k[0] + ' case' + (k[0] > 1 ? 's' : '') + k[1]); });
     if (v.ungated) why.push(v.ungated + ' failing case' + (v.ungated > 1 ? 's' : '') + ' outside any gate');
     if (v.gates) {
       why.push(v.gates_failed ? v.gates_failed + ' of ' + v.gates + ' gates failed' : v.gates > 1 ? 'all ' + v.gates + ' gates pass' : 'the gate passes');
