@@ -271,6 +271,7 @@ def analyses_page(tmp_path: Path) -> Path:
     cases += [case('f', 'passed' if r < 2 else 'failed', suite=runs[1], repeat=r, repeats=3) for r in range(3)]
     data = report(cases, gate=Gate(min_pass_rate=0.9), pass_k=2, repeat=3)
     next(s for s in data['suites'] if s['suite'] == runs[0])['analyses'] = ANALYSES
+    data['cancelled'], data['not_started'] = [f'{runs[1]}[g]'], [f'{runs[1]}[h]', f'{runs[1]}[i]']  # -x stopped it
     page = tmp_path / 'analyses.html'
     page.write_text(build_html(data), encoding='utf-8')
     return page
@@ -285,6 +286,7 @@ def test_suite_runs_and_their_analyses_are_drawn_as_what_they_are(
     assert header.get_attribute('data-verdict') == 'gate failed'
     assert header.inner_text().startswith('Gate failed')
     assert '1 of 2 gates failed · 1 failing case under gates' in header.inner_text()  # f passes 2 of 3: k-of-n
+    assert '1 case cancelled while running · 2 cases never started' in header.inner_text()
 
     # The suite function heads its two suite runs.
     assert page.locator('tr.suite-fn').inner_text().startswith('test_x')
