@@ -130,11 +130,11 @@ def _case_row(i: int, case: Mapping[str, Any], columns: _Columns) -> dict[str, A
 _DETAIL_KEYS = (
     'assertions', 'scores', 'labels', 'evaluator_failures', 'failures', 'error', 'inputs', 'expected_output',
     'output', 'metadata', 'task_usage', 'judge_usage', 'task_duration_s', 'trace_url', 'trace_id', 'span_id',
-    'repeat', 'repeats',
+    'repeat', 'repeats', 'metrics', 'attributes',
 )  # fmt: skip
 
 
-_USER_DATA_KEYS = ('inputs', 'expected_output', 'output', 'metadata')
+_USER_DATA_KEYS = ('inputs', 'expected_output', 'output', 'metadata', 'attributes')
 
 
 def _case_detail(case: Mapping[str, Any], scrubber: SecretScrubber | None) -> dict[str, Any]:

@@ -270,7 +270,9 @@ def analyses_page(tmp_path: Path) -> Path:
     cases = [case('a', suite=runs[0], score=0.9), case('b', 'failed', suite=runs[0], score=0.2)]
     cases += [case('f', 'passed' if r < 2 else 'failed', suite=runs[1], repeat=r, repeats=3) for r in range(3)]
     data = report(cases, gate=Gate(min_pass_rate=0.9), pass_k=2, repeat=3)
-    next(s for s in data['suites'] if s['suite'] == runs[0])['analyses'] = ANALYSES
+    suite_run = next(s for s in data['suites'] if s['suite'] == runs[0])
+    suite_run['experiment'] = {'name': 'test_x', 'analyses': ANALYSES, 'metric_averages': {'retries': 1.5},
+                               'report_evaluator_failures': [{'name': 'KS', 'error_message': 'ValueError: no scores'}]}  # fmt: skip
     data['cancelled'], data['not_started'] = [f'{runs[1]}[g]'], [f'{runs[1]}[h]', f'{runs[1]}[i]']  # -x stopped it
     page = tmp_path / 'analyses.html'
     page.write_text(build_html(data), encoding='utf-8')
@@ -306,6 +308,8 @@ def test_suite_runs_and_their_analyses_are_drawn_as_what_they_are(
     assert section.locator('.a-scalar .scalar').inner_text() == '0.84'
     assert section.locator('.a-table td').all_inner_texts() == ['refund', '0.83', 'other', '0.67']
     assert 'no data' in section.locator('.a-line_plot').inner_text()  # an empty curve says so, never breaks the page
+    assert 'report evaluator KS raised: ValueError: no scores' in section.inner_text()
+    assert 'retries 1.5 (metric)' in page.locator('tr[data-suite="evals/test_x.py::test_x[True]"]').inner_text()
     page.screenshot(path=str(_shots(tmp_path) / 'analyses.png'), full_page=True)
 
     page.click('.tab[data-tab=distributions]')

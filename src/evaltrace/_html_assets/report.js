@@ -132,6 +132,9 @@
   }
 
   // --- suites (grouped by suite function) and their analyses ---------------------------------------------------
+  // A suite run's experiment (report.json `suites[].experiment`): its analyses, report evaluator failures, link.
+  function experimentOf(s) { return s.experiment || {}; }
+  function analysesOf(s) { return experimentOf(s).analyses || s.analyses || []; }
   function suitesTable() {
     var groups = [], byFn = {};
     SUITES.forEach(function (s) {
@@ -151,7 +154,11 @@
         var scores = Object.keys(st.score_averages || {}).map(function (k) {
           return '<div><span class="mono">' + esc(k) + '</span> ' + C.fmtNum(st.score_averages[k]) + '</div>';
         }).join('');
-        var n = (s.analyses || []).length;
+        var n = analysesOf(s).length + (experimentOf(s).report_evaluator_failures || []).length;
+        var metrics = experimentOf(s).metric_averages || {};
+        scores += Object.keys(metrics).map(function (k) {
+          return '<div class="muted"><span class="mono">' + esc(k) + '</span> ' + C.fmtNum(metrics[k]) + ' (metric)</div>';
+        }).join('');
         rows.push('<tr data-suite="' + esc(s.suite) + '"' + (params ? ' class="suite-run"' : '') + '><td><a href="#" class="suite-link" data-suite="' +
           esc(s.suite) + '">' + esc(params || s.name) + '</a>' + (params ? '' : '<div class="muted mono">' + esc(s.suite) + '</div>') +
           (n ? ' <a href="#" class="muted analyses-link" data-suite="' + esc(s.suite) + '">' + n + ' analys' + (n > 1 ? 'es' : 'is') + '</a>' : '') +
@@ -168,12 +175,16 @@
   }
 
   function analysesSection() {
-    var withAnalyses = SUITES.filter(function (s) { return (s.analyses || []).length; });
+    var withAnalyses = SUITES.filter(function (s) { return analysesOf(s).length || (experimentOf(s).report_evaluator_failures || []).length; });
     if (!withAnalyses.length) return '';
     return '<h2>Analyses</h2>' + withAnalyses.map(function (s) {
+      var x = experimentOf(s);
+      var failures = (x.report_evaluator_failures || []).map(function (f) {
+        return '<p class="note ko">report evaluator ' + esc(f.name) + ' raised: ' + esc(f.error_message) + '</p>';
+      }).join('');
       return '<section class="suite-analyses" id="an-' + esc(s.suite) + '" data-suite="' + esc(s.suite) + '"><h3>' + esc(s.name) +
-        ' <span class="muted mono">' + esc(s.suite) + '</span></h3><div class="analyses">' + s.analyses.map(C.analysis).join('') +
-        '</div></section>';
+        ' <span class="muted mono">' + esc(s.suite) + '</span>' + (x.url ? ' <a href="' + esc(x.url) + '">experiment in Logfire</a>' : '') +
+        '</h3>' + failures + '<div class="analyses">' + analysesOf(s).map(C.analysis).join('') + '</div></section>';
     }).join('');
   }
 
@@ -302,6 +313,12 @@
       });
     }
     add('assertion', d.assertions); add('score', d.scores); add('label', d.labels);
+    Object.keys(d.metrics || {}).forEach(function (name) {
+      rows.push('<tr><td>metric</td><td class="mono">' + esc(name) + '</td><td class="mono">' + esc(C.fmtNum(d.metrics[name])) + '</td><td></td></tr>');
+    });
+    Object.keys(d.attributes || {}).forEach(function (name) {
+      rows.push('<tr><td>attribute</td><td class="mono">' + esc(name) + '</td><td class="mono">' + esc(json(d.attributes[name])) + '</td><td></td></tr>');
+    });
     (d.evaluator_failures || []).forEach(function (f) {
       rows.push('<tr><td class="ko">!</td><td class="mono">' + esc(f.name) + '</td><td></td><td>raised: ' + esc(f.error_message || '') + '</td></tr>');
     });
