@@ -2,12 +2,12 @@
 
 The synthetic run looks like the project's own evals: each case has an agent run with two model requests (growing
 message history, tool schemas, system prompt), a tool call, four evaluators and an LLM judge request, about 14
-spans; one case in ten fails. The spans go through the real path (spool file -> DuckDB store -> `load_spans` ->
-page). The page is then opened from file:// in Debian's headless Chromium (`apt-get install chromium`), with no
+spans; one case in ten fails. The spans go through the path of a run's end (spool file -> `load_spans` -> page), or
+with `--from-store` through DuckDB first. The page is then opened from file:// in Debian's headless Chromium (`apt-get install chromium`), with no
 network; printed: file size, build time, time until the case list is drawn, time to filter to failures, and time to
 open a failed case and draw its waterfall (medians over `--rounds` page loads).
 
-    uv run python bench/bench_html.py [--cases 2000] [--rounds 3]
+    uv run python bench/bench_html.py [--cases 2000] [--rounds 3] [--from-store]
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from evaltrace import Gate
 from evaltrace._html import write_html_report
+from evaltrace._report import SuiteInfo, build_report
+from evaltrace._results import CaseResult
 from evaltrace._session import _anchor  # pyright: ignore[reportPrivateUsage]
 from evaltrace._spool import RECORD_COLUMNS, spool_dir
 from evaltrace._store import merge_spool
@@ -283,8 +286,12 @@ def _case(i: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return case, records
 
 
-def build(directory: Path, n: int) -> tuple[Path, float, float]:
-    """Write the synthetic store and report, then the page; returns its path, store and page build seconds."""
+def build(directory: Path, n: int, from_store: bool = False) -> tuple[Path, float, float]:
+    """Write the synthetic spool and report, then the page; returns its path, store and page build seconds.
+
+    As at the end of a run, the page reads the run's spans from its spool; with `from_store`, the spool is first
+    merged into DuckDB and the page reads them from there (as for an older run's report).
+    """
     store = directory / 'traces.duckdb'
     spool = spool_dir(store)
     spool.mkdir(parents=True, exist_ok=True)
@@ -295,36 +302,27 @@ def build(directory: Path, n: int) -> tuple[Path, float, float]:
             case, records = _case(i)
             cases.append(case)
             f.writelines(json.dumps(r) + '\n' for r in records)
-    merge_spool(store, keep_runs=None)
+    if from_store:
+        merge_spool(store, keep_runs=None)
     store_s = time.perf_counter() - t
     suites = sorted({c['suite'] for c in cases})
-    report = {
-        'schema_version': 1,
-        'tool': 'evaltrace',
-        'run_id': RUN_ID,
-        'started_at': T0.isoformat(),
-        'finished_at': T0.isoformat(),
-        'complete': True,
-        'session': {'stats': {'cases': n}, 'gates': [], 'gates_passed': True},
-        'suites': [
-            {
-                'suite': s,
-                'name': s.split('::')[-1],
-                'dataset': 'support',
-                'stats': {'cases': n // len(suites)},
-                'gates': [{'name': 'min_pass_rate', 'scope': s, 'threshold': 0.8, 'actual': 0.9, 'passed': True}],
-            }
-            for s in suites
-        ],
-        'cases': cases,
-    }
+    # A real report of these cases (stats, gates, verdict), as a run's end builds it.
+    report = build_report(
+        run_id=RUN_ID,
+        started_at=T0.isoformat(),
+        finished_at=T0.isoformat(),
+        complete=True,
+        suites=[SuiteInfo(s, s.split('::')[-1], 'support', gate=Gate(min_pass_rate=0.8)) for s in suites],
+        cases=[CaseResult.from_dict(c) for c in cases],
+        session_gate=None,
+    )
     page = directory / 'report.html'
     t = time.perf_counter()
     write_html_report(page, report, store_path=store)
     return page, store_s, time.perf_counter() - t
 
 
-def measure(page: Path, failed_anchor: str, rounds: int) -> dict[str, list[float]]:
+def measure(page: Path, failed_anchor: str, rounds: int, n_cases: int) -> dict[str, list[float]]:
     """Open the page `rounds` times in headless Chromium; the timings, in ms, of each round."""
     from playwright.sync_api import sync_playwright
 
@@ -341,14 +339,14 @@ def measure(page: Path, failed_anchor: str, rounds: int) -> dict[str, list[float
                 timings['ready'].append(float(tab.evaluate('window.__evaltraceReadyAt')))
                 t = tab.evaluate('performance.now()')
                 tab.check('#et-failures')
-                tab.wait_for_function('document.body.dataset.shown < 2000 || document.body.dataset.shown === "0"')
+                tab.wait_for_function(f'Number(document.body.dataset.shown) < {n_cases}')
                 timings['filter'].append(float(tab.evaluate('performance.now()')) - t)
                 timings['filter_js'].append(float(tab.evaluate('window.__evaltraceRenderMs')))
                 t = tab.evaluate('performance.now()')
                 tab.click(f'#{failed_anchor}')
                 tab.wait_for_selector('.waterfall .wf-row')
                 timings['open'].append(float(tab.evaluate('performance.now()')) - t)
-                timings['open_js'].append(float(tab.evaluate('window.__evaltraceRenderMs')))
+                timings['open_js'].append(float(tab.evaluate('window.__evaltraceDetailMs')))
                 tab.close()
         finally:
             context.close()
@@ -359,18 +357,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--cases', type=int, default=2000)
     parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--from-store', action='store_true', help='read the spans from DuckDB, not the spool')
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        page, store_s, build_s = build(Path(tmp), args.cases)
+        page, store_s, build_s = build(Path(tmp), args.cases, args.from_store)
         size = page.stat().st_size
         print(f'cases: {args.cases:,}  spans: {args.cases * 14:,}')
-        print(f'store written in {store_s:.2f} s; page built in {build_s:.2f} s (store read, scrub, render)')
+        print(
+            f'spool written in {store_s:.2f} s; page built in {build_s:.2f} s '
+            f'(spans read from the {"store" if args.from_store else "spool"}, compacted, gzipped)'
+        )
         print(f'page size: {size / 1e6:.1f} MB ({size / args.cases / 1e3:.1f} kB per case)')
         if not Path(CHROMIUM).exists():
             print(f'no {CHROMIUM}: load time not measured (apt-get install chromium)', file=sys.stderr)
             return
         failed = _anchor('evals/test_support_3.py::test_support[case_0003]')
-        timings = measure(page, failed, args.rounds)
+        timings = measure(page, failed, args.rounds, args.cases)
         print(f'headless Chromium, median of {args.rounds} loads from file://:')
         print(f'  load to case list drawn: {statistics.median(timings["ready"]):.0f} ms')
         print(
@@ -379,7 +381,7 @@ def main() -> None:
         )
         print(
             f'  open a case (waterfall): {statistics.median(timings["open"]):.0f} ms end to end; '
-            f'{statistics.median(timings["open_js"]):.0f} ms in the page (parse its block, draw its spans)'
+            f'{statistics.median(timings["open_js"]):.0f} ms in the page (inflate its chunk, parse it, draw its spans)'
         )
 
 

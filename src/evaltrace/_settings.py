@@ -249,7 +249,7 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
     ),
     SettingSpec(
         'retention',
-        'How many runs the local trace store keeps.',
+        "How many runs the local trace store (and the HTML report's trends) keep.",
         _positive_int,
         20,
         '--evaltrace-retention',

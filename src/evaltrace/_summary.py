@@ -8,7 +8,13 @@ from typing import Any
 
 from ._decide import report_verdict
 
-__all__ = ('baseline_lines', 'replay_note', 'summary_lines')
+__all__ = ('MAX_LINE', 'MAX_LISTED', 'baseline_lines', 'replay_note', 'summary_lines')
+
+MAX_LINE = 110
+"""The comparison with the baseline is wrapped to lines of at most this many characters (a name longer than a line
+is never cut: it gets a line of its own)."""
+MAX_LISTED = 10
+"""Cases added, removed or changed listed in the terminal, the rest counted (all are in the report and the HTML)."""
 
 
 def _pct(value: float | None) -> str:
@@ -153,12 +159,30 @@ _LISTS = (
     ('newly_fixed', 'newly fixed'),
     ('added', 'added'),
     ('removed', 'removed'),
-    ('changed', 'changed (inputs differ, not compared)'),
+    ('changed', 'changed, inputs differ, not compared'),
 )
+_BOUNDED = frozenset({'added', 'removed', 'changed'})
+
+
+def _pack(items: list[str], indent: str, sep: str, first: str = '') -> list[str]:
+    """`items` joined by `sep` into lines of at most `MAX_LINE` characters: the first line starts with `first` (when
+    given), the others with `indent` (pure)."""
+    pieces = [item + sep.rstrip() for item in items[:-1]] + items[-1:]
+    lines: list[str] = []
+    line = first
+    for piece in pieces:
+        joined = f'{line} {piece}' if line else indent + piece
+        if line and len(joined) > MAX_LINE:
+            lines.append(line)
+            joined = indent + piece
+        line = joined
+    lines.append(line)
+    return lines
 
 
 def baseline_lines(baseline: dict[str, Any] | None, max_links: int = 50) -> list[str]:
-    """The comparison with the baseline: per-suite deltas, then the cases that changed status."""
+    """The comparison with the baseline: per-suite deltas, then the cases that changed status, wrapped to
+    `MAX_LINE`; the lists of added, removed and changed cases are cut at `MAX_LISTED`, with a count of the rest."""
     if not baseline:
         return []
     if baseline.get('error'):
@@ -176,12 +200,15 @@ def baseline_lines(baseline: dict[str, Any] | None, max_links: int = 50) -> list
         cost = s['cost_usd']
         pct = '' if cost['delta_pct'] is None else f', {cost["delta_pct"]:+.1f}%'
         parts.append(f'cost ${cost["baseline"]:.6f} -> ${cost["current"]:.6f} ({cost["delta"]:+.6f}{pct})')
-        lines.append(f'    {s["suite"]} ({s["compared"]} compared): ' + '; '.join(parts))
+        lines.append(f'    {s["suite"]} ({s["compared"]} compared):')
+        lines.extend(_pack(parts, ' ' * 8, '; '))
     session = baseline['session']
     lines.append('    ' + ', '.join(f'{len(session[key])} {key.replace("_", " ")}' for key, _ in _LISTS))
     for key, label in _LISTS:
         names: list[str] = session[key]
-        if names:
-            more = f' and {len(names) - max_links} more' if len(names) > max_links else ''
-            lines.append(f'    {label}: {", ".join(names[:max_links])}{more}')
+        if not names:
+            continue
+        limit = min(MAX_LISTED, max_links) if key in _BOUNDED else max_links
+        items = names[:limit] + ([f'… and {len(names) - limit} more'] if len(names) > limit else [])
+        lines.extend(_pack(items, ' ' * 8, ', ', first=f'    {label} ({len(names)}):'))
     return lines

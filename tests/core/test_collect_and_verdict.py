@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 from logfire.testing import CaptureLogfire
 
+from evaltrace._html import read_page_data
 from tests.conftest import EvalProject
 
 SCHEMA = json.loads((Path(__file__).parents[2] / 'src/evaltrace/report.schema.json').read_text())
@@ -356,7 +357,7 @@ def test_secrets_never_reach_the_report_the_terminal_or_junit(project: EvalProje
         'terminal': result.stdout.str() + result.stderr.str(),
         'report': (project.path / '.evaltrace/report.json').read_text(encoding='utf-8'),
         'junit': (project.path / 'junit.xml').read_text(encoding='utf-8'),
-        'html': (project.path / '.evaltrace/report.html').read_text(encoding='utf-8'),
+        'html': json.dumps(read_page_data((project.path / '.evaltrace/report.html').read_text(encoding='utf-8'))),
     }
     for where, text in outputs.items():
         for secret in ('tok_9f8e7d6c5b4a39281706', SK_KEY, CUSTOM, 'plain-value-123'):

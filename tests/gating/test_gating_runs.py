@@ -318,8 +318,8 @@ def test_baseline_diff_and_regression_gates(project: EvalProject, capfire: Captu
             '*gate no_assertion_regressions: FAIL (actual 1, threshold 0)*test_words[[]w1[]] EqualsExpected*',
             'baseline evals/baseline.json (run *',
             '*1 newly failing, 0 newly fixed, 1 added, 1 removed, 1 changed*',
-            '*newly failing: evals/test_words.py::test_words[[]w1[]]*',
-            '*changed (inputs differ, not compared): evals/test_words.py::test_words[[]bad[]]*',
+            '*newly failing (1): evals/test_words.py::test_words[[]w1[]]*',
+            '*changed, inputs differ, not compared (1): evals/test_words.py::test_words[[]bad[]]*',
         ]
     )
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from evaltrace._html import build_html, case_anchor, write_html_safely
+from evaltrace._html import CHUNK_CASES, build_html, case_anchor, read_page_data, write_html_safely
 from evaltrace._session import _anchor  # pyright: ignore[reportPrivateUsage]
 from tests.conftest import EvalProject
 
@@ -66,7 +65,9 @@ def test_failure_links_to_the_case_in_the_html_report_and_names_evaltrace_show(h
     output = html_run['result'].stdout.str()
     assert f'trace: {failed["trace_url"]}' in output
     assert f"evaltrace show '{nodeid}'" in output
-    assert f'id="et-c{html_run["report"]["cases"].index(failed)}"' in html_run['text']
+    index = html_run['report']['cases'].index(failed)
+    chunk = read_page_data(html_run['text'])[f'et-z{index // CHUNK_CASES}']
+    assert chunk['cases'][index % CHUNK_CASES]['detail']['trace_id'] == failed['trace_id']
 
 
 def test_page_is_self_contained(html_run: dict[str, Any]) -> None:
@@ -153,9 +154,9 @@ def test_script_breaking_text_stays_data() -> None:
     text = build_html(report, spans=spans)
     body = text.split('<body>', 1)[1]
     assert body.count('</script>') == body.count('<script')  # only the page's own blocks close
-    data = re.search(r'id="et-c0">(.*?)</script>', text, re.S)
-    assert data is not None
-    assert json.loads(data.group(1))['spans'][0]['a']['v'] == '</script><b>'
+    data = read_page_data(text)
+    assert data['et-z0']['cases'][0]['spans'][0]['a']['v'] == '</script><b>'
+    assert data['et-data']['cases'][0]['nodeid'] == 'n</script><script>alert(1)</script>'
 
 
 def test_repeated_values_are_stored_once() -> None:
@@ -166,13 +167,11 @@ def test_repeated_values_are_stored_once() -> None:
         for i in range(3)
     }  # fmt: skip
     report = {'cases': [{'nodeid': f'n{i}', 'status': 'passed', 'trace_id': f't{i}'} for i in range(3)]}
-    text = build_html(report, spans=spans)
-    assert text.count('x' * 300) == 1
-    shared = re.search(r'id="et-shared">(.*?)</script>', text, re.S)
-    assert shared is not None
-    assert json.loads(shared.group(1)) == [schema]
-    assert text.count('1' * 300) == 1
-    assert text.count('2' * 300) == 1
+    data = read_page_data(build_html(report, spans=spans))
+    assert data['et-z0']['shared'] == [schema]
+    attributes = [case['spans'][0]['a'] for case in data['et-z0']['cases']]
+    assert [a['schema'] for a in attributes] == [{'__et_ref__': 0}] * 3  # each span points at the one copy
+    assert [a['own'] for a in attributes] == [f'{i}' * 300 for i in range(3)]  # values seen once stay in place
 
 
 def test_html_failure_is_one_warning_not_an_error(tmp_path: Path) -> None:
@@ -181,7 +180,10 @@ def test_html_failure_is_one_warning_not_an_error(tmp_path: Path) -> None:
 
     class FakeSettings:
         html = blocker / 'report.html'  # its parent is a file: cannot be written
+        report = tmp_path / 'report.json'
+        baseline = tmp_path / 'baseline.json'
         store = None
+        retention = 20
         scrub_patterns = ()
 
     warnings: list[str] = []
