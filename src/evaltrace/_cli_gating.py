@@ -9,6 +9,7 @@ from typing import Any
 
 from ._baseline import BaselineError, apply_baseline, load_baseline, save_baseline
 from ._ci import markdown_summary
+from ._cli_settings import baseline_path, report_path
 from ._decide import EXIT_HARNESS_ERROR, decide
 from ._gates import gate_from_mapping
 from ._merge import merge_reports
@@ -30,14 +31,16 @@ def _err(message: str) -> None:
 
 
 def _baseline_save(args: argparse.Namespace) -> int:
+    report_file = report_path(None if args.report is None else Path(args.report))
+    output = baseline_path(None if args.output is None else Path(args.output))
     try:
-        report = read_report(Path(args.report))
-        baseline = save_baseline(report, Path(args.output))
+        report = read_report(report_file)
+        baseline = save_baseline(report, output)
     except (ValueError, OSError) as e:
-        _err(f'{args.report}: {e}' if isinstance(e, BaselineError) else str(e))
+        _err(f'{report_file}: {e}' if isinstance(e, BaselineError) else str(e))
         return EXIT_BAD_INPUT
     n_cases = sum(len(s['cases']) for s in baseline['suites'].values())
-    _out(f'wrote {args.output}: {len(baseline["suites"])} suite(s), {n_cases} case(s) from run {baseline["run_id"]}')
+    _out(f'wrote {output}: {len(baseline["suites"])} suite(s), {n_cases} case(s) from run {baseline["run_id"]}')
     return 0
 
 
@@ -51,9 +54,9 @@ def _merge(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
     result = merge_reports(sources)
     report = result.report
-    baseline_path = Path(args.baseline)
+    baseline_file = baseline_path(None if args.baseline is None else Path(args.baseline))
     try:
-        baseline = load_baseline(baseline_path)
+        baseline = load_baseline(baseline_file)
     except BaselineError as e:
         _err(str(e))
         return EXIT_BAD_INPUT
@@ -61,7 +64,7 @@ def _merge(args: argparse.Namespace) -> int:
     apply_baseline(
         report,
         baseline,
-        baseline_path=str(baseline_path),
+        baseline_path=str(baseline_file),
         session_gate=gate_from_mapping(spec) if spec else None,
     )
     report['verdict'] = decide(report).to_dict()  # the same rule as a pytest session's (see _decide)
@@ -98,10 +101,10 @@ def register(subparsers: Any) -> None:
         description='Write the baseline of a complete (or merged) report, meant to be committed.',
     )
     save.add_argument(
-        '--report', default='.evaltrace/report.json', help='the JSON report of the run (default: %(default)s)'
+        '--report', help='the JSON report of the run (default: the report setting, as pytest resolves it)'
     )
     save.add_argument(
-        '-o', '--output', default='evals/baseline.json', help='where to write the baseline (default: %(default)s)'
+        '-o', '--output', help='where to write the baseline (default: the baseline setting: evals/baseline.json)'
     )
     save.set_defaults(handler=_baseline_save)
     baseline.set_defaults(handler=lambda _args: (baseline.print_help(), EXIT_BAD_INPUT)[1])  # pyright: ignore[reportUnknownLambdaType]
@@ -120,8 +123,7 @@ def register(subparsers: Any) -> None:
     merge.add_argument('-o', '--output', required=True, help='where to write the merged report')
     merge.add_argument(
         '--baseline',
-        default='evals/baseline.json',
-        help='baseline to compare the merged run with, when the file exists (default: %(default)s)',
+        help='baseline to compare the merged run with, when the file exists (default: the baseline setting)',
     )
     merge.add_argument('--markdown', help='also write the markdown summary of the merged run to this path')
     merge.set_defaults(handler=_merge)

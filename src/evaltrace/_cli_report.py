@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._cli_settings import report_path
 from ._report import read_report
 from ._summary import summary_lines
 
@@ -15,7 +16,7 @@ __all__ = ('register',)
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        data = read_report(Path(args.report))
+        data = read_report(report_path(None if args.report is None else Path(args.report)))
     except ValueError as e:
         print(f'evaltrace: {e}', file=sys.stderr)
         return 2
@@ -28,5 +29,5 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         'report', help='print the summary of a JSON report', description='Print the per-suite summary of a report.'
     )
-    p.add_argument('report', nargs='?', default='.evaltrace/report.json', help='the report (default: %(default)s)')
+    p.add_argument('report', nargs='?', help='the report (default: the report setting, as pytest resolves it)')
     p.set_defaults(handler=_run)

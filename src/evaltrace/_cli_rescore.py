@@ -18,9 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from ._cli_settings import SettingOffError
+from ._cli_settings import report_path as cli_report_path
+from ._cli_settings import store_path as cli_store_path
 from ._rescore import REPORT_ENV, RescoreError, resolve_run, stored_suites
-from ._show import DEFAULT_REPORT_PATH
-from ._store import DEFAULT_STORE_PATH, StoreError, open_store
+from ._store import StoreError, open_store
 
 __all__ = ('register', 'rescore_command', 'run_rescore')
 
@@ -48,8 +50,8 @@ def run_rescore(
     suites: Sequence[str],
     *,
     run_id: str | None = None,
-    store_path: Path = DEFAULT_STORE_PATH,
-    report_path: Path = DEFAULT_REPORT_PATH,
+    store_path: Path | None = None,
+    report_path: Path | None = None,
     pytest_args: Sequence[str] = (),
     err: TextIO | None = None,
     out: TextIO | None = None,
@@ -58,6 +60,8 @@ def run_rescore(
     err = cast('TextIO', sys.stderr) if err is None else err
     out = cast('TextIO', sys.stdout) if out is None else out
     try:
+        store_path = cli_store_path(store_path)
+        report_path = cli_report_path(report_path)
         con = open_store(store_path)
         try:
             run = resolve_run(con, run_id)
@@ -66,7 +70,7 @@ def run_rescore(
             con.close()
         if not selected:
             raise RescoreError(f'run {run} stored no eval case to re-score')
-    except (StoreError, RescoreError) as e:
+    except (StoreError, RescoreError, SettingOffError) as e:
         err.write(f'evaltrace rescore: {e}\n')
         return 1
     out.write(f'evaltrace rescore: run {run}, {len(selected)} suite(s); the agents are not called\n')
@@ -99,8 +103,8 @@ def rescore_command(args: argparse.Namespace) -> int:
     return run_rescore(
         cast('list[str]', args.suites),
         run_id=cast('str | None', args.run),
-        store_path=cast('Path', args.store),
-        report_path=cast('Path', args.report),
+        store_path=cast('Path | None', args.store),
+        report_path=cast('Path | None', args.report),
         pytest_args=shlex.split(cast('str', args.pytest_args)),
     )
 
@@ -120,9 +124,15 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument('suites', nargs='*', help='suites to re-score: node id, file or function name (default: all)')
     parser.add_argument('--run', help='run id (or a unique prefix) to re-score (default: the latest run)')
-    parser.add_argument('--store', type=Path, default=DEFAULT_STORE_PATH, help='trace store (default: %(default)s)')
     parser.add_argument(
-        '--report', type=Path, default=DEFAULT_REPORT_PATH, help="the run's JSON report, if kept (default: %(default)s)"
+        '--store',
+        type=Path,
+        help='trace store (default: the store setting, as pytest resolves it: .evaltrace/traces.duckdb)',
+    )
+    parser.add_argument(
+        '--report',
+        type=Path,
+        help="the run's JSON report, if kept (default: the report setting, as pytest resolves it)",
     )
     parser.add_argument(
         '--pytest-args', default='', metavar='ARGS', help='further pytest options, as one string (e.g. "-k refund")'

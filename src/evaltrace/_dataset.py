@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import typing
@@ -10,11 +11,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic_evals import Dataset
 from pydantic_evals.evaluators import Evaluator
 
-__all__ = ('DatasetError', 'load_dataset', 'resolve_dataset_path', 'task_types')
+__all__ = ('DatasetError', 'load_dataset', 'resolve_dataset_path', 'task_types', 'validate_dataset_inputs')
 
 
 # libyaml's loader when the wheel has it: parsing a 1,000-case file is several times faster.
@@ -116,3 +117,39 @@ def load_dataset(
     except (ValueError, TypeError, BaseExceptionGroup) as e:
         messages = _exception_messages(e)
         raise DatasetError(f'{display_path}: {"; ".join(messages[:3])}') from None
+
+
+def validate_dataset_inputs(
+    dataset: Dataset[Any, Any, Any], input_type: Any, display_name: str
+) -> Dataset[Any, Any, Any]:
+    """Validate a `Dataset` object's case inputs against the task's input type, as `load_dataset` does for a file.
+
+    Returns the dataset itself when every input is already valid as it is, else a copy whose cases carry the
+    validated inputs (e.g. a dict turned into the task's Pydantic model), so a task gets what its annotation says
+    whether its cases came from a file or an object. The caller's dataset is never changed.
+
+    Raises:
+        DatasetError: A case's inputs do not validate; the message names the dataset, the case and the field.
+    """
+    if input_type is Any:
+        return dataset
+    adapter: TypeAdapter[Any] = TypeAdapter(input_type)
+    cases = list(dataset.cases)
+    changed = False
+    for index, case in enumerate(cases):
+        try:
+            value = adapter.validate_python(case.inputs)
+        except ValidationError as e:
+            label = f'case {case.name!r} (#{index + 1})' if case.name else f'case #{index + 1}'
+            problems: list[str] = []
+            for err in e.errors()[:3]:
+                field = '.'.join(str(p) for p in err['loc']) or '(top level)'
+                problems.append(f'{label}, field inputs{"." + field if err["loc"] else ""}: {err["msg"]}')
+            more = len(e.errors()) - 3
+            raise DatasetError(
+                f'{display_name}: {"; ".join(problems)}{f" (and {more} more)" if more > 0 else ""}'
+            ) from None
+        if value is not case.inputs:
+            cases[index] = dataclasses.replace(case, inputs=value)
+            changed = True
+    return dataset.model_copy(update={'cases': cases}) if changed else dataset

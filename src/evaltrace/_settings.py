@@ -2,7 +2,8 @@
 
 Precedence, for every setting: command-line option, then environment variable, then the pytest ini key
 `evaltrace_<name>` (pytest.ini, tox.ini, `[tool.pytest.ini_options]`), then `[tool.evaltrace]` in pyproject.toml,
-then the default. A value that does not parse raises `pytest.UsageError` naming the setting and where it came from.
+then a standard variable where one exists (`OTEL_SERVICE_NAME` for service_name), then the default. The `evaltrace`
+commands resolve the same settings (`resolve_cli_settings`), less the command-line options of pytest. A value that does not parse raises `pytest.UsageError` naming the setting and where it came from.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
 import pytest
 
@@ -25,7 +26,9 @@ __all__ = (
     'SettingSpec',
     'Settings',
     'add_options',
+    'find_rootdir_and_ini',
     'record_mode',
+    'resolve_cli_settings',
     'resolve_settings',
     'suite_record_mode',
 )
@@ -132,6 +135,8 @@ class SettingSpec(Generic[T]):
     env: str | None = None
     cli_action: str = 'store'
     metavar: str | None = None
+    fallback_env: str | None = None
+    """A standard variable read after every evaltrace source, before the default (OTEL_SERVICE_NAME)."""
 
     @property
     def dest(self) -> str:
@@ -168,12 +173,13 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
     ),
     SettingSpec(
         'service_name',
-        'Logfire service name, when evaltrace configures Logfire.',
+        'Logfire service name, when evaltrace configures Logfire (OTEL_SERVICE_NAME, when set, wins over the default).',
         _str,
         'evals',
         '--evaltrace-service-name',
         'EVALTRACE_SERVICE_NAME',
         metavar='NAME',
+        fallback_env='OTEL_SERVICE_NAME',
     ),
     SettingSpec(
         'environment',
@@ -457,6 +463,8 @@ def _resolve_one(
         candidates.append((f'ini key evaltrace_{spec.name}', ini))
     if spec.name in table:
         candidates.append((f'[tool.evaltrace] {spec.name}', table[spec.name]))
+    if spec.fallback_env and env.get(spec.fallback_env, '') != '':
+        candidates.append((f'environment variable {spec.fallback_env}', env[spec.fallback_env]))
     if not candidates:
         return spec.default, 'default'
     source, raw = candidates[0]
@@ -483,7 +491,68 @@ def resolve_settings(config: pytest.Config, env: Mapping[str, str] | None = None
     table = read_pyproject_table(rootdir)
     cli = {spec.name: config.getoption(spec.dest, None) for spec in SETTINGS if spec.flag}
     ini = {spec.name: config.getini(f'evaltrace_{spec.name}') for spec in SETTINGS}
-    values, sources = resolve_values(cli, os.environ if env is None else env, ini, table)
+    return _build_settings(cli, os.environ if env is None else env, ini, table, rootdir)
+
+
+def resolve_cli_settings(cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """The settings `pytest` would resolve when run from `cwd` with no options: what the `evaltrace` commands use.
+
+    The same sources and precedence as a pytest session, less the command line (each command has its own options):
+    environment variable, ini key of the rootdir's ini file, `[tool.evaltrace]`, default.
+    """
+    rootdir, ini = find_rootdir_and_ini(Path.cwd() if cwd is None else cwd)
+    return _build_settings({}, os.environ if env is None else env, ini, read_pyproject_table(rootdir), rootdir)
+
+
+def _ini_section(path: Path) -> dict[str, Any] | None:
+    """The pytest section of an ini file (None when the file has none), as pytest looks for it."""
+    if path.name == 'pyproject.toml':
+        try:
+            data: dict[str, Any] = tomllib.loads(path.read_text(encoding='utf-8'))
+        except (OSError, tomllib.TOMLDecodeError):
+            return None
+        options: Any = data.get('tool', {}).get('pytest', {}).get('ini_options')
+        return cast('dict[str, Any]', options) if isinstance(options, dict) else None
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding='utf-8')
+    except (OSError, configparser.Error):
+        return None
+    section = {'setup.cfg': 'tool:pytest'}.get(path.name, 'pytest')
+    if parser.has_section(section):
+        return dict(parser.items(section))
+    # pytest.ini is pytest's even without a [pytest] section
+    return {} if path.name in ('pytest.ini', '.pytest.ini') else None
+
+
+def find_rootdir_and_ini(start: Path) -> tuple[Path, dict[str, Any]]:
+    """The rootdir pytest picks when run from `start` without path arguments, and evaltrace's ini keys found there.
+
+    pytest's rule: the first of `start` and its ancestors holding an ini file with a pytest section (pytest.ini,
+    .pytest.ini, pyproject.toml, tox.ini, setup.cfg, in that order); failing that, the nearest folder with a
+    setup.py, then with a pyproject.toml; failing that, `start`.
+    """
+    start = start.resolve()
+    folders = [start, *start.parents]
+    for folder in folders:
+        for name in ('pytest.ini', '.pytest.ini', 'pyproject.toml', 'tox.ini', 'setup.cfg'):
+            path = folder / name
+            if path.is_file() and (section := _ini_section(path)) is not None:
+                ini = {spec.name: section.get(f'evaltrace_{spec.name}') for spec in SETTINGS}
+                return folder, ini
+    for marker in ('setup.py', 'pyproject.toml'):
+        for folder in folders:
+            if (folder / marker).is_file():
+                return folder, {}
+    return start, {}
+
+
+def _build_settings(
+    cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any], table: Mapping[str, Any], rootdir: Path
+) -> Settings:
+    values, sources = resolve_values(cli, env, ini, table)
 
     gate_table = table.get('gate')
     try:

@@ -19,11 +19,13 @@ from typing import Any, TextIO, cast
 
 import duckdb
 
-from ._store import DEFAULT_STORE_PATH, StoreError, open_store
+from ._cli_settings import SettingOffError
+from ._cli_settings import report_path as cli_report_path
+from ._cli_settings import store_path as cli_store_path
+from ._store import StoreError, open_store
 from ._usage import Usage, usage_of_span
 
 __all__ = (
-    'DEFAULT_REPORT_PATH',
     'ShowError',
     'SpanNode',
     'add_show_parser',
@@ -34,7 +36,6 @@ __all__ = (
     'show_command',
 )
 
-DEFAULT_REPORT_PATH = Path('.evaltrace/report.json')
 _FAILED = ('failed', 'error')
 _TRACE_ID = re.compile(r'[0-9a-f]{8,32}')
 _EVALUATION_KINDS = ('assertions', 'scores', 'labels')
@@ -286,6 +287,21 @@ def _read_report(report_path: Path) -> list[dict[str, Any]]:
     return list(_case_entries(data))
 
 
+def _pytest_escaped(text: str) -> str:
+    # What pytest does to a parametrize id (`_pytest.compat.ascii_escaped`): `café` becomes `caf\xe9` in node ids.
+    escaped = text.encode('unicode_escape').decode('ascii')
+    return escaped.translate({i: f'\\x{i:02x}' for i in (*range(32), 127)})
+
+
+def _nodeid_forms(target: str) -> tuple[str, ...]:
+    """A node id as typed, and as pytest spells it (non-ASCII characters of the parameter id escaped)."""
+    forms = [target]
+    head, bracket, params = target.partition('[')
+    if bracket and not params.isascii():
+        forms.append(head + bracket + _pytest_escaped(params))
+    return tuple(forms)
+
+
 def find_cases(report_path: Path, target: str | None) -> list[dict[str, Any]]:
     """Cases of the report: the failed/errored ones (target None), else the one matching a node id or case name.
 
@@ -298,11 +314,12 @@ def find_cases(report_path: Path, target: str | None) -> list[dict[str, Any]]:
     cases = _read_report(report_path)
     if target is None:
         return [c for c in cases if c.get('status') in _FAILED]
+    forms = _nodeid_forms(target)
     for matches in (
-        [c for c in cases if c.get('nodeid') == target],
-        [c for c in cases if str(c.get('nodeid', '')).endswith(target)],
+        [c for c in cases if c.get('nodeid') in forms],
+        [c for c in cases if str(c.get('nodeid', '')).endswith(forms)],
         [c for c in cases if c.get('case') == target],
-        [c for c in cases if target in str(c.get('nodeid', ''))],
+        [c for c in cases if any(form in str(c.get('nodeid', '')) for form in forms)],
     ):
         if len(matches) == 1:
             return matches
@@ -347,8 +364,8 @@ def run_show(
     target: str | None,
     *,
     last_failed: bool = False,
-    store_path: Path | str = DEFAULT_STORE_PATH,
-    report_path: Path | str = DEFAULT_REPORT_PATH,
+    store_path: Path | str | None = None,
+    report_path: Path | str | None = None,
     keep_runs: int | None = None,
     max_chars: int = 160,
     out: TextIO | None = None,
@@ -359,8 +376,9 @@ def run_show(
     """
     out = cast('TextIO', sys.stdout) if out is None else out
     err = cast('TextIO', sys.stderr) if err is None else err
-    report_path = Path(report_path)
     try:
+        store_path = cli_store_path(None if store_path is None else Path(store_path))
+        report_path = cli_report_path(None if report_path is None else Path(report_path))
         if last_failed == (target is not None):
             raise ShowError('give either a case node id / trace id, or --last-failed')
         targets: list[tuple[str | None, dict[str, Any] | None]]
@@ -397,7 +415,7 @@ def run_show(
                     status = 1
         finally:
             con.close()
-    except (ShowError, StoreError) as e:
+    except (ShowError, StoreError, SettingOffError) as e:
         err.write(f'evaltrace show: {e}\n')
         return 1
     return status
@@ -425,8 +443,8 @@ def show_command(args: argparse.Namespace) -> int:
     return run_show(
         cast('str | None', args.target),
         last_failed=cast('bool', args.last_failed),
-        store_path=cast('Path', args.store),
-        report_path=cast('Path', args.report),
+        store_path=cast('Path | None', args.store),
+        report_path=cast('Path | None', args.report),
         max_chars=cast('int', args.max_chars),
     )
 
@@ -444,8 +462,16 @@ def add_show_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     parser.add_argument('target', nargs='?', help='case node id, case name or trace id')
     parser.add_argument('--last-failed', action='store_true', help='show the failed cases of the last run')
-    parser.add_argument('--store', type=Path, default=DEFAULT_STORE_PATH, help='trace store (default: %(default)s)')
-    parser.add_argument('--report', type=Path, default=DEFAULT_REPORT_PATH, help='JSON report (default: %(default)s)')
+    parser.add_argument(
+        '--store',
+        type=Path,
+        help='trace store (default: the store setting, as pytest resolves it: .evaltrace/traces.duckdb)',
+    )
+    parser.add_argument(
+        '--report',
+        type=Path,
+        help='JSON report (default: the report setting, as pytest resolves it: .evaltrace/report.json)',
+    )
     parser.add_argument(
         '--max-chars', type=int, default=160, help='longest message, argument or result shown (default: %(default)s)'
     )

@@ -15,7 +15,9 @@ from typing import Any, Literal, TextIO, cast
 
 import duckdb
 
-from ._store import DEFAULT_STORE_PATH, StoreError, open_store
+from ._cli_settings import SettingOffError
+from ._cli_settings import store_path as cli_store_path
+from ._store import StoreError, open_store
 
 __all__ = (
     'OutputFormat',
@@ -166,7 +168,7 @@ def format_result(result: QueryResult, fmt: OutputFormat, out: TextIO, *, max_wi
 def run_sql(
     query: str,
     *,
-    store_path: Path | str = DEFAULT_STORE_PATH,
+    store_path: Path | str | None = None,
     fmt: OutputFormat = 'table',
     keep_runs: int | None = None,
     max_width: int = 60,
@@ -180,8 +182,8 @@ def run_sql(
     out = cast('TextIO', sys.stdout) if out is None else out
     err = cast('TextIO', sys.stderr) if err is None else err
     try:
-        con = open_store(store_path, keep_runs=keep_runs)
-    except StoreError as e:
+        con = open_store(cli_store_path(None if store_path is None else Path(store_path)), keep_runs=keep_runs)
+    except (StoreError, SettingOffError) as e:
         err.write(f'evaltrace sql: {e}\n')
         return 1
     try:
@@ -205,7 +207,7 @@ def sql_command(args: argparse.Namespace) -> int:
         query = sys.stdin.read()
     return run_sql(
         query,
-        store_path=cast('Path', args.store),
+        store_path=cast('Path | None', args.store),
         fmt=cast('OutputFormat', args.format),
         max_width=cast('int', args.max_width),
     )
@@ -225,7 +227,11 @@ def add_sql_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument(
         'query', help='the SQL, e.g. "SELECT span_name, duration FROM records LIMIT 5"; \'-\' reads stdin'
     )
-    parser.add_argument('--store', type=Path, default=DEFAULT_STORE_PATH, help='trace store (default: %(default)s)')
+    parser.add_argument(
+        '--store',
+        type=Path,
+        help='trace store (default: the store setting, as pytest resolves it: .evaltrace/traces.duckdb)',
+    )
     parser.add_argument('--format', choices=FORMATS, default='table', help='output format (default: %(default)s)')
     parser.add_argument(
         '--max-width', type=int, default=60, help='table format: longest cell before it is cut (default: %(default)s)'
