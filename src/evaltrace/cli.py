@@ -12,10 +12,21 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
+import pytest
+
 __all__ = ('build_parser', 'main')
 
 # Subcommand modules, in the order `evaltrace --help` lists them.
-SUBCOMMANDS = ('._cli_store', '._cli_report', '._cli_gating', '._cli_rescore')
+SUBCOMMANDS = ('._cli_init', '._cli_store', '._cli_report', '._cli_gating', '._cli_rescore')
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version('evaltrace')
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return 'unknown'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
             'baselines, shard merges, and the local trace store.'
         ),
     )
+    parser.add_argument('--version', action='version', version=f'%(prog)s {_version()}')
     subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
     for name in SUBCOMMANDS:
         module = import_module(name, __package__)
@@ -42,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(handler(args))
+    except pytest.UsageError as e:  # a bad setting, found while resolving a command's defaults as pytest would
+        message = str(e)
+        print(message if message.startswith('evaltrace') else f'evaltrace: {message}', file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print('evaltrace: interrupted', file=sys.stderr)
         return 130

@@ -38,10 +38,10 @@ def test_pytest_help_lists_every_option(pytester: pytest.Pytester) -> None:
 def test_cli_help_describes_every_subcommand() -> None:
     parser = build_parser()
     text = parser.format_help()
-    for command in ('sql', 'show', 'report', 'baseline', 'merge', 'rescore'):
+    for command in ('init', 'sql', 'show', 'report', 'baseline', 'merge', 'rescore'):
         assert command in text
     assert len(SUBCOMMANDS) >= 4
-    for command in ('sql', 'show', 'report', 'merge', 'rescore'):
+    for command in ('init', 'sql', 'show', 'report', 'merge', 'rescore'):
         out = subprocess.run(
             [sys.executable, '-m', 'evaltrace.cli', command, '--help'], capture_output=True, text=True, check=True
         ).stdout
@@ -58,5 +58,8 @@ def test_readme_opens_with_the_two_commands_and_they_exist_in_the_makefile() -> 
 
 def test_pyproject_registers_the_plugin_and_the_cli() -> None:
     pyproject = tomllib.loads((ROOT / 'pyproject.toml').read_text())
-    assert pyproject['project']['entry-points']['pytest11'] == {'evaltrace': 'evaltrace.plugin'}
+    assert pyproject['project']['entry-points']['pytest11'] == {
+        'evaltrace': 'evaltrace.plugin',
+        'evaltrace_disabled': 'evaltrace._disabled',  # stays loaded under -p no:evaltrace
+    }
     assert pyproject['project']['scripts'] == {'evaltrace': 'evaltrace.cli:main'}
