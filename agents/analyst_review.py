@@ -19,11 +19,11 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, RunContext
 from pydantic_ai.messages import ModelMessage, ModelResponse
-from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.function import AgentInfo
 
 from agents._offline import final_output, last_user_prompt, tool_call, tool_results
 from agents.db import execute_readonly, shop_db
-from agents.models import ConfiguredModel
+from agents.models import ConfiguredModel, offline_model
 
 __all__ = (
     'AnalystDeps',
@@ -146,7 +146,7 @@ analyst_agent = Agent(
         'metrics you need with `get_metric`, put every figure you use in `figures` (keyed as the tool returns them) '
         'and discuss each one in the body. If reviewer issues are listed, fix all of them.'
     ),
-    capabilities=[ConfiguredModel(lambda: FunctionModel(analyst_policy, model_name='offline-analyst'))],
+    capabilities=[ConfiguredModel(lambda: offline_model(analyst_policy, 'analyst'))],
 )
 analyst_agent.tool(name='get_metric')(_metric_tool)
 
@@ -158,7 +158,7 @@ reviewer_agent = Agent(
         'You review a data brief before it goes to management. Recompute its figures with `get_metric`, list every '
         'figure that is wrong or not discussed in the body, and approve only a brief with no issues.'
     ),
-    capabilities=[ConfiguredModel(lambda: FunctionModel(reviewer_policy, model_name='offline-reviewer'))],
+    capabilities=[ConfiguredModel(lambda: offline_model(reviewer_policy, 'reviewer'))],
 )
 reviewer_agent.tool(name='get_metric')(_metric_tool)
 

@@ -9,10 +9,10 @@ import re
 
 from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelResponse
-from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.function import AgentInfo
 
 from agents._offline import final_output, last_user_prompt
-from agents.models import ConfiguredModel
+from agents.models import ConfiguredModel, offline_model
 
 __all__ = ('GLOSSARY', 'agent', 'define', 'finance_policy')
 
@@ -54,5 +54,5 @@ def finance_policy(messages: list[ModelMessage], info: AgentInfo) -> ModelRespon
 agent = Agent(
     name='financial_analyst',
     system_prompt='You are a financial analyst.',
-    capabilities=[ConfiguredModel(lambda: FunctionModel(finance_policy, model_name='offline-finance'))],
+    capabilities=[ConfiguredModel(lambda: offline_model(finance_policy, 'finance'))],
 )

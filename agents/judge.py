@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models import Model
-from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.function import AgentInfo
 from pydantic_evals.evaluators.llm_as_a_judge import GradingOutput
 
 from agents._offline import final_output, last_user_prompt
+from agents.models import offline_model
 
 __all__ = ('Check', 'grade', 'judge_policy', 'offline_judge_model', 'parse_sections', 'rubric_checks')
 
@@ -115,5 +116,5 @@ def judge_policy(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse
 
 
 def offline_judge_model() -> Model:
-    """The offline judge, reported under its own name `offline-judge` (no price exists for it)."""
-    return FunctionModel(judge_policy, model_name='offline-judge')
+    """The offline judge, reported under the `offline_priced_as` model, as the agents are (see agents.models)."""
+    return offline_model(judge_policy, 'judge')

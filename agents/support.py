@@ -17,12 +17,12 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, RunContext
 from pydantic_ai.messages import ModelMessage, ModelResponse
-from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.function import AgentInfo
 
 from agents._offline import final_output, last_user_prompt, tool_call, tool_results
 from agents.db import connect_readonly, shop_db
 from agents.kb import KnowledgeBase
-from agents.models import ConfiguredModel
+from agents.models import ConfiguredModel, offline_model
 
 __all__ = (
     'Category',
@@ -113,7 +113,7 @@ triage_agent = Agent(
         'must take over (legal threats, fraud, billing disputes, account ownership changes, orders that cannot be '
         'found), and a short, friendly reply draft grounded in the order and the articles.'
     ),
-    capabilities=[ConfiguredModel(lambda: FunctionModel(triage_policy, model_name='offline-triage'))],
+    capabilities=[ConfiguredModel(lambda: offline_model(triage_policy, 'triage'))],
 )
 
 

@@ -18,11 +18,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, ModelRetry, RunContext
 from pydantic_ai.messages import ModelMessage, ModelResponse
-from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.function import AgentInfo
 
 from agents._offline import final_output, last_user_prompt, retry_prompts, tool_call, tool_results
 from agents.db import execute_readonly, schema_sql, shop_db
-from agents.models import ConfiguredModel
+from agents.models import ConfiguredModel, offline_model
 
 __all__ = ('SqlAnswer', 'SqlDeps', 'SqlQuestion', 'question_to_sql', 'run_sql', 'sql_agent', 'sql_policy')
 
@@ -64,7 +64,7 @@ sql_agent = Agent(
     name='text_to_sql',
     deps_type=SqlDeps,
     output_type=SqlAnswer,
-    capabilities=[ConfiguredModel(lambda: FunctionModel(sql_policy, model_name='offline-sql'))],
+    capabilities=[ConfiguredModel(lambda: offline_model(sql_policy, 'sql'))],
 )
 
 

@@ -2,7 +2,7 @@
 
 The original configures Logfire, builds the dataset and calls `dataset.evaluate_sync(analyst_task)`. Here the
 harness configures Logfire and runs the cases, so the only change is the `@evaltrace.suite(dataset)` line; the
-agent comes from `agents.finance`, so its model follows `EVALTRACE_AGENT_MODEL` (offline by default).
+agent comes from `agents.finance`, so its model follows `DEMO_AGENT_MODEL` (offline by default).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pydantic_evals.evaluators import EvaluationResult
 from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 
 from ._results import CaseResult, CaseStatus, EvalValue
-from ._usage import Usage
+from ._usage import Usage, offline_price_note
 
 __all__ = ('Judged', 'failure_message', 'inputs_hash', 'jsonable', 'judge', 'truncate')
 
@@ -101,9 +101,10 @@ def judge(
 
 
 def _usage_line(label: str, usage: Usage) -> str:
+    note = offline_price_note(usage.to_dict())
     return (
         f'{label}: {usage.requests} request(s), {usage.input_tokens:,} input + {usage.output_tokens:,} output tokens, '
-        f'${usage.cost_usd:.6f}'
+        f'${usage.cost_usd:.6f}' + (f' ({note})' if note else '')
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import PurePath
 from typing import Any
 
 from ._decide import report_verdict
+from ._usage import offline_price_note
 
 __all__ = ('MAX_LINE', 'MAX_LISTED', 'baseline_lines', 'replay_note', 'summary_lines')
 
@@ -73,6 +74,11 @@ def replay_note(cases: Sequence[Mapping[str, Any]]) -> str | None:
     return f'replayed {len(replayed)} of {len(cases)} cases{where}{when}'
 
 
+def _offline_note(usage: dict[str, Any]) -> str:
+    note = offline_price_note(usage)
+    return f' ({note})' if note else ''
+
+
 def summary_lines(report: dict[str, Any], max_links: int = 50) -> list[str]:
     """Per suite: cases passed/failed/errored, pass rates, score averages, tokens and cost, slowest case, gates,
     and the links of the failed cases; then the session totals."""
@@ -99,6 +105,7 @@ def summary_lines(report: dict[str, Any], max_links: int = 50) -> list[str]:
                 if st['replayed_cost_usd']
                 else ''
             )
+            + _offline_note(usage)
         )
         note = replay_note(cases_by_suite.get(suite['suite'], []))
         if note:
@@ -128,7 +135,7 @@ def summary_lines(report: dict[str, Any], max_links: int = 50) -> list[str]:
     st = session['stats']
     lines.append(
         f'session: {st["passed"]} passed, {st["failed"]} failed, {st["error"]} error | '
-        f'tokens {st["total_tokens"]:,} | cost ${st["usage"]["cost_usd"]:.6f}'
+        f'tokens {st["total_tokens"]:,} | cost ${st["usage"]["cost_usd"]:.6f}' + _offline_note(st['usage'])
     )
     lines.extend(_gate_line(g) for g in session['gates'])
     lines.extend(baseline_lines(report.get('baseline'), max_links))

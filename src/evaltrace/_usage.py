@@ -2,15 +2,33 @@
 
 Pydantic AI sets `gen_ai.usage.*` and `operation.cost` (priced by genai-prices) on each model-request span; agent-run
 spans repeat the sums under `gen_ai.aggregated_usage.*`, so only request spans are counted here.
+
+An offline model (pydantic-ai's `FunctionModel` or `TestModel`) that reports under a priced model name, such as
+`FunctionModel(policy, model_name='gpt-4o-mini')`, gets a real price for its (estimated) tokens. Such a cost is
+what the run would have cost on that model, not money spent: a usage keeps the names it was priced as
+(`offline_priced_as`), and every output that shows the cost labels it "offline model, priced as openai:gpt-4o-mini".
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-__all__ = ('CaseUsage', 'Usage', 'is_model_request', 'usage_attributes', 'usage_of_span')
+__all__ = (
+    'OFFLINE_PROVIDERS',
+    'CaseUsage',
+    'Usage',
+    'is_model_request',
+    'offline_price_note',
+    'priced_as',
+    'usage_attributes',
+    'usage_of_span',
+)
+
+OFFLINE_PROVIDERS = frozenset({'function', 'test'})
+"""The `gen_ai.provider.name` of pydantic-ai's offline models, `FunctionModel` and `TestModel`."""
 
 
 @dataclass
@@ -21,6 +39,8 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    offline_priced_as: frozenset[str] = frozenset()
+    """Models (`provider:model`) under whose price offline models' requests were counted (see the module doc)."""
 
     def add(self, other: Usage) -> None:
         """Add another usage into this one, in place."""
@@ -28,18 +48,22 @@ class Usage:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.cost_usd += other.cost_usd
+        self.offline_priced_as |= other.offline_priced_as
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             'requests': self.requests,
             'input_tokens': self.input_tokens,
             'output_tokens': self.output_tokens,
             'cost_usd': round(self.cost_usd, 10),
         }
+        if self.offline_priced_as:
+            data['offline_priced_as'] = sorted(self.offline_priced_as)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Usage:
@@ -50,6 +74,7 @@ class Usage:
             input_tokens=int(data.get('input_tokens', 0)),
             output_tokens=int(data.get('output_tokens', 0)),
             cost_usd=float(data.get('cost_usd', 0.0)),
+            offline_priced_as=frozenset(str(m) for m in data.get('offline_priced_as') or ()),
         )
 
     @classmethod
@@ -71,16 +96,44 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
+@cache
+def priced_as(model: str) -> str:
+    """`provider:model` as genai-prices matches a bare model name (`gpt-4o-mini` -> `openai:gpt-4o-mini`)."""
+    try:
+        from genai_prices.data_snapshot import get_snapshot
+
+        provider, _ = get_snapshot().find_provider_model(model, None, None, None)
+    except Exception:  # an unknown name, or another genai-prices: the bare name still says what was priced
+        return model
+    return f'{provider.id}:{model}'
+
+
+def _offline_priced_as(attributes: Mapping[str, Any], cost: float) -> frozenset[str]:
+    provider = attributes.get('gen_ai.provider.name', attributes.get('gen_ai.system'))
+    model = attributes.get('gen_ai.response.model') or attributes.get('gen_ai.request.model')
+    if cost <= 0 or provider not in OFFLINE_PROVIDERS or not isinstance(model, str) or not model:
+        return frozenset()
+    return frozenset({priced_as(model)})
+
+
 def usage_of_span(attributes: Mapping[str, Any]) -> Usage | None:
     """The usage of one model-request span, or None when the span is not a model request."""
     if not is_model_request(attributes):
         return None
+    cost = _number(attributes.get('operation.cost'))
     return Usage(
         requests=1,
         input_tokens=int(_number(attributes.get('gen_ai.usage.input_tokens'))),
         output_tokens=int(_number(attributes.get('gen_ai.usage.output_tokens'))),
-        cost_usd=_number(attributes.get('operation.cost')),
+        cost_usd=cost,
+        offline_priced_as=_offline_priced_as(attributes, cost),
     )
+
+
+def offline_price_note(usage: Mapping[str, Any] | None) -> str:
+    """The label a cost gets when offline models were priced as real ones ('' otherwise), for every output."""
+    models = (usage or {}).get('offline_priced_as') or ()
+    return f'offline model, priced as {", ".join(models)}' if models else ''
 
 
 @dataclass

@@ -15,7 +15,7 @@ def test_default_is_offline() -> None:
 
 
 def test_environment_wins_over_pyproject() -> None:
-    env = {'EVALTRACE_AGENT_MODEL': 'openai:gpt-4o-mini'}
+    env = {'DEMO_AGENT_MODEL': 'openai:gpt-4o-mini'}
     assert resolve_model_setting('model', env, {'model': 'anthropic:claude-sonnet-4-5'}) == 'openai:gpt-4o-mini'
 
 
@@ -26,7 +26,7 @@ def test_pyproject_used_without_environment() -> None:
 
 
 def test_settings_are_independent() -> None:
-    env = {'EVALTRACE_JUDGE_MODEL': 'openai:gpt-4o'}
+    env = {'DEMO_JUDGE_MODEL': 'openai:gpt-4o'}
     assert resolve_model_setting('model', env, {}) == 'offline'
     assert resolve_model_setting('judge_model', env, {}) == 'openai:gpt-4o'
 
@@ -34,8 +34,8 @@ def test_settings_are_independent() -> None:
 @pytest.mark.parametrize(
     ('env', 'table', 'where'),
     [
-        ({'EVALTRACE_AGENT_MODEL': '  '}, {}, 'environment variable EVALTRACE_AGENT_MODEL'),
-        ({}, {'model': 3}, 'pyproject.toml [tool.evaltrace.agents] model'),
+        ({'DEMO_AGENT_MODEL': '  '}, {}, 'environment variable DEMO_AGENT_MODEL'),
+        ({}, {'model': 3}, 'pyproject.toml [tool.demo] model'),
     ],
 )
 def test_bad_value_names_its_source(env: dict[str, str], table: dict[str, object], where: str) -> None:
@@ -45,11 +45,11 @@ def test_bad_value_names_its_source(env: dict[str, str], table: dict[str, object
 
 def test_read_agent_settings(tmp_path: Path) -> None:
     pyproject = tmp_path / 'pyproject.toml'
-    pyproject.write_text('[tool.evaltrace.agents]\nmodel = "openai:gpt-4o-mini"\n')
+    pyproject.write_text('[tool.demo]\nmodel = "openai:gpt-4o-mini"\n')
     assert read_agent_settings(pyproject) == {'model': 'openai:gpt-4o-mini'}
     assert read_agent_settings(tmp_path / 'missing.toml') == {}
     broken = tmp_path / 'broken.toml'
-    broken.write_text('[tool.evaltrace.agents\n')
+    broken.write_text('[tool.demo\n')
     with pytest.raises(ModelSettingError, match=r'broken\.toml'):
         read_agent_settings(broken)
 
@@ -57,16 +57,21 @@ def test_read_agent_settings(tmp_path: Path) -> None:
 def test_configured_model_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     offline = FunctionModel(lambda messages, info: None, model_name='offline-x')  # type: ignore[arg-type,return-value]
     capability = ConfiguredModel(lambda: offline)
-    monkeypatch.delenv('EVALTRACE_AGENT_MODEL', raising=False)
+    monkeypatch.delenv('DEMO_AGENT_MODEL', raising=False)
     assert capability.get_model() is offline
-    monkeypatch.setenv('EVALTRACE_AGENT_MODEL', 'openai:gpt-4o-mini')
+    monkeypatch.setenv('DEMO_AGENT_MODEL', 'openai:gpt-4o-mini')
     assert capability.get_model() == 'openai:gpt-4o-mini'
 
 
-def test_offline_judge_has_its_own_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv('EVALTRACE_JUDGE_MODEL', raising=False)
+def test_offline_judge_is_priced_as_the_agents_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv('DEMO_JUDGE_MODEL', raising=False)
+    monkeypatch.delenv('DEMO_OFFLINE_PRICED_AS', raising=False)
     model = judge_model()
     assert isinstance(model, FunctionModel)
-    assert model.model_name == 'offline-judge'
-    monkeypatch.setenv('EVALTRACE_JUDGE_MODEL', 'test')
+    assert model.model_name == 'gpt-4o-mini'
+    monkeypatch.setenv('DEMO_OFFLINE_PRICED_AS', 'anthropic:claude-3-5-haiku-latest')
+    assert judge_model().model_name == 'claude-3-5-haiku-latest'
+    monkeypatch.setenv('DEMO_OFFLINE_PRICED_AS', 'none')
+    assert judge_model().model_name == 'offline-judge'
+    monkeypatch.setenv('DEMO_JUDGE_MODEL', 'test')
     assert judge_model().model_name == 'test'

@@ -35,7 +35,7 @@ async def test_agent_model_setting_switches_to_a_real_provider(
         Reply.tool(ToolCall('final_result', {'sql': SQL, 'summary': 'Two orders were cancelled.'})),
     ]
     with serve_openai(replies) as server:
-        monkeypatch.setenv('EVALTRACE_AGENT_MODEL', 'openai-chat:gpt-4o-mini')
+        monkeypatch.setenv('DEMO_AGENT_MODEL', 'openai-chat:gpt-4o-mini')
         monkeypatch.setenv('OPENAI_BASE_URL', server.base_url)
         monkeypatch.setenv('OPENAI_API_KEY', API_KEY)
         result = await sql_agent.run('How many orders were cancelled?', deps=SqlDeps())
@@ -56,7 +56,29 @@ async def test_agent_model_setting_switches_to_a_real_provider(
     assert API_KEY not in str(spans)
 
 
-async def test_offline_agent_model_has_no_price(capfire: CaptureLogfire, instrumented: None) -> None:
+async def test_offline_agent_model_is_priced_as_openai_gpt_4o_mini(
+    monkeypatch: pytest.MonkeyPatch, capfire: CaptureLogfire, instrumented: None
+) -> None:
+    monkeypatch.delenv('DEMO_OFFLINE_PRICED_AS', raising=False)
+    result = await sql_agent.run('How many orders were cancelled?', deps=SqlDeps())
+    assert result.response.model_name == 'gpt-4o-mini'
+    chats = [s['attributes'] for s in capfire.exporter.exported_spans_as_dict() if s['name'] == 'chat gpt-4o-mini']
+    assert len(chats) == 2
+    assert all(a['gen_ai.provider.name'] == 'function' for a in chats)  # what evaltrace labels "offline model"
+    for a in chats:
+        price = calc_price(
+            Usage(input_tokens=a['gen_ai.usage.input_tokens'], output_tokens=a['gen_ai.usage.output_tokens']),
+            model_ref='gpt-4o-mini',
+            provider_id='openai',
+        )
+        assert a['operation.cost'] == pytest.approx(float(price.total_price))
+        assert a['operation.cost'] > 0
+
+
+async def test_offline_models_unpriced_when_priced_as_none(
+    monkeypatch: pytest.MonkeyPatch, capfire: CaptureLogfire, instrumented: None
+) -> None:
+    monkeypatch.setenv('DEMO_OFFLINE_PRICED_AS', 'none')
     result = await sql_agent.run('How many orders were cancelled?', deps=SqlDeps())
     assert result.response.model_name == 'offline-sql'
     chats = [s['attributes'] for s in capfire.exporter.exported_spans_as_dict() if s['name'] == 'chat offline-sql']
@@ -68,7 +90,7 @@ async def test_offline_agent_model_has_no_price(capfire: CaptureLogfire, instrum
 async def test_judge_model_setting_switches_the_judge(monkeypatch: pytest.MonkeyPatch) -> None:
     verdict = {'reason': 'It greets.', 'pass': True, 'score': 1.0}
     with serve_openai([Reply.tool(ToolCall('final_result', verdict))]) as server:
-        monkeypatch.setenv('EVALTRACE_JUDGE_MODEL', 'openai-chat:gpt-4o-mini')
+        monkeypatch.setenv('DEMO_JUDGE_MODEL', 'openai-chat:gpt-4o-mini')
         monkeypatch.setenv('OPENAI_BASE_URL', server.base_url)
         monkeypatch.setenv('OPENAI_API_KEY', API_KEY)
         async with judge_model() as model:

@@ -116,7 +116,7 @@ async def test_offline_agent_calls_the_tools(deps: SupportDeps, capfire: Capture
     assert result.output.priority == 'high'
     assert result.output.order_id == 'ORD-1004'
     assert 'FE4349342752' in result.output.reply_draft
-    assert result.response.model_name == 'offline-triage'
+    assert result.response.model_name == 'gpt-4o-mini'
     usage = result.usage
     assert usage.requests == 2
     assert usage.tool_calls == 2

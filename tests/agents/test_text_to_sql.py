@@ -44,7 +44,7 @@ async def test_offline_agent_runs_the_sql() -> None:
     assert result.output.sql == "SELECT COUNT(*) FROM orders WHERE status = 'cancelled'"
     assert result.output.summary == '1 row(s): 2'
     assert result.usage.tool_calls == 1
-    assert result.response.model_name == 'offline-sql'
+    assert result.response.model_name == 'gpt-4o-mini'
 
 
 @pytest.mark.anyio

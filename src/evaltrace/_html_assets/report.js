@@ -120,7 +120,8 @@
       '<div class="vword">' + esc(WORDS[v.word] || v.word) + '</div><div class="vbody"><div class="vwhy">' + esc(why.join(' · ')) + '</div>' +
       '<div class="summary-stats"><span>' + num(s.cases) + ' cases</span><span class="ok">' + num(s.passed) + ' passed</span>' +
       '<span class="' + (v.ungated ? 'ko' : 'tolerated') + '">' + num(s.failed) + ' failed</span><span>' + num(s.error) + ' error</span>' +
-      '<span>' + num(u.input_tokens) + ' in / ' + num(u.output_tokens) + ' out tokens</span><span>' + cost(u.cost_usd) + '</span></div>' +
+      '<span>' + num(u.input_tokens) + ' in / ' + num(u.output_tokens) + ' out tokens</span><span>' + cost(u.cost_usd) + '</span>' +
+      pricedNote(u) + '</div>' +
       (gates.length ? '<div class="vgates">' + gates.map(function (g) {
         return '<span class="gate-scope muted">' + esc(g.scope === 'session' ? 'session' : suiteFunction(g.scope).split('::').pop() + suiteParams(g.scope)) + '</span>' + gateHtml(g);
       }).join(' ') + '</div>' : '') + '</div></header>';
@@ -326,7 +327,14 @@
   }
   function usageLine(u) {
     u = u || {};
-    return num(u.requests) + ' req · ' + num(u.input_tokens) + ' in / ' + num(u.output_tokens) + ' out · ' + cost(u.cost_usd);
+    return num(u.requests) + ' req · ' + num(u.input_tokens) + ' in / ' + num(u.output_tokens) + ' out · ' + cost(u.cost_usd) +
+      pricedNote(u);
+  }
+
+  // Offline models reported under a priced model name: the cost is what the run would cost on it (see _usage.py).
+  function pricedNote(u) {
+    var models = (u || {}).offline_priced_as || [];
+    return models.length ? ' <span class="muted priced-note">(offline model, priced as ' + esc(models.join(', ')) + ')</span>' : '';
   }
   function caseDetail(c, data) {
     var d = data.detail || {};
