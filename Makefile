@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: setup evals test browser lint format typecheck check bench clean
+.PHONY: setup evals test browser lint format typecheck check bench clean quickstart versions
 
 setup:  ## install uv (if missing) and the locked environment in .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -16,6 +16,12 @@ browser:  ## Debian's Chromium, for the HTML report's browser test (needs root; 
 
 test: setup browser  ## run evaltrace's own tests
 	$(UV) run pytest tests/ -n 2
+
+quickstart: setup  ## the README's quickstart and `evaltrace init`, each in a fresh project and venv, on the built wheel
+	$(UV) run python -m tests.readme_quickstart
+
+versions: setup  ## a fast subset of the tests on the oldest and the newest dependency versions pyproject allows
+	bash .ci/versions
 
 lint:
 	$(UV) run ruff check .
