@@ -19,6 +19,14 @@ class SettingOffError(ValueError):
     """The command needs a file that the settings switch off (e.g. `store = "off"`)."""
 
 
+def _shown(path: Path) -> Path:
+    # Settings hold absolute paths (from the rootdir); below the current folder, the relative one reads better.
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 @cache
 def _settings() -> Settings:
     # Once per command: every default of one command comes from the same resolution.
@@ -34,14 +42,14 @@ def store_path(given: Path | None) -> Path:
         raise SettingOffError(
             f'the local trace store is off (store from {settings.sources.get("store", "default")}); pass --store'
         )
-    return settings.store
+    return _shown(settings.store)
 
 
 def report_path(given: Path | None) -> Path:
     """The JSON report: the option, else the `report` setting."""
-    return given if given is not None else _settings().report
+    return given if given is not None else _shown(_settings().report)
 
 
 def baseline_path(given: Path | None) -> Path:
     """The baseline file: the option, else the `baseline` setting."""
-    return given if given is not None else _settings().baseline
+    return given if given is not None else _shown(_settings().baseline)

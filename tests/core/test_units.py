@@ -11,7 +11,7 @@ from evaltrace._gates import Gate, compute_stats, evaluate_gate, wilson_lower_bo
 from evaltrace._links import LinkTarget, logfire_trace_url, project_url_from_credentials, template_trace_url
 from evaltrace._results import CaseResult, EvalValue
 from evaltrace._settings import resolve_values
-from evaltrace._usage import Usage, usage_of_span
+from evaltrace._usage import Usage, offline_price_note, usage_of_span
 
 TRACE = '0123456789abcdef0123456789abcdef'
 SPAN = '0123456789abcdef'
@@ -151,3 +151,26 @@ def test_scrubbing_keeps_eval_content_that_only_mentions_a_sensitive_word() -> N
     assert keep_eval_content(match(('attributes', 'output'), leaked, 'auth')) is None
     assert keep_eval_content(match(('attributes', 'http.request.header.authorization'), 'x', 'auth')) is None
     assert keep_eval_content(match(('attributes', 'password'), 'hunter2', 'password')) is None
+
+
+def test_an_offline_model_under_a_priced_name_is_labelled_as_such() -> None:
+    offline = {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.provider.name': 'function',
+        'gen_ai.response.model': 'gpt-4o-mini',
+        'gen_ai.usage.input_tokens': 10,
+        'gen_ai.usage.output_tokens': 2,
+        'operation.cost': 0.5,
+    }
+    usage = usage_of_span(offline)
+    assert usage is not None and usage.offline_priced_as == frozenset({'openai:gpt-4o-mini'})
+    assert offline_price_note(usage.to_dict()) == 'offline model, priced as openai:gpt-4o-mini'
+    real = usage_of_span({**offline, 'gen_ai.provider.name': 'openai'})
+    unpriced = usage_of_span({**offline, 'operation.cost': 0, 'gen_ai.response.model': 'offline-x'})
+    assert real is not None and unpriced is not None
+    assert not real.offline_priced_as and not unpriced.offline_priced_as
+    assert 'offline_priced_as' not in real.to_dict() and offline_price_note(real.to_dict()) == ''
+
+    total = Usage.total([real, usage])
+    assert total.cost_usd == 1.0 and total.offline_priced_as == {'openai:gpt-4o-mini'}
+    assert Usage.from_dict(total.to_dict()) == total
