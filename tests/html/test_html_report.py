@@ -191,3 +191,23 @@ def test_html_failure_is_one_warning_not_an_error(tmp_path: Path) -> None:
     assert len(warnings) == 1
     assert warnings[0].startswith(f'HTML report not written to {blocker / "report.html"}: ')
     assert '\n' not in warnings[0]
+
+
+@pytest.fixture
+def priced_html(project: EvalProject) -> Path:
+    """The HTML report of a one-case run whose FunctionModel reports as gpt-4o-mini (run before the browser starts)."""
+    project.dataset('words', [{'name': 'c0', 'inputs': 'word0', 'expected_output': 'WORD0'}])
+    project.write('evals/test_words.py', SUITE.replace("model_name='fake-model'", "model_name='gpt-4o-mini'"))
+    project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider').assert_outcomes(passed=1)
+    return project.path / '.evaltrace' / 'report.html'
+
+
+def test_browser_labels_the_cost_of_an_offline_model_priced_as_a_real_one(priced_html: Path, browser_page: Any) -> None:
+    page = browser_page
+    page.goto(priced_html.resolve().as_uri())
+    page.wait_for_function('window.__evaltraceReady === true')
+    assert '(offline model, priced as openai:gpt-4o-mini)' in page.locator('.summary-stats').inner_text()
+    page.locator('tr.case-row').first.click()
+    detail = page.locator('.detail-grid').first
+    detail.wait_for()
+    assert 'offline model, priced as openai:gpt-4o-mini' in detail.inner_text()
