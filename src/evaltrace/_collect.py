@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic_evals import Case, Dataset
 
-from ._dataset import DatasetError, load_dataset, resolve_dataset_path, task_types
+from ._dataset import DatasetError, load_dataset, resolve_dataset_path, task_types, validate_dataset_inputs
 from ._results import CaseResult
 from ._suite import SuiteSpec
 
@@ -90,7 +90,8 @@ def suite_run_id(item: pytest.Item, param: CaseParam) -> str:
 
 def _load(metafunc: pytest.Metafunc, spec: SuiteSpec) -> tuple[Dataset[Any, Any, Any], str | None]:
     if isinstance(spec.dataset, Dataset):
-        return spec.dataset, None
+        input_type, _, _ = task_types(metafunc.function)
+        return validate_dataset_inputs(spec.dataset, input_type, f'dataset {spec.dataset.name!r}'), None
     rootdir = metafunc.config.rootpath
     path = resolve_dataset_path(spec.dataset, rootdir, metafunc.definition.path.parent)
     try:

@@ -126,3 +126,32 @@ def test_a_dataset_objects_inputs_are_validated_against_the_task_annotation() ->
     bad = Dataset(name='q', cases=[Case(name='a', inputs={'text': 'hi', 'level': 1}), Case(name='b', inputs={})])
     with pytest.raises(DatasetError, match=r"^dataset q: case 'b' \(#2\), field inputs\.text: Field required"):
         validate_dataset_inputs(bad, Question, 'dataset q')
+
+
+BAD_OBJECT_SUITE = """
+from pydantic import BaseModel
+from pydantic_evals import Case, Dataset
+import evaltrace
+
+
+class Question(BaseModel):
+    text: str
+    level: int
+
+
+dataset = Dataset(name='q', cases=[Case(name='a', inputs={'text': 'hi', 'level': 1}), Case(name='b', inputs={})])
+
+
+@evaltrace.suite(dataset)
+def test_questions(inputs: Question) -> str:
+    return inputs.text
+"""
+
+
+def test_a_dataset_object_with_bad_inputs_is_its_suites_dataset_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_questions=BAD_OBJECT_SUITE)
+    result = pytester.runpytest_inprocess('-p', 'no:cacheprovider')
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*evaltrace: bad dataset: dataset 'q': case 'b' (#2), field inputs.text: Field required*"]
+    )
