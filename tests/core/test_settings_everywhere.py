@@ -151,7 +151,7 @@ def test_questions(inputs: Question) -> str:
 def test_a_dataset_object_with_bad_inputs_is_its_suites_dataset_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_questions=BAD_OBJECT_SUITE)
     result = pytester.runpytest_inprocess('-p', 'no:cacheprovider')
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         ["*evaltrace: bad dataset: dataset 'q': case 'b' (#2), field inputs.text: Field required*"]
     )
