@@ -7,7 +7,6 @@ An option given on the command line wins; otherwise the path comes from `resolve
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 from ._settings import Settings, resolve_cli_settings
@@ -27,9 +26,9 @@ def _shown(path: Path) -> Path:
         return path
 
 
-@cache
 def _settings() -> Settings:
-    # Once per command: every default of one command comes from the same resolution.
+    # Resolved at each call, not cached: `evaltrace.cli.main` may run several times in one process (tests, scripts),
+    # from other folders and with other environments, and each call must see its own.
     return resolve_cli_settings()
 
 

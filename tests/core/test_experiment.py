@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -146,7 +147,7 @@ def test_the_experiment_has_the_shape_plain_evaluate_gives_it(project: EvalProje
     try:
         from classifier import classify, dataset  # pyright: ignore[reportMissingImports]
 
-        dataset.evaluate_sync(classify, progress=False)
+        asyncio.run(dataset.evaluate(classify, progress=False))  # evaluate_sync would leave its loop open
         plain = capfire.exporter.exported_spans_as_dict()
         capfire.exporter.clear()
         result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
