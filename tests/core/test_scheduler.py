@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -200,7 +201,9 @@ def test_a_blocking_case_fails_only_itself(project: EvalProject) -> None:
     result.assert_outcomes(passed=4, failed=1)
     blocker = project.cases()['block']
     assert blocker['status'] == 'error'
-    assert 'blocked the event loop for 2.' in blocker['error']['message']
+    # 2.5 s of sleep, measured by a watchdog: more on a loaded machine, never less than the 2 s timeout
+    blocked = re.search(r'blocked the event loop for (\d+\.\d) s', blocker['error']['message'])
+    assert blocked is not None and float(blocked.group(1)) >= 2.0
     assert all(project.cases()[n]['status'] == 'passed' for n in 'abcd')
 
 
