@@ -553,7 +553,8 @@ def test_a_loopback_server_on_another_ephemeral_port_replays(
 def test_a_cassette_miss_is_printed_once(project: EvalProject, server: FakeOpenAI) -> None:
     run(project).assert_outcomes(passed=2)
     write_cases(project, [('c0', 'question 0'), ('c1', 'question one, reworded')])
-    result = run(project, '--evaltrace-record=none')
+    # -rN: pytest's short summary repeats each failure's first line, untruncated where CI is set.
+    result = run(project, '--evaltrace-record=none', '-rN')
     result.assert_outcomes(passed=1, failed=1)
     text = result.stdout.str()
     assert text.count('no unplayed recorded response matches') == 1, text
