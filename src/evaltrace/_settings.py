@@ -21,6 +21,7 @@ from typing import Any, Generic, Literal, TypeVar, cast
 
 import pytest
 
+from ._bounds import DEFAULT_MAX_VALUE_CHARS, MAX_VALUE_CHARS_CEILING
 from ._gates import Gate, gate_from_mapping
 
 __all__ = (
@@ -69,6 +70,13 @@ def _finite_float(raw: Any) -> float:
     value = float(raw)
     if not math.isfinite(value):
         raise ValueError(f'expected a finite number, got {raw!r}')
+    return value
+
+
+def _value_chars(raw: Any) -> int:
+    value = int(raw)
+    if not 100 <= value <= MAX_VALUE_CHARS_CEILING:
+        raise ValueError(f'expected a whole number from 100 to {MAX_VALUE_CHARS_CEILING:,}, got {raw!r}')
     return value
 
 
@@ -415,6 +423,16 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
         metavar='RUN_ID',
     ),
     SettingSpec(
+        'max_value_chars',
+        "Characters of JSON kept per stored value (a case's inputs, expected output, output, metadata, each failure "
+        'message and span attribute); the rest is cut with a marker.',
+        _value_chars,
+        DEFAULT_MAX_VALUE_CHARS,
+        '--evaltrace-max-value-chars',
+        'EVALTRACE_MAX_VALUE_CHARS',
+        metavar='N',
+    ),
+    SettingSpec(
         'scrub_patterns',
         'Extra regular expressions whose matches are scrubbed from traces, reports and cassettes.',
         _patterns,
@@ -451,6 +469,7 @@ class Settings:
     markdown: Path | None
     shard: tuple[int, int]
     scrub_patterns: tuple[str, ...]
+    max_value_chars: int
     retry_attempts: int
     retry_max_delay: float
     rate_limit_rpm: float
@@ -667,6 +686,7 @@ def _build_settings(
         markdown=path(values['markdown']) if values['markdown'] else None,
         shard=values['shard'],
         scrub_patterns=values['scrub_patterns'],
+        max_value_chars=values['max_value_chars'],
         retry_attempts=values['retry_attempts'],
         retry_max_delay=values['retry_max_delay'],
         rate_limit_rpm=values['rate_limit_rpm'],
