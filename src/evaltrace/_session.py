@@ -414,7 +414,7 @@ class EvalSession:
 
     def _case_finished(self, result: CaseResult, info: SuiteInfo) -> None:
         if self.journal is None:
-            self.journal = CaseJournal(self.settings.report)
+            self.journal = CaseJournal(self.settings.report, self.run_id)
         try:
             self.journal.append(result.to_dict(), info.to_dict())
         except OSError as e:

@@ -172,7 +172,7 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
     if state.journal is not None:
         state.journal.close()
     if state.report_written:
-        remove_journal(state.settings.report)  # the report now holds every finished case
+        remove_journal(state.settings.report, state.run_id)  # the report now holds every finished case
 
     write_line = line_writer(config.pluginmanager.get_plugin('terminalreporter'))
     errors = write_ci_outputs(data, markdown_path=state.settings.markdown, env=os.environ, write_line=write_line)
