@@ -176,6 +176,10 @@ def read_report(path: Path) -> dict[str, Any]:
         raise ValueError(f'{path}: not a valid JSON report: {e}') from None
     if not isinstance(data, dict) or data.get('tool') != 'evaltrace':  # pyright: ignore[reportUnknownMemberType]
         raise ValueError(f'{path}: not an evaltrace report')
+    from ._shape import report_shape_problem
+
+    if (problem := report_shape_problem(data)) is not None:
+        raise ValueError(f'{path}: not a valid evaltrace report: {problem}')
     return data  # pyright: ignore[reportUnknownVariableType]
 
 

@@ -145,7 +145,7 @@ class EvalSession:
             if keep and len(spooled_runs(store)) > keep:
                 from ._store import merge_spool
 
-                merge_spool(store, keep_runs=keep)
+                self.harness_warnings.extend(merge_spool(store, keep_runs=keep).notices)
         except Exception as e:  # StoreError, OSError: the spans are still in the spool for the next query
             self.harness_warnings.append(f'local trace store not updated: {e}')
 

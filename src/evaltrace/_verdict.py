@@ -139,6 +139,11 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
         result.suite = info.suite  # the suite run's id
         state.add_result(result, info)
     interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+    if not state.expected and not state.state.cases:
+        # No eval case selected (`-m "not evaltrace"`, `--evaltrace-skip`, `-k` on other tests): the last real run's
+        # report and HTML page stay as they are, for `evaltrace show` and `baseline save`.
+        state.close_tracing()
+        return
     missing = [n for n in state.expected if n not in state.state.cases]
     complete = not interrupted and not missing
     data = state.write_report(complete=complete)
