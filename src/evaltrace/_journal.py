@@ -25,10 +25,14 @@ import os
 import re
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from pydantic_core import to_json
+
+if TYPE_CHECKING:
+    from ._report import SuiteInfo
+    from ._results import CaseResult
 
 try:  # POSIX; elsewhere every journal counts as dead once its run has ended (no lock to tell a live one)
     import fcntl
@@ -44,6 +48,7 @@ __all__ = (
     'recover_journals',
     'recover_report',
     'remove_journal',
+    'run_results',
 )
 
 
@@ -132,6 +137,18 @@ def _parse_lines(text: str) -> tuple[list[dict[str, Any]], int]:
             continue
         entries.append(cast(dict[str, Any], entry))
     return entries, bad
+
+
+def run_results(report: Path, run_id: str) -> list[tuple[CaseResult, SuiteInfo]]:
+    """The results in every journal of one run (its workers' too), as `recover_journals` would fold them."""
+    from ._report import SuiteInfo
+    from ._results import CaseResult
+
+    return [
+        (CaseResult.from_dict(entry['case']), SuiteInfo.from_dict(entry['suite']))
+        for path in journal_paths(report, run_id)
+        for entry in read_journal(path)
+    ]
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:

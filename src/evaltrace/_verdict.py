@@ -16,7 +16,7 @@ from ._ci import line_writer, write_ci_outputs
 from ._collect import CaseParam, case_param
 from ._decide import SETUP_ERROR, decide
 from ._gates import Gate, logical_cases
-from ._journal import remove_journal
+from ._journal import remove_journal, run_results
 from ._report import SuiteInfo, write_json_atomic
 from ._results import CaseResult
 from ._session import EvalSession
@@ -145,6 +145,11 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
         state.close_tracing()
         return
     missing = [n for n in state.expected if n not in state.state.cases]
+    if missing:  # a worker that died may have finished (and journaled) cases it never got to report
+        for result, info in run_results(state.settings.report, state.run_id):
+            if result.nodeid not in state.state.cases:
+                state.add_result(result, info)
+        missing = [n for n in state.expected if n not in state.state.cases]
     complete = not interrupted and not missing
     data = state.write_report(complete=complete)
     state.close_tracing()
