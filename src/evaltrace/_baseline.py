@@ -95,6 +95,8 @@ def make_baseline(report: Mapping[str, Any]) -> dict[str, Any]:
         raise BaselineError('the report is incomplete (interrupted, or cases did not run); run the evals again')
     if report.get('shard', {}).get('count', 1) > 1:
         raise BaselineError('the report is one shard of a run; merge the shards first (evaltrace merge)')
+    if not report.get('cases'):
+        raise BaselineError('the report has no cases (a run that selected no eval case); run the evals first')
     cases, pass_k = _report_cases(report)
     compact = compact_cases(cases, pass_k)
     suites: dict[str, Any] = {}

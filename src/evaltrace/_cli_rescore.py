@@ -62,7 +62,7 @@ def run_rescore(
     try:
         store_path = cli_store_path(store_path)
         report_path = cli_report_path(report_path)
-        con = open_store(store_path)
+        con = open_store(store_path, on_notice=lambda line: err.write(line + '\n'))
         try:
             run = resolve_run(con, run_id)
             selected = _select(stored_suites(con, run), suites, run)

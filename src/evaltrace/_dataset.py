@@ -95,6 +95,10 @@ def load_dataset(
         text = path.read_text(encoding='utf-8')
     except OSError as e:
         raise DatasetError(f'{display_path}: cannot read dataset file: {e.strerror or e}') from None
+    except UnicodeDecodeError as e:  # a ValueError, not an OSError: it would otherwise abort the whole collection
+        raise DatasetError(
+            f'{display_path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})'
+        ) from None
     is_json = path.suffix.lower() == '.json'
     try:
         data = json.loads(text) if is_json else yaml.load(text, Loader=_YAML_LOADER)
@@ -109,6 +113,8 @@ def load_dataset(
         raise DatasetError(f'{display_path}: a dataset must be a mapping with a `cases` list')
     data = typing.cast(dict[str, Any], data)
     data.pop('$schema', None)
+    if not data.get('cases'):  # else pytest only shows an "empty parameter set" skip, with nothing about the file
+        raise DatasetError(f'{display_path}: the dataset has no cases')
     dataset_type: Any = Dataset[input_type, output_type, Any]  # pyright: ignore[reportInvalidTypeArguments]
     try:
         return dataset_type.from_dict(data, evaluator_types, default_name=path.stem)

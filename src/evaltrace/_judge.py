@@ -7,10 +7,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic_core import to_jsonable_python
 from pydantic_evals.evaluators import EvaluationResult
 from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 
+from ._bounds import MAX_VALUE_CHARS_CEILING, bound_value
 from ._results import CaseResult, CaseStatus, EvalValue
 from ._usage import Usage, offline_price_note
 
@@ -19,9 +19,13 @@ __all__ = ('Judged', 'failure_message', 'inputs_hash', 'jsonable', 'judge', 'tru
 MAX_VALUE_CHARS = 400
 
 
-def jsonable(value: Any) -> Any:
-    """A JSON-compatible copy of any value (pydantic models, dataclasses...); unknown objects become their repr."""
-    return to_jsonable_python(value, fallback=repr)
+def jsonable(value: Any, max_chars: int = MAX_VALUE_CHARS_CEILING) -> Any:
+    """A JSON-compatible copy of any value (pydantic models, dataclasses...); unknown objects become their repr.
+
+    Never raises, and never grows past about `max_chars` characters of JSON (see `_bounds.bound_value`): a value
+    that cannot be serialised is kept as a safe representation with a marker.
+    """
+    return bound_value(value, max_chars)
 
 
 def inputs_hash(inputs: Any, expected_output: Any) -> str:

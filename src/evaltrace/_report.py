@@ -146,6 +146,8 @@ def build_report(
         'complete': complete,
         'shard': {'index': shard[0], 'count': shard[1]},
         'expected': list(expected),
+        # An incomplete run names what it lost: expected cases with no result (interrupted, or a worker that died).
+        **({'missing': _missing(expected, cases)} if not complete else {}),
         'session': {
             'stats': session_stats.to_dict(),
             'gate_spec': gate_to_dict(session_gate),
@@ -158,6 +160,11 @@ def build_report(
     if extra:
         report.update(extra)
     return report
+
+
+def _missing(expected: Sequence[str], cases: Sequence[CaseResult]) -> list[str]:
+    done = {c.nodeid for c in cases}
+    return [n for n in expected if n not in done]
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -176,6 +183,10 @@ def read_report(path: Path) -> dict[str, Any]:
         raise ValueError(f'{path}: not a valid JSON report: {e}') from None
     if not isinstance(data, dict) or data.get('tool') != 'evaltrace':  # pyright: ignore[reportUnknownMemberType]
         raise ValueError(f'{path}: not an evaltrace report')
+    from ._shape import report_shape_problem
+
+    if (problem := report_shape_problem(data)) is not None:
+        raise ValueError(f'{path}: not a valid evaltrace report: {problem}')
     return data  # pyright: ignore[reportUnknownVariableType]
 
 

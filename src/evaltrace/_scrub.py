@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from pydantic_core import from_json
 
+from ._bounds import bound_text, bound_value
 from ._results import CaseResult
 
 __all__ = (
@@ -239,6 +240,7 @@ class SecretScrubber:
         replacement: str = SCRUBBED,
         key_note: bool = True,
         environ: Mapping[str, str] | None = None,
+        max_value_chars: int | None = None,
     ) -> None:
         """Compile the patterns.
 
@@ -248,6 +250,8 @@ class SecretScrubber:
             key_note: Whether a value redacted for its key says which pattern matched (logfire's habit), or is
                 simply `replacement`.
             environ: Where secret environment variables are read (default: the process's).
+            max_value_chars: `scrub_case_result` first cuts each value of a result to this many characters of JSON
+                (the `max_value_chars` setting; see `_bounds`), so that scrubbing never runs over more.
 
         Raises:
             ValueError: A pattern is not a valid regular expression (the message names it).
@@ -261,6 +265,7 @@ class SecretScrubber:
         self.replacement = replacement
         self._key_note = key_note
         self._extra = compiled
+        self.max_value_chars = max_value_chars
         from logfire._internal.scrubbing import BaseScrubber
 
         keys = key_patterns()
@@ -410,6 +415,9 @@ def scrub_case_result(result: CaseResult, scrubber: SecretScrubber) -> CaseResul
     expected output, output and metadata (sensitive keys redacted, secrets in strings replaced), and the failure
     messages, error, evaluator reasons and string values. Names and node ids are the user's own and are kept.
     """
+    limit = scrubber.max_value_chars
+    if limit is not None:  # cut before scrubbing: the regexes then never run over more than the bound
+        _bound_case_result(result, limit)
     text = scrubber.scrub_text
     result.inputs = scrubber.scrub_value(result.inputs)
     result.expected_output = scrubber.scrub_value(result.expected_output)
@@ -426,3 +434,20 @@ def scrub_case_result(result: CaseResult, scrubber: SecretScrubber) -> CaseResul
             if isinstance(value.value, str):
                 value.value = text(value.value)
     return result
+
+
+def _bound_case_result(result: CaseResult, limit: int) -> None:
+    result.inputs = bound_value(result.inputs, limit)
+    result.expected_output = bound_value(result.expected_output, limit)
+    result.output = bound_value(result.output, limit)
+    result.metadata = bound_value(result.metadata, limit)
+    result.failures = [bound_text(f, limit) for f in result.failures]
+    if result.error is not None:
+        result.error = {k: bound_text(v, limit) for k, v in result.error.items()}
+    result.evaluator_failures = [{k: bound_text(v, limit) for k, v in f.items()} for f in result.evaluator_failures]
+    for values in (result.assertions, result.scores, result.labels):
+        for value in values.values():
+            if value.reason:
+                value.reason = bound_text(value.reason, limit)
+            if isinstance(value.value, str):
+                value.value = bound_text(value.value, limit)

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from pydantic_evals.reporting import EvaluationReport
 
 from ._baseline import BaselineError, load_baseline
+from ._bounds import BoundAttributesProcessor
 from ._collect import CaseParam, SuiteRuntime, suite_run_id
 from ._experiment import Experiment, experiment_summary, render_table, run_report_check
 from ._faults import FaultPolicy, enter_provider_faults
@@ -114,7 +115,7 @@ class EvalSession:
     def tracing(self) -> TraceSetup:
         if self.trace is None:
             s = self.settings
-            extra: list[SpanProcessor] = []
+            extra: list[SpanProcessor] = [BoundAttributesProcessor(s.max_value_chars)]
             if s.store is not None:
                 from ._spool import spool_span_processor
 
@@ -144,7 +145,7 @@ class EvalSession:
             if keep and len(spooled_runs(store)) > keep:
                 from ._store import merge_spool
 
-                merge_spool(store, keep_runs=keep)
+                self.harness_warnings.extend(merge_spool(store, keep_runs=keep).notices)
         except Exception as e:  # StoreError, OSError: the spans are still in the spool for the next query
             self.harness_warnings.append(f'local trace store not updated: {e}')
 
@@ -244,7 +245,7 @@ class EvalSession:
             timeout=runtime.spec.timeout or self.settings.timeout,
             setup=setup,
             replay=self._replay_config(runtime),
-            scrubber=SecretScrubber(self.settings.scrub_patterns),
+            scrubber=SecretScrubber(self.settings.scrub_patterns, max_value_chars=self.settings.max_value_chars),
             on_result=on_result,
             experiment=run.experiment,
             on_ended=functools.partial(self._case_ended, run),
@@ -413,7 +414,7 @@ class EvalSession:
 
     def _case_finished(self, result: CaseResult, info: SuiteInfo) -> None:
         if self.journal is None:
-            self.journal = CaseJournal(self.settings.report)
+            self.journal = CaseJournal(self.settings.report, self.run_id)
         try:
             self.journal.append(result.to_dict(), info.to_dict())
         except OSError as e:

@@ -8,7 +8,11 @@ commands resolve the same settings (`resolve_cli_settings`), less the command-li
 
 from __future__ import annotations
 
+import argparse
+import difflib
+import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +21,7 @@ from typing import Any, Generic, Literal, TypeVar, cast
 
 import pytest
 
+from ._bounds import DEFAULT_MAX_VALUE_CHARS, MAX_VALUE_CHARS_CEILING
 from ._gates import Gate, gate_from_mapping
 
 __all__ = (
@@ -26,6 +31,7 @@ __all__ = (
     'SettingSpec',
     'Settings',
     'add_options',
+    'check_table_keys',
     'find_rootdir_and_ini',
     'record_mode',
     'resolve_cli_settings',
@@ -37,13 +43,17 @@ T = TypeVar('T')
 RecordMode = Literal['none', 'once', 'new', 'all']
 
 
+_TRUE_WORDS = ('1', 'true', 'yes', 'on')
+_FALSE_WORDS = ('0', 'false', 'no', 'off')
+
+
 def _bool(raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw
     text = str(raw).strip().lower()
-    if text in ('1', 'true', 'yes', 'on'):
+    if text in _TRUE_WORDS:
         return True
-    if text in ('0', 'false', 'no', 'off', ''):
+    if text in (*_FALSE_WORDS, ''):
         return False
     raise ValueError(f'expected true or false, got {raw!r}')
 
@@ -55,15 +65,30 @@ def _positive_int(raw: Any) -> int:
     return value
 
 
-def _positive_float(raw: Any) -> float:
+def _finite_float(raw: Any) -> float:
+    # float() takes 'nan' and 'inf': a NaN timeout times out every case, an infinite back-off hangs the run.
     value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(f'expected a finite number, got {raw!r}')
+    return value
+
+
+def _value_chars(raw: Any) -> int:
+    value = int(raw)
+    if not 100 <= value <= MAX_VALUE_CHARS_CEILING:
+        raise ValueError(f'expected a whole number from 100 to {MAX_VALUE_CHARS_CEILING:,}, got {raw!r}')
+    return value
+
+
+def _positive_float(raw: Any) -> float:
+    value = _finite_float(raw)
     if value <= 0:
         raise ValueError(f'expected a number > 0, got {raw!r}')
     return value
 
 
 def _non_negative_float(raw: Any) -> float:
-    value = float(raw)
+    value = _finite_float(raw)
     if value < 0:
         raise ValueError(f'expected a number >= 0, got {raw!r}')
     return value
@@ -117,10 +142,33 @@ def _shard(raw: Any) -> tuple[int, int]:
 
 def _patterns(raw: Any) -> tuple[str, ...]:
     if isinstance(raw, str):
-        return tuple(p for p in (line.strip() for line in raw.splitlines()) if p)
-    if isinstance(raw, list | tuple):
-        return tuple(str(p) for p in raw)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
-    raise ValueError(f'expected a list of regular expressions, got {raw!r}')
+        patterns = tuple(p for p in (line.strip() for line in raw.splitlines()) if p)
+    elif isinstance(raw, list | tuple):
+        patterns = tuple(str(p) for p in raw)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    else:
+        raise ValueError(f'expected a list of regular expressions, got {raw!r}')
+    for pattern in patterns:  # compiled here, so that a bad one stops the run at start-up, not every case
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise ValueError(f'invalid regular expression {pattern!r} ({e})') from None
+    return patterns
+
+
+TRACE_URL_PLACEHOLDERS = ('trace_id', 'span_id')
+_PLACEHOLDER = re.compile(r'\{([A-Za-z_][A-Za-z0-9_]*)\}')
+
+
+def _url_template(raw: Any) -> str:
+    # Only the placeholders `_links.template_trace_url` fills; any other would stay literal in every link. Other
+    # braces (JSON in a Grafana URL) are left alone, as the filling does.
+    text = str(raw)
+    unknown = [name for name in _PLACEHOLDER.findall(text) if name not in TRACE_URL_PLACEHOLDERS]
+    if unknown:
+        raise ValueError(
+            f'unknown placeholder {{{unknown[0]}}} in {raw!r}; the placeholders are {{trace_id}} and {{span_id}}'
+        )
+    return text
 
 
 @dataclass(frozen=True)
@@ -219,8 +267,8 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
     ),
     SettingSpec(
         'trace_url_template',
-        'Trace link template with {trace_id} and {span_id}, for any OpenTelemetry UI.',
-        _str,
+        'Trace link template with {trace_id} and {span_id} (no other placeholder), for any OpenTelemetry UI.',
+        _url_template,
         '',
         '--evaltrace-trace-url',
         'EVALTRACE_TRACE_URL',
@@ -237,7 +285,8 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
     ),
     SettingSpec(
         'skip',
-        'Skip every eval suite (run the rest of the test suite without the evals).',
+        'Skip every eval suite (run the rest of the test suite without the evals); --evaltrace-skip=false '
+        'overrides a true from elsewhere.',
         _bool,
         False,
         '--evaltrace-skip',
@@ -374,6 +423,16 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
         metavar='RUN_ID',
     ),
     SettingSpec(
+        'max_value_chars',
+        "Characters of JSON kept per stored value (a case's inputs, expected output, output, metadata, each failure "
+        'message and span attribute); the rest is cut with a marker.',
+        _value_chars,
+        DEFAULT_MAX_VALUE_CHARS,
+        '--evaltrace-max-value-chars',
+        'EVALTRACE_MAX_VALUE_CHARS',
+        metavar='N',
+    ),
+    SettingSpec(
         'scrub_patterns',
         'Extra regular expressions whose matches are scrubbed from traces, reports and cassettes.',
         _patterns,
@@ -410,6 +469,7 @@ class Settings:
     markdown: Path | None
     shard: tuple[int, int]
     scrub_patterns: tuple[str, ...]
+    max_value_chars: int
     retry_attempts: int
     retry_max_delay: float
     rate_limit_rpm: float
@@ -429,12 +489,49 @@ def add_options(parser: pytest.Parser) -> None:
         if spec.flag is not None:
             if spec.cli_action == 'store_true':
                 group.addoption(spec.flag, action='store_true', dest=spec.dest, default=None, help=help_text)
+                _add_explicit_bool_forms(group, spec)
             else:
                 group.addoption(
                     spec.flag, action='store', dest=spec.dest, default=None, metavar=spec.metavar, help=help_text
                 )
         ini_type: Literal['linelist', 'string'] = 'linelist' if spec.name == 'scrub_patterns' else 'string'
         parser.addini(f'evaltrace_{spec.name}', spec.help, type=ini_type, default=None)
+
+
+def _add_explicit_bool_forms(group: pytest.OptionGroup, spec: SettingSpec[Any]) -> None:
+    """Also accept `--flag=false` (and the other boolean words) for a flag that alone means true.
+
+    An optional value (`nargs='?'`) would take the next word too, so `pytest --evaltrace-skip tests/` would read
+    `tests/` as the value. argparse matches a whole option string before it splits at `=`, so each explicit form is
+    registered as an exact, hidden option string instead; any other `--flag=value` stays argparse's usage error.
+    """
+    assert spec.flag is not None
+    for words, value in ((_TRUE_WORDS, 'true'), (_FALSE_WORDS, 'false')):
+        forms = [f'{spec.flag}={case(w)}' for w in words for case in (str.lower, str.title, str.upper)]
+        group.addoption(
+            *dict.fromkeys(forms), action='store_const', const=value, dest=spec.dest, help=argparse.SUPPRESS
+        )
+
+
+# The one sub-table of `[tool.evaltrace]` that is not a setting: the session gate.
+_TABLES = ('gate',)
+
+
+def check_table_keys(table: Mapping[str, Any], where: str) -> None:
+    """Reject a key of `[tool.evaltrace]` that is no setting (a typo would silently be ignored), naming a close one."""
+    known = [spec.name for spec in SETTINGS] + list(_TABLES)
+    for key in table:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f'; known keys: {", ".join(sorted(known))}'
+        raise pytest.UsageError(f"evaltrace: unknown key '{key}' in [tool.evaltrace] of {where}{hint}")
+    gate = table.get('gate')
+    if gate is not None and not isinstance(gate, Mapping):
+        raise pytest.UsageError(
+            f'evaltrace: [tool.evaltrace] gate of {where} must be a table such as [tool.evaltrace.gate] '
+            f'min_pass_rate = 0.9, got {gate!r}'
+        )
 
 
 def read_pyproject_table(rootdir: Path) -> dict[str, Any]:
@@ -448,7 +545,10 @@ def read_pyproject_table(rootdir: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         raise pytest.UsageError(f'{path}: not valid TOML: {e}') from None
     table = data.get('tool', {}).get('evaltrace', {})
-    return table if isinstance(table, dict) else {}  # pyright: ignore[reportUnknownVariableType]
+    if not isinstance(table, dict):
+        raise pytest.UsageError(f'evaltrace: [tool.evaltrace] of {path} must be a table, got {table!r}')
+    check_table_keys(table, str(path))  # pyright: ignore[reportUnknownArgumentType]
+    return table  # pyright: ignore[reportUnknownVariableType]
 
 
 def _resolve_one(
@@ -586,6 +686,7 @@ def _build_settings(
         markdown=path(values['markdown']) if values['markdown'] else None,
         shard=values['shard'],
         scrub_patterns=values['scrub_patterns'],
+        max_value_chars=values['max_value_chars'],
         retry_attempts=values['retry_attempts'],
         retry_max_delay=values['retry_max_delay'],
         rate_limit_rpm=values['rate_limit_rpm'],

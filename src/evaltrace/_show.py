@@ -284,7 +284,20 @@ def _read_report(report_path: Path) -> list[dict[str, Any]]:
         raise ShowError(f'no report at {report_path}; run your evals with pytest first, or pass a trace id') from None
     except (OSError, ValueError) as e:
         raise ShowError(f'{report_path}: not a readable JSON report ({e})') from None
-    return list(_case_entries(data))
+    from ._shape import report_shape_problem
+
+    # A report evaltrace wrote is checked against its schema; other JSON is searched for case entries, whose fields
+    # read here must still have their types.
+    written = isinstance(data, dict) and cast('dict[str, Any]', data).get('tool') == 'evaltrace'
+    if written and (problem := report_shape_problem(data)) is not None:
+        raise ShowError(f'{report_path}: not a valid evaltrace report: {problem}')
+    cases = list(_case_entries(data))
+    for case in cases:
+        for key in ('nodeid', 'case', 'status', 'trace_id'):
+            value = case.get(key)
+            if value is not None and not isinstance(value, str):
+                raise ShowError(f"{report_path}: not a valid evaltrace report: a case's {key} is {value!r}")
+    return cases
 
 
 def _pytest_escaped(text: str) -> str:
@@ -399,7 +412,7 @@ def run_show(
                 targets = [(target, None)]
             else:
                 targets = [(cast('str | None', case.get('trace_id')), case)]
-        con = open_store(store_path, keep_runs=keep_runs)
+        con = open_store(store_path, keep_runs=keep_runs, on_notice=lambda line: err.write(line + '\n'))
         try:
             status = 0
             for i, (trace_id, case) in enumerate(targets):

@@ -182,7 +182,11 @@ def run_sql(
     out = cast('TextIO', sys.stdout) if out is None else out
     err = cast('TextIO', sys.stderr) if err is None else err
     try:
-        con = open_store(cli_store_path(None if store_path is None else Path(store_path)), keep_runs=keep_runs)
+        con = open_store(
+            cli_store_path(None if store_path is None else Path(store_path)),
+            keep_runs=keep_runs,
+            on_notice=lambda line: err.write(line + '\n'),
+        )
     except (StoreError, SettingOffError) as e:
         err.write(f'evaltrace sql: {e}\n')
         return 1

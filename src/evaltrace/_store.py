@@ -13,9 +13,12 @@ Writing happens in two steps so that it never slows a run and stays safe under p
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +60,12 @@ class MergeResult:
     """Records imported."""
     pruned_runs: tuple[str, ...]
     """Runs deleted by retention."""
+    notices: tuple[str, ...] = ()
+    """One line for each thing the user should know: a corrupt store rebuilt, a spool file set aside."""
+
+
+class _CorruptStore(StoreError):
+    """The DuckDB file cannot be read at all (empty, random or cut short): rebuilt from the spool."""
 
 
 def _one_line(error: BaseException) -> str:
@@ -74,9 +83,9 @@ def _connect(store_path: Path, *, read_only: bool, lock_timeout: float) -> duckd
                     time.sleep(0.05)
                     continue
                 raise StoreError(f'{store_path}: locked by another process ({_one_line(e)})') from None
-            raise StoreError(f'{store_path}: not a readable trace store ({_one_line(e)})') from None
+            raise _CorruptStore(_one_line(e)) from None
         except duckdb.Error as e:
-            raise StoreError(f'{store_path}: not a readable trace store ({_one_line(e)})') from None
+            raise _CorruptStore(_one_line(e)) from None
         # Timestamps print in UTC, as in Logfire, whatever the machine's zone (without ICU they show local time).
         with contextlib.suppress(duckdb.Error):
             con.execute("SET TimeZone = 'UTC'")
@@ -138,13 +147,17 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     if con.execute('SELECT 1 FROM spool_imports WHERE file = ?', [path.name]).fetchall():
         return 0
     columns = ', '.join(f"'{name}': '{'VARCHAR' if type_ == 'LEVEL' else type_}'" for name, type_ in RECORD_COLUMNS)
-    names = ', '.join(name for name, _ in RECORD_COLUMNS)
+    # A level that is no level name becomes NULL rather than failing the whole file.
+    names = ', '.join(f'TRY_CAST({name} AS LEVEL)' if type_ == 'LEVEL' else name for name, type_ in RECORD_COLUMNS)
     con.execute('BEGIN TRANSACTION')
     try:
-        # ignore_errors turns a line cut short by a crash into an all-NULL row, which the WHERE drops.
+        # ignore_errors turns a line cut short by a crash, or a line of the wrong shape, into an all-NULL row (or
+        # NULLs where a value has the wrong type), which the WHERE drops: every row the store keeps names its span,
+        # trace, run and start.
         inserted = con.execute(
             f'INSERT INTO records SELECT {names} FROM read_json(?, format = ?, columns = {{{columns}}}, '
-            'ignore_errors = true, maximum_object_size = 268435456) WHERE span_id IS NOT NULL',
+            'ignore_errors = true, maximum_object_size = 268435456) WHERE span_id IS NOT NULL '
+            'AND trace_id IS NOT NULL AND run_id IS NOT NULL AND start_timestamp IS NOT NULL',
             [str(path), 'newline_delimited'],
         ).fetchall()
         con.execute('INSERT INTO spool_imports VALUES (?, now())', [path.name])
@@ -155,11 +168,81 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     return int(inserted[0][0]) if inserted else 0
 
 
+def _set_aside(store_path: Path, reason: str) -> str:
+    """Move an unreadable store out of the way (keeping it, in case it matters to someone); the notice to show."""
+    aside = store_path.with_name(f'{store_path.name}.corrupt')
+    try:
+        os.replace(store_path, aside)
+    except OSError as e:
+        raise StoreError(
+            f'{store_path}: not a readable trace store ({reason}), and it cannot be moved aside: {e}'
+        ) from None
+    Path(f'{store_path}.wal').unlink(missing_ok=True)
+    return (
+        f'evaltrace: {store_path} was not a readable trace store ({reason}); moved it to {aside.name} and '
+        'rebuilt the store from the spool (the runs not yet merged)'
+    )
+
+
+def _open_for_merge(store_path: Path, lock_timeout: float) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    """The store opened for writing, and whether its schema exists.
+
+    Raises:
+        _CorruptStore: The file cannot be read (also when it opens, but its catalog is cut short).
+    """
+    con = _connect(store_path, read_only=False, lock_timeout=lock_timeout)
+    try:
+        return con, _check_schema(con, store_path)
+    except duckdb.Error as e:
+        con.close()
+        raise _CorruptStore(_one_line(e)) from None
+    except BaseException:
+        con.close()
+        raise
+
+
+def _merge(store_path: Path, directory: Path, keep_runs: int | None, lock_timeout: float) -> MergeResult:
+    notices: list[str] = []
+    con, has_schema = _open_for_merge(store_path, lock_timeout)
+    try:
+        if not has_schema:
+            _create_schema(con)
+        files = _claim_spool_files(directory)
+        imported = 0
+        done: list[Path] = []
+        for path in files:
+            try:
+                imported += _import_file(con, path)
+            except duckdb.Error as e:
+                if store_path.name in str(e):  # the store's own file failed to read: not this spool file's fault
+                    raise
+                # Set aside, so that one bad spool file does not block every later query.
+                rejected = path.with_name(f'{path.name}.rejected')
+                os.replace(path, rejected)
+                notices.append(
+                    f'evaltrace: {path.name}: could not import spool file ({_one_line(e)}); kept as {rejected.name}'
+                )
+                continue
+            done.append(path)
+        if files:
+            _refresh_runs(con)
+        pruned = _apply_retention(con, keep_runs) if keep_runs else ()
+    except duckdb.Error as e:  # a store that opened, but whose pages are cut short or garbled
+        raise _CorruptStore(_one_line(e)) from None
+    finally:
+        con.close()
+    # Deleted only once the whole merge held: if the store turns out corrupt, the rebuild imports them again.
+    for path in done:
+        path.unlink(missing_ok=True)
+    return MergeResult(len(files), imported, pruned, tuple(notices))
+
+
 def merge_spool(
     store_path: Path | str = DEFAULT_STORE_PATH,
     *,
     keep_runs: int | None = DEFAULT_KEEP_RUNS,
     lock_timeout: float = 10.0,
+    rebuild: bool = False,
 ) -> MergeResult:
     """Import all spool files into the store, delete them, and keep only the last `keep_runs` runs.
 
@@ -170,40 +253,34 @@ def merge_spool(
         store_path: The DuckDB file; created if missing.
         keep_runs: Runs to keep (by start time, newest first); None or 0 keeps all.
         lock_timeout: Seconds to wait for another process that holds the file.
+        rebuild: Open the store even with no spool to import (so that an unreadable one is rebuilt).
+
+    An unreadable file (empty, random, cut short by a full disk) is moved to `<name>.corrupt` and the store is
+    rebuilt from the spool; a spool file DuckDB cannot import is kept as `<name>.rejected`. Each is said in one line
+    of `MergeResult.notices`.
 
     Raises:
-        StoreError: The file is corrupt, from another schema, or stays locked.
+        StoreError: The file is from another schema, or stays locked.
     """
     store_path = Path(store_path)
     directory = spool_dir(store_path)
     has_spool = any(directory.glob('*.jsonl')) or any(directory.glob('*.merging'))
-    if not has_spool and (not keep_runs or not store_path.exists()):
+    if not has_spool and not rebuild and (not keep_runs or not store_path.exists()):
         return MergeResult(0, 0, ())  # nothing to do; and readers need not take the write lock
     store_path.parent.mkdir(parents=True, exist_ok=True)
-    con = _connect(store_path, read_only=False, lock_timeout=lock_timeout)
     try:
-        if not _check_schema(con, store_path):
-            _create_schema(con)
-        files = _claim_spool_files(directory)
-        imported = 0
-        for path in files:
-            try:
-                imported += _import_file(con, path)
-            except duckdb.Error as e:
-                raise StoreError(f'{path}: could not import spool file ({_one_line(e)})') from None
-            path.unlink()
-        if files:
-            _refresh_runs(con)
-        pruned = _apply_retention(con, keep_runs) if keep_runs else ()
-        return MergeResult(len(files), imported, pruned)
-    finally:
-        con.close()
+        return _merge(store_path, directory, keep_runs, lock_timeout)
+    except _CorruptStore as e:  # empty, random, or cut short by a full disk: keep it aside, rebuild from the spool
+        notice = _set_aside(store_path, str(e))
+    result = _merge(store_path, directory, keep_runs, lock_timeout)
+    return dataclasses.replace(result, notices=(notice, *result.notices))
 
 
 def _refresh_runs(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         'INSERT OR REPLACE INTO runs SELECT run_id, min(start_timestamp), max(end_timestamp), count(*), '
-        'count(DISTINCT trace_id), count(*) FILTER (WHERE is_exception), now() FROM records GROUP BY run_id'
+        'count(DISTINCT trace_id), count(*) FILTER (WHERE is_exception), now() FROM records '
+        'WHERE run_id IS NOT NULL GROUP BY run_id'
     )
     con.execute("DELETE FROM spool_imports WHERE imported_at < now() - INTERVAL '7 days'")
 
@@ -217,30 +294,51 @@ def _apply_retention(con: duckdb.DuckDBPyConnection, keep_runs: int) -> tuple[st
     return pruned
 
 
+def _stderr_line(line: str) -> None:
+    sys.stderr.write(line + '\n')
+
+
 def open_store(
     store_path: Path | str = DEFAULT_STORE_PATH,
     *,
     merge: bool = True,
     keep_runs: int | None = None,
     lock_timeout: float = 10.0,
+    on_notice: Callable[[str], object] = _stderr_line,
 ) -> duckdb.DuckDBPyConnection:
     """Open the store read-only, after merging the spool into it (the runs since the last query, or a crashed one).
 
     The merge applies `keep_runs`, or else the retention the last run configured (`_spool.write_retention`): a
-    reader never applies a limit the user did not configure.
+    reader never applies a limit the user did not configure. An unreadable store is rebuilt from the spool (see
+    `merge_spool`); what was done is passed to `on_notice`, one line each (by default, to stderr).
 
     Raises:
-        StoreError: No store (and no spool) at the path, or it is corrupt, locked or from another schema.
+        StoreError: No store (and no spool) at the path, or it is locked or from another schema.
     """
     store_path = Path(store_path)
+    keep = keep_runs or read_retention(store_path)
     if merge:
-        merge_spool(store_path, keep_runs=keep_runs or read_retention(store_path), lock_timeout=lock_timeout)
+        for notice in merge_spool(store_path, keep_runs=keep, lock_timeout=lock_timeout).notices:
+            on_notice(notice)
     if not store_path.exists():
         raise StoreError(f'no trace store at {store_path}; run your evals with pytest first')
+    try:
+        con = _open_read_only(store_path, lock_timeout)
+    except _CorruptStore:
+        for notice in merge_spool(store_path, keep_runs=keep, lock_timeout=lock_timeout, rebuild=True).notices:
+            on_notice(notice)
+        con = _open_read_only(store_path, lock_timeout)
+    return con
+
+
+def _open_read_only(store_path: Path, lock_timeout: float) -> duckdb.DuckDBPyConnection:
     con = _connect(store_path, read_only=True, lock_timeout=lock_timeout)
     try:
         if not _check_schema(con, store_path):
             raise StoreError(f'{store_path}: the trace store is empty (no records table)')
+    except duckdb.Error as e:  # opened, but cut short inside
+        con.close()
+        raise _CorruptStore(_one_line(e)) from None
     except BaseException:
         con.close()
         raise

@@ -148,6 +148,10 @@ def summary_lines(report: dict[str, Any], max_links: int = 50) -> list[str]:
         merge: dict[str, Any] = report.get('merge') or {}
         problems: list[str] = merge.get('problems') or ['interrupted, or some expected cases did not run']
         lines.extend(f'INCOMPLETE: {p}' for p in problems)
+        missing: list[str] = report.get('missing') or []
+        if missing:
+            shown = ', '.join(missing[:5]) + (f' and {len(missing) - 5} more' if len(missing) > 5 else '')
+            lines.append(f'INCOMPLETE: {len(missing)} case(s) with no result: {shown}')
     verdict = report_verdict(report)
     lines.append(f'verdict: {verdict.word} (exit status {verdict.exit_status}): {verdict.reason}')
     return lines

@@ -16,7 +16,7 @@ from ._ci import line_writer, write_ci_outputs
 from ._collect import CaseParam, case_param
 from ._decide import SETUP_ERROR, decide
 from ._gates import Gate, logical_cases
-from ._journal import remove_journal
+from ._journal import remove_journal, run_results
 from ._report import SuiteInfo, write_json_atomic
 from ._results import CaseResult
 from ._session import EvalSession
@@ -139,7 +139,17 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
         result.suite = info.suite  # the suite run's id
         state.add_result(result, info)
     interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+    if not state.expected and not state.state.cases:
+        # No eval case selected (`-m "not evaltrace"`, `--evaltrace-skip`, `-k` on other tests): the last real run's
+        # report and HTML page stay as they are, for `evaltrace show` and `baseline save`.
+        state.close_tracing()
+        return
     missing = [n for n in state.expected if n not in state.state.cases]
+    if missing:  # a worker that died may have finished (and journaled) cases it never got to report
+        for result, info in run_results(state.settings.report, state.run_id):
+            if result.nodeid not in state.state.cases:
+                state.add_result(result, info)
+        missing = [n for n in state.expected if n not in state.state.cases]
     complete = not interrupted and not missing
     data = state.write_report(complete=complete)
     state.close_tracing()
@@ -172,7 +182,7 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
     if state.journal is not None:
         state.journal.close()
     if state.report_written:
-        remove_journal(state.settings.report)  # the report now holds every finished case
+        remove_journal(state.settings.report, state.run_id)  # the report now holds every finished case
 
     write_line = line_writer(config.pluginmanager.get_plugin('terminalreporter'))
     errors = write_ci_outputs(data, markdown_path=state.settings.markdown, env=os.environ, write_line=write_line)

@@ -80,10 +80,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # Resolve now so that misuse is a UsageError at start-up, not a failure in the middle of the run.
     settings = resolve_settings(config)
     if not hasattr(config, 'workerinput'):
-        from ._journal import journal_path, recover_report
+        from ._journal import recover_at_start
 
-        if journal_path(settings.report).exists():
-            recover_report(settings.report)  # a killed run's finished cases, before this run replaces them
+        recover_at_start(config, settings.report)  # killed runs' finished cases, before this run replaces them
     config.pluginmanager.register(_ReportListener(config), 'evaltrace-report-listener')
     from ._outcome import GatedOutcome  # gated failures as their own outcome (see _outcome)
 

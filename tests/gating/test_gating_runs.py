@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from logfire.testing import CaptureLogfire
 
+from evaltrace._report import build_report
 from evaltrace.cli import main as evaltrace_main
 from tests.conftest import EvalProject
 
@@ -389,7 +390,10 @@ def test_shards_split_the_cases_and_merge_back_with_every_gate_recomputed(
 
 def test_baseline_save_refuses_an_incomplete_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = tmp_path / 'report.json'
-    report.write_text(json.dumps({'tool': 'evaltrace', 'complete': False, 'cases': [], 'suites': []}))
+    incomplete = build_report(
+        run_id='r', started_at='', finished_at=None, complete=False, suites=[], cases=[], session_gate=None
+    )
+    report.write_text(json.dumps(incomplete))
     assert evaltrace_main(['baseline', 'save', '--report', str(report), '-o', str(tmp_path / 'b.json')]) == 2
     assert 'incomplete' in capsys.readouterr().err
     assert not (tmp_path / 'b.json').exists()

@@ -1,0 +1,124 @@
+"""Bad settings: each is a one-line usage error naming the setting and where it came from, never a hang or a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from evaltrace._settings import check_table_keys, resolve_values
+from tests.conftest import EvalProject
+
+
+def _resolve(cli: dict[str, Any] | None = None, table: dict[str, Any] | None = None) -> dict[str, Any]:
+    return resolve_values(cli or {}, {}, {}, table or {})[0]
+
+
+@pytest.mark.parametrize('name', ['timeout', 'retry_max_delay', 'rate_limit_rpm', 'rate_limit_tpm'])
+@pytest.mark.parametrize('raw', ['nan', 'inf', '-inf', 'NaN'])
+def test_nan_and_inf_are_rejected_for_float_settings(name: str, raw: str) -> None:
+    with pytest.raises(pytest.UsageError, match=f'bad value for {name} from option .*: expected a finite number'):
+        _resolve(cli={name: raw})
+    with pytest.raises(pytest.UsageError, match=rf'bad value for {name} from \[tool.evaltrace\] {name}'):
+        _resolve(table={name: float(raw)})
+
+
+def test_invalid_scrub_pattern_is_a_usage_error_naming_it() -> None:
+    with pytest.raises(pytest.UsageError, match=r"scrub_patterns .*: invalid regular expression 'sk-\[' "):
+        _resolve(table={'scrub_patterns': ['ok-[0-9]+', 'sk-[']})
+
+
+@pytest.mark.parametrize(
+    ('key', 'suggestion'), [('timout', 'timeout'), ('max_concurency', 'max_concurrency'), ('gates', 'gate')]
+)
+def test_unknown_table_key_is_a_usage_error_with_the_close_match(key: str, suggestion: str) -> None:
+    with pytest.raises(
+        pytest.UsageError, match=rf"unknown key '{key}' in \[tool.evaltrace\].*did you mean '{suggestion}'"
+    ):
+        check_table_keys({key: 1, 'timeout': 2}, 'pyproject.toml')
+
+
+def test_known_table_keys_pass() -> None:
+    check_table_keys({'timeout': 2, 'gate': {'min_pass_rate': 0.5}}, 'pyproject.toml')
+
+
+@pytest.mark.parametrize('template', ['https://ui/{trace}', 'https://ui/{trace_id}/{spanid}', '{traceId}'])
+def test_trace_url_template_with_an_unknown_placeholder_is_a_usage_error(template: str) -> None:
+    with pytest.raises(pytest.UsageError, match=r'bad value for trace_url_template .*placeholder'):
+        _resolve(cli={'trace_url_template': template})
+    assert _resolve(cli={'trace_url_template': 'https://ui/trace/{trace_id}?span={span_id}'})
+    assert _resolve(cli={'trace_url_template': 'https://g/explore?left={"q":"{trace_id}"}'})
+
+
+SUITE = """
+import evaltrace
+
+@evaltrace.suite('datasets/cases.yaml')
+async def test_s(inputs: str) -> str:
+    return inputs
+"""
+
+
+def _one_line_usage_error(result: pytest.RunResult, *needles: str) -> None:
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str() + result.stderr.str()
+    errors = [line for line in result.stderr.lines if line.startswith('ERROR:')]
+    assert len(errors) == 1, result.stderr.str()
+    for needle in needles:
+        assert needle in errors[0]
+    assert 'Traceback' not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ('table', 'needles'),
+    [
+        ('timout = 2', ("unknown key 'timout'", "did you mean 'timeout'")),
+        ('gate = "strict"', ('gate', 'must be a table')),
+        ('scrub_patterns = ["("]', ('scrub_patterns', 'invalid regular expression')),
+        ('retry_max_delay = nan', ('retry_max_delay', 'finite')),
+    ],
+)
+def test_bad_pyproject_settings_stop_the_run_with_one_line(
+    project: EvalProject, table: str, needles: tuple[str, ...]
+) -> None:
+    project.write('pyproject.toml', f'[tool.pytest.ini_options]\n\n[tool.evaltrace]\n{table}\n')
+    project.dataset('cases', [{'name': 'a', 'inputs': 'a'}])
+    project.write('evals/test_s.py', SUITE)
+    _one_line_usage_error(project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider'), *needles)
+
+
+@pytest.mark.parametrize('flag', ['--evaltrace-timeout=nan', '--evaltrace-retry-max-delay=inf'])
+def test_nan_options_stop_the_run_with_one_line(project: EvalProject, flag: str) -> None:
+    project.dataset('cases', [{'name': 'a', 'inputs': 'a'}])
+    project.write('evals/test_s.py', SUITE)
+    _one_line_usage_error(project.pytester.runpytest_subprocess('evals', flag), flag.split('=')[0], 'finite')
+
+
+@pytest.mark.parametrize(
+    ('args', 'skipped'),
+    [
+        (['--evaltrace-skip=false'], False),
+        (['--evaltrace-skip=true'], True),
+        (['--evaltrace-skip'], True),
+        (['--evaltrace-skip', 'evals'], True),  # a path after the bare flag stays a path
+        (['evals', '--evaltrace-skip=0'], False),
+    ],
+)
+def test_skip_flag_takes_an_optional_boolean(project: EvalProject, args: list[str], skipped: bool) -> None:
+    project.dataset('cases', [{'name': 'a', 'inputs': 'a'}, {'name': 'b', 'inputs': 'b'}])
+    project.write('evals/test_s.py', SUITE)
+    project.write('tests_other/test_plain.py', 'def test_plain():\n    pass\n')
+    paths = [] if 'evals' in args else ['evals']
+    result = project.pytester.runpytest_inprocess(*paths, *args, '-p', 'no:cacheprovider')
+    assert result.ret == 0, result.stdout.str()
+    if skipped:
+        result.assert_outcomes(skipped=2)
+    else:
+        result.assert_outcomes(passed=2)
+
+
+def test_bad_skip_value_is_a_usage_error(project: EvalProject) -> None:
+    project.dataset('cases', [{'name': 'a', 'inputs': 'a'}])
+    project.write('evals/test_s.py', SUITE)
+    result = project.pytester.runpytest_subprocess('evals', '--evaltrace-skip=maybe')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*argument --evaltrace-skip: ignored explicit argument 'maybe'"])

@@ -1,0 +1,50 @@
+"""An xdist worker that dies mid-run: what it finished is not lost, and the report names what has no result."""
+
+from __future__ import annotations
+
+from evaltrace._session import EXIT_HARNESS_ERROR
+from tests.conftest import EvalProject
+
+SUITE = """
+import evaltrace
+
+@evaltrace.suite('datasets/cases.yaml')
+async def test_w(inputs: str) -> str:
+    return inputs
+"""
+
+# The worker dies once the case `die` has finished (and is journaled), before its result reaches the controller.
+KILLER = """
+import os, signal
+import pytest
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if call.when == 'call' and item.nodeid.endswith('[die]') and hasattr(item.config, 'workerinput'):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return report
+"""
+
+
+def test_a_dead_workers_finished_cases_are_kept_and_the_lost_ones_named(project: EvalProject) -> None:
+    project.dataset('cases', [{'name': n, 'inputs': n} for n in ('a', 'b', 'die', 'c', 'd')])
+    project.write('evals/test_w.py', SUITE)
+    project.write('evals/conftest.py', KILLER)
+    result = project.pytester.runpytest_subprocess(
+        'evals', '-p', 'no:cacheprovider', '-n', '2', '--max-worker-restart=0'
+    )
+    out = result.stdout.str()
+    assert "worker 'gw" in out and 'crashed' in out
+    report = project.report()
+    cases = {c['nodeid']: c for c in report['cases']}
+    # `die` finished before its worker died: its result comes from the worker's journal.
+    assert cases['evals/test_w.py::test_w[die]']['status'] == 'passed'
+    missing = report.get('missing', [])
+    assert set(missing) | set(cases) == set(report['expected']) and not set(missing) & set(cases)
+    assert report['complete'] is (not missing)
+    if missing:
+        assert result.ret == EXIT_HARNESS_ERROR
+        assert f'INCOMPLETE: {len(missing)} case(s) with no result: {missing[0]}' in out
+    else:
+        assert result.ret == 1  # pytest's own failure of the item whose worker crashed
