@@ -9,16 +9,21 @@ run in fresh subprocesses (interpreter start and imports included), alternating,
 - evaltrace: `pytest evals/` with the suite bound to the dataset (defaults: per-case traces, report, HTML, store).
 
 The medians are printed, with evaltrace's ratio and overhead per case against plain and against the floor.
-Run it with `PYTHONDONTWRITEBYTECODE=` (empty) to measure with bytecode caching, Python's default, where the
-environment turns it off: pytest then rewrites the plugins' modules once, not on every run.
+`--compare PYTHON` adds a fourth command, the same `pytest evals/` under another interpreter (for example the venv
+of an older checkout of evaltrace), timed in the same alternation, so that two versions are compared side by side.
 
-    uv run python bench/bench_overhead.py [--rounds 3]
+The commands run with bytecode caching on, Python's default, even where the environment turns it off
+(`PYTHONDONTWRITEBYTECODE`): otherwise pytest re-parses and rewrites every plugin module on every run, which a user
+pays once. One unmeasured round first fills the caches.
+
+    uv run python bench/bench_overhead.py [--rounds 3] [--compare ../old/.venv/bin/python]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -100,8 +105,9 @@ def _project(root: Path, n: int, latency: float) -> None:
 
 
 def _time(cmd: list[str], cwd: Path) -> float:
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONDONTWRITEBYTECODE'}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=env)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(
@@ -113,31 +119,42 @@ def _time(cmd: list[str], cwd: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--compare', metavar='PYTHON', help='also time `pytest evals/` under this interpreter')
     args = parser.parse_args()
-    pytest_cmd = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider']
+    pytest_args = ['-m', 'pytest', '-q', '-p', 'no:cacheprovider']
     commands = {
         'plain': [sys.executable, 'plain.py'],
-        'floor': [*pytest_cmd, 'floor', '-p', 'no:evaltrace'],
-        'evaltrace': [*pytest_cmd, 'evals'],
+        'floor': [sys.executable, *pytest_args, 'floor', '-p', 'no:evaltrace'],
+        'evaltrace': [sys.executable, *pytest_args, 'evals'],
     }
-    print(
+    if args.compare:
+        commands['compare'] = [args.compare, *pytest_args, 'evals']
+        print(f'compare: {args.compare}')
+    header = (
         f'{"workload":<20} {"plain s":>8} {"floor s":>8} {"evaltrace s":>12} '
         f'{"vs plain":>9} {"per case":>9} {"vs floor":>9} {"per case":>9}'
     )
+    print(header + (f' {"compare s":>10} {"vs floor":>9} {"per case":>9}' if args.compare else ''))
     for label, w in WORKLOADS.items():
         n = int(w['cases'])
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             _project(root, n, float(w['latency']))
+            for cmd in commands.values():  # unmeasured: fills the bytecode caches
+                _time(cmd, root)
             times: dict[str, list[float]] = {name: [] for name in commands}
             for _ in range(args.rounds):
                 for name, cmd in commands.items():
                     times[name].append(_time(cmd, root))
-            p, f, h = (statistics.median(times[name]) for name in commands)
-            print(
+            p, f, h = (statistics.median(times[name]) for name in ('plain', 'floor', 'evaltrace'))
+            line = (
                 f'{label:<20} {p:>8.2f} {f:>8.2f} {h:>12.2f} '
                 f'{h / p:>8.2f}x {(h - p) / n * 1000:>6.2f} ms {h / f:>8.2f}x {(h - f) / n * 1000:>6.2f} ms'
             )
+            if args.compare:
+                c = statistics.median(times['compare'])
+                line += f' {c:>10.2f} {c / f:>8.2f}x {(c - f) / n * 1000:>6.2f} ms'
+            print(line)
 
 
 if __name__ == '__main__':

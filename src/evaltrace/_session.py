@@ -104,6 +104,20 @@ class EvalSession:
 
     # ---- running (any process that runs items) ----
 
+    @functools.cached_property
+    def scrubber(self) -> SecretScrubber:
+        """The session's scrubber, for what leaves the process: case results and pytest's captured output."""
+        return SecretScrubber(self.settings.scrub_patterns, max_value_chars=self.settings.max_value_chars)
+
+    def scrub_sections(self, report: pytest.TestReport) -> None:
+        """Scrub what pytest captured (stdout, stderr, log) of an item: a case may print or log a credential.
+
+        Cases run on the scheduler's thread, so a case's output may be captured by another item; every item's
+        sections are scrubbed while an eval session runs.
+        """
+        if report.sections:
+            report.sections = [(title, self.scrubber.scrub_text(text)) for title, text in report.sections]
+
     def link_target(self) -> LinkTarget:
         if self.links is None:
             s = self.settings
@@ -245,7 +259,7 @@ class EvalSession:
             timeout=runtime.spec.timeout or self.settings.timeout,
             setup=setup,
             replay=self._replay_config(runtime),
-            scrubber=SecretScrubber(self.settings.scrub_patterns, max_value_chars=self.settings.max_value_chars),
+            scrubber=self.scrubber,
             on_result=on_result,
             experiment=run.experiment,
             on_ended=functools.partial(self._case_ended, run),

@@ -164,8 +164,12 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    state = item.config.stash.get(_session_key, None)
+    if state is None:
+        return report
+    state.scrub_sections(report)
     # Only an xdist worker ships results on the report: a process that ran the case has it already (case_finished).
-    if call.when != 'call' or _session_key not in item.config.stash or not hasattr(item.config, 'workerinput'):
+    if call.when != 'call' or not hasattr(item.config, 'workerinput'):
         return report
     from ._collect import CaseParam, case_param
 

@@ -138,3 +138,39 @@ def _files(project: EvalProject, step_summary: Path) -> list[Path]:
     for path in files:
         assert path.is_file(), path
     return files
+
+
+PRINTING_SUITE = f"""
+import logging
+import sys
+
+import evaltrace
+
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_words(inputs: str) -> str:
+    print(f'connecting with password={HUNTER} for {{inputs}}')
+    print('{PREFIXED['ghp_']}', file=sys.stderr)
+    logging.getLogger('app').warning('retrying with {PREFIXED['AKIA']}')
+    return inputs.upper()
+"""
+
+
+def test_captured_output_of_a_case_is_scrubbed(project: EvalProject) -> None:
+    """What a case prints or logs is shown by pytest (-rA, a failure's sections, JUnit's system-out), scrubbed."""
+    project.write('evals/test_words.py', PRINTING_SUITE)
+    project.dataset(
+        'words',
+        [{'name': 'a', 'inputs': 'x', 'expected_output': 'X'}, {'name': 'b', 'inputs': 'y', 'expected_output': 'no'}],
+        ['EqualsExpected'],
+    )
+    project.write('pytest.ini', '[pytest]\njunit_logging = all\n')
+    result = project.pytester.runpytest_inprocess('-p', 'no:cacheprovider', 'evals', '-rA', '--junitxml=junit.xml')
+    result.assert_outcomes(passed=1, failed=1)
+    terminal = result.stdout.str() + result.stderr.str()
+    junit = (project.path / 'junit.xml').read_text(encoding='utf-8')
+    assert 'Captured stdout' in terminal and 'password=[Scrubbed]' in terminal  # shown, not dropped
+    assert 'password=[Scrubbed]' in junit
+    for name, text in {'terminal': terminal, 'junit.xml': junit}.items():
+        for secret in (HUNTER, PREFIXED['ghp_'], PREFIXED['AKIA']):
+            assert secret not in text, f'{secret!r} found in {name}'
