@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 import textwrap
 from collections.abc import Callable
@@ -78,6 +79,19 @@ class EvalProject:
 
     def cases(self) -> dict[str, dict[str, Any]]:
         return {c['case']: c for c in self.report()['cases']}
+
+
+# Variables that change what an inner run does. Exported around the outer run (a developer's shell, a CI job), they
+# would reach every inner run; each test sets the ones it is about itself.
+SEALED_PREFIXES = ('EVALTRACE_', 'GITHUB_', 'LOGFIRE_', 'OTEL_', 'DEMO_')
+
+
+@pytest.fixture(autouse=True)
+def _sealed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner runs see none of the outer environment's evaltrace, GitHub, Logfire, OpenTelemetry or demo settings."""
+    for name in list(os.environ):
+        if name.startswith(SEALED_PREFIXES):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture
