@@ -91,6 +91,8 @@ def suite_run_id(item: pytest.Item, param: CaseParam) -> str:
 def _load(metafunc: pytest.Metafunc, spec: SuiteSpec) -> tuple[Dataset[Any, Any, Any], str | None]:
     if isinstance(spec.dataset, Dataset):
         input_type, _, _ = task_types(metafunc.function)
+        if not spec.dataset.cases:  # else pytest only shows an "empty parameter set" skip, as for an empty file
+            raise DatasetError(f'dataset {spec.dataset.name!r}: the dataset has no cases')
         return validate_dataset_inputs(spec.dataset, input_type, f'dataset {spec.dataset.name!r}'), None
     rootdir = metafunc.config.rootpath
     path = resolve_dataset_path(spec.dataset, rootdir, metafunc.definition.path.parent)
@@ -111,7 +113,7 @@ def parametrize_suite(metafunc: pytest.Metafunc, spec: SuiteSpec, skip: str | No
     try:
         dataset, display = _load(metafunc, spec)
     except DatasetError as e:
-        metafunc.parametrize(inputs_param, [pytest.param(DatasetProblem(e), id='dataset-error')])
+        metafunc.parametrize(inputs_param, [pytest.param(DatasetProblem(e), id='dataset-error', marks=marks)])
         return
     suite_id = f'{metafunc.definition.nodeid.split("[", 1)[0]}'
     runtime = SuiteRuntime(suite_id, spec.name or fn.__name__, fn, spec, dataset, display, inputs_param)

@@ -70,9 +70,18 @@ class Gate:
     max_cost_increase_pct: float | None = None
     """Maximum growth of the cost against the baseline, in percent (20 = 20%)."""
 
-    def __post_init__(self) -> None:
+    def problem(self) -> str | None:
+        """What is wrong with a threshold (its key named), or None when every one is usable.
+
+        Not checked at construction: a `Gate(...)` in `@evaltrace.suite(...)` is built while its module is
+        imported, where an exception would fail every suite of the module. The suite's collection checks it instead.
+        """
         for f in fields(self):
-            _check_gate_value(f.name, getattr(self, f.name))
+            try:
+                _check_gate_value(f.name, getattr(self, f.name))
+            except ValueError as e:
+                return str(e)
+        return None
 
     def is_empty(self) -> bool:
         return all(_unset(getattr(self, f.name)) for f in fields(self))
@@ -96,7 +105,11 @@ def gate_from_mapping(data: Mapping[str, Any]) -> Gate:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f'unknown gate key(s) {", ".join(unknown)}; known: {", ".join(sorted(known))}')
-    return Gate(**dict(data))
+    gate = Gate(**dict(data))
+    problem = gate.problem()
+    if problem is not None:
+        raise ValueError(problem)
+    return gate
 
 
 _RATE_KEYS = ('min_pass_rate', 'min_assertion_pass_rate', 'min_pass_rate_lower_bound')

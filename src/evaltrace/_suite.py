@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from pydantic_evals.reporting import EvaluationReport
 from ._gates import Gate
 from ._settings import RECORD_CHOICES
 
-__all__ = ('SUITE_ATTR', 'SuiteSpec', 'suite')
+__all__ = ('SUITE_ATTR', 'SuiteSpec', 'suite', 'suite_problem')
 
 SUITE_ATTR = '__evaltrace_suite__'
 F = TypeVar('F', bound=Callable[..., Any])
@@ -86,14 +88,8 @@ def suite(
         record: This suite's record mode when the `record` setting is not set: `once`, `new`, `all`, `none` or
             `off` (default: off, live).
     """
-    if repeat < 1:
-        raise ValueError(f'repeat must be >= 1, got {repeat}')
-    if pass_k is not None and not 1 <= pass_k <= repeat:
-        raise ValueError(f'pass_k must be between 1 and repeat ({repeat}), got {pass_k}')
-    if max_concurrency is not None and max_concurrency < 1:
-        raise ValueError(f'max_concurrency must be >= 1, got {max_concurrency}')
-    if record is not None and str(record).lower() not in RECORD_CHOICES:
-        raise ValueError(f'record must be one of {", ".join(RECORD_CHOICES)}, got {record!r}')
+    # Nothing is checked here: the decorator runs while its module is imported, where an exception would fail every
+    # suite of the module (and stop the session). `suite_problem` checks at collection, for this suite alone.
     spec = SuiteSpec(
         dataset=dataset,
         evaluator_types=tuple(evaluator_types),
@@ -117,3 +113,38 @@ def suite(
         return pytest.mark.evaltrace(fn)
 
     return decorate
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def suite_problem(fn: Callable[..., Any], spec: SuiteSpec) -> str | None:
+    """What makes a suite unusable, in one line naming the setting, or None.
+
+    Checked at collection rather than in the decorator (see `suite`), so a bad suite is its own error item.
+    """
+    if not inspect.signature(fn).parameters:
+        return f'a suite function takes the case inputs as its first parameter; {fn.__name__} takes none'
+    repeat = spec.repeat
+    if not _whole(repeat) or repeat < 1:
+        return f'repeat must be >= 1, got {repeat!r}'
+    if spec.pass_k is not None and (not _whole(spec.pass_k) or not 1 <= spec.pass_k <= repeat):
+        return f'pass_k must be between 1 and repeat ({repeat}), got {spec.pass_k!r}'
+    if spec.max_concurrency is not None and (not _whole(spec.max_concurrency) or spec.max_concurrency < 1):
+        return f'max_concurrency must be >= 1, got {spec.max_concurrency!r}'
+    if spec.record is not None and str(spec.record).lower() not in RECORD_CHOICES:
+        return f'record must be one of {", ".join(RECORD_CHOICES)}, got {spec.record!r}'
+    timeout: Any = spec.timeout
+    if timeout is not None and not (
+        isinstance(timeout, int | float) and not isinstance(timeout, bool) and math.isfinite(timeout) and timeout > 0
+    ):
+        return f'timeout must be a number of seconds > 0, got {timeout!r}'
+    gate: Any = spec.gate
+    if gate is not None:
+        if not isinstance(gate, Gate):
+            return f'gate must be an evaltrace.Gate, got {gate!r}'
+        problem = gate.problem()
+        if problem is not None:
+            return f'gate: {problem}'
+    return None

@@ -7,6 +7,7 @@ pays almost nothing for having evaltrace installed.
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -89,15 +90,40 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(GatedOutcome(config), 'evaltrace-gated-outcome')
 
 
+def _skip_reason(config: pytest.Config) -> str | None:
+    return 'evaltrace: eval suites skipped (--evaltrace-skip)' if eval_session(config).settings.skip else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    from ._broken import EvalModule, mentions_evaltrace
+
+    # A module of eval suites that fails to import is one error item, not a collection error that stops the session.
+    if not mentions_evaltrace(module_path):
+        return None
+    return EvalModule.from_parent(parent, path=module_path)  # pyright: ignore[reportUnknownMemberType]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str, obj: object) -> pytest.Item | None:
+    try:
+        spec = getattr(obj, SUITE_ATTR, None)
+    except Exception:  # any module attribute comes here, some with a __getattr__ that raises
+        return None
+    if spec is None or not collector.istestfunction(obj, name):
+        return None
+    from ._broken import broken_suite
+
+    return broken_suite(collector, name, obj, spec, _skip_reason(collector.config))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     spec = getattr(metafunc.function, SUITE_ATTR, None)
     if spec is None:
         return
     from ._collect import parametrize_suite
 
-    session = eval_session(metafunc.config)
-    skip = 'evaltrace: eval suites skipped (--evaltrace-skip)' if session.settings.skip else None
-    parametrize_suite(metafunc, spec, skip)
+    parametrize_suite(metafunc, spec, _skip_reason(metafunc.config))
 
 
 @pytest.hookimpl(trylast=True)
