@@ -14,6 +14,7 @@ import pytest
 
 from ._settings import add_options, resolve_settings
 from ._threads import TOKEN_CHECK_NOTES, token_check_as_daemon, token_check_notes
+from ._xdist import EXPECTED_KEY
 
 if TYPE_CHECKING:
     from ._interrupt import InterruptGuard  # noqa: F401  (named in a StashKey below)
@@ -23,6 +24,7 @@ SUITE_ATTR = '__evaltrace_suite__'
 _session_key = pytest.StashKey['EvalSession']()
 _interrupt_key = pytest.StashKey['InterruptGuard']()
 _run_id_key = pytest.StashKey[str]()
+_expected_sent_key = pytest.StashKey[bool]()  # on a worker: its expected cases went out on a report
 
 
 def _run_id(config: pytest.Config) -> str:
@@ -195,7 +197,12 @@ def pytest_runtest_makereport(
         return report
     state.scrub_sections(report)
     # Only an xdist worker ships results on the report: a process that ran the case has it already (case_finished).
-    if call.when != 'call' or not hasattr(item.config, 'workerinput'):
+    if not hasattr(item.config, 'workerinput'):
+        return report
+    if call.when == 'setup' and not item.config.stash.get(_expected_sent_key, False):
+        item.config.stash[_expected_sent_key] = True
+        setattr(report, EXPECTED_KEY, state.expected)
+    if call.when != 'call':
         return report
     from ._collect import CaseParam, case_param
 
@@ -227,6 +234,10 @@ class _ReportListener:
         if hasattr(self.config, 'workerinput'):
             return
         state = self.config.stash.get(_session_key, None)
+        expected = getattr(report, EXPECTED_KEY, None)
+        if expected:
+            self._expect(expected)
+            state = self.config.stash[_session_key]
         if getattr(report, 'evaltrace_case', None) is not None:
             state = eval_session(self.config)
             try:
@@ -247,11 +258,15 @@ class _ReportListener:
         from ._shard import record_worker_plan
 
         record_worker_plan(self.config, getattr(node, 'workeroutput', {}))
-        expected = getattr(node, 'workeroutput', {}).get('evaltrace_expected')
+        expected = getattr(node, 'workeroutput', {}).get(EXPECTED_KEY)
         if expected:
-            state = eval_session(self.config)
-            if not state.expected:
-                state.expected = list(expected)
+            self._expect(expected)
+
+    def _expect(self, expected: list[str]) -> None:
+        # Every worker collects the same items, so the first list to arrive is the list.
+        state = eval_session(self.config)
+        if not state.expected:
+            state.expected = list(expected)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -269,7 +284,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.is_worker:
         state.close_tracing()
         workeroutput: dict[str, Any] = getattr(session.config, 'workeroutput')  # noqa: B009  (set by xdist on workers)
-        workeroutput['evaltrace_expected'] = state.expected
+        workeroutput[EXPECTED_KEY] = state.expected
         return
     from ._verdict import finish_session
 

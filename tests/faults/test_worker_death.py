@@ -48,3 +48,20 @@ def test_a_dead_workers_finished_cases_are_kept_and_the_lost_ones_named(project:
         assert f'INCOMPLETE: {len(missing)} case(s) with no result: {missing[0]}' in out
     else:
         assert result.ret == 1  # pytest's own failure of the item whose worker crashed
+
+
+def test_a_lone_dead_worker_still_leaves_an_incomplete_report(project: EvalProject) -> None:
+    # With one worker there is no other to tell the controller which cases to expect: the worker's list must reach it
+    # before the worker can die (a dead worker's end-of-run output never arrives).
+    project.dataset('cases', [{'name': n, 'inputs': n} for n in ('a', 'b', 'die', 'c', 'd')])
+    project.write('evals/test_w.py', SUITE)
+    project.write('evals/conftest.py', KILLER)
+    result = project.pytester.runpytest_subprocess(
+        'evals', '-p', 'no:cacheprovider', '-n', '1', '--max-worker-restart=0'
+    )
+    report = project.report()
+    assert len(report['expected']) == 5
+    assert report['complete'] is False
+    assert set(report['missing']) == {'evals/test_w.py::test_w[c]', 'evals/test_w.py::test_w[d]'}
+    assert result.ret == EXIT_HARNESS_ERROR
+    assert 'INCOMPLETE: 2 case(s) with no result: evals/test_w.py::test_w[c]' in result.stdout.str()
