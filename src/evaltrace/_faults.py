@@ -60,6 +60,14 @@ BASE_DELAY_S = 0.5
 MAX_SINGLE_DELAY_S = 8.0
 
 
+class _Raised(Exception):
+    """Carries a `BaseException` that is not an `Exception` (`GeneratorExit`, `SystemExit`...) across the future."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 async def run_in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run `fn` in a daemon thread (with the caller's context); cancelling the await abandons the thread."""
     loop = asyncio.get_running_loop()
@@ -71,7 +79,10 @@ async def run_in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> An
             if ok:
                 future.set_result(value)
             else:
-                future.set_exception(value)
+                # The task wakes up by `coro.throw(exception)`, and a thrown GeneratorExit is not passed down an
+                # await chain: Python closes every awaiting frame below with a bare GeneratorExit instead, and
+                # the original reaches the scheduler, past the case. Wrapped, it is raised again in this frame.
+                future.set_exception(value if isinstance(value, Exception) else _Raised(value))
 
     def target() -> None:
         try:
@@ -84,7 +95,10 @@ async def run_in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> An
             loop.call_soon_threadsafe(settle, *outcome)
 
     threading.Thread(target=target, name=f'evaltrace-task-{getattr(fn, "__name__", "task")}', daemon=True).start()
-    return await future
+    try:
+        return await future
+    except _Raised as e:
+        raise e.error from None
 
 
 @dataclass(frozen=True)
