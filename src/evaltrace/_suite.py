@@ -66,7 +66,8 @@ def suite(
     """Bind a pytest function to a Pydantic Evals dataset: each case becomes its own pytest item.
 
     The function's first parameter receives one case's `inputs` (its annotation, if any, validates them); its other
-    parameters are pytest fixtures. It returns the task output, and may be `async`.
+    parameters are pytest fixtures. It returns the task output, and may be `async`. A setting out of range (or a
+    function with no parameter) makes this suite one erroring item at collection, not an import error of its module.
 
     Args:
         dataset: A dataset file (YAML or JSON; relative paths are taken from the rootdir, then the test module's

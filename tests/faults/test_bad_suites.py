@@ -165,3 +165,21 @@ def test_a_dataset_object_with_no_cases_is_reported_by_evaltrace(project: EvalPr
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*evaltrace: bad dataset: dataset 'nothing': the dataset has no cases*"])
+
+
+def test_error_items_under_xdist(project: EvalProject) -> None:
+    project.dataset('good', [{'name': 'g', 'inputs': 'g'}])
+    project.write('my_evaluators.py', EVALUATORS_THAT_RAISE)
+    project.write('evals/test_toned.py', USES_EVALUATORS)
+    project.write('evals/test_suites.py', SAME_MODULE.format(settings='repeat=0', params='inputs: str'))
+    project.write('evals/test_other.py', OTHER_MODULE)
+    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '-n', '2')
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    result.assert_outcomes(passed=3, errors=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            '*evaltrace: bad suite: repeat must be >= 1, got 0*',
+            "*evaltrace: cannot import evals/test_toned.py: KeyError: 'TONE_API_KEY' (my_evaluators.py:5)*",
+        ]
+    )
+    assert project.report()['complete'] is True
