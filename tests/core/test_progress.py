@@ -282,16 +282,19 @@ def test_the_progress_setting_turns_it_off(project: EvalProject, upper_cases: An
     assert 'cases done' not in result.stdout.str()
 
 
+@pytest.mark.parametrize('verbose', [False, True], ids=['dots', 'verbose'])
 def test_on_a_terminal_the_block_is_live_while_an_item_waits_and_leaves_pytest_output_intact(
-    project: EvalProject, upper_cases: Any
+    project: EvalProject, upper_cases: Any, verbose: bool
 ) -> None:
     _project(project, upper_cases)
-    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider', '--evaltrace-progress=live')
+    args = ('evals', '-p', 'no:cacheprovider', '--evaltrace-progress=live', *(['-v'] if verbose else []))
+    result = project.pytester.runpytest_inprocess(*args)
     result.assert_outcomes(passed=7, failed=1)
     raw = '\n'.join(result.outlines)
     # While the first item waits for its slow case, the block shows the cases that finished meanwhile.
-    waiting = raw[raw.index('evals/test_words.py ') :]
-    waiting = waiting[: waiting.index('\x1b[J')]
+    first = re.search(r'\x1b\[J(\x1b\[[\d;]*m)*(\.|F|PASSED|FAILED)', raw)  # hidden, then pytest's first result
+    assert first is not None
+    waiting = raw[raw.index('evals/test_words.py') : first.start()]
     assert '3/4 cases done' in waiting
     # Each suite run is drawn complete once, with its failures and spend.
     for line in _expected_lines(project):
@@ -300,7 +303,12 @@ def test_on_a_terminal_the_block_is_live_while_an_item_waits_and_leaves_pytest_o
     screen = Screen()
     screen.write(raw)
     assert not [line for line in screen.lines if 'cases done' in line]
-    assert any(re.fullmatch(r'evals/test_words\.py [.F]{8}\s+\[100%\]', line) for line in screen.lines), screen.lines
+    if verbose:
+        item = r'evals/test_words\.py::test_words\[c\d-(True|False)\] (PASSED|FAILED)\s+\[\s*\d+%\]'
+        assert sum(bool(re.fullmatch(item, line)) for line in screen.lines) == 8, screen.lines
+    else:
+        dots = r'evals/test_words\.py [.F]{8}\s+\[100%\]'
+        assert any(re.fullmatch(dots, line) for line in screen.lines), screen.lines
     assert any(re.fullmatch(r'=+ 1 failed, 7 passed in [\d.]+s =+', line) for line in screen.lines)
 
 
@@ -311,3 +319,30 @@ def test_the_progress_setting_rejects_an_unknown_mode(project: EvalProject, uppe
     result.stderr.fnmatch_lines(
         ["*bad value for progress from option*expected one of auto, live, plain, off, got 'loud'*"]
     )
+
+
+STOPPED = """
+import asyncio
+import evaltrace
+
+@evaltrace.suite('datasets/slow.yaml', max_concurrency=2)
+async def test_slow(inputs: float) -> float:
+    await asyncio.sleep(inputs)
+    return inputs
+"""
+
+
+def test_a_ci_log_says_how_many_cases_of_a_stopped_suite_run_never_ran(project: EvalProject) -> None:
+    cases = [{'name': 'bad', 'inputs': 0.0, 'expected_output': -1.0}]
+    cases += [{'name': f's{i}', 'inputs': 2.0, 'expected_output': 2.0} for i in range(5)]
+    project.dataset('slow', cases, ['EqualsExpected'])
+    project.write('evals/test_slow.py', STOPPED)
+    result = project.pytester.runpytest_inprocess('evals', '-x', '-p', 'no:cacheprovider')
+    result.assert_outcomes(failed=1)
+    report = project.report()
+    never = len(report['cancelled']) + len(report['not_started'])
+    assert never == 5
+    progress = [line for line in result.outlines if 'cases done' in line]
+    assert progress == [
+        f'evaltrace: evals/test_slow.py::test_slow: 1/6 cases done · 1 failed · $0.000000 spent · {never} not run'
+    ]
