@@ -88,6 +88,9 @@ class SuiteRunProgress:
         self._drawn_at = float('-inf')
         self._changed = False
         self._closed = False
+        # Kept so that `due()`, asked around every item pytest reports, is O(1) however many suite runs are running.
+        self._completed = 0
+        self._next_quiet_check = float('inf')
 
     @property
     def live(self) -> bool:
@@ -104,9 +107,13 @@ class SuiteRunProgress:
             return
         run = self._runs.get(run_id)
         if run is None:
-            self._runs[run_id] = RunProgress(run_id, cases, reported_at=self._clock())
+            now = self._clock()
+            self._runs[run_id] = RunProgress(run_id, cases, reported_at=now)
+            self._next_quiet_check = min(self._next_quiet_check, now + self._plain_interval)
         else:
+            self._completed -= run.complete
             run.total += cases
+        self._completed += run is not None and run.complete
         self._changed = True
 
     def case_done(self, run_id: str, status: str, cost_usd: float = 0.0) -> None:
@@ -117,18 +124,18 @@ class SuiteRunProgress:
         run.done += 1
         run.failed += status in _FAILING
         run.cost_usd += cost_usd
+        self._completed += run.done == run.total
         self._changed = True
 
     def due(self) -> bool:
         """Whether `update()` would write now (the caller may have to make writing safe first)."""
         if self._closed or not self._runs:
             return False
+        if self._completed:
+            return True
         if self._live:
-            if not self._drawn or any(run.complete for run in self._runs.values()):
-                return True
-            return self._changed and self._clock() - self._drawn_at >= self._min_interval
-        now = self._clock()
-        return any(run.complete or self._quiet_too_long(run, now) for run in self._runs.values())
+            return not self._drawn or (self._changed and self._clock() - self._drawn_at >= self._min_interval)
+        return self._clock() >= self._next_quiet_check
 
     def update(self) -> None:
         """Write what is due: redraw the block (live), or the plain lines of runs that ended or went quiet."""
@@ -145,6 +152,10 @@ class SuiteRunProgress:
             elif self._quiet_too_long(run, now):
                 run.reported_at, run.reported_done = now, run.done
                 self._write_line(f'evaltrace: {run.text()}')
+        self._completed = 0
+        # A run that did not move keeps its old time: it is looked at again (cheaply) at the next interval.
+        soonest = min((run.reported_at for run in self._runs.values()), default=float('inf'))
+        self._next_quiet_check = max(soonest, now) + self._plain_interval if self._runs else float('inf')
 
     def hide(self) -> None:
         """Erase the block (live), before something else is written."""
@@ -169,18 +180,22 @@ class SuiteRunProgress:
 
     def _draw(self) -> None:
         runs = list(self._runs.values())
-        lines = [self._cut(run.text()) for run in runs]
-        if len(lines) > self._max_lines:
-            rest = len(lines) - self._max_lines + 1
-            lines = [*lines[: self._max_lines - 1], self._cut(f'… and {rest} more suite runs running')]
+        if len(runs) > self._max_lines:
+            shown = self._max_lines - 1
+            lines = [self._cut(run.text()) for run in runs[:shown]]
+            lines.append(self._cut(f'… and {len(runs) - shown} more suite runs running'))
+        else:
+            lines = [self._cut(run.text()) for run in runs]
         column = self._column() % self._width_now()
         # Below the cursor's line, then back up to the cursor: pytest writes on as if the block were not there.
         text = ('\x1b[J' if self._drawn else '') + '\n' + '\n'.join(lines) + f'\x1b[{len(lines)}F'
         self._write(text + (f'\x1b[{column}C' if column else ''))
         self._drawn, self._drawn_at, self._changed = len(lines), self._clock(), False
-        for run in runs:
-            if run.complete:  # drawn complete once: it leaves the block at the next redraw
-                del self._runs[run.run_id]
+        if self._completed:
+            for run in runs:
+                if run.complete:  # drawn complete once: it leaves the block at the next redraw
+                    del self._runs[run.run_id]
+            self._completed = 0
 
     def _width_now(self) -> int:
         return self._width or shutil.get_terminal_size((100, 24)).columns
