@@ -198,7 +198,7 @@ class SuiteRunProgress:
             self._completed = 0
 
     def _width_now(self) -> int:
-        return self._width or shutil.get_terminal_size((100, 24)).columns
+        return self._width or shutil.get_terminal_size((80, 24)).columns  # pytest's own fallback
 
     def _cut(self, line: str) -> str:
         width = self._width_now()

@@ -284,9 +284,10 @@ def test_the_progress_setting_turns_it_off(project: EvalProject, upper_cases: An
 
 @pytest.mark.parametrize('verbose', [False, True], ids=['dots', 'verbose'])
 def test_on_a_terminal_the_block_is_live_while_an_item_waits_and_leaves_pytest_output_intact(
-    project: EvalProject, upper_cases: Any, verbose: bool
+    project: EvalProject, upper_cases: Any, verbose: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _project(project, upper_cases)
+    monkeypatch.setenv('COLUMNS', '200')  # wide enough for whole lines (the block cuts its lines to the width)
     args = ('evals', '-p', 'no:cacheprovider', '--evaltrace-progress=live', *(['-v'] if verbose else []))
     result = project.pytester.runpytest_inprocess(*args)
     result.assert_outcomes(passed=7, failed=1)
