@@ -308,10 +308,14 @@ class Scheduler:
             self._dispatch()
 
 
-def wait(future: concurrent.futures.Future[Any]) -> Any:
-    """Wait for a case's result in the main thread, in slices, so that Ctrl-C is seen at once."""
+def wait(future: concurrent.futures.Future[Any], tick: Callable[[], None] | None = None) -> Any:
+    """Wait for a case's result in the main thread, in slices, so that Ctrl-C is seen at once.
+
+    `tick` is called between slices, on the main thread (the progress lines move while an item waits).
+    """
     while True:
         try:
             return future.result(timeout=_WAIT_SLICE_S)
         except concurrent.futures.TimeoutError:
-            continue
+            if tick is not None:
+                tick()

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from opentelemetry.sdk.trace import SpanProcessor
@@ -48,10 +48,22 @@ from ._suite_runs import (
 )
 from ._trace import TraceSetup, setup_tracing
 
-__all__ = ('CASE_REPORT_ATTR', 'EXIT_GATE_FAILED', 'EXIT_HARNESS_ERROR', 'SUITE_REPORT_ATTR', 'EvalSession')
+if TYPE_CHECKING:
+    from ._progress_view import ProgressView
+
+__all__ = (
+    'CASE_REPORT_ATTR',
+    'EXIT_GATE_FAILED',
+    'EXIT_HARNESS_ERROR',
+    'PROGRESS_REPORT_ATTR',
+    'SUITE_REPORT_ATTR',
+    'EvalSession',
+)
 
 CASE_REPORT_ATTR = 'evaltrace_case'
 SUITE_REPORT_ATTR = 'evaltrace_suite'
+PROGRESS_REPORT_ATTR = 'evaltrace_progress'
+"""On a worker's report: the size of the case's suite run on that worker, for the controller's progress lines."""
 EXIT_GATE_FAILED = 6
 """Exit status when every failing case is under a gate and a gate failed."""
 EXIT_HARNESS_ERROR = 7
@@ -101,6 +113,8 @@ class EvalSession:
     """Scheduling has ended: no case runs any more."""
     base_context: contextvars.Context | None = None
     """The context before the first eval item was set up: suite runs that start ahead of their items run in it."""
+    progress: ProgressView | None = None
+    """The progress lines of the running suite runs (none on a worker, or when the setting is off)."""
 
     # ---- running (any process that runs items) ----
 
@@ -169,13 +183,14 @@ class EvalSession:
             result = self._rescore_item(item, param)
         else:
             job = self._job_for(item, param)
+            tick = self.progress.tick if self.progress is not None else None
             try:
-                result: CaseResult = wait(job.future)
+                result: CaseResult = wait(job.future, tick)
             except (asyncio.CancelledError, concurrent.futures.CancelledError):
                 pytest.skip('evaltrace: the run stopped before this case finished')
             run = self.run_of.get(item.nodeid)
             if run is not None and run.items[-1][0] is item:
-                wait(run.done)  # the last item reports the suite run's experiment too (its report, under xdist)
+                wait(run.done, tick)  # the last item reports the suite run's experiment too (its report, under xdist)
         item.user_properties.extend(_junit_properties(result))
         if result.status in ('failed', 'error'):
             hint = None if self.link_target().is_remote else f"see its trace: evaltrace show '{result.nodeid}'"
@@ -277,6 +292,8 @@ class EvalSession:
             job.future.add_done_callback(run.settle)
             run.jobs[it.nodeid] = job
             jobs.append(job)
+        if self.progress is not None and jobs:
+            self.progress.started(run.run_id, len(jobs))
         scheduler.submit(jobs)
 
     def _case_ended(self, run: SuiteRun) -> None:
@@ -372,6 +389,11 @@ class EvalSession:
                     out[why].append(nodeid)
         return out
 
+    def run_size(self, item: pytest.Item) -> int:
+        """How many cases the item's suite run has in this process."""
+        run = self.run_of.get(item.nodeid)
+        return len(run.items) if run is not None else 1
+
     def suite_info_of(self, item: pytest.Item, param: CaseParam) -> SuiteInfo:
         run = self.run_of.get(item.nodeid)
         if run is None:
@@ -425,6 +447,8 @@ class EvalSession:
         """
         with self.lock:
             self._case_finished(result, info)
+        if self.progress is not None:
+            self.progress.finished(info.suite, result.status, result.usage.cost_usd)
 
     def _case_finished(self, result: CaseResult, info: SuiteInfo) -> None:
         if self.journal is None:
@@ -446,7 +470,11 @@ class EvalSession:
         suite = getattr(report, SUITE_REPORT_ATTR, None)
         if case is None or suite is None:
             return
-        self.add_result(CaseResult.from_dict(case), SuiteInfo.from_dict(suite))
+        result, info = CaseResult.from_dict(case), SuiteInfo.from_dict(suite)
+        self.add_result(result, info)
+        if self.progress is not None:
+            meta = getattr(report, PROGRESS_REPORT_ATTR, None)
+            self.progress.reported(info.suite, result.status, result.usage.cost_usd, meta)
         self._maybe_write()
 
     def _maybe_write(self) -> None:

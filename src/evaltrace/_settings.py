@@ -25,8 +25,10 @@ from ._bounds import DEFAULT_MAX_VALUE_CHARS, MAX_VALUE_CHARS_CEILING
 from ._gates import Gate, gate_from_mapping
 
 __all__ = (
+    'PROGRESS_MODES',
     'RECORD_CHOICES',
     'SETTINGS',
+    'ProgressMode',
     'RecordMode',
     'SettingSpec',
     'Settings',
@@ -126,6 +128,17 @@ def _table_mode(raw: Any) -> TableMode:
     text = str(raw)
     if text not in ('none', 'failures', 'all'):
         raise ValueError(f'expected one of none, failures, all, got {raw!r}')
+    return text  # pyright: ignore[reportReturnType]
+
+
+ProgressMode = Literal['auto', 'live', 'plain', 'off']
+PROGRESS_MODES = ('auto', 'live', 'plain', 'off')
+
+
+def _progress_mode(raw: Any) -> ProgressMode:
+    text = str(raw).strip().lower()
+    if text not in PROGRESS_MODES:
+        raise ValueError(f'expected one of {", ".join(PROGRESS_MODES)}, got {raw!r}')
     return text  # pyright: ignore[reportReturnType]
 
 
@@ -341,6 +354,16 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
         metavar='WHICH',
     ),
     SettingSpec(
+        'progress',
+        'Progress of each running suite run (cases done, failures, spend): auto (live on a terminal, plain lines '
+        'otherwise), live, plain or off.',
+        _progress_mode,
+        'auto',
+        '--evaltrace-progress',
+        'EVALTRACE_PROGRESS',
+        metavar='MODE',
+    ),
+    SettingSpec(
         'cassettes',
         'Folder of the per-case cassettes.',
         _str,
@@ -464,6 +487,7 @@ class Settings:
     record: RecordMode | None
     """None: off, live (the default)."""
     table: TableMode
+    progress: ProgressMode
     cassettes: Path
     baseline: Path
     markdown: Path | None
@@ -681,6 +705,7 @@ def _build_settings(
         html=None if values['html'].lower() in ('', 'off', 'none', 'false') else path(values['html']),
         record=values['record'],
         table=values['table'],
+        progress=values['progress'],
         cassettes=path(values['cassettes']),
         baseline=path(values['baseline']),
         markdown=path(values['markdown']) if values['markdown'] else None,

@@ -54,7 +54,12 @@ def eval_session(config: pytest.Config) -> EvalSession:
             workerinput['evaltrace_run_id'] if workerinput and 'evaltrace_run_id' in workerinput else _run_id(config)
         )
         config.stash[_session_key] = session
-        if not is_worker:
+        if not is_worker:  # a worker's progress is shown by the controller, from its reports
+            from ._progress_view import progress_view
+
+            session.progress = progress_view(config, session.settings.progress)
+            if session.progress is not None:
+                config.pluginmanager.register(session.progress, 'evaltrace-progress')
             # Only a session with eval suites changes what Ctrl-C and SIGTERM do (see _interrupt).
             from ._interrupt import InterruptGuard
 
@@ -208,14 +213,17 @@ def pytest_runtest_makereport(
 
     param = case_param(item)
     if isinstance(param, CaseParam):
-        from ._session import CASE_REPORT_ATTR, SUITE_REPORT_ATTR
+        from ._session import CASE_REPORT_ATTR, PROGRESS_REPORT_ATTR, SUITE_REPORT_ATTR
 
         result = param.suite.results.get(item.nodeid)
         if result is not None:
             try:
-                info = eval_session(item.config).suite_info_of(item, param)
+                state = eval_session(item.config)
+                info = state.suite_info_of(item, param)
                 setattr(report, CASE_REPORT_ATTR, result.to_dict())
                 setattr(report, SUITE_REPORT_ATTR, info.to_dict())
+                worker: Any = getattr(item.config, 'workerinput', {}).get('workerid')
+                setattr(report, PROGRESS_REPORT_ATTR, {'total': state.run_size(item), 'worker': worker})
             except Exception:  # a harness bug here must not become an INTERNALERROR that hides every result
                 import traceback
 
@@ -281,6 +289,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None:
         return
     state.close_scheduling()
+    if state.progress is not None:
+        state.progress.close()  # before pytest's summary: the block erased, or what never ran said
     if state.is_worker:
         state.close_tracing()
         workeroutput: dict[str, Any] = getattr(session.config, 'workeroutput')  # noqa: B009  (set by xdist on workers)
