@@ -1,7 +1,7 @@
 """The HTML report's views in a real browser, on two real inner runs compared with a baseline: the verdict header,
 the case list with score and assertion columns, a waterfall in tree order, the trends and the comparison.
 
-Screenshots of each view are written to `$EVALTRACE_SCREENSHOTS` when set (to look at them), else to tmp_path.
+Screenshots of each view are written to `$SCREENSHOTS_DIR` when set (to look at them; not an `EVALTRACE_` name, which inner runs never see), else to tmp_path.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ async def test_words(inputs: str) -> str:
 
 
 def _shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get('EVALTRACE_SCREENSHOTS') or tmp_path)
+    folder = Path(os.environ.get('SCREENSHOTS_DIR') or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -192,6 +192,13 @@ def test_trends_draw_each_suite_over_the_kept_runs(two_runs: dict[str, Any], bro
     assert pass_rate.locator('circle.pt').count() == 4
     tips = pass_rate.locator('circle.pt title').all_text_contents()
     assert tips[0].startswith('cases: 75%') and tips[1].startswith('cases: 75%')
+    # Every axis label lies inside its chart: the first and last run's times are not cut at the edges.
+    for chart in trend.locator('svg.chart').all():
+        box = chart.bounding_box()
+        assert box is not None
+        for tick in chart.locator('text.tick').all():
+            t = tick.bounding_box()
+            assert t is not None and box['x'] - 0.5 <= t['x'] and t['x'] + t['width'] <= box['x'] + box['width'] + 0.5
     page.screenshot(path=str(_shots(tmp_path) / 'trends.png'), full_page=True)
 
 
@@ -310,6 +317,8 @@ def test_suite_runs_and_their_analyses_are_drawn_as_what_they_are(
     assert 'no data' in section.locator('.a-line_plot').inner_text()  # an empty curve says so, never breaks the page
     assert 'report evaluator KS raised: ValueError: no scores' in section.inner_text()
     assert 'retries 1.5 (metric)' in page.locator('tr[data-suite="evals/test_x.py::test_x[True]"]').inner_text()
+    link = page.locator('tr[data-suite="evals/test_x.py::test_x[True]"] a.analyses-link')
+    assert link.inner_text() == '5 analyses, 1 failed report evaluator'  # what is drawn, and what raised
     page.screenshot(path=str(_shots(tmp_path) / 'analyses.png'), full_page=True)
 
     page.click('.tab[data-tab=distributions]')

@@ -51,6 +51,8 @@ var ETCharts = (function () {
     var yMax = opts.yMax !== undefined ? opts.yMax : niceMax(Math.max.apply(null, ys));
     if (yMax === yMin) yMax = yMin + 1;
     var yFmt = opts.yFmt || fmtNum, xFmt = opts.xFmt || fmtNum;
+    // The left margin fits the longest y label (about 6 px a character at the ticks' size), so none is cut.
+    for (var q = 0; q <= 4; q++) L = Math.max(L, 8 + 6 * String(yFmt(yMin + (yMax - yMin) * q / 4)).length);
     function X(v) { return L + (v - xMin) / (xMax - xMin) * (W - L - R); }
     function Y(v) { return T + (1 - (v - yMin) / (yMax - yMin)) * (H - T - B); }
     var out = svgOpen(W, H, 'line', opts.title);
@@ -62,8 +64,11 @@ var ETCharts = (function () {
     if (opts.xLabels) {
       var every = Math.max(1, Math.ceil(opts.xLabels.length / 6));
       opts.xLabels.forEach(function (label, i) {
-        if (i % every && i !== opts.xLabels.length - 1) return;
-        out += '<text class="tick" x="' + X(i).toFixed(1) + '" y="' + (H - B + 14) + '" text-anchor="middle">' + esc(label) + '</text>';
+        var last = opts.xLabels.length - 1;
+        if (i % every && i !== last) return;
+        // The first and last labels are anchored inward, so that neither is cut at the chart's edge.
+        var anchor = last > 0 && i === last ? 'end' : i === 0 && last > 0 ? 'start' : 'middle';
+        out += '<text class="tick" x="' + X(i).toFixed(1) + '" y="' + (H - B + 14) + '" text-anchor="' + anchor + '">' + esc(label) + '</text>';
       });
     } else {
       for (var j = 0; j <= 4; j++) {

@@ -155,14 +155,18 @@
         var scores = Object.keys(st.score_averages || {}).map(function (k) {
           return '<div><span class="mono">' + esc(k) + '</span> ' + C.fmtNum(st.score_averages[k]) + '</div>';
         }).join('');
-        var n = analysesOf(s).length + (experimentOf(s).report_evaluator_failures || []).length;
+        // Analyses and report evaluators that raised are counted apart: a failure draws no analysis.
+        var na = analysesOf(s).length, nf = (experimentOf(s).report_evaluator_failures || []).length;
+        var n = na + nf;
+        var label = [na ? na + ' analys' + (na > 1 ? 'es' : 'is') : '', nf ? nf + ' failed report evaluator' + (nf > 1 ? 's' : '') : '']
+          .filter(Boolean).join(', ');
         var metrics = experimentOf(s).metric_averages || {};
         scores += Object.keys(metrics).map(function (k) {
           return '<div class="muted"><span class="mono">' + esc(k) + '</span> ' + C.fmtNum(metrics[k]) + ' (metric)</div>';
         }).join('');
         rows.push('<tr data-suite="' + esc(s.suite) + '"' + (params ? ' class="suite-run"' : '') + '><td><a href="#" class="suite-link" data-suite="' +
           esc(s.suite) + '">' + esc(params || s.name) + '</a>' + (params ? '' : '<div class="muted mono">' + esc(s.suite) + '</div>') +
-          (n ? ' <a href="#" class="muted analyses-link" data-suite="' + esc(s.suite) + '">' + n + ' analys' + (n > 1 ? 'es' : 'is') + '</a>' : '') +
+          (n ? ' <a href="#" class="muted analyses-link" data-suite="' + esc(s.suite) + '">' + label + '</a>' : '') +
           '</td><td>' + esc(s.dataset) + '</td><td class="num">' + num(st.cases) + '</td><td class="num">' + num(st.passed) +
           '</td><td class="num">' + num(st.failed) + '</td><td class="num">' + num(st.error) + '</td><td class="num">' +
           C.rateBar(st.pass_rate, st.pass_rate === 1 ? 'full' : '') + ' ' + pct(st.pass_rate) + '</td><td>' + scores +
