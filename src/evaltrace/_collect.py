@@ -7,6 +7,7 @@ The suite function's first parameter is parametrized with the cases (ids are the
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,17 @@ class SuiteRuntime:
     dataset: Dataset[Any, Any, Any]
     dataset_path: str | None
     inputs_param: str
+    method: bool = False
+    """The suite is a method of a test class: `fn` takes `self` before the case inputs."""
     results: dict[str, CaseResult] = field(default_factory=dict[str, CaseResult])
+
+    def bound_fn(self, item: pytest.Item) -> Callable[..., Any]:
+        """The suite function as pytest calls it for `item`: a method bound to that item's class instance.
+
+        pytest gives each item of a class a fresh instance, and the item's method fixtures set attributes on it;
+        a suite run's cases all use the instance of the item whose fixture values they share.
+        """
+        return getattr(item, 'obj') if getattr(item, 'instance', None) is not None else self.fn  # noqa: B009
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,9 +99,17 @@ def suite_run_id(item: pytest.Item, param: CaseParam) -> str:
     return f'{base}[{"-".join(ids)}]' if ids else base
 
 
-def _load(metafunc: pytest.Metafunc, spec: SuiteSpec) -> tuple[Dataset[Any, Any, Any], str | None]:
+def _is_method(metafunc: pytest.Metafunc) -> bool:
+    """Whether the suite function is a method of a test class (pytest passes `self`; a staticmethod takes none)."""
+    cls: type[Any] | None = getattr(metafunc, 'cls', None)  # pytest leaves `Metafunc.cls` untyped
+    if cls is None:
+        return False
+    return not isinstance(inspect.getattr_static(cls, metafunc.function.__name__, None), staticmethod)
+
+
+def _load(metafunc: pytest.Metafunc, spec: SuiteSpec, method: bool) -> tuple[Dataset[Any, Any, Any], str | None]:
     if isinstance(spec.dataset, Dataset):
-        input_type, _, _ = task_types(metafunc.function)
+        input_type, _, _ = task_types(metafunc.function, method=method)
         if not spec.dataset.cases:  # else pytest only shows an "empty parameter set" skip, as for an empty file
             raise DatasetError(f'dataset {spec.dataset.name!r}: the dataset has no cases')
         return validate_dataset_inputs(spec.dataset, input_type, f'dataset {spec.dataset.name!r}'), None
@@ -100,23 +119,24 @@ def _load(metafunc: pytest.Metafunc, spec: SuiteSpec) -> tuple[Dataset[Any, Any,
         display = str(path.relative_to(rootdir))
     except ValueError:
         display = str(path)
-    input_type, output_type, _ = task_types(metafunc.function)
+    input_type, output_type, _ = task_types(metafunc.function, method=method)
     return load_dataset(path, input_type, output_type, spec.evaluator_types, display), display
 
 
 def parametrize_suite(metafunc: pytest.Metafunc, spec: SuiteSpec, skip: str | None) -> None:
     """Parametrize a suite function over its cases (and repeats)."""
     fn = metafunc.function
-    _, _, inputs_param = task_types(fn)
+    method = _is_method(metafunc)
+    _, _, inputs_param = task_types(fn, method=method)
     assert inputs_param is not None
     marks = [pytest.mark.skip(reason=skip)] if skip is not None else []
     try:
-        dataset, display = _load(metafunc, spec)
+        dataset, display = _load(metafunc, spec, method)
     except DatasetError as e:
         metafunc.parametrize(inputs_param, [pytest.param(DatasetProblem(e), id='dataset-error', marks=marks)])
         return
     suite_id = f'{metafunc.definition.nodeid.split("[", 1)[0]}'
-    runtime = SuiteRuntime(suite_id, spec.name or fn.__name__, fn, spec, dataset, display, inputs_param)
+    runtime = SuiteRuntime(suite_id, spec.name or fn.__name__, fn, spec, dataset, display, inputs_param, method)
     params: list[Any] = []
     for index, case in enumerate(dataset.cases, 1):
         case_name = case.name or f'Case {index}'

@@ -266,7 +266,7 @@ class EvalSession:
             self.case_finished(result, info)
 
         shared = SuiteRunContext(
-            task=make_task(runtime.fn, fixtures),
+            task=make_task(runtime.bound_fn(holder or items[0][0]), fixtures),
             dataset=runtime.dataset,
             spec=runtime.spec,
             suite_id=run.run_id,
