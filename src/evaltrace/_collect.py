@@ -16,10 +16,20 @@ import pytest
 from pydantic_evals import Case, Dataset
 
 from ._dataset import DatasetError, load_dataset, resolve_dataset_path, task_types, validate_dataset_inputs
+from ._filter import CaseFilter
+from ._judge import jsonable
 from ._results import CaseResult
 from ._suite import SuiteSpec
 
-__all__ = ('CaseParam', 'DatasetProblem', 'SuiteRuntime', 'case_param', 'parametrize_suite', 'suite_run_id')
+__all__ = (
+    'CaseParam',
+    'DatasetProblem',
+    'SuiteRuntime',
+    'case_param',
+    'deselect_by_filter',
+    'parametrize_suite',
+    'suite_run_id',
+)
 
 
 @dataclass(eq=False)
@@ -144,3 +154,25 @@ def parametrize_suite(metafunc: pytest.Metafunc, spec: SuiteSpec, skip: str | No
             value = CaseParam(runtime, case, case_name, repeat if spec.repeat > 1 else None, spec.repeat)
             params.append(pytest.param(value, id=value.case_id, marks=marks))
     metafunc.parametrize(inputs_param, params)
+
+
+def deselect_by_filter(config: pytest.Config, items: list[pytest.Item], case_filter: CaseFilter) -> None:
+    """Keep in `items` (in place) the eval cases whose metadata matches the filter; deselect the other cases.
+
+    Items that are no eval case (plain tests, a dataset-error item) are left alone: the filter selects cases.
+    """
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    matched: dict[int, bool] = {}  # by case: its repeats share one verdict, and its metadata is converted once
+    for item in items:
+        param = case_param(item)
+        if isinstance(param, CaseParam):
+            key = id(param.case)
+            if key not in matched:
+                matched[key] = case_filter.matches(jsonable(param.case.metadata))
+            (keep if matched[key] else drop).append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

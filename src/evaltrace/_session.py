@@ -511,6 +511,7 @@ class EvalSession:
             session_gate=self.settings.gate,
             expected=self.expected,
             shard=self.settings.shard,
+            case_filter=self.settings.filter.text if self.settings.filter is not None else None,
             extra=extra or None,
         )
 

@@ -138,10 +138,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state = config.stash.get(_session_key, None)
     if state is None:
         return
-    from ._collect import CaseParam, case_param
+    from ._collect import CaseParam, case_param, deselect_by_filter
     from ._shard import apply_shard
 
-    # trylast: `-k`, `--deselect` and `--lf` have already narrowed `items`; the shard splits what they selected.
+    # trylast: `-k`, `--deselect` and `--lf` have already narrowed `items`; the filter narrows them by metadata,
+    # and the shard splits what is left (so every shard plans from the same selection).
+    if state.settings.filter is not None:
+        deselect_by_filter(config, items, state.settings.filter)
     apply_shard(config, items, state.settings.shard)
     state.expected = [it.nodeid for it in items if isinstance(case_param(it), CaseParam)]
 
