@@ -4,12 +4,19 @@ composed with `-k`, applied before sharding, recorded in report.json; the expres
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from evaltrace._filter import FilterError, parse_filter
+from evaltrace._merge import merge_reports
+from evaltrace._shard import ShardPlan, plan_digest
 from tests.conftest import EvalProject
+from tests.gating._reports import case, report
+
+SCHEMA = json.loads((Path(__file__).parents[2] / 'src/evaltrace/report.schema.json').read_text())
 
 CASES: list[dict[str, Any]] = [
     {
@@ -49,6 +56,7 @@ def test_the_filter_selects_cases_by_metadata_and_records_it(project: EvalProjec
     assert _ran(project) == ['a', 'c']
     report = project.report()
     assert report['session']['filter'] == 'difficulty=hard'
+    jsonschema.validate(report, SCHEMA)
     assert sorted(report['expected']) == ['evals/test_words.py::test_words[a]', 'evals/test_words.py::test_words[c]']
 
 
@@ -198,3 +206,18 @@ def test_bad_filter_expressions_say_what_is_wrong(expression: str, message: str)
         parse_filter(expression)
     assert message in str(info.value)
     assert '\n' not in str(info.value)
+
+
+def test_merging_shards_run_with_different_filters_is_a_problem() -> None:
+    cases = [case('c0', 'passed'), case('c1', 'passed')]
+    digest = plan_digest([c.nodeid for c in cases])
+    shards: list[tuple[str, dict[str, Any]]] = []
+    for index, (mine, expression) in enumerate([([cases[0]], 'a=1'), ([cases[1]], 'a=2')], 1):
+        data = report(mine, shard=(index, 2))
+        data['shard'] = ShardPlan(index, 2, 2, digest).to_dict()
+        data['session']['filter'] = expression
+        shards.append((f's{index}.json', data))
+    assert 'the shards were run with different filters (--evaltrace-filter)' in merge_reports(shards).problems
+    shards[1][1]['session']['filter'] = 'a=1'
+    merged = merge_reports(shards)
+    assert merged.problems == [] and merged.report['session']['filter'] == 'a=1'
