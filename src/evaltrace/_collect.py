@@ -1,9 +1,9 @@
 """Collection: a `@evaltrace.suite` function is parametrized over its dataset's cases, one pytest item per case.
 
 The suite function's first parameter (after `self`, for a method of a test class) is parametrized with the cases
-(ids are the case names, so node ids read `evals/test_x.py::test_fn[case name]`); its other parameters are ordinary fixtures. The items are plain
-`pytest.Function`s, so `-k`, `--deselect`, `--lf` and `--co` behave as everywhere in pytest; the `filter` setting
-then deselects cases by metadata (`deselect_by_filter`).
+(ids are the case names, so node ids read `evals/test_x.py::test_fn[case name]`); its other parameters are ordinary
+fixtures. The items are plain `pytest.Function`s, so `-k`, `--deselect`, `--lf` and `--co` behave as everywhere in
+pytest; the `filter` setting then deselects cases by metadata (`deselect_by_filter`).
 """
 
 from __future__ import annotations
