@@ -1,12 +1,14 @@
 """Collection: a `@evaltrace.suite` function is parametrized over its dataset's cases, one pytest item per case.
 
-The suite function's first parameter is parametrized with the cases (ids are the case names, so node ids read
-`evals/test_x.py::test_fn[case name]`); its other parameters are ordinary fixtures. The items are plain
-`pytest.Function`s, so `-k`, `--deselect`, `--lf` and `--co` behave as everywhere in pytest.
+The suite function's first parameter (after `self`, for a method of a test class) is parametrized with the cases
+(ids are the case names, so node ids read `evals/test_x.py::test_fn[case name]`); its other parameters are ordinary
+fixtures. The items are plain `pytest.Function`s, so `-k`, `--deselect`, `--lf` and `--co` behave as everywhere in
+pytest; the `filter` setting then deselects cases by metadata (`deselect_by_filter`).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,10 +17,20 @@ import pytest
 from pydantic_evals import Case, Dataset
 
 from ._dataset import DatasetError, load_dataset, resolve_dataset_path, task_types, validate_dataset_inputs
+from ._filter import CaseFilter
+from ._judge import jsonable
 from ._results import CaseResult
 from ._suite import SuiteSpec
 
-__all__ = ('CaseParam', 'DatasetProblem', 'SuiteRuntime', 'case_param', 'parametrize_suite', 'suite_run_id')
+__all__ = (
+    'CaseParam',
+    'DatasetProblem',
+    'SuiteRuntime',
+    'case_param',
+    'deselect_by_filter',
+    'parametrize_suite',
+    'suite_run_id',
+)
 
 
 @dataclass(eq=False)
@@ -32,7 +44,17 @@ class SuiteRuntime:
     dataset: Dataset[Any, Any, Any]
     dataset_path: str | None
     inputs_param: str
+    method: bool = False
+    """The suite is a method of a test class: `fn` takes `self` before the case inputs."""
     results: dict[str, CaseResult] = field(default_factory=dict[str, CaseResult])
+
+    def bound_fn(self, item: pytest.Item) -> Callable[..., Any]:
+        """The suite function as pytest calls it for `item`: a method bound to that item's class instance.
+
+        pytest gives each item of a class a fresh instance, and the item's method fixtures set attributes on it;
+        a suite run's cases all use the instance of the item whose fixture values they share.
+        """
+        return getattr(item, 'obj') if getattr(item, 'instance', None) is not None else self.fn  # noqa: B009
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,9 +110,17 @@ def suite_run_id(item: pytest.Item, param: CaseParam) -> str:
     return f'{base}[{"-".join(ids)}]' if ids else base
 
 
-def _load(metafunc: pytest.Metafunc, spec: SuiteSpec) -> tuple[Dataset[Any, Any, Any], str | None]:
+def _is_method(metafunc: pytest.Metafunc) -> bool:
+    """Whether the suite function is a method of a test class (pytest passes `self`; a staticmethod takes none)."""
+    cls: type[Any] | None = getattr(metafunc, 'cls', None)  # pytest leaves `Metafunc.cls` untyped
+    if cls is None:
+        return False
+    return not isinstance(inspect.getattr_static(cls, metafunc.function.__name__, None), staticmethod)
+
+
+def _load(metafunc: pytest.Metafunc, spec: SuiteSpec, method: bool) -> tuple[Dataset[Any, Any, Any], str | None]:
     if isinstance(spec.dataset, Dataset):
-        input_type, _, _ = task_types(metafunc.function)
+        input_type, _, _ = task_types(metafunc.function, method=method)
         if not spec.dataset.cases:  # else pytest only shows an "empty parameter set" skip, as for an empty file
             raise DatasetError(f'dataset {spec.dataset.name!r}: the dataset has no cases')
         return validate_dataset_inputs(spec.dataset, input_type, f'dataset {spec.dataset.name!r}'), None
@@ -100,23 +130,24 @@ def _load(metafunc: pytest.Metafunc, spec: SuiteSpec) -> tuple[Dataset[Any, Any,
         display = str(path.relative_to(rootdir))
     except ValueError:
         display = str(path)
-    input_type, output_type, _ = task_types(metafunc.function)
+    input_type, output_type, _ = task_types(metafunc.function, method=method)
     return load_dataset(path, input_type, output_type, spec.evaluator_types, display), display
 
 
 def parametrize_suite(metafunc: pytest.Metafunc, spec: SuiteSpec, skip: str | None) -> None:
     """Parametrize a suite function over its cases (and repeats)."""
     fn = metafunc.function
-    _, _, inputs_param = task_types(fn)
+    method = _is_method(metafunc)
+    _, _, inputs_param = task_types(fn, method=method)
     assert inputs_param is not None
     marks = [pytest.mark.skip(reason=skip)] if skip is not None else []
     try:
-        dataset, display = _load(metafunc, spec)
+        dataset, display = _load(metafunc, spec, method)
     except DatasetError as e:
         metafunc.parametrize(inputs_param, [pytest.param(DatasetProblem(e), id='dataset-error', marks=marks)])
         return
     suite_id = f'{metafunc.definition.nodeid.split("[", 1)[0]}'
-    runtime = SuiteRuntime(suite_id, spec.name or fn.__name__, fn, spec, dataset, display, inputs_param)
+    runtime = SuiteRuntime(suite_id, spec.name or fn.__name__, fn, spec, dataset, display, inputs_param, method)
     params: list[Any] = []
     for index, case in enumerate(dataset.cases, 1):
         case_name = case.name or f'Case {index}'
@@ -124,3 +155,25 @@ def parametrize_suite(metafunc: pytest.Metafunc, spec: SuiteSpec, skip: str | No
             value = CaseParam(runtime, case, case_name, repeat if spec.repeat > 1 else None, spec.repeat)
             params.append(pytest.param(value, id=value.case_id, marks=marks))
     metafunc.parametrize(inputs_param, params)
+
+
+def deselect_by_filter(config: pytest.Config, items: list[pytest.Item], case_filter: CaseFilter) -> None:
+    """Keep in `items` (in place) the eval cases whose metadata matches the filter; deselect the other cases.
+
+    Items that are no eval case (plain tests, a dataset-error item) are left alone: the filter selects cases.
+    """
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    matched: dict[int, bool] = {}  # by case: its repeats share one verdict, and its metadata is converted once
+    for item in items:
+        param = case_param(item)
+        if isinstance(param, CaseParam):
+            key = id(param.case)
+            if key not in matched:
+                matched[key] = case_filter.matches(jsonable(param.case.metadata))
+            (keep if matched[key] else drop).append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -26,9 +26,12 @@ class DatasetError(Exception):
     """A dataset that cannot be used: the message names the file, the case and the field."""
 
 
-def task_types(fn: Callable[..., Any]) -> tuple[Any, Any, str | None]:
-    """The task's input type (its first parameter's annotation), output type and first parameter name."""
-    params = list(inspect.signature(fn).parameters.values())
+def task_types(fn: Callable[..., Any], *, method: bool = False) -> tuple[Any, Any, str | None]:
+    """The task's input type (its first parameter's annotation), output type and first parameter name.
+
+    For a `method` (a suite in a test class), the first parameter is the one after `self`.
+    """
+    params = list(inspect.signature(fn).parameters.values())[1 if method else 0 :]
     if not params:
         raise TypeError(f'{fn.__qualname__} must take the case inputs as its first parameter')
     try:

@@ -1,4 +1,4 @@
-"""Judging a case: its status from the evaluators' results, and the failure message a reader sees (pure)."""
+"""Judging a case: its status from the evaluators' results (pure). The message a reader sees is `_failure`'s."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from pydantic_evals.evaluators import EvaluationResult
 from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 
 from ._bounds import MAX_VALUE_CHARS_CEILING, bound_value
-from ._results import CaseResult, CaseStatus, EvalValue
-from ._usage import Usage, offline_price_note
+from ._results import CaseStatus, EvalValue
 
-__all__ = ('Judged', 'failure_message', 'inputs_hash', 'jsonable', 'judge', 'truncate')
+__all__ = ('Judged', 'inputs_hash', 'jsonable', 'judge', 'truncate')
 
 MAX_VALUE_CHARS = 400
 
@@ -102,46 +101,3 @@ def judge(
             'traceback': first['traceback'],
         }
     return status, failures, assertions, scores, labels, evaluator_failures, error
-
-
-def _usage_line(label: str, usage: Usage) -> str:
-    note = offline_price_note(usage.to_dict())
-    return (
-        f'{label}: {usage.requests} request(s), {usage.input_tokens:,} input + {usage.output_tokens:,} output tokens, '
-        f'${usage.cost_usd:.6f}' + (f' ({note})' if note else '')
-    )
-
-
-def failure_message(result: CaseResult, local_hint: str | None = None) -> str:
-    """The message shown when a case fails: why, expected against actual, usage and cost, and the trace link."""
-    # A failure that repeats another (a cassette miss, and the task's exception that carries the same miss) is
-    # shown once; the head is the first line of the first one: what pytest's short test summary shows.
-    failures: list[str] = []
-    for failure in result.failures:
-        if not any(failure in shown or shown in failure for shown in failures):
-            failures.append(failure)
-    head = failures[0].splitlines()[0] if failures else result.status
-    more = f' (+{len(failures) - 1} more)' if len(failures) > 1 else ''
-    lines = [f'case {result.case} {result.status}: {head}{more}']
-    if len(failures) > 1:
-        lines.extend(f'  - {failure}' for failure in failures)
-    elif failures:  # its first line is the head; the rest follows (a miss's diff)
-        rest = failures[0].splitlines()[1:]
-        lines.extend(rest if rest else [f'  - {failures[0]}'])
-    if result.expected_output is not None:
-        lines.append(f'  expected: {truncate(json.dumps(result.expected_output, default=repr))}')
-    if result.error is None or result.output is not None:
-        lines.append(f'  actual:   {truncate(json.dumps(result.output, default=repr))}')
-    lines.append('  ' + _usage_line('task usage', result.task_usage))
-    if result.judge_usage.requests:
-        lines.append('  ' + _usage_line('judge usage', result.judge_usage))
-    if result.trace_url:
-        lines.append(f'  trace: {result.trace_url}')
-    elif result.trace_id:
-        lines.append(f'  trace id: {result.trace_id}')
-    if local_hint:
-        lines.append(f'  {local_hint}')
-    if result.error and result.error.get('traceback'):
-        lines.append('')
-        lines.append(result.error['traceback'].rstrip())
-    return '\n'.join(lines)

@@ -84,6 +84,9 @@ def merge_reports(sources: Sequence[tuple[str, Mapping[str, Any]]], *, run_id: s
     expected: list[str] = []
     expected_set: set[str] = set()
     gate_specs = [r['session'].get('gate_spec') for _, r in sources]
+    filters: list[str | None] = [r['session'].get('filter') for _, r in sources]
+    if len(set(filters)) > 1:
+        problems.append('the shards were run with different filters (--evaltrace-filter)')
     for name, r in sources:
         for s in r.get('suites', []):
             suites.setdefault(s['suite'], SuiteInfo.from_dict(s))
@@ -125,6 +128,7 @@ def merge_reports(sources: Sequence[tuple[str, Mapping[str, Any]]], *, run_id: s
         cases=cases,
         session_gate=session_gate,
         expected=expected,
+        case_filter=filters[0],
         extra_gates=[complete_gate],
         extra={
             'merge': {

@@ -102,6 +102,7 @@ def build_report(
     session_gate: Gate | None,
     expected: Sequence[str] = (),
     shard: tuple[int, int] = (1, 1),
+    case_filter: str | None = None,
     extra_gates: Sequence[GateResult] = (),
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -153,6 +154,7 @@ def build_report(
             'gate_spec': gate_to_dict(session_gate),
             'gates': [g.to_dict() for g in session_gates],
             'gates_passed': all(g.passed for g in all_gates),
+            'filter': case_filter,
         },
         'suites': suite_dicts,
         'cases': [c.to_dict() for c in cases],

@@ -425,7 +425,7 @@ def rescore_works(
             stored = load_stored_cases(settings.store, run_id, [w.nodeid for w in works], in_report)
         except StoreError as e:
             missing = str(e)
-    _, output_type, _ = task_types(runtime.fn)
+    _, output_type, _ = task_types(runtime.fn, method=runtime.method)
     limiter = asyncio.Semaphore(runtime.spec.max_concurrency or settings.max_concurrency)
     scrubber = SecretScrubber(settings.scrub_patterns)
     judge_replay = rescore_replay(settings, runtime, suite_id)  # recorded judge traffic replays: re-scoring offline

@@ -28,9 +28,9 @@ from ._baseline import BaselineError, load_baseline
 from ._bounds import BoundAttributesProcessor
 from ._collect import CaseParam, SuiteRuntime, suite_run_id
 from ._experiment import Experiment, experiment_summary, render_table, run_report_check
+from ._failure import failure_message, traceback_style
 from ._faults import FaultPolicy, enter_provider_faults
 from ._journal import CaseJournal
-from ._judge import failure_message
 from ._links import LinkTarget, project_url_from_credentials
 from ._report import ReportState, SuiteInfo, build_report, write_json_atomic
 from ._results import CaseResult
@@ -194,7 +194,7 @@ class EvalSession:
         item.user_properties.extend(_junit_properties(result))
         if result.status in ('failed', 'error'):
             hint = None if self.link_target().is_remote else f"see its trace: evaltrace show '{result.nodeid}'"
-            pytest.fail(failure_message(result, hint), pytrace=False)
+            pytest.fail(failure_message(result, hint, traceback_style(item.config.option)), pytrace=False)
 
     # ---- scheduling (see _schedule and _suite_runs) ----
 
@@ -266,7 +266,7 @@ class EvalSession:
             self.case_finished(result, info)
 
         shared = SuiteRunContext(
-            task=make_task(runtime.fn, fixtures),
+            task=make_task(runtime.bound_fn(holder or items[0][0]), fixtures),
             dataset=runtime.dataset,
             spec=runtime.spec,
             suite_id=run.run_id,
@@ -511,6 +511,7 @@ class EvalSession:
             session_gate=self.settings.gate,
             expected=self.expected,
             shard=self.settings.shard,
+            case_filter=self.settings.filter.text if self.settings.filter is not None else None,
             extra=extra or None,
         )
 

@@ -22,6 +22,7 @@ from typing import Any, Generic, Literal, TypeVar, cast
 import pytest
 
 from ._bounds import DEFAULT_MAX_VALUE_CHARS, MAX_VALUE_CHARS_CEILING
+from ._filter import CaseFilter, parse_filter
 from ._gates import Gate, gate_from_mapping
 
 __all__ = (
@@ -151,6 +152,11 @@ def _shard(raw: Any) -> tuple[int, int]:
     if n < 1 or not 1 <= i <= n:
         raise ValueError(f'expected i/n with 1 <= i <= n, got {raw!r}')
     return i, n
+
+
+def _case_filter(raw: Any) -> CaseFilter | None:
+    text = str(raw)
+    return parse_filter(text) if text.strip() else None  # FilterError is a ValueError: a one-line UsageError
 
 
 def _patterns(raw: Any) -> tuple[str, ...]:
@@ -400,6 +406,17 @@ SETTINGS: tuple[SettingSpec[Any], ...] = (
         metavar='I/N',
     ),
     SettingSpec(
+        'filter',
+        'Run only the eval cases whose metadata matches EXPR, e.g. "difficulty=hard and not tags=slow": key=value, '
+        'key!=value, and, or, not, parentheses, dotted keys (meta.level=2); a list matches if any element does. '
+        'Applied after -k and before the shards split the cases; other tests are left alone.',
+        _case_filter,
+        None,
+        '--evaltrace-filter',
+        'EVALTRACE_FILTER',
+        metavar='EXPR',
+    ),
+    SettingSpec(
         'retry_attempts',
         'Attempts per provider request inside eval cases (1 = evaltrace does not retry).',
         _positive_int,
@@ -492,6 +509,8 @@ class Settings:
     baseline: Path
     markdown: Path | None
     shard: tuple[int, int]
+    filter: CaseFilter | None
+    """The cases selected by metadata (None: every case)."""
     scrub_patterns: tuple[str, ...]
     max_value_chars: int
     retry_attempts: int
@@ -710,6 +729,7 @@ def _build_settings(
         baseline=path(values['baseline']),
         markdown=path(values['markdown']) if values['markdown'] else None,
         shard=values['shard'],
+        filter=values['filter'],
         scrub_patterns=values['scrub_patterns'],
         max_value_chars=values['max_value_chars'],
         retry_attempts=values['retry_attempts'],

@@ -65,9 +65,10 @@ def suite(
 ) -> Callable[[F], F]:
     """Bind a pytest function to a Pydantic Evals dataset: each case becomes its own pytest item.
 
-    The function's first parameter receives one case's `inputs` (its annotation, if any, validates them); its other
-    parameters are pytest fixtures. It returns the task output, and may be `async`. A setting out of range (or a
-    function with no parameter) makes this suite one erroring item at collection, not an import error of its module.
+    The function's first parameter (after `self`, for a method of a test class) receives one case's `inputs` (its
+    annotation, if any, validates them); its other parameters are pytest fixtures. It returns the task output, and
+    may be `async`. A setting out of range (or a function with no parameter) makes this suite one erroring item at
+    collection, not an import error of its module.
 
     Args:
         dataset: A dataset file (YAML or JSON; relative paths are taken from the rootdir, then the test module's

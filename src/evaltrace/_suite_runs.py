@@ -114,8 +114,8 @@ def plan_suite_runs(items: Sequence[pytest.Item], lane_cap: Callable[[SuiteRunti
 
 
 def fixture_params(runtime: SuiteRuntime) -> tuple[str, ...]:
-    """The fixtures the suite function takes (every parameter after the case inputs)."""
-    return tuple(inspect.signature(runtime.fn).parameters)[1:]
+    """The fixtures the suite function takes (every parameter after the case inputs, and after `self`)."""
+    return tuple(inspect.signature(runtime.fn).parameters)[2 if runtime.method else 1 :]
 
 
 def early_fixtures(run: SuiteRun, current: pytest.Item) -> dict[str, Any] | None:

@@ -138,10 +138,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state = config.stash.get(_session_key, None)
     if state is None:
         return
-    from ._collect import CaseParam, case_param
+    from ._collect import CaseParam, case_param, deselect_by_filter
     from ._shard import apply_shard
 
-    # trylast: `-k`, `--deselect` and `--lf` have already narrowed `items`; the shard splits what they selected.
+    # trylast: `-k`, `--deselect` and `--lf` have already narrowed `items`; the filter narrows them by metadata,
+    # and the shard splits what is left (so every shard plans from the same selection).
+    if state.settings.filter is not None:
+        deselect_by_filter(config, items, state.settings.filter)
     apply_shard(config, items, state.settings.shard)
     state.expected = [it.nodeid for it in items if isinstance(case_param(it), CaseParam)]
 
@@ -192,7 +195,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
-@pytest.hookimpl(wrapper=True)
+# tryfirst: the outermost wrapper, so it sees the report after GatedOutcome has decided whether it is a failure.
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
@@ -201,17 +205,22 @@ def pytest_runtest_makereport(
     if state is None:
         return report
     state.scrub_sections(report)
+    from ._collect import CaseParam, case_param
+
+    param = case_param(item) if call.when == 'call' else None
+    if report.failed and isinstance(param, CaseParam) and item.config.option.tbstyle == 'line':
+        failed = call.excinfo.value if call.excinfo is not None else None
+        if isinstance(failed, pytest.fail.Exception) and not failed.pytrace:  # the case's verdict (run_item)
+            from ._failure import one_line_longrepr
+
+            lineno = item.location[1]
+            report.longrepr = one_line_longrepr(str(item.path), (lineno or 0) + 1, str(failed.msg))
     # Only an xdist worker ships results on the report: a process that ran the case has it already (case_finished).
     if not hasattr(item.config, 'workerinput'):
         return report
     if call.when == 'setup' and not item.config.stash.get(_expected_sent_key, False):
         item.config.stash[_expected_sent_key] = True
         setattr(report, EXPECTED_KEY, state.expected)
-    if call.when != 'call':
-        return report
-    from ._collect import CaseParam, case_param
-
-    param = case_param(item)
     if isinstance(param, CaseParam):
         from ._session import CASE_REPORT_ATTR, PROGRESS_REPORT_ATTR, SUITE_REPORT_ATTR
 

@@ -1,5 +1,6 @@
 """A newcomer's first runs: the README quickstart and `evaltrace init` in an empty project, offline cost labels,
-`-p no:evaltrace`, `evaltrace --version`, and non-ASCII node ids in `evaltrace show`."""
+`-p no:evaltrace`, `evaltrace --version`, non-ASCII node ids in `evaltrace show`, the offline cost gate, and the
+install points (ranges, LICENSE, old pip, CI on the oldest and newest versions)."""
 
 from __future__ import annotations
 
@@ -100,3 +101,34 @@ def test_show_finds_a_non_ascii_node_id_typed_as_it_is(pytester: pytest.Pytester
     done = _cli('show', 'test_suite.py::test_echo[café]', cwd=pytester.path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith('test_suite.py::test_echo[caf\\xe9]  PASSED')
+
+
+def test_the_offline_cost_gate_checks_a_real_figure(pytester: pytest.Pytester) -> None:
+    done = _cli('init', cwd=pytester.path)
+    assert done.returncode == 0, done.stderr
+    (pytester.path / 'pyproject.toml').write_text('[tool.evaltrace.gate]\nmax_cost_usd = 0.05\n', encoding='utf-8')
+    result = pytester.runpytest_subprocess('evals/', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=3)
+    report = json.loads((pytester.path / '.evaltrace/report.json').read_text())
+    gate = next(g for g in report['session']['gates'] if g['name'] == 'max_cost_usd')
+    assert gate['passed'] is True and 0 < gate['actual'] < 0.05  # task and judge cost, priced as gpt-4o-mini
+    result.stdout.fnmatch_lines(['    gate max_cost_usd: PASS (actual 0.000*, threshold 0.05)'])
+
+
+def test_install_points_stay_in_place() -> None:
+    """Issue 16, point 1: ranges (no pins), the old-pip advice, the LICENSE in the wheel, and CI on the oldest and the
+    newest versions (`make versions`) and on the built wheel outside the repository (`make quickstart`)."""
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / 'pyproject.toml').read_text(encoding='utf-8'))
+    deps: list[str] = pyproject['project']['dependencies']
+    assert not [d for d in deps if '==' in d]
+    for name in ('pydantic-evals', 'pydantic-ai-slim', 'logfire'):
+        spec = next(d for d in deps if d.startswith(name))
+        assert '>=' in spec and '<' in spec.split('>=', 1)[1], spec
+    assert pyproject['project']['license-files'] == ['LICENSE'] and (ROOT / 'LICENSE').is_file()
+    assert 'python -m pip install -U pip' in README
+    ci = (ROOT / '.ci/run').read_text(encoding='utf-8')
+    assert 'make quickstart' in ci and 'make versions' in ci
+    versions = (ROOT / '.ci/versions').read_text(encoding='utf-8')
+    assert 'lowest-direct highest' in versions and '--resolution "$res"' in versions
