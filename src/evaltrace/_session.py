@@ -69,9 +69,9 @@ EXIT_GATE_FAILED = 6
 EXIT_HARNESS_ERROR = 7
 """Exit status when evaltrace itself could not do its job (for example, could not write the report)."""
 
-WRITE_INTERVAL_S = 1.0
+WRITE_INTERVAL_S = 2.0
 """The report is rewritten at most this often while cases finish (the journal holds every case at once)."""
-WRITE_BUDGET = 0.05
+WRITE_BUDGET = 0.02
 """...and at most this fraction of the run's time goes to rewriting it, which matters for thousands of cases."""
 
 
