@@ -18,8 +18,9 @@ also under `auto` when something else writes to the terminal while items run (`-
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
@@ -39,7 +40,7 @@ class ProgressView:
         self._events: deque[tuple[str, str, float]] = deque()
         self._seen: set[tuple[str, str]] = set()
         self.progress = SuiteRunProgress(
-            lambda text: terminal.write_raw(text, flush=True),  # raw: pytest's idea of its line's width stays true
+            _raw_writer(writer),  # raw: pytest's idea of its line's width stays true
             lambda line: self._write_line(terminal, writer, line),
             live=live,
             column=lambda: int(writer.width_of_current_line),
@@ -120,14 +121,34 @@ class ProgressView:
             yield
 
 
+def _raw_writer(writer: Any) -> Callable[[str], None]:
+    """Write text to pytest's terminal without pytest counting it in its line (`write_raw`, pytest 8.4 and later)."""
+    raw: Any = getattr(writer, 'write_raw', None)
+    if raw is not None:
+        return functools.partial(raw, flush=True)
+    file: Any = getattr(writer, '_file')  # noqa: B009  (older pytest: the writer's file, as write_raw uses it)
+
+    def write(text: str) -> None:
+        file.write(text)
+        file.flush()
+
+    return write
+
+
+def _isatty(terminal: Any) -> bool:
+    # pytest 8.3 and older keep `isatty` as a bool; later versions as a callable bool.
+    isatty = terminal.isatty
+    return bool(isatty() if callable(isatty) else isatty)
+
+
 def progress_view(config: pytest.Config, mode: ProgressMode) -> ProgressView | None:
     """The session's progress lines, or None when the setting is off or there is no terminal reporter (`-p no:terminal`)."""
     terminal: Any = config.pluginmanager.get_plugin('terminalreporter')
-    if mode == 'off' or terminal is None or not hasattr(terminal, 'write_raw'):
+    if mode == 'off' or terminal is None:
         return None
     if mode == 'auto':
         quiet_otherwise = config.getoption('capture', 'fd') != 'no' and not config.getini('log_cli')
-        live = bool(terminal.isatty()) and bool(terminal.hasmarkup) and quiet_otherwise
+        live = _isatty(terminal) and bool(terminal.hasmarkup) and quiet_otherwise
     else:
         live = mode == 'live'
     return ProgressView(config, terminal, live)
