@@ -148,12 +148,21 @@ def _case_detail(case: Mapping[str, Any], scrubber: SecretScrubber | None) -> di
     return detail
 
 
+# Values that are the user's own names (node ids, suite and case names, anchors), kept as `scrub_case_result` keeps
+# them: the free-text patterns would take `test_auth.py::test_session_notes` for a key and its value.
+_NAME_KEYS = frozenset(
+    {'nodeid', 'suite', 'case', 'name', 'a', 'expected', 'missing', 'cancelled', 'not_started', 'source_case_name'}
+)
+
+
 def _scrub_strings(value: Any, scrubber: SecretScrubber) -> Any:
-    """Secrets removed from every string; keys are left alone (the report's own `session` is no secret)."""
+    """Secrets removed from every string but names; keys are left alone (the report's own `session` is no secret)."""
     if isinstance(value, str):
         return scrubber.scrub_text(value)
     if isinstance(value, dict):
-        return {k: _scrub_strings(v, scrubber) for k, v in cast('dict[str, Any]', value).items()}
+        return {
+            k: v if k in _NAME_KEYS else _scrub_strings(v, scrubber) for k, v in cast('dict[str, Any]', value).items()
+        }
     if isinstance(value, list | tuple):
         return [_scrub_strings(v, scrubber) for v in cast('Sequence[Any]', value)]
     return value

@@ -100,6 +100,8 @@ class EvalSession:
     _last_write: float = 0.0
     _write_cost: float = 0.0
     report_written: bool = False
+    report_failed: bool = False
+    """A write of the report failed (the summary then names no report file)."""
     journal: CaseJournal | None = None
     interrupted: str | None = None
     """The signal that interrupted the run (SIGINT, SIGTERM), when one did."""
@@ -123,14 +125,20 @@ class EvalSession:
         """The session's scrubber, for what leaves the process: case results and pytest's captured output."""
         return SecretScrubber(self.settings.scrub_patterns, max_value_chars=self.settings.max_value_chars)
 
-    def scrub_sections(self, report: pytest.TestReport) -> None:
-        """Scrub what pytest captured (stdout, stderr, log) of an item: a case may print or log a credential.
+    def scrub_report(self, report: pytest.TestReport) -> None:
+        """Scrub what pytest shows of an item: its captured output (stdout, stderr, log) and its failure.
 
-        Cases run on the scheduler's thread, so a case's output may be captured by another item; every item's
-        sections are scrubbed while an eval session runs.
+        A case may print or log a credential, and a fixture may raise with one. Cases run on the scheduler's
+        thread, so a case's output may be captured by another item: every item is scrubbed while an eval session
+        runs. A failure that held a secret becomes its scrubbed text (pytest's colours are lost for it alone).
         """
         if report.sections:
             report.sections = [(title, self.scrubber.scrub_text(text)) for title, text in report.sections]
+        if report.longrepr is not None and not isinstance(report.longrepr, tuple):  # a tuple: a skip's location
+            text = str(report.longrepr)
+            scrubbed = self.scrubber.scrub_text(text)
+            if scrubbed != text:
+                report.longrepr = scrubbed
 
     def link_target(self) -> LinkTarget:
         if self.links is None:
@@ -519,13 +527,20 @@ class EvalSession:
         with self.lock:
             return self._write_report(complete)
 
+    def report_error(self, error: OSError) -> None:
+        """The report could not be written: said once, however often the run tries again."""
+        message = f'could not write the report {self.settings.report}: {error}'
+        if message not in self.harness_errors:
+            self.harness_errors.append(message)
+        self.report_failed = True
+
     def _write_report(self, complete: bool) -> dict[str, Any] | None:
         t0 = time.monotonic()
         data = self.report_data(complete)
         try:
             write_json_atomic(self.settings.report, data)
         except OSError as e:
-            self.harness_errors.append(f'could not write the report {self.settings.report}: {e}')
+            self.report_error(e)
             return data
         finally:
             self._last_write = time.monotonic()

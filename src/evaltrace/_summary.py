@@ -205,7 +205,8 @@ def baseline_lines(baseline: dict[str, Any] | None, max_links: int = 50) -> list
         if not s['in_baseline']:
             lines.append(f'    {s["suite"]}: not in the baseline')
             continue
-        parts = [f'assertions {_delta_text(s["assertion_pass_rate"], True)}']
+        parts = [f'pass rate {_delta_text(s["pass_rate"], True)}'] if s.get('pass_rate') else []
+        parts += [f'assertions {_delta_text(s["assertion_pass_rate"], True)}']
         parts += [f'{k} {_delta_text(v, True)}' for k, v in s['evaluator_pass_rates'].items()]
         parts += [f'score {k} {_delta_text(v, False)}' for k, v in s['score_averages'].items()]
         cost = s['cost_usd']

@@ -19,6 +19,7 @@ from ._gates import Gate, logical_cases
 from ._journal import remove_journal, run_results
 from ._report import SuiteInfo, write_json_atomic
 from ._results import CaseResult
+from ._scrub import scrub_case_result
 from ._session import EvalSession
 from ._settings import Settings
 from ._shard import SHARD_PLAN_KEY, ShardPlan
@@ -137,7 +138,7 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
         else:  # under xdist the controller has no items: the suite is known by its node id
             info = state.suites.get(result.suite) or SuiteInfo(result.suite, result.suite.rsplit('::', 1)[-1], '')
         result.suite = info.suite  # the suite run's id
-        state.add_result(result, info)
+        state.add_result(scrub_case_result(result, state.scrubber), info)
     interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
     if not state.expected and not state.state.cases:
         # No eval case selected (`-m "not evaltrace"`, `--evaltrace-skip`, `-k` on other tests): the last real run's
@@ -172,7 +173,7 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
         try:
             write_json_atomic(state.settings.report, data)
         except OSError as e:
-            state.harness_errors.append(f'could not write the report {state.settings.report}: {e}')
+            state.report_error(e)
             data['verdict'] = verdict()
     config.stash[FINAL_REPORT_KEY] = data
     if state.settings.html is not None:  # after close_tracing flushed the spool: the page draws the run's spans

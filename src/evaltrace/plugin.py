@@ -204,7 +204,7 @@ def pytest_runtest_makereport(
     state = item.config.stash.get(_session_key, None)
     if state is None:
         return report
-    state.scrub_sections(report)
+    state.scrub_report(report)
     from ._collect import CaseParam, case_param
 
     param = case_param(item) if call.when == 'call' else None
@@ -341,4 +341,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     if telemetry is not None and not telemetry.healthy:
         where = f'they are kept locally: `evaltrace show <case>` ({state.settings.store}) and {state.settings.report}'
         terminalreporter.write_line(telemetry.message(where) or '', yellow=True)
-    terminalreporter.write_line(f'report: {state.settings.report}')
+    if not state.report_failed:
+        terminalreporter.write_line(f'report: {state.settings.report}')

@@ -171,3 +171,14 @@ def test_baseline_save_refuses_a_report_with_no_cases(ran: EvalProject) -> None:
         'evaltrace: empty.json: the report has no cases (a run that selected no eval case); run the evals first'
     )
     assert not (ran.path / 'base.json').exists()
+
+
+def test_a_report_that_cannot_be_written_is_said_once_and_not_named_as_written(project: EvalProject) -> None:
+    project.dataset('cases', [{'name': n, 'inputs': n} for n in ('a', 'b', 'c')])
+    project.write('evals/test_s.py', SUITE)
+    (project.path / 'afile').write_text('')  # the report's folder is a file
+    result = project.pytester.runpytest_inprocess('-p', 'no:cacheprovider', 'evals', '--evaltrace-report=afile/x.json')
+    errors = [line for line in result.outlines if 'could not write the report' in line]
+    assert len(errors) == 1, errors
+    assert not any(line.startswith('report: ') for line in result.outlines)
+    assert result.ret == 7  # evaltrace could not do its job

@@ -38,6 +38,7 @@ def test_comparison_lines_are_wrapped_to_a_readable_width() -> None:
         assert f'Evaluator{k}_checks_something ' in text
     assert 'score quality 0.500 -> 0.400 (-0.100)' in text
     assert 'cost $0.001000 -> $0.001000' in text
+    assert 'pass rate ' in text and ' pts)' in text.split('pass rate ', 1)[1].split(';', 1)[0]  # the suite's pass rate
     assert f'    {SUITE} (1 compared):' in lines
 
 

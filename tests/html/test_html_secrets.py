@@ -8,6 +8,7 @@ from pathlib import Path
 
 from evaltrace._html import read_page_data, write_html_report
 from evaltrace._store import merge_spool
+from tests.conftest import EvalProject
 from tests.store._support import Recorder
 
 BEARER = 'Bearer tok_9f8e7d6c5b4a39281706'
@@ -58,3 +59,25 @@ def test_planted_secrets_are_scrubbed_from_the_html(
     for secret in (BEARER, 'tok_9f8e7d6c5b4a39281706', SK_KEY, CUSTOM):
         assert secret not in text  # ...without the secrets
     assert '[Scrubbed' in text
+
+
+def test_names_that_hold_a_sensitive_word_are_kept(project: EvalProject) -> None:
+    """Node ids and suite names are the user's own: `test_auth.py::test_session_notes` is no secret to scrub."""
+    project.write(
+        'evals/test_auth.py',
+        """
+        import evaltrace
+
+        @evaltrace.suite('datasets/words.yaml')
+        async def test_session_notes(inputs: str) -> str:
+            return inputs
+        """,
+    )
+    project.dataset('words', [{'name': 'token_refresh', 'inputs': 'x'}])
+    project.pytester.runpytest_inprocess('-p', 'no:cacheprovider', 'evals').assert_outcomes(passed=1)
+    page = read_page_data((project.path / '.evaltrace' / 'report.html').read_text(encoding='utf-8'))
+    head = page['et-data']
+    row = head['cases'][0]
+    assert row['nodeid'] == 'evals/test_auth.py::test_session_notes[token_refresh]' and row['case'] == 'token_refresh'
+    assert [s['suite'] for s in head['meta']['suites']] == ['evals/test_auth.py::test_session_notes']
+    assert 'test_auth.py:[Scrubbed' not in json.dumps(head)

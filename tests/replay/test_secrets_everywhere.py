@@ -174,3 +174,41 @@ def test_captured_output_of_a_case_is_scrubbed(project: EvalProject) -> None:
     for name, text in {'terminal': terminal, 'junit.xml': junit}.items():
         for secret in (HUNTER, PREFIXED['ghp_'], PREFIXED['AKIA']):
             assert secret not in text, f'{secret!r} found in {name}'
+
+
+RAISING_FIXTURE_SUITE = f"""
+import pytest
+
+import evaltrace
+
+
+@pytest.fixture
+def broken():
+    raise RuntimeError('fixture boom password={HUNTER} {PREFIXED['ghp_']}')
+
+
+@evaltrace.suite('datasets/words.yaml', gate=evaltrace.Gate(min_pass_rate=0.0))
+async def test_broken(inputs: str, broken: None) -> str:
+    return inputs
+"""
+
+
+def test_a_fixture_raising_with_a_secret_leaks_it_nowhere(project: EvalProject) -> None:
+    """A fixture's exception is the case's setup error: shown by pytest and kept in every output, scrubbed."""
+    project.write('evals/test_broken.py', RAISING_FIXTURE_SUITE)
+    project.dataset('words', [{'name': 'a', 'inputs': 'x'}])
+    result = project.pytester.runpytest_inprocess(
+        '-p', 'no:cacheprovider', 'evals', '--junitxml=junit.xml', '--evaltrace-markdown=summary.md'
+    )
+    result.assert_outcomes(errors=1)
+    terminal = result.stdout.str() + result.stderr.str()
+    assert 'fixture boom password=[Scrubbed]' in terminal  # the error is shown, its secret is not
+    outputs = {
+        'terminal': terminal,
+        **{p: (project.path / p).read_text(encoding='utf-8') for p in ('junit.xml', 'summary.md')},
+        **{p: (project.path / '.evaltrace' / p).read_text(encoding='utf-8') for p in ('report.json', 'report.html')},
+    }
+    assert project.cases()['a']['status'] == 'error'
+    for name, text in outputs.items():
+        for secret in (HUNTER, PREFIXED['ghp_']):
+            assert secret not in text, f'{secret!r} found in {name}'
