@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -114,7 +115,9 @@ def _run(cmd: list[str], cwd: Path, pattern: str) -> tuple[float, float, float]:
     log = cwd / 'spans.log'
     log.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    # Bytecode caching on, Python's default, even where the environment turns it off (see bench_overhead.py).
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONDONTWRITEBYTECODE'}
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=env)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f'benchmark command failed ({proc.returncode}): {" ".join(cmd)}\n{proc.stdout[-2000:]}{proc.stderr}')
