@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
@@ -356,15 +357,37 @@ class EvalSession:
         """Hold back the teardown of a suite run's fixtures until its last case has finished (see _suite_runs).
 
         They are released at the teardown of the suite run's last item before pytest moves on to another: the items
-        between re-request them, and must find the same values (pytest's cache), not make new ones.
+        between re-request them, and must find the same values (pytest's cache), not make new ones. pytest keeps one
+        value per function-scoped fixture, so when it moves on to an item of another suite run (pytest interleaves
+        suite runs, e.g. `[x-]`, `[x-b]`, `[y-]`, `[y-b]`), that item must not find them cached: it needs values of
+        its own (its instance's autouse fixtures run), and tearing them down then would pull them from under this
+        suite run's cases. So the teardown waits for this suite run's cases to finish first.
         """
         run = self.run_of.get(item.nodeid)
         if run is None:
             return
+        leaving = self.run_of.get(nextitem.nodeid if nextitem is not None else '') is not run
         if run.holder is item and not run.finished():
-            run.held = hold_teardown(item)
-        elif run.held and self.run_of.get(nextitem.nodeid if nextitem is not None else '') is not run:
+            if leaving:
+                self._wait_finished(run, item)  # then pytest tears the holder's fixtures down as usual
+            else:
+                run.held = hold_teardown(item)
+        elif run.held and leaving:
+            self._wait_finished(run, item)
             run_held_finalizers(run.held)
+
+    def _wait_finished(self, run: SuiteRun, item: pytest.Item) -> None:
+        """Wait until every started case of the suite run has ended (or was cancelled).
+
+        When the session stops (`-x`, `--maxfail`: pytest tears the item down with no next item), the cases not
+        finished yet are cancelled first, as they would be right after this teardown.
+        """
+        if item.session.shouldfail or item.session.shouldstop:
+            self.stop_scheduling()
+        tick = self.progress.tick if self.progress is not None else None
+        for job in list(run.jobs.values()):
+            with contextlib.suppress(Exception, asyncio.CancelledError):  # the case's own item reports how it ended
+                wait(job.future, tick)
 
     def stop_scheduling(self) -> None:
         """Cancel every case not finished yet (`-x`, `--maxfail`, Ctrl-C, the session's end)."""

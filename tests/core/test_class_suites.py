@@ -96,3 +96,87 @@ def test_a_class_suite_collects_under_collect_only(project: EvalProject, upper_c
         ]
     )
     assert '20 tests collected' in result.stdout.str()
+
+
+INTERLEAVED = """
+import asyncio
+
+import evaltrace
+import pytest
+from pydantic_evals import Case, Dataset
+from pydantic_evals.evaluators import EqualsExpected
+
+ds = Dataset(
+    name='cls',
+    cases=[Case(name=w, inputs=w, expected_output=w * 2) for w in ['x', 'y']],
+    evaluators=[EqualsExpected()],
+)
+
+
+@pytest.fixture
+def factor() -> int:
+    return 2
+
+
+@pytest.fixture
+def live(extra: str):
+    state = {'open': True, 'extra': extra}
+    yield state
+    state['open'] = False
+
+
+@pytest.mark.parametrize('extra', ['', 'b'])
+class TestCls:
+    @pytest.fixture(autouse=True)
+    def _setup(self) -> None:
+        self.mult = 2
+
+    @evaltrace.suite(ds)
+    async def test_double(self, word: str, factor: int, extra: str) -> str:
+        await asyncio.sleep(0.3 if word == 'y' else 0)  # case y outlives item x: the suite run is still running
+        return word * self.mult * (factor // 2) + extra
+
+
+class TestOnMethod:
+    @pytest.fixture(autouse=True)
+    def _setup(self) -> None:
+        self.mult = 2
+
+    @pytest.mark.parametrize('extra', ['', 'b'])
+    @evaltrace.suite(ds)
+    async def test_double(self, word: str, extra: str) -> str:
+        await asyncio.sleep(0.3 if word == 'y' else 0)
+        return word * self.mult + extra
+
+
+@pytest.mark.parametrize('extra', ['', 'b'])
+@evaltrace.suite(ds)
+async def test_plain(word: str, factor: int, extra: str, live: dict[str, object]) -> str:
+    await asyncio.sleep(0.3 if word == 'y' else 0)
+    assert live['open'] and live['extra'] == extra, live
+    return word * factor + extra
+"""
+
+
+@pytest.mark.parametrize('workers', [[], ['-n', '2']], ids=['serial', 'xdist'])
+def test_interleaved_suite_runs_each_get_their_own_fixtures_and_instance(
+    project: EvalProject, workers: list[str]
+) -> None:
+    """pytest interleaves the items of two suite runs (`[x-]`, `[x-b]`, `[y-]`, `[y-b]`): the second run's holder
+    gets fresh function-scoped fixtures (its instance's autouse fixture runs), and the first run's fixtures are not
+    torn down under its running cases."""
+    project.write('evals/test_interleaved.py', INTERLEAVED)
+    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '-p', 'no:randomly', *workers)
+    report = project.report()
+    got = {c['nodeid'].split('::', 1)[1]: (c['status'], c['output']) for c in report['cases']}
+    expected: dict[str, tuple[str, str]] = {}
+    for test in ('TestCls::test_double', 'TestOnMethod::test_double', 'test_plain'):
+        for word in 'xy':
+            expected[f'{test}[{word}-]'] = ('passed', word * 2)
+            expected[f'{test}[{word}-b]'] = ('failed', word * 2 + 'b')
+    assert got == expected
+    result.assert_outcomes(passed=6, failed=6)
+    suites = {s['suite'].split('::', 1)[1] for s in report['suites']}
+    assert suites == {
+        f'{t}[{e}]' for t in ('TestCls::test_double', 'TestOnMethod::test_double', 'test_plain') for e in ('', 'b')
+    }
