@@ -4,13 +4,20 @@ all use it, so they never disagree.
 
 The rule, in order:
 
-1. pytest's own statuses other than 0 and 1 (interrupted 2, internal error 3, usage error 4, no tests 5) are kept;
-2. 7 `incomplete`: cases expected but never run, an interrupted shard, an incomplete merge;
-3. 1 `failed`: a test that is not an eval case failed, an item could not be set up (a missing fixture), or an eval
+1. pytest's own statuses other than 0, 1 and 2 (internal error 3, usage error 4, no tests 5) are kept;
+2. 1 `failed`: pytest stopped the run after a failure, on request (`-x`, `--maxfail`): pytest's convention, and the
+   same serially and under xdist (where pytest itself says 2); the report is incomplete, the cases left out are
+   listed as not run;
+3. 2 `interrupted`: pytest was interrupted (Ctrl-C, SIGTERM);
+4. 7 `incomplete`: cases expected but never run, an interrupted shard, an incomplete merge;
+5. 1 `failed`: a test that is not an eval case failed, an item could not be set up (a missing fixture), or an eval
    case failed outside any gate (a repeated case counts once, by the k-of-n rule);
-4. 6 `gate failed`: a gate failed;
-5. 7 `error`: evaltrace itself could not do its job (for example, could not write its report);
-6. 0 `passed`.
+6. 6 `gate failed`: a gate failed;
+7. 7 `error`: evaltrace itself could not do its job (for example, could not write its report);
+8. 0 `passed`.
+
+A failed gate is also a failed pytest report of its own (`gate_failures`), so that pytest's last line and JUnit
+count it: whenever the verdict is `failed` or `gate failed` on a complete report.
 
 A gate with no threshold (`Gate()`, an empty `[tool.evaltrace.gate]`) is no gate: failing cases under it fail the
 run as they would without it, since nothing else could.
@@ -27,10 +34,14 @@ from ._gates import gate_from_mapping
 __all__ = (
     'EXIT_GATE_FAILED',
     'EXIT_HARNESS_ERROR',
+    'SESSION_GATE_NODE',
     'SETUP_ERROR',
+    'STOPPED_REASON',
+    'GateFailure',
     'RunVerdict',
     'decide',
     'failing_cases',
+    'gate_failures',
     'is_gate',
     'report_verdict',
     'ungated_failures',
@@ -45,6 +56,10 @@ SETUP_ERROR = 'SetupError'
 the gate, since the case never ran."""
 
 _PYTEST_OK = (0, 1)
+_INTERRUPTED = 2
+STOPPED_REASON = 'the run was stopped by -x/--maxfail after a failure'
+SESSION_GATE_NODE = 'evaltrace'
+"""The pytest node id under which a failed session gate is reported (a suite's gate is under its suite)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,36 @@ def ungated_failures(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [c for c in failing_cases(report) if _never_set_up(c) or not (session_gated or c['suite'] in gated)]
 
 
+def _failed_gates(report: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Each failed gate with the node id it belongs to: its suite run's, or `SESSION_GATE_NODE`."""
+    found = [(str(s['suite']), g) for s in report['suites'] for g in s['gates'] if not g['passed']]
+    return found + [(SESSION_GATE_NODE, g) for g in report['session']['gates'] if not g['passed']]
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    """A failed gate as pytest reports it: a failed test of its own."""
+
+    nodeid: str
+    """`<suite run>::gate[<gate>]`, or `evaltrace::gate[<gate>]` for the session gate."""
+    reason: str
+    """One line: `gate min_pass_rate failed: actual 0.75, threshold 0.9`."""
+
+
+def gate_failures(report: Mapping[str, Any], verdict: RunVerdict) -> list[GateFailure]:
+    """The failed gates to report as failed pytest tests (pure): every failed gate of a complete report whose
+    verdict is `failed` or `gate failed`. A passing gate is none; an incomplete or interrupted run's gates judged
+    only the cases that ran, and its verdict already says why it failed."""
+    if verdict.word not in ('failed', 'gate failed') or not report.get('complete', True):
+        return []
+    failures: list[GateFailure] = []
+    for node, gate in _failed_gates(report):
+        detail = f' {gate["detail"]}' if gate.get('detail') else ''
+        reason = f'gate {gate["name"]} failed: actual {gate["actual"]}, threshold {gate["threshold"]}{detail}'
+        failures.append(GateFailure(f'{node}::gate[{gate["name"]}]', reason))
+    return failures
+
+
 def _never_set_up(case: Mapping[str, Any]) -> bool:
     error: Any = case.get('error')
     return isinstance(error, dict) and cast(dict[str, Any], error).get('type') == SETUP_ERROR
@@ -112,24 +157,28 @@ def decide(
         pytest_status: pytest's exit status, in a pytest session.
         other_failures: Failed pytest items that are not failing eval cases of the report (plain tests).
         harness_errors: Problems evaltrace had doing its job (a report it could not write, ...).
-        stopped: pytest stopped early on request (`-x`, `--maxfail`): the cases it left out are the user's choice,
-            so the report is incomplete but that is not evaltrace's failure.
+        stopped: pytest stopped the run after a failure, on request (`-x`, `--maxfail`; under xdist pytest's status
+            is then 2): the cases it left out are the user's choice, so the report is incomplete but the verdict is
+            the failure's.
     """
-    if pytest_status not in _PYTEST_OK:
-        word = 'interrupted' if pytest_status == 2 else f'pytest status {pytest_status}'
+    if pytest_status not in (*_PYTEST_OK, _INTERRUPTED) or (pytest_status == _INTERRUPTED and not stopped):
+        word = 'interrupted' if pytest_status == _INTERRUPTED else f'pytest status {pytest_status}'
         return RunVerdict(word, pytest_status, f'pytest ended with status {pytest_status}')
-    if not report.get('complete', True) and not stopped:
+    ungated = ungated_failures(report)
+    failed = [f'{len(ungated)} case(s) failed outside any gate'] if ungated else []
+    failed += [f'{other_failures} other test(s) failed'] if other_failures else []
+    if stopped:
+        missing: list[str] = list(report.get('missing') or [])
+        details = ', '.join(failed + ([f'{len(missing)} case(s) not run'] if missing else []))
+        return RunVerdict('failed', 1, f'{STOPPED_REASON}: {details}' if details else STOPPED_REASON)
+    if not report.get('complete', True):
         merge: Mapping[str, Any] = report.get('merge') or {}
         problems: list[str] = list(merge.get('problems') or [])
         reason = '; '.join(problems) or 'the run was interrupted or some expected cases did not run'
         return RunVerdict('incomplete', EXIT_HARNESS_ERROR, reason)
-    ungated = ungated_failures(report)
-    if ungated or other_failures:
-        parts = [f'{len(ungated)} case(s) failed outside any gate'] if ungated else []
-        parts += [f'{other_failures} other test(s) failed'] if other_failures else []
-        return RunVerdict('failed', 1, ', '.join(parts))
-    failed_gates = [g['name'] for s in report['suites'] for g in s['gates'] if not g['passed']]
-    failed_gates += [g['name'] for g in report['session']['gates'] if not g['passed']]
+    if failed:
+        return RunVerdict('failed', 1, ', '.join(failed))
+    failed_gates = [g['name'] for _, g in _failed_gates(report)]
     if failed_gates or not report['session'].get('gates_passed', True):
         return RunVerdict('gate failed', EXIT_GATE_FAILED, f'gate(s) failed: {", ".join(failed_gates)}')
     if harness_errors:

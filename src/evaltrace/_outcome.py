@@ -14,6 +14,13 @@ distinguishable:
   `evaltrace.outcome = gated`; JUnit consumers count no failure;
 - `--lf` still re-runs it (it is recorded as failed in pytest's cache), and `-x` does not stop on it.
 
+A failed gate is the reverse case: nothing in pytest failed, yet the run fails (exit status 6). So each failed gate
+is reported, at the end of the session, as a failed test of its own (`report_gate_failures`): node id
+`<suite run>::gate[<gate>]` (`evaltrace::gate[<gate>]` for the session gate), the gate's one-line reason as its
+message. pytest's last line counts it (`3 passed, 1 gated, 1 failed`), its short summary lists it, and JUnit holds
+a `<testcase>` with a `<failure>` and the property `evaltrace.outcome = gate failed`. It shows no progress letter
+(it is no item that ran), and `--lf` does not record it.
+
 This module is a pytest plugin object of its own, registered by `plugin.pytest_configure`.
 """
 
@@ -28,14 +35,44 @@ import pytest
 from ._results import CaseResult
 
 if TYPE_CHECKING:
+    from ._decide import GateFailure
     from ._gates import Gate
 
-__all__ = ('GATED', 'GATED_ATTR', 'GatedOutcome', 'is_gated_failure')
+__all__ = (
+    'GATED',
+    'GATED_ATTR',
+    'GATE_FAILED',
+    'GATE_REPORT_ATTR',
+    'GatedOutcome',
+    'is_gated_failure',
+    'report_gate_failures',
+)
 
 GATED = 'gated'
 """The category, in pytest's terminal stats, of a failure that does not fail the run."""
 GATED_ATTR = 'evaltrace_gated'
 """Set on a gated call report (shipped by xdist with the report's other attributes)."""
+GATE_FAILED = 'gate failed'
+"""The `evaltrace.outcome` property of a failed gate's report."""
+GATE_REPORT_ATTR = 'evaltrace_gate'
+"""Set on a failed gate's reports: `logging` while they go to `pytest_runtest_logreport`, then `logged`."""
+
+
+def report_gate_failures(config: pytest.Config, failures: Iterable[GateFailure]) -> None:
+    """Report each failed gate as a failed test of its own (a call report and a passing teardown, as pytest
+    reports an item), to every `pytest_runtest_logreport`: the terminal's counts, JUnit, the cache. Called by the
+    process that decides the verdict (never an xdist worker), before JUnit writes its file."""
+    for failure in failures:
+        path, _, rest = failure.nodeid.partition('::')
+        location = (path, None, rest.replace('::', '.'))
+        properties: list[tuple[str, object]] = [('evaltrace.outcome', GATE_FAILED)]
+        call = pytest.TestReport(failure.nodeid, location, {}, 'failed', failure.reason, 'call')
+        teardown = pytest.TestReport(failure.nodeid, location, {}, 'passed', None, 'teardown')
+        for report in (call, teardown):
+            report.user_properties = list(properties)  # JUnit writes the teardown report's
+            setattr(report, GATE_REPORT_ATTR, 'logging')
+            config.hook.pytest_runtest_logreport(report=report)
+            setattr(report, GATE_REPORT_ATTR, 'logged')
 
 
 def is_gated_failure(
@@ -102,12 +139,23 @@ class GatedOutcome:
     def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:
         if getattr(report, GATED_ATTR, False) and report.when == 'call':
             return GATED, 'g', ('GATED', {'yellow': True})
+        gate = getattr(report, GATE_REPORT_ATTR, None)
+        if gate is not None and report.when == 'call':
+            # Counted as failed; no progress letter or line while it is logged (no item ran, the progress line is
+            # done), but `FAILED` in the short summary.
+            return ('failed', '', '') if gate == 'logging' else ('failed', 'F', ('FAILED', {'red': True}))
         return None
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # pytest's cache forgets a skipped test; `--lf` must still re-run a case that failed.
-        if getattr(report, GATED_ATTR, False):
+        # pytest's cache forgets a skipped test; `--lf` must still re-run a case that failed. A gate is no test to
+        # re-run: its cases are (the failing ones are recorded).
+        gated, gate = getattr(report, GATED_ATTR, False), getattr(report, GATE_REPORT_ATTR, False)
+        if gated or gate:
             lf: Any = self.config.pluginmanager.get_plugin('lfplugin')
             if lf is not None and isinstance(getattr(lf, 'lastfailed', None), dict):
-                lf.lastfailed[report.nodeid] = True
+                lastfailed: dict[str, bool] = lf.lastfailed
+                if gated:
+                    lastfailed[report.nodeid] = True
+                else:
+                    lastfailed.pop(report.nodeid, None)

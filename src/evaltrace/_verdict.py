@@ -14,9 +14,10 @@ import pytest
 from ._baseline import BaselineError, apply_baseline, load_baseline
 from ._ci import line_writer, write_ci_outputs
 from ._collect import CaseParam, case_param
-from ._decide import SETUP_ERROR, decide
+from ._decide import SETUP_ERROR, decide, gate_failures, report_verdict
 from ._gates import Gate, logical_cases
 from ._journal import remove_journal, run_results
+from ._outcome import report_gate_failures
 from ._report import SuiteInfo, write_json_atomic
 from ._results import CaseResult
 from ._scrub import scrub_case_result
@@ -139,7 +140,9 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
             info = state.suites.get(result.suite) or SuiteInfo(result.suite, result.suite.rsplit('::', 1)[-1], '')
         result.suite = info.suite  # the suite run's id
         state.add_result(scrub_case_result(result, state.scrubber), info)
-    interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+    # -x, --maxfail: pytest stopped after a failure (serially it says 1, under xdist 2); not after a signal.
+    stopped = bool(session.shouldfail) and state.interrupted is None
+    interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop) or stopped
     if not state.expected and not state.state.cases:
         # No eval case selected (`-m "not evaltrace"`, `--evaltrace-skip`, `-k` on other tests): the last real run's
         # report and HTML page stay as they are, for `evaltrace show` and `baseline save`.
@@ -165,7 +168,7 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
             pytest_status=int(session.exitstatus),
             other_failures=len(state.failed_nodeids - failing),
             harness_errors=len(state.harness_errors),
-            stopped=interrupted,
+            stopped=stopped,
         ).to_dict()
 
     data['verdict'] = verdict()
@@ -194,3 +197,5 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
             with contextlib.suppress(OSError):
                 write_json_atomic(state.settings.report, data)
     session.exitstatus = data['verdict']['exit_status']
+    # Last: a failed gate's own failed report reaches the terminal's counts and JUnit (written after this hook).
+    report_gate_failures(config, gate_failures(data, report_verdict(data)))

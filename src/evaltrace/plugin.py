@@ -310,7 +310,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     guard = session.config.stash.get(_interrupt_key, None)
     if guard is not None and guard.received is not None:
         state.interrupted = guard.received
-    elif session.exitstatus == pytest.ExitCode.INTERRUPTED:
+    elif session.exitstatus == pytest.ExitCode.INTERRUPTED and not session.shouldfail:  # not -x under xdist
         state.interrupted = 'interrupted'
     finish_session(session, state)
 

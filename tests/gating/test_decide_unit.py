@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from evaltrace._ci import markdown_summary, verdict
-from evaltrace._decide import decide, is_gate, report_verdict
+from evaltrace._decide import STOPPED_REASON, GateFailure, decide, gate_failures, is_gate, report_verdict
 from evaltrace._gates import Gate
 from evaltrace._summary import summary_lines
 from tests.gating._reports import case, report
@@ -32,6 +32,9 @@ ONE_FAILING = [case('a'), case('b', 'failed')]
         (report(ONE_FAILING, gate=Gate(min_pass_rate=0.9)), {'harness_errors': 1}, 'gate failed', 6),
         (report(PASSING, complete=False), {}, 'incomplete', 7),  # a run missing cases never passes
         (report(ONE_FAILING, complete=False), {'stopped': True}, 'failed', 1),  # -x: the user's choice
+        (report(ONE_FAILING, complete=False), {'stopped': True, 'pytest_status': 2}, 'failed', 1),  # -x under xdist
+        (report(PASSING, complete=False), {'stopped': True, 'other_failures': 1}, 'failed', 1),  # a plain test
+        (report(PASSING, complete=False), {'stopped': True, 'pytest_status': 3}, 'pytest status 3', 3),
         (report(PASSING, complete=False), {'pytest_status': 2}, 'interrupted', 2),  # pytest's statuses kept
         (report(PASSING), {'pytest_status': 5}, 'pytest status 5', 5),
     ],
@@ -66,3 +69,26 @@ def test_is_gate() -> None:
     assert not is_gate({})
     assert not is_gate({'no_assertion_regressions': False})  # how an empty Gate() is recorded
     assert is_gate({'max_errors': 0})
+
+
+def test_a_run_stopped_by_maxfail_says_so() -> None:
+    data = report(
+        ONE_FAILING, complete=False, expected=[f'{c.nodeid}' for c in ONE_FAILING] + ['evals/test_x.py::test_x[c]']
+    )
+    result = decide(data, pytest_status=2, stopped=True)
+    assert result.reason == f'{STOPPED_REASON}: 1 case(s) failed outside any gate, 1 case(s) not run'
+    assert decide(report(PASSING, complete=False), stopped=True).reason == STOPPED_REASON
+
+
+def test_failed_gates_are_reported_as_failed_tests() -> None:
+    data = report(ONE_FAILING, gate=Gate(min_pass_rate=0.9), session_gate=Gate(min_pass_rate=0.75))
+    assert gate_failures(data, decide(data)) == [
+        GateFailure(
+            'evals/test_x.py::test_x::gate[min_pass_rate]', 'gate min_pass_rate failed: actual 0.5, threshold 0.9'
+        ),
+        GateFailure('evaltrace::gate[min_pass_rate]', 'gate min_pass_rate failed: actual 0.5, threshold 0.75'),
+    ]
+    passing = report(ONE_FAILING, gate=Gate(min_pass_rate=0.5))
+    assert gate_failures(passing, decide(passing)) == []  # a passing gate reports nothing
+    incomplete = report(ONE_FAILING, gate=Gate(min_pass_rate=0.9), complete=False)
+    assert gate_failures(incomplete, decide(incomplete)) == []  # judged on the cases that ran: the verdict says why
