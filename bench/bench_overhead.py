@@ -16,7 +16,7 @@ The commands run with bytecode caching on, Python's default, even where the envi
 (`PYTHONDONTWRITEBYTECODE`): otherwise pytest re-parses and rewrites every plugin module on every run, which a user
 pays once. One unmeasured round first fills the caches.
 
-    uv run python bench/bench_overhead.py [--rounds 3] [--compare ../old/.venv/bin/python]
+    uv run python bench/bench_overhead.py [--rounds 3] [--compare ../old/.venv/bin/python] [--workload '50ms latency x200']
 """
 
 from __future__ import annotations
@@ -120,6 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--compare', metavar='PYTHON', help='also time `pytest evals/` under this interpreter')
+    parser.add_argument('--workload', choices=list(WORKLOADS), action='append', help='only these workloads')
     args = parser.parse_args()
     pytest_args = ['-m', 'pytest', '-q', '-p', 'no:cacheprovider']
     commands = {
@@ -136,6 +137,8 @@ def main() -> None:
     )
     print(header + (f' {"compare s":>10} {"vs floor":>9} {"per case":>9}' if args.compare else ''))
     for label, w in WORKLOADS.items():
+        if args.workload and label not in args.workload:
+            continue
         n = int(w['cases'])
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
