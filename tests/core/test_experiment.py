@@ -115,7 +115,9 @@ def test_words(inputs: str) -> str:
 def test_a_report_evaluator_that_raises_fails_its_suite_run_and_loses_no_case(project: EvalProject) -> None:
     project.write('evals/test_words.py', RAISING)
     result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=3, failed=1)  # every case passed; the suite run's failed check is its own failure
+    failed = [line for line in result.outlines if line.startswith('FAILED ')]
+    assert failed and failed[0].startswith('FAILED evals/test_words.py::test_words::gate[report_evaluator Broken]')
     assert result.ret != 0
     report = project.report()
     assert len(report['cases']) == 3

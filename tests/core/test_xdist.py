@@ -45,8 +45,9 @@ def test_xdist_run_matches_a_plain_run(project: EvalProject, upper_cases: Any) -
     parallel_report = project.report()
 
     assert plain.ret == parallel.ret == 1  # alpha is ungated: its failing case fails the session
-    plain.assert_outcomes(passed=10, failed=1)  # beta's failing case is gated: its own outcome
-    parallel.assert_outcomes(passed=10, failed=1)
+    # alpha's failing case; beta's failing case is gated (its own outcome), and beta's failed gate is a failure of its own
+    plain.assert_outcomes(passed=10, failed=2)
+    parallel.assert_outcomes(passed=10, failed=2)
     assert plain.parseoutcomes()['gated'] == parallel.parseoutcomes()['gated'] == 1
     assert _comparable(parallel_report) == _comparable(plain_report)
     assert len(parallel_report['cases']) == 11

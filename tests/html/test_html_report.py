@@ -122,7 +122,11 @@ def test_browser_sorts_by_cost_tokens_and_duration(html_run: dict[str, Any], bro
     page.goto(html_run['html'].resolve().as_uri())
     page.wait_for_function('window.__evaltraceReady === true')
     cases = {c['nodeid']: c for c in html_run['report']['cases']}
-    for key, value in (('dur', lambda c: c['duration_s']), ('tok', lambda c: c['task_usage']['input_tokens'])):
+    # Durations at the page's precision (0.1 ms, see `_case_row`): two cases 10 µs apart are a tie, in either order.
+    for key, value in (
+        ('dur', lambda c: round(c['duration_s'], 4)),
+        ('tok', lambda c: c['task_usage']['input_tokens']),
+    ):
         page.select_option('#et-sort', key)
         shown = page.locator('tr.case-row .muted.mono').all_inner_texts()
         values = [value(cases[n]) for n in shown]
