@@ -10,6 +10,7 @@ an eval module is seen and respected; evaltrace then only adds its span processo
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Generator, Sequence
@@ -163,6 +164,12 @@ class TraceSetup:
 
     def close(self) -> None:
         """Flush spans (bounded) and make this session's processors inert."""
+        # The local spool first, whole and in this thread: it is a file, not a backend, so it needs no budget, and
+        # the HTML report reads it next. Left to the bounded flush below, a spool batch of large spans that took
+        # longer than the budget (a loaded CI machine) was still being written, or lost, when the report read it.
+        for processor in self.extra_processors:
+            with contextlib.suppress(Exception):
+                processor.force_flush()
         try:
             # A dead telemetry backend must not change the verdict nor hold the run: see _telemetry.
             self.telemetry = bounded_flush(watch_exporters())
