@@ -63,6 +63,10 @@ class Experiment:
     metadata: Mapping[str, Any] | None
     repeat: int
     n_cases: int
+    case_spans: bool = True
+    """Whether each case gets its `case: …` span here. Only worth it where something shows experiments (Logfire, an
+    OTLP backend, a test exporter): the span costs about as much as the rest of a trivial case (bench_overhead.py),
+    and the local store already keeps each case's own trace. The report and its evaluators do not depend on it."""
     context: contextvars.Context = field(default_factory=contextvars.Context)
     stack: ExitStack = field(default_factory=ExitStack)
     span: Any = None
@@ -93,8 +97,10 @@ class Experiment:
             return None, None
         return f'{ctx.trace_id:032x}', f'{ctx.span_id:016x}'
 
-    def open_case(self, case: Case[Any, Any, Any], report_name: str, source_case_name: str | None) -> CaseSpan:
+    def open_case(self, case: Case[Any, Any, Any], report_name: str, source_case_name: str | None) -> CaseSpan | None:
         """Open a case's span under the experiment, as `_run_task_and_evaluators` does under `evaluate`."""
+        if not self.case_spans:
+            return None
         context = self.context.copy()
         stack = ExitStack()
         span_cm = logfire_span(
@@ -111,9 +117,13 @@ class Experiment:
         return CaseSpan(stack, context, span)
 
     def close_case(
-        self, handle: CaseSpan, nodeid: str, outcome: Outcome, trace_id: str | None, span_id: str | None
+        self, handle: CaseSpan | None, nodeid: str, outcome: Outcome, trace_id: str | None, span_id: str | None
     ) -> None:
-        """Give the case's span the attributes pydantic-evals gives it, a link to the case's trace, and end it."""
+        """Record the case's outcome for the report; give its span the attributes pydantic-evals gives it, a link to
+        the case's trace, and end it."""
+        self.outcomes[nodeid] = outcome
+        if handle is None:
+            return
         span = handle.span
         if isinstance(outcome, ReportCase):
             span.set_attribute('output', outcome.output)
@@ -130,10 +140,11 @@ class Experiment:
             linked = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=False, trace_flags=TraceFlags(1))
             span.add_link(NonRecordingSpan(linked).get_span_context())
         handle.context.run(handle.stack.close)
-        self.outcomes[nodeid] = outcome
 
-    def abandon_case(self, handle: CaseSpan) -> None:
+    def abandon_case(self, handle: CaseSpan | None) -> None:
         """End the span of a case that was cancelled: it stays out of the report."""
+        if handle is None:
+            return
         handle.span.set_attribute('error_message', 'cancelled')
         handle.context.run(handle.stack.close)
 

@@ -415,7 +415,7 @@ async def run_case(work: CaseWork, run: SuiteRunContext) -> CaseResult:
     try:
         result, outcome = await _run_one(work, run)
     except asyncio.CancelledError:
-        if experiment is not None and handle is not None:
+        if experiment is not None:
             experiment.abandon_case(handle)
         raise
     except BaseException as e:  # SystemExit, KeyboardInterrupt or GeneratorExit from a task end only its own case
@@ -436,7 +436,7 @@ async def run_case(work: CaseWork, run: SuiteRunContext) -> CaseResult:
         )
         with contextlib.suppress(Exception):  # never let one case's bookkeeping stop the others
             run.on_result(scrub_case_result(result, run.scrubber))
-    if experiment is not None and handle is not None:
+    if experiment is not None:
         with contextlib.suppress(Exception):  # the experiment is a view of the cases: it never fails one
             outcome = _as_outcome(work, result, outcome)
             experiment.close_case(handle, work.nodeid, outcome, result.trace_id, result.span_id)

@@ -264,6 +264,7 @@ class EvalSession:
                 metadata=spec.metadata,
                 repeat=spec.repeat,
                 n_cases=len({p.case_name for _, p in run.items}),
+                case_spans=setup.exported,
             )
             run.experiment.start()
         elif not self.batch_mode and not run.done.done():

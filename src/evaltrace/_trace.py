@@ -161,6 +161,8 @@ class TraceSetup:
     extra_processors: list[SpanProcessor] = field(default_factory=list[SpanProcessor])
     telemetry: TelemetryHealth | None = None
     """Set by `close()`: whether spans reached the backend (see _telemetry)."""
+    exported: bool = False
+    """Whether spans reach a reader besides evaltrace's own local store: Logfire, an OTLP endpoint, a test exporter."""
 
     def close(self) -> None:
         """Flush spans (bounded) and make this session's processors inert."""
@@ -270,8 +272,9 @@ def setup_tracing(
         logfire.instrument_pydantic_ai()
     if instrument_httpx:
         logfire.instrument_httpx()
-    watch_exporters()  # wrap exporters in circuit breakers before any span is exported
-    return TraceSetup(usage, configured_by_us, _force_sampling(), list(extra_processors))
+    watched = watch_exporters()  # wrap exporters in circuit breakers before any span is exported
+    exported = any(not type(w.inner).__module__.startswith('evaltrace.') for w in watched)
+    return TraceSetup(usage, configured_by_us, _force_sampling(), list(extra_processors), exported=exported)
 
 
 @contextmanager
