@@ -14,11 +14,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._gates import Gate, gate_from_mapping, logical_cases
+from ._gates import Gate, logical_cases
 from ._report import write_json_atomic
 from ._results import CaseResult, GateResult
+
+if TYPE_CHECKING:
+    from ._final import Report
 
 __all__ = (
     'BASELINE_KIND',
@@ -26,6 +29,7 @@ __all__ = (
     'apply_baseline',
     'compact_cases',
     'compare',
+    'compare_runs',
     'load_baseline',
     'make_baseline',
     'regression_gates',
@@ -83,51 +87,47 @@ def compact_cases(cases: Iterable[CaseResult], pass_k: Mapping[str, int] | None 
     return out
 
 
-def _report_cases(report: Mapping[str, Any]) -> tuple[list[CaseResult], dict[str, int]]:
-    cases = [CaseResult.from_dict(c) for c in report.get('cases', [])]
-    pass_k = {s['suite']: s['pass_k'] for s in report.get('suites', []) if s.get('pass_k')}
-    return cases, pass_k
-
-
-def make_baseline(report: Mapping[str, Any]) -> dict[str, Any]:
+def make_baseline(report: Report | Mapping[str, Any]) -> dict[str, Any]:
     """The baseline of a complete report: compact, with sorted keys, so that it diffs well when committed."""
-    if not report.get('complete', False):
+    from ._final import as_report
+
+    run = as_report(report)
+    if not run.complete:
         raise BaselineError('the report is incomplete (interrupted, or cases did not run); run the evals again')
-    if report.get('shard', {}).get('count', 1) > 1:
+    if run.shard_count > 1:
         raise BaselineError('the report is one shard of a run; merge the shards first (evaltrace merge)')
-    if not report.get('cases'):
+    if not run.cases:
         raise BaselineError('the report has no cases (a run that selected no eval case); run the evals first')
-    cases, pass_k = _report_cases(report)
-    compact = compact_cases(cases, pass_k)
+    compact = compact_cases(run.cases, run.pass_k)
     suites: dict[str, Any] = {}
-    for suite in report.get('suites', []):
-        stats = suite['stats']
-        suites[suite['suite']] = {
-            'name': suite['name'],
-            'dataset': suite['dataset'],
+    for suite in run.suites:
+        stats = suite.stats
+        suites[suite.suite] = {
+            'name': suite.info.name,
+            'dataset': suite.info.dataset,
             'stats': {
-                'cases': stats['logical_cases'],
-                'passed': stats['logical_passed'],
-                'pass_rate': _round(stats['pass_rate']),
-                'assertion_pass_rate': _round(stats['assertion_pass_rate']),
-                'evaluator_pass_rates': {k: _round(v) for k, v in stats['evaluator_pass_rates'].items()},
-                'score_averages': {k: _round(v) for k, v in stats['score_averages'].items()},
-                'cost_usd': round(stats['usage']['cost_usd'], 10),
-                'total_tokens': stats['total_tokens'],
+                'cases': stats.logical_cases,
+                'passed': stats.logical_passed,
+                'pass_rate': _round(stats.pass_rate),
+                'assertion_pass_rate': _round(stats.assertion_pass_rate),
+                'evaluator_pass_rates': {k: _round(v) for k, v in stats.evaluator_pass_rates.items()},
+                'score_averages': {k: _round(v) for k, v in stats.score_averages.items()},
+                'cost_usd': round(stats.usage.cost_usd, 10),
+                'total_tokens': stats.usage.total_tokens,
             },
-            'cases': compact.get(suite['suite'], {}),
+            'cases': compact.get(suite.suite, {}),
         }
     return {
         'tool': 'evaltrace',
         'kind': BASELINE_KIND,
         'schema_version': BASELINE_SCHEMA_VERSION,
-        'run_id': report.get('run_id'),
-        'created_at': report.get('finished_at') or dt.datetime.now(dt.UTC).isoformat(timespec='seconds'),
+        'run_id': run.run_id,
+        'created_at': run.finished_at or dt.datetime.now(dt.UTC).isoformat(timespec='seconds'),
         'suites': suites,
     }
 
 
-def save_baseline(report: Mapping[str, Any], path: Path) -> dict[str, Any]:
+def save_baseline(report: Report | Mapping[str, Any], path: Path) -> dict[str, Any]:
     """Write the baseline of a report to `path` (atomically) and return it."""
     baseline = make_baseline(report)
     write_json_atomic(path, json.loads(json.dumps(baseline, sort_keys=True)))
@@ -271,24 +271,42 @@ def _listing(pairs: _Pairs) -> dict[str, Any]:
     }
 
 
-def compare(baseline: Mapping[str, Any], report: Mapping[str, Any], *, removed_known: bool = True) -> dict[str, Any]:
-    """Compare a run's report with a baseline: per suite and for the whole session.
+def compare(
+    baseline: Mapping[str, Any], report: Report | Mapping[str, Any], *, removed_known: bool = True
+) -> dict[str, Any]:
+    """Compare a run's report with a baseline (see `compare_runs`)."""
+    from ._final import as_report
+
+    run = as_report(report)
+    suites = [(s.suite, s.stats.usage.cost_usd) for s in run.suites]
+    return compare_runs(baseline, run.cases, suites, run.pass_k, removed_known=removed_known)
+
+
+def compare_runs(
+    baseline: Mapping[str, Any],
+    cases: Sequence[CaseResult],
+    suite_costs: Sequence[tuple[str, float]],
+    pass_k: Mapping[str, int],
+    *,
+    removed_known: bool = True,
+) -> dict[str, Any]:
+    """Compare a run with a baseline: per suite and for the whole session (pure).
 
     Args:
         baseline: A baseline written by `make_baseline`.
-        report: The run's report (`build_report`).
+        cases: The run's case results.
+        suite_costs: The run's suite runs, in order, each with its total cost.
+        pass_k: Each suite's k of the k-of-n rule, for a suite that repeats its cases.
         removed_known: Whether cases missing from the run count as removed; false for a single shard of a run,
             whose other cases ran elsewhere.
     """
-    cases, pass_k = _report_cases(report)
     current = compact_cases(cases, pass_k)
     base_suites: Mapping[str, Any] = baseline.get('suites', {})
     session = _Pairs()
     suites: list[dict[str, Any]] = []
     session_total_base = 0.0
     session_total_cur = 0.0
-    for suite in report.get('suites', []):
-        sid = suite['suite']
+    for sid, total_cur in suite_costs:
         base = base_suites.get(sid)
         cur_cases = current.get(sid, {})
         if base is None:
@@ -299,7 +317,6 @@ def compare(baseline: Mapping[str, Any], report: Mapping[str, Any], *, removed_k
         pairs = _match(sid, base.get('cases', {}), cur_cases, removed_known)
         session.extend(pairs)
         total_base = float(base.get('stats', {}).get('cost_usd', 0.0))
-        total_cur = float(suite['stats']['usage']['cost_usd'])
         session_total_base += total_base
         session_total_cur += total_cur
         suites.append(
@@ -311,7 +328,7 @@ def compare(baseline: Mapping[str, Any], report: Mapping[str, Any], *, removed_k
                 **_listing(pairs),
             }
         )
-    present = {s['suite'] for s in report.get('suites', [])}
+    present = {sid for sid, _ in suite_costs}
     removed_suites = sorted(sid for sid in base_suites if sid not in present) if removed_known else []
     for sid in removed_suites:
         session.removed.extend(f'{sid}[{name}]' for name in base_suites[sid].get('cases', {}))
@@ -391,42 +408,21 @@ def regression_gates(gate: Gate, comparison: Mapping[str, Any] | None, scope: st
 
 
 def apply_baseline(
-    report: dict[str, Any],
+    report: Report | dict[str, Any],
     baseline: Mapping[str, Any] | None,
     *,
     baseline_path: str | None,
     session_gate: Gate | None,
     removed_known: bool = True,
 ) -> dict[str, Any]:
-    """Add the baseline comparison to a report (`report['baseline']`) and its regression gates to the gate results.
+    """The JSON of a report with the comparison with a baseline and its regression gates; a report given as JSON is
+    updated in place. A session and a merge build the typed report with its baseline at once (`_final.build`)."""
+    from ._final import BaselineInput, add_baseline, as_report
 
-    Regression gates of a suite's gate go into that suite's gates; those of the session gate into the session's.
-    The report's `gates_passed` is recomputed. Returns the same (mutated) report.
-    """
-    comparison = compare(baseline, report, removed_known=removed_known) if baseline is not None else None
-    by_suite = {s['suite']: s for s in (comparison or {}).get('suites', [])}
-    added: list[GateResult] = []
-    for suite in report.get('suites', []):
-        spec = suite.get('gate_spec')
-        if not spec:
-            continue
-        gate = gate_from_mapping(spec)
-        suite_comparison = by_suite.get(suite['suite'])
-        if comparison is not None and suite_comparison is None:
-            continue  # pragma: no cover - every reported suite is compared
-        gates = regression_gates(gate, suite_comparison, suite['suite'])
-        suite['gates'].extend(g.to_dict() for g in gates)
-        suite['passed'] = all(g['passed'] for g in suite['gates'])
-        added.extend(gates)
-    if session_gate is not None:
-        gates = regression_gates(session_gate, None if comparison is None else comparison['session'], 'session')
-        report['session']['gates'].extend(g.to_dict() for g in gates)
-        added.extend(gates)
-    if comparison is not None:
-        report['baseline'] = {'path': baseline_path, **comparison}
-    elif baseline_path is not None and added:  # say so only when a regression gate wanted a baseline
-        report['baseline'] = {'path': baseline_path, 'missing': True}
-    if added:
-        every = [g for s in report.get('suites', []) for g in s['gates']] + list(report['session']['gates'])
-        report['session']['gates_passed'] = all(g['passed'] for g in every)
-    return report
+    found = BaselineInput(baseline_path, baseline)
+    data = add_baseline(as_report(report), found, session_gate=session_gate, removed_known=removed_known).to_json()
+    if isinstance(report, dict):
+        report.clear()
+        report.update(data)
+        return report
+    return data
