@@ -1,4 +1,4 @@
-"""Baselines: a compact, committable digest of a run, and the comparison of a later run against it (pure).
+"""Baselines: a compact, committable digest of a run, which later runs are compared with (`_compare`) (pure).
 
 A baseline keeps, per suite and per case (repeats folded by the k-of-n rule): the status, each assertion's pass or
 fail, the score averages, the cost per run and the digest of the case's inputs. A later run is compared case by case,
@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._gates import Gate, logical_cases
 from ._report import write_json_atomic
-from ._results import CaseResult, GateResult
+from ._results import CaseResult
 
 if TYPE_CHECKING:
     from ._final import Report
@@ -29,16 +28,13 @@ __all__ = (
     'apply_baseline',
     'compact_cases',
     'compare',
-    'compare_runs',
     'load_baseline',
     'make_baseline',
-    'regression_gates',
     'save_baseline',
 )
 
 BASELINE_KIND = 'baseline'
 BASELINE_SCHEMA_VERSION = 1
-MAX_LISTED = 10
 
 
 class BaselineError(ValueError):
@@ -149,262 +145,16 @@ def load_baseline(path: Path) -> dict[str, Any] | None:
     return data  # pyright: ignore[reportUnknownVariableType]
 
 
-@dataclass
-class _Pairs:
-    """The cases of a suite (or of the session) matched between the baseline and the current run."""
-
-    compared: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(
-        default_factory=list[tuple[str, dict[str, Any], dict[str, Any]]]
-    )
-    newly_failing: list[str] = field(default_factory=list[str])
-    newly_fixed: list[str] = field(default_factory=list[str])
-    added: list[str] = field(default_factory=list[str])
-    removed: list[str] = field(default_factory=list[str])
-    changed: list[str] = field(default_factory=list[str])
-    assertion_regressions: list[dict[str, str]] = field(default_factory=list[dict[str, str]])
-    assertion_fixes: list[dict[str, str]] = field(default_factory=list[dict[str, str]])
-
-    def extend(self, other: _Pairs) -> None:
-        for f in ('compared', 'newly_failing', 'newly_fixed', 'added', 'removed', 'changed'):
-            getattr(self, f).extend(getattr(other, f))
-        self.assertion_regressions.extend(other.assertion_regressions)
-        self.assertion_fixes.extend(other.assertion_fixes)
-
-
-def _match(
-    suite: str, base: Mapping[str, dict[str, Any]], cur: Mapping[str, dict[str, Any]], removed_known: bool
-) -> _Pairs:
-    pairs = _Pairs()
-    for name, c in cur.items():
-        key = f'{suite}[{name}]'
-        b = base.get(name)
-        if b is None:
-            pairs.added.append(key)
-            continue
-        if b.get('inputs_hash') and c.get('inputs_hash') and b['inputs_hash'] != c['inputs_hash']:
-            pairs.changed.append(key)
-            continue
-        pairs.compared.append((key, b, c))
-        if b['status'] == 'passed' and c['status'] != 'passed':
-            pairs.newly_failing.append(key)
-        elif b['status'] != 'passed' and c['status'] == 'passed':
-            pairs.newly_fixed.append(key)
-        for assertion, held in b.get('assertions', {}).items():
-            now = c['assertions'].get(assertion)
-            # An assertion lost because the case errored did not pass; one whose evaluator was removed is not compared.
-            if now is None and c['status'] == 'error':
-                now = False
-            if held and now is False:
-                pairs.assertion_regressions.append({'case': key, 'assertion': assertion})
-            elif not held and now is True:
-                pairs.assertion_fixes.append({'case': key, 'assertion': assertion})
-    if removed_known:
-        pairs.removed.extend(f'{suite}[{name}]' for name in base if name not in cur)
-    return pairs
-
-
-def _rate(values: Sequence[bool]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def _delta(base: float | None, cur: float | None) -> dict[str, float | None]:
-    delta = None if base is None or cur is None else cur - base
-    return {'baseline': _round(base), 'current': _round(cur), 'delta': _round(delta)}
-
-
-def _metrics(pairs: _Pairs) -> dict[str, Any]:
-    """Pass rates, per-evaluator pass rates, score averages and cost over the compared cases, baseline vs now."""
-    compared = pairs.compared
-    names = sorted({a for _, b, c in compared for a in (*b.get('assertions', {}), *c.get('assertions', {}))})
-    evaluators: dict[str, Any] = {}
-    for name in names:
-        both = [(b['assertions'][name], c['assertions'][name]) for _, b, c in compared
-                if name in b.get('assertions', {}) and name in c.get('assertions', {})]  # fmt: skip
-        evaluators[name] = _delta(_rate([x for x, _ in both]), _rate([y for _, y in both]))
-    score_names = sorted({s for _, b, c in compared for s in (*b.get('scores', {}), *c.get('scores', {}))})
-    scores: dict[str, Any] = {}
-    for name in score_names:
-        both = [(b['scores'][name], c['scores'][name]) for _, b, c in compared
-                if b.get('scores', {}).get(name) is not None and c.get('scores', {}).get(name) is not None]  # fmt: skip
-        scores[name] = _delta(_mean([x for x, _ in both]), _mean([y for _, y in both]))
-    all_assertions_base = [v for _, b, _c in compared for v in b.get('assertions', {}).values()]
-    all_assertions_cur = [v for _, _b, c in compared for v in c.get('assertions', {}).values()]
-    base_cost = sum(b.get('cost_usd', 0.0) for _, b, _c in compared)
-    cur_cost = sum(c.get('cost_usd', 0.0) for _, _b, c in compared)
-    return {
-        'compared': len(compared),
-        'pass_rate': _delta(
-            _rate([b['status'] == 'passed' for _, b, _c in compared]),
-            _rate([c['status'] == 'passed' for _, _b, c in compared]),
-        ),
-        'assertion_pass_rate': _delta(_rate(all_assertions_base), _rate(all_assertions_cur)),
-        'evaluator_pass_rates': evaluators,
-        'score_averages': scores,
-        'cost_usd': {
-            'baseline': round(base_cost, 10),
-            'current': round(cur_cost, 10),
-            'delta': round(cur_cost - base_cost, 10),
-            'delta_pct': _pct_change(base_cost, cur_cost),
-        },
-    }
-
-
-def _pct_change(base: float, cur: float) -> float | None:
-    if base > 0:
-        return round((cur - base) / base * 100, 4)
-    return 0.0 if cur <= 0 else None  # growth from nothing has no percentage
-
-
-def _listing(pairs: _Pairs) -> dict[str, Any]:
-    return {
-        'newly_failing': pairs.newly_failing,
-        'newly_fixed': pairs.newly_fixed,
-        'added': pairs.added,
-        'removed': pairs.removed,
-        'changed': pairs.changed,
-        'assertion_regressions': pairs.assertion_regressions,
-        'assertion_fixes': pairs.assertion_fixes,
-    }
-
-
 def compare(
     baseline: Mapping[str, Any], report: Report | Mapping[str, Any], *, removed_known: bool = True
 ) -> dict[str, Any]:
-    """Compare a run's report with a baseline (see `compare_runs`)."""
+    """The JSON of the comparison of a run's report with a baseline (see `_compare.compare_runs`)."""
+    from ._compare import compare_runs
     from ._final import as_report
 
     run = as_report(report)
     suites = [(s.suite, s.stats.usage.cost_usd) for s in run.suites]
-    return compare_runs(baseline, run.cases, suites, run.pass_k, removed_known=removed_known)
-
-
-def compare_runs(
-    baseline: Mapping[str, Any],
-    cases: Sequence[CaseResult],
-    suite_costs: Sequence[tuple[str, float]],
-    pass_k: Mapping[str, int],
-    *,
-    removed_known: bool = True,
-) -> dict[str, Any]:
-    """Compare a run with a baseline: per suite and for the whole session (pure).
-
-    Args:
-        baseline: A baseline written by `make_baseline`.
-        cases: The run's case results.
-        suite_costs: The run's suite runs, in order, each with its total cost.
-        pass_k: Each suite's k of the k-of-n rule, for a suite that repeats its cases.
-        removed_known: Whether cases missing from the run count as removed; false for a single shard of a run,
-            whose other cases ran elsewhere.
-    """
-    current = compact_cases(cases, pass_k)
-    base_suites: Mapping[str, Any] = baseline.get('suites', {})
-    session = _Pairs()
-    suites: list[dict[str, Any]] = []
-    session_total_base = 0.0
-    session_total_cur = 0.0
-    for sid, total_cur in suite_costs:
-        base = base_suites.get(sid)
-        cur_cases = current.get(sid, {})
-        if base is None:
-            pairs = _Pairs(added=[f'{sid}[{name}]' for name in cur_cases])
-            suites.append({'suite': sid, 'in_baseline': False, **_metrics(pairs), **_listing(pairs)})
-            session.extend(pairs)
-            continue
-        pairs = _match(sid, base.get('cases', {}), cur_cases, removed_known)
-        session.extend(pairs)
-        total_base = float(base.get('stats', {}).get('cost_usd', 0.0))
-        session_total_base += total_base
-        session_total_cur += total_cur
-        suites.append(
-            {
-                'suite': sid,
-                'in_baseline': True,
-                **_metrics(pairs),
-                'total_cost_usd': _cost_delta(total_base, total_cur),
-                **_listing(pairs),
-            }
-        )
-    present = {sid for sid, _ in suite_costs}
-    removed_suites = sorted(sid for sid in base_suites if sid not in present) if removed_known else []
-    for sid in removed_suites:
-        session.removed.extend(f'{sid}[{name}]' for name in base_suites[sid].get('cases', {}))
-    return {
-        'run_id': baseline.get('run_id'),
-        'created_at': baseline.get('created_at'),
-        'removed_known': removed_known,
-        'removed_suites': removed_suites,
-        'suites': suites,
-        'session': {
-            **_metrics(session),
-            'total_cost_usd': _cost_delta(session_total_base, session_total_cur),
-            **_listing(session),
-        },
-    }
-
-
-def _cost_delta(base: float, cur: float) -> dict[str, float | None]:
-    return {
-        'baseline': round(base, 10),
-        'current': round(cur, 10),
-        'delta': round(cur - base, 10),
-        'delta_pct': _pct_change(base, cur),
-    }
-
-
-def _names(items: Sequence[dict[str, str]]) -> str:
-    shown = ', '.join(f'{i["case"]} {i["assertion"]}' for i in items[:MAX_LISTED])
-    return shown + (f' and {len(items) - MAX_LISTED} more' if len(items) > MAX_LISTED else '')
-
-
-def regression_gates(gate: Gate, comparison: Mapping[str, Any] | None, scope: str) -> list[GateResult]:
-    """The regression gates a gate sets, checked against a suite's (or the session's) comparison.
-
-    Without a baseline each regression gate is reported as not checked (passed, with a note), so it is visible.
-    """
-    results: list[GateResult] = []
-    if not gate.has_regression_gates:
-        return results
-    if comparison is None:
-        note = 'no baseline to compare with: not checked'
-        if gate.no_assertion_regressions:
-            results.append(GateResult('no_assertion_regressions', scope, 0, None, True, note))
-        if gate.max_score_drop is not None:
-            results.append(GateResult('max_score_drop', scope, gate.max_score_drop, None, True, note))
-        if gate.max_cost_increase_pct is not None:
-            results.append(GateResult('max_cost_increase_pct', scope, gate.max_cost_increase_pct, None, True, note))
-        return results
-    if gate.no_assertion_regressions:
-        regressions: list[dict[str, str]] = comparison['assertion_regressions']
-        detail = f'failing now, passed in the baseline: {_names(regressions)}' if regressions else None
-        results.append(GateResult('no_assertion_regressions', scope, 0, len(regressions), not regressions, detail))
-    if gate.max_score_drop is not None:
-        for name, d in comparison['score_averages'].items():
-            if d['baseline'] is None or d['current'] is None:
-                continue
-            drop = round(d['baseline'] - d['current'], 6)
-            results.append(
-                GateResult(
-                    f'max_score_drop[{name}]',
-                    scope,
-                    gate.max_score_drop,
-                    drop,
-                    drop <= gate.max_score_drop + 1e-9,
-                    f'{d["baseline"]} -> {d["current"]}',
-                )
-            )
-    if gate.max_cost_increase_pct is not None:
-        cost = comparison['cost_usd']
-        pct = cost['delta_pct']
-        passed = pct is not None and pct <= gate.max_cost_increase_pct + 1e-9
-        detail = f'${cost["baseline"]:.6f} -> ${cost["current"]:.6f}' + (
-            ' (the baseline cost nothing)' if pct is None else ''
-        )
-        results.append(GateResult('max_cost_increase_pct', scope, gate.max_cost_increase_pct, pct, passed, detail))
-    return results
+    return compare_runs(baseline, run.cases, suites, run.pass_k, removed_known=removed_known).to_json()
 
 
 def apply_baseline(

@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ._compare import Delta
 from ._decide import failing_cases, report_verdict, ungated_failures
-from ._final import Report, as_report
+from ._final import BaselineReport, Report, as_report
 from ._summary import analysis_line, replay_note
 
 __all__ = (
@@ -99,7 +100,7 @@ def markdown_summary(
             f'- `{_cell(name)}`: {_cell(analysis_line(a))}' + (f' - [experiment]({url})' if url else '')
             for name, a, url in analyses
         ]
-    out += _baseline_markdown(run.baseline.to_json() if run.baseline is not None else None, max_cases)
+    out += _baseline_markdown(run.baseline, max_cases)
     failing = failing_cases(run)
     if failing:
         out += ['', f'### Failed cases ({len(failing)})', '']
@@ -119,48 +120,49 @@ def markdown_summary(
     return '\n'.join(out) + '\n'
 
 
-def _baseline_markdown(baseline: Mapping[str, Any] | None, max_cases: int) -> list[str]:
-    if not baseline:
+def _baseline_markdown(baseline: BaselineReport | None, max_cases: int) -> list[str]:
+    if baseline is None:
         return []
-    if baseline.get('missing'):
-        return ['', f'_No baseline at `{baseline["path"]}`: nothing compared._']
-    out = ['', f'### Against the baseline (`{baseline.get("path")}`)', '']
+    if baseline.error is not None:
+        return ['', f'_Baseline `{baseline.path}` not used: {_cell(baseline.error)}_']
+    comparison = baseline.comparison
+    if comparison is None:
+        return ['', f'_No baseline at `{baseline.path}`: nothing compared._']
+    out = ['', f'### Against the baseline (`{baseline.path}`)', '']
     out += ['| Suite | Metric | Baseline | Current | Δ |', '|---|---|---:|---:|---:|']
-    rows: list[dict[str, Any]] = [*baseline['suites'], {**baseline['session'], 'suite': '**session**'}]
-    for s in rows:
-        name = _cell(s['suite'])
-        if s.get('in_baseline') is False:
+    rows = [(s.suite, s.in_baseline, s.comparison) for s in comparison.suites]
+    for suite, in_baseline, s in [*rows, ('**session**', True, comparison.session)]:
+        name = _cell(suite)
+        if not in_baseline:
             out.append(f'| {name} | not in the baseline | | | |')
             continue
-        metrics: list[tuple[str, dict[str, Any], str]] = [
-            ('pass rate', s['pass_rate'], 'rate'),
-            ('assertions', s['assertion_pass_rate'], 'rate'),
+        metrics: list[tuple[str, Delta, str]] = [
+            ('pass rate', s.pass_rate, 'rate'),
+            ('assertions', s.assertion_pass_rate, 'rate'),
         ]
-        metrics += [(f'assertion {k}', v, 'rate') for k, v in s['evaluator_pass_rates'].items()]
-        metrics += [(f'score {k}', v, 'score') for k, v in s['score_averages'].items()]
+        metrics += [(f'assertion {k}', v, 'rate') for k, v in s.evaluator_pass_rates.items()]
+        metrics += [(f'score {k}', v, 'score') for k, v in s.score_averages.items()]
         for label, d, kind in metrics:
-            if d['baseline'] is None and d['current'] is None:
+            if d.baseline is None and d.current is None:
                 continue
             if kind == 'rate':
-                cells = f'{_pct(d["baseline"])} | {_pct(d["current"])} | {_signed(_scaled(d["delta"]), ".1f")} pts'
+                cells = f'{_pct(d.baseline)} | {_pct(d.current)} | {_signed(_scaled(d.delta), ".1f")} pts'
             else:
-                cells = f'{_num(d["baseline"])} | {_num(d["current"])} | {_signed(d["delta"], ".3f")}'
+                cells = f'{_num(d.baseline)} | {_num(d.current)} | {_signed(d.delta, ".3f")}'
             out.append(f'| {name} | {_cell(label)} | {cells} |')
-        cost = s['cost_usd']
-        pct = '' if cost['delta_pct'] is None else f' ({cost["delta_pct"]:+.1f}%)'
+        cost = s.cost_usd
+        pct = '' if cost.delta_pct is None else f' ({cost.delta_pct:+.1f}%)'
         out.append(
-            f'| {name} | cost (compared cases) | ${cost["baseline"]:.6f} | ${cost["current"]:.6f} '
-            f'| {cost["delta"]:+.6f}{pct} |'
+            f'| {name} | cost (compared cases) | ${cost.baseline:.6f} | ${cost.current:.6f} | {cost.delta:+.6f}{pct} |'
         )
-    listing = baseline['session']
-    for key, label in (
-        ('newly_failing', 'Newly failing'),
-        ('newly_fixed', 'Newly fixed'),
-        ('added', 'Added'),
-        ('removed', 'Removed'),
-        ('changed', 'Changed inputs (not compared)'),
+    listing = comparison.session
+    for names, label in (
+        (listing.newly_failing, 'Newly failing'),
+        (listing.newly_fixed, 'Newly fixed'),
+        (listing.added, 'Added'),
+        (listing.removed, 'Removed'),
+        (listing.changed, 'Changed inputs (not compared)'),
     ):
-        names: list[str] = listing[key]
         if names:
             shown = ', '.join(f'`{_cell(n)}`' for n in names[:max_cases])
             more = f' and {len(names) - max_cases} more' if len(names) > max_cases else ''

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from ._baseline import compare_runs, regression_gates
+from ._compare import BaselineComparison, compare_runs, regression_gates
 from ._gates import Gate, Stats, compute_stats, evaluate_gate, gate_from_mapping
 from ._report import SCHEMA_VERSION, SuiteInfo, experiment_checks, gate_to_dict
 from ._results import CaseResult, GateResult
@@ -110,8 +110,7 @@ class BaselineReport:
     """The comparison with the baseline, or why there is none (`error`; neither: the file does not exist)."""
 
     path: str | None
-    comparison: Mapping[str, Any] | None = None
-    """`_baseline.compare_runs`'s result, as the report holds it."""
+    comparison: BaselineComparison | None = None
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -119,7 +118,7 @@ class BaselineReport:
             return {'path': self.path, 'error': self.error}
         if self.comparison is None:
             return {'path': self.path, 'missing': True}
-        return {'path': self.path, **self.comparison}
+        return {'path': self.path, **self.comparison.to_json()}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BaselineReport:
@@ -128,7 +127,7 @@ class BaselineReport:
             return cls(path, error=str(data['error']))
         if data.get('missing'):
             return cls(path)
-        return cls(path, {k: v for k, v in data.items() if k != 'path'})
+        return cls(path, BaselineComparison.from_json(data))
 
 
 @dataclass(frozen=True)
@@ -342,25 +341,25 @@ def add_baseline(
         if baseline.data is not None
         else None
     )
-    by_suite: dict[str, Any] = {s['suite']: s for s in (comparison or {}).get('suites', [])}
     added = False
     suites: list[SuiteReport] = []
     for suite in report.suites:
         gate = suite.info.gate
-        if gate is None or (comparison is not None and suite.suite not in by_suite):
+        found = comparison.suite(suite.suite) if comparison is not None else None
+        if gate is None or (comparison is not None and found is None):
             suites.append(suite)
             continue
-        gates = regression_gates(gate, by_suite.get(suite.suite), suite.suite)
+        gates = regression_gates(gate, found, suite.suite)
         added = added or bool(gates)
         suites.append(dataclasses.replace(suite, gates=(*suite.gates, *gates)))
     session = report.session
     if session_gate is not None:
-        gates = regression_gates(session_gate, None if comparison is None else comparison['session'], 'session')
+        gates = regression_gates(session_gate, None if comparison is None else comparison.session, 'session')
         added = added or bool(gates)
         session = dataclasses.replace(session, gates=(*session.gates, *gates))
-    found: BaselineReport | None = None
+    named: BaselineReport | None = None
     if comparison is not None:
-        found = BaselineReport(baseline.path, comparison)
+        named = BaselineReport(baseline.path, comparison)
     elif added and baseline.path is not None:  # say so only when a regression gate wanted a baseline
-        found = BaselineReport(baseline.path)
-    return dataclasses.replace(report, suites=tuple(suites), session=session, baseline=found)
+        named = BaselineReport(baseline.path)
+    return dataclasses.replace(report, suites=tuple(suites), session=session, baseline=named)

@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
+from ._compare import Delta
 from ._decide import report_verdict
-from ._final import Report, as_report
+from ._final import BaselineReport, Report, as_report
 from ._results import CaseResult, GateResult
 from ._usage import Usage, offline_price_note
 
@@ -135,7 +136,7 @@ def summary_lines(report: Report | Mapping[str, Any], max_links: int = 50) -> li
         f'tokens {st.usage.total_tokens:,} | cost ${st.usage.cost_usd:.6f}' + _offline_note(st.usage)
     )
     lines.extend(_gate_line(g) for g in run.session.gates)
-    lines.extend(baseline_lines(run.baseline.to_json() if run.baseline is not None else None, max_links))
+    lines.extend(baseline_lines(run.baseline, max_links))
     if run.shard_count > 1:
         lines.append(f'shard {run.shard["index"]}/{run.shard_count}: {len(run.expected)} case(s) of this shard')
     if not run.complete:
@@ -150,12 +151,12 @@ def summary_lines(report: Report | Mapping[str, Any], max_links: int = 50) -> li
     return lines
 
 
-def _delta_text(d: dict[str, Any], rate: bool) -> str:
-    if d['baseline'] is None or d['current'] is None:
-        return f'{d["baseline"]} -> {d["current"]}'
+def _delta_text(d: Delta, rate: bool) -> str:
+    if d.baseline is None or d.current is None or d.delta is None:
+        return f'{d.baseline} -> {d.current}'
     if rate:
-        return f'{_pct(d["baseline"])} -> {_pct(d["current"])} ({d["delta"] * 100:+.1f} pts)'
-    return f'{d["baseline"]:.3f} -> {d["current"]:.3f} ({d["delta"]:+.3f})'
+        return f'{_pct(d.baseline)} -> {_pct(d.current)} ({d.delta * 100:+.1f} pts)'
+    return f'{d.baseline:.3f} -> {d.current:.3f} ({d.delta:+.3f})'
 
 
 _LISTS = (
@@ -184,36 +185,41 @@ def _pack(items: list[str], indent: str, sep: str, first: str = '') -> list[str]
     return lines
 
 
-def baseline_lines(baseline: dict[str, Any] | None, max_links: int = 50) -> list[str]:
+def baseline_lines(baseline: BaselineReport | Mapping[str, Any] | None, max_links: int = 50) -> list[str]:
     """The comparison with the baseline: per-suite deltas, then the cases that changed status, wrapped to
     `MAX_LINE`; the lists of added, removed and changed cases are cut at `MAX_LISTED`, with a count of the rest."""
     if not baseline:
         return []
-    if baseline.get('error'):
-        return [f'baseline {baseline["path"]}: {baseline["error"]}']
-    if baseline.get('missing'):
-        return [f'baseline {baseline["path"]}: not found, nothing compared']
-    lines = [f'baseline {baseline["path"]} (run {baseline.get("run_id")}, {baseline.get("created_at")}):']
-    for s in baseline['suites']:
-        if not s['in_baseline']:
-            lines.append(f'    {s["suite"]}: not in the baseline')
+    found = baseline if isinstance(baseline, BaselineReport) else BaselineReport.from_json(baseline)
+    if found.error is not None:
+        return [f'baseline {found.path}: {found.error}']
+    comparison = found.comparison
+    if comparison is None:
+        return [f'baseline {found.path}: not found, nothing compared']
+    lines = [f'baseline {found.path} (run {comparison.run_id}, {comparison.created_at}):']
+    for suite in comparison.suites:
+        if not suite.in_baseline:
+            lines.append(f'    {suite.suite}: not in the baseline')
             continue
-        parts = [f'pass rate {_delta_text(s["pass_rate"], True)}'] if s.get('pass_rate') else []
-        parts += [f'assertions {_delta_text(s["assertion_pass_rate"], True)}']
-        parts += [f'{k} {_delta_text(v, True)}' for k, v in s['evaluator_pass_rates'].items()]
-        parts += [f'score {k} {_delta_text(v, False)}' for k, v in s['score_averages'].items()]
-        cost = s['cost_usd']
-        pct = '' if cost['delta_pct'] is None else f', {cost["delta_pct"]:+.1f}%'
-        parts.append(f'cost ${cost["baseline"]:.6f} -> ${cost["current"]:.6f} ({cost["delta"]:+.6f}{pct})')
-        lines.append(f'    {s["suite"]} ({s["compared"]} compared):')
+        s = suite.comparison
+        parts = [
+            f'pass rate {_delta_text(s.pass_rate, True)}',
+            f'assertions {_delta_text(s.assertion_pass_rate, True)}',
+        ]
+        parts += [f'{k} {_delta_text(v, True)}' for k, v in s.evaluator_pass_rates.items()]
+        parts += [f'score {k} {_delta_text(v, False)}' for k, v in s.score_averages.items()]
+        cost = s.cost_usd
+        pct = '' if cost.delta_pct is None else f', {cost.delta_pct:+.1f}%'
+        parts.append(f'cost ${cost.baseline:.6f} -> ${cost.current:.6f} ({cost.delta:+.6f}{pct})')
+        lines.append(f'    {suite.suite} ({s.compared} compared):')
         lines.extend(_pack(parts, ' ' * 8, '; '))
-    session = baseline['session']
-    lines.append('    ' + ', '.join(f'{len(session[key])} {key.replace("_", " ")}' for key, _ in _LISTS))
-    for key, label in _LISTS:
-        names: list[str] = session[key]
+    session = comparison.session
+    lists: list[tuple[str, str, tuple[str, ...]]] = [(key, label, getattr(session, key)) for key, label in _LISTS]
+    lines.append('    ' + ', '.join(f'{len(names)} {key.replace("_", " ")}' for key, _, names in lists))
+    for key, label, names in lists:
         if not names:
             continue
         limit = min(MAX_LISTED, max_links) if key in _BOUNDED else max_links
-        items = names[:limit] + ([f'… and {len(names) - limit} more'] if len(names) > limit else [])
+        items = [*names[:limit]] + ([f'… and {len(names) - limit} more'] if len(names) > limit else [])
         lines.extend(_pack(items, ' ' * 8, ', ', first=f'    {label} ({len(names)}):'))
     return lines

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from evaltrace._baseline import apply_baseline, make_baseline
+from evaltrace._ci import markdown_summary
 from evaltrace._decide import decide, report_verdict
 from evaltrace._exit import EXIT_GATE_FAILED, EXIT_INCOMPLETE
 from evaltrace._final import BaselineInput, Report, as_report, build
@@ -15,6 +16,7 @@ from evaltrace._gates import Gate
 from evaltrace._merge import merge_reports
 from evaltrace._report import SuiteInfo, build_report, read_report
 from evaltrace._results import CaseResult
+from evaltrace._summary import summary_lines
 from tests.gating._reports import SUITE, case, report
 
 REGRESSIONS = Gate(min_pass_rate=0.5, no_assertion_regressions=True, max_cost_increase_pct=20)
@@ -64,7 +66,7 @@ def test_one_pass_gives_what_building_then_amending_gave() -> None:
     assert [g.passed for g in suite.gates] == [True, False, False]
     assert not suite.passed and not built.gates_passed
     assert built.baseline is not None and built.baseline.comparison is not None
-    assert built.baseline.comparison['session']['newly_failing'] == [f'{SUITE}[b]']
+    assert built.baseline.comparison.session.newly_failing == (f'{SUITE}[b]',)
     assert decide(built).exit_status == EXIT_GATE_FAILED
 
 
@@ -83,6 +85,12 @@ def test_an_unusable_baseline_is_named_and_compares_nothing() -> None:
     built = _build(AFTER, gate=REGRESSIONS, baseline=BaselineInput('b.json', None, 'b.json: not a baseline'))
     assert built.to_json()['baseline'] == {'path': 'b.json', 'error': 'b.json: not a baseline'}
     assert [g.name for g in built.suites[0].gates] == ['min_pass_rate']  # no regression gate without a baseline
+
+
+def test_an_unusable_baseline_is_said_in_every_summary() -> None:
+    built = _build(AFTER, gate=REGRESSIONS, baseline=BaselineInput('b.json', None, 'b.json: not a baseline'))
+    assert 'baseline b.json: b.json: not a baseline' in summary_lines(built)
+    assert '_Baseline `b.json` not used: b.json: not a baseline_' in markdown_summary(built)
 
 
 def test_a_missing_baseline_is_named_only_when_a_regression_gate_wanted_it() -> None:
@@ -117,7 +125,7 @@ def test_a_merge_is_built_with_its_baseline_in_one_pass() -> None:
     assert result.problems == []
     merged = result.final
     assert merged.baseline is not None and merged.baseline.comparison is not None
-    assert merged.baseline.comparison['session']['newly_failing'] == [f'{SUITE}[b]']
+    assert merged.baseline.comparison.session.newly_failing == (f'{SUITE}[b]',)
     assert [g.name for g in merged.session.gates] == ['complete']
     assert result.report == merged.to_json()
 
