@@ -1,4 +1,4 @@
-"""CI-native outputs from the report: a markdown summary, GitHub Actions annotations and the job step summary (pure,
+"""CI-native outputs from the typed report: a markdown summary, GitHub Actions annotations and the job step summary (pure,
 except `write_ci_outputs`, which writes files).
 
 On GitHub Actions (`GITHUB_ACTIONS=true`) the markdown summary is appended to `$GITHUB_STEP_SUMMARY` and one
@@ -12,7 +12,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ._compare import Delta
 from ._decide import failing_cases, report_verdict, ungated_failures
+from ._final import BaselineReport, Report, as_report
 from ._summary import analysis_line, replay_note
 
 __all__ = (
@@ -33,7 +35,7 @@ def on_github_actions(env: Mapping[str, str]) -> bool:
     return env.get('GITHUB_ACTIONS', '').lower() == 'true'
 
 
-def verdict(report: Mapping[str, Any]) -> str:
+def verdict(report: Report | Mapping[str, Any]) -> str:
     """One word for the run: the word of its verdict (see `_decide`), as the exit status says it."""
     return report_verdict(report).word
 
@@ -53,64 +55,63 @@ def _signed(value: float | None, fmt: str) -> str:
 _ICON = {'passed': '✅', 'gate failed': '❌', 'failed': '❌', 'incomplete': '⚠️', 'error': '⚠️'}
 
 
-def markdown_summary(report: Mapping[str, Any], *, title: str = 'evaltrace', max_cases: int = MAX_CASES) -> str:
+def markdown_summary(
+    report: Report | Mapping[str, Any], *, title: str = 'evaltrace', max_cases: int = MAX_CASES
+) -> str:
     """The run as GitHub-flavoured markdown: verdict, suites, gates, baseline deltas, failed and flaky cases."""
-    word = verdict(report)
-    shard: Mapping[str, Any] = report.get('shard') or {}
-    where = f' (shard {shard["index"]}/{shard["count"]})' if shard.get('count', 1) > 1 else ''
+    run = as_report(report)
+    word = verdict(run)
+    where = f' (shard {run.shard["index"]}/{run.shard_count})' if run.shard_count > 1 else ''
     out = [f'## {_ICON.get(word, "⚠️")} {title}: {word}{where}', '']
-    if not report.get('complete', True):
-        problems = report.get('merge', {}).get('problems') or ['the run was interrupted or some cases did not run']
+    if not run.complete:
+        problems = run.merge_problems or ['the run was interrupted or some cases did not run']
         out += [f'> **Incomplete run:** {_cell(p)}' for p in problems] + ['']
     out += [
         '| Suite | Passed | Failed | Error | Pass rate | Assertions | Tokens | Cost (USD) |',
         '|---|---:|---:|---:|---:|---:|---:|---:|',
     ]
-    rows = [(s['suite'], s['stats']) for s in report['suites']] + [('**session**', report['session']['stats'])]
+    rows = [(s.suite, s.stats) for s in run.suites] + [('**session**', run.session.stats)]
     for name, st in rows:
         out.append(
-            f'| {_cell(name)} | {st["passed"]} | {st["failed"]} | {st["error"]} | {_pct(st["pass_rate"])} '
-            f'| {_pct(st["assertion_pass_rate"])} | {st["total_tokens"]:,} | ${st["usage"]["cost_usd"]:.6f} |'
+            f'| {_cell(name)} | {st.passed} | {st.failed} | {st.error} | {_pct(st.pass_rate)} '
+            f'| {_pct(st.assertion_pass_rate)} | {st.usage.total_tokens:,} | ${st.usage.cost_usd:.6f} |'
         )
-    replays = [
-        (s['suite'], replay_note([c for c in report['cases'] if c['suite'] == s['suite']])) for s in report['suites']
-    ]
+    replays = [(s.suite, replay_note(run.suite_cases(s.suite))) for s in run.suites]
     if any(note for _, note in replays):
         out += ['', '### Replayed, not live', '']
         out += [f'- `{_cell(suite)}`: {_cell(note)}' for suite, note in replays if note]
-    gates = [g for s in report['suites'] for g in s['gates']] + list(report['session']['gates'])
+    gates = [g for _, g in run.gates]
     if gates:
         out += ['', '### Gates', '', '| Scope | Gate | Threshold | Actual | Result |', '|---|---|---:|---:|---|']
         for g in gates:
-            result = '✅ pass' if g['passed'] else '❌ fail'
-            detail = f' - {_cell(g["detail"])}' if g.get('detail') else ''
+            result = '✅ pass' if g.passed else '❌ fail'
+            detail = f' - {_cell(g.detail)}' if g.detail else ''
             out.append(
-                f'| {_cell(g["scope"])} | {_cell(g["name"])} | {_cell(g["threshold"])} | {_cell(g["actual"])} '
-                f'| {result}{detail} |'
+                f'| {_cell(g.scope)} | {_cell(g.name)} | {_cell(g.threshold)} | {_cell(g.actual)} | {result}{detail} |'
             )
     analyses: list[tuple[str, dict[str, Any], str | None]] = []
-    for suite in report['suites']:
-        experiment: Mapping[str, Any] = suite.get('experiment') or {}
+    for suite in run.suites:
+        experiment: Mapping[str, Any] = suite.info.experiment or {}
         found: list[dict[str, Any]] = experiment.get('analyses') or []
-        analyses.extend((suite['suite'], a, experiment.get('url')) for a in found)
+        analyses.extend((suite.suite, a, experiment.get('url')) for a in found)
     if analyses:
         out += ['', '### Analyses', '']
         out += [
             f'- `{_cell(name)}`: {_cell(analysis_line(a))}' + (f' - [experiment]({url})' if url else '')
             for name, a, url in analyses
         ]
-    out += _baseline_markdown(report.get('baseline'), max_cases)
-    failing = failing_cases(report)
+    out += _baseline_markdown(run.baseline, max_cases)
+    failing = failing_cases(run)
     if failing:
         out += ['', f'### Failed cases ({len(failing)})', '']
         for c in failing[:max_cases]:
-            reason = _cell((c.get('failures') or [c['status']])[0])[:200]
-            link = f' - [trace]({c["trace_url"]})' if c.get('trace_url') else ''
-            trace = '' if link else (f' - trace id `{c["trace_id"]}`' if c.get('trace_id') else '')
-            out.append(f'- **{_cell(c["case"])}** in `{c["suite"]}` ({c["status"]}): {reason}{link}{trace}')
+            reason = _cell((c.failures or [c.status])[0])[:200]
+            link = f' - [trace]({c.trace_url})' if c.trace_url else ''
+            trace = '' if link else (f' - trace id `{c.trace_id}`' if c.trace_id else '')
+            out.append(f'- **{_cell(c.case)}** in `{c.suite}` ({c.status}): {reason}{link}{trace}')
         if len(failing) > max_cases:
             out.append(f'- … and {len(failing) - max_cases} more (see the JSON report)')
-    flaky = [f for s in report['suites'] for f in s['stats']['flaky']]
+    flaky = [f for s in run.suites for f in s.stats.flaky]
     if flaky:
         out += ['', '### Flaky cases', '']
         out += [
@@ -119,48 +120,49 @@ def markdown_summary(report: Mapping[str, Any], *, title: str = 'evaltrace', max
     return '\n'.join(out) + '\n'
 
 
-def _baseline_markdown(baseline: Mapping[str, Any] | None, max_cases: int) -> list[str]:
-    if not baseline:
+def _baseline_markdown(baseline: BaselineReport | None, max_cases: int) -> list[str]:
+    if baseline is None:
         return []
-    if baseline.get('missing'):
-        return ['', f'_No baseline at `{baseline["path"]}`: nothing compared._']
-    out = ['', f'### Against the baseline (`{baseline.get("path")}`)', '']
+    if baseline.error is not None:
+        return ['', f'_Baseline `{baseline.path}` not used: {_cell(baseline.error)}_']
+    comparison = baseline.comparison
+    if comparison is None:
+        return ['', f'_No baseline at `{baseline.path}`: nothing compared._']
+    out = ['', f'### Against the baseline (`{baseline.path}`)', '']
     out += ['| Suite | Metric | Baseline | Current | Δ |', '|---|---|---:|---:|---:|']
-    rows: list[dict[str, Any]] = [*baseline['suites'], {**baseline['session'], 'suite': '**session**'}]
-    for s in rows:
-        name = _cell(s['suite'])
-        if s.get('in_baseline') is False:
+    rows = [(s.suite, s.in_baseline, s.comparison) for s in comparison.suites]
+    for suite, in_baseline, s in [*rows, ('**session**', True, comparison.session)]:
+        name = _cell(suite)
+        if not in_baseline:
             out.append(f'| {name} | not in the baseline | | | |')
             continue
-        metrics: list[tuple[str, dict[str, Any], str]] = [
-            ('pass rate', s['pass_rate'], 'rate'),
-            ('assertions', s['assertion_pass_rate'], 'rate'),
+        metrics: list[tuple[str, Delta, str]] = [
+            ('pass rate', s.pass_rate, 'rate'),
+            ('assertions', s.assertion_pass_rate, 'rate'),
         ]
-        metrics += [(f'assertion {k}', v, 'rate') for k, v in s['evaluator_pass_rates'].items()]
-        metrics += [(f'score {k}', v, 'score') for k, v in s['score_averages'].items()]
+        metrics += [(f'assertion {k}', v, 'rate') for k, v in s.evaluator_pass_rates.items()]
+        metrics += [(f'score {k}', v, 'score') for k, v in s.score_averages.items()]
         for label, d, kind in metrics:
-            if d['baseline'] is None and d['current'] is None:
+            if d.baseline is None and d.current is None:
                 continue
             if kind == 'rate':
-                cells = f'{_pct(d["baseline"])} | {_pct(d["current"])} | {_signed(_scaled(d["delta"]), ".1f")} pts'
+                cells = f'{_pct(d.baseline)} | {_pct(d.current)} | {_signed(_scaled(d.delta), ".1f")} pts'
             else:
-                cells = f'{_num(d["baseline"])} | {_num(d["current"])} | {_signed(d["delta"], ".3f")}'
+                cells = f'{_num(d.baseline)} | {_num(d.current)} | {_signed(d.delta, ".3f")}'
             out.append(f'| {name} | {_cell(label)} | {cells} |')
-        cost = s['cost_usd']
-        pct = '' if cost['delta_pct'] is None else f' ({cost["delta_pct"]:+.1f}%)'
+        cost = s.cost_usd
+        pct = '' if cost.delta_pct is None else f' ({cost.delta_pct:+.1f}%)'
         out.append(
-            f'| {name} | cost (compared cases) | ${cost["baseline"]:.6f} | ${cost["current"]:.6f} '
-            f'| {cost["delta"]:+.6f}{pct} |'
+            f'| {name} | cost (compared cases) | ${cost.baseline:.6f} | ${cost.current:.6f} | {cost.delta:+.6f}{pct} |'
         )
-    listing = baseline['session']
-    for key, label in (
-        ('newly_failing', 'Newly failing'),
-        ('newly_fixed', 'Newly fixed'),
-        ('added', 'Added'),
-        ('removed', 'Removed'),
-        ('changed', 'Changed inputs (not compared)'),
+    listing = comparison.session
+    for names, label in (
+        (listing.newly_failing, 'Newly failing'),
+        (listing.newly_fixed, 'Newly fixed'),
+        (listing.added, 'Added'),
+        (listing.removed, 'Removed'),
+        (listing.changed, 'Changed inputs (not compared)'),
     ):
-        names: list[str] = listing[key]
         if names:
             shown = ', '.join(f'`{_cell(n)}`' for n in names[:max_cases])
             more = f' and {len(names) - max_cases} more' if len(names) > max_cases else ''
@@ -184,22 +186,22 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(':', '%3A').replace(',', '%2C')
 
 
-def github_annotations(report: Mapping[str, Any]) -> list[str]:
+def github_annotations(report: Report | Mapping[str, Any]) -> list[str]:
     """One `::error` workflow command per failing case (with its link), and one per failed gate."""
+    run = as_report(report)
     lines: list[str] = []
-    for c in failing_cases(report):
-        path = c['nodeid'].split('::', 1)[0]
-        title = f'eval case {c["status"]}: {c["case"]}'
-        first = (c.get('failures') or [c['status']])[0]
-        link = c.get('trace_url') or (f'trace id {c["trace_id"]}' if c.get('trace_id') else 'no trace')
-        message = f'{c["nodeid"]}\n{first}\ntrace: {link}'
+    for c in failing_cases(run):
+        path = c.nodeid.split('::', 1)[0]
+        title = f'eval case {c.status}: {c.case}'
+        first = (c.failures or [c.status])[0]
+        link = c.trace_url or (f'trace id {c.trace_id}' if c.trace_id else 'no trace')
+        message = f'{c.nodeid}\n{first}\ntrace: {link}'
         lines.append(f'::error file={_escape_property(path)},title={_escape_property(title)}::{_escape_data(message)}')
-    gates = [g for s in report['suites'] for g in s['gates']] + list(report['session']['gates'])
-    for g in gates:
-        if not g['passed']:
-            title = f'evaltrace gate failed: {g["name"]}'
-            message = f'{g["scope"]}: {g["name"]} actual {g["actual"]}, threshold {g["threshold"]}' + (
-                f'\n{g["detail"]}' if g.get('detail') else ''
+    for _, g in run.gates:
+        if not g.passed:
+            title = f'evaltrace gate failed: {g.name}'
+            message = f'{g.scope}: {g.name} actual {g.actual}, threshold {g.threshold}' + (
+                f'\n{g.detail}' if g.detail else ''
             )
             lines.append(f'::error title={_escape_property(title)}::{_escape_data(message)}')
     return lines
@@ -225,7 +227,7 @@ def line_writer(reporter: Any) -> Callable[[str], None]:
 
 
 def write_ci_outputs(
-    report: Mapping[str, Any],
+    report: Report,
     *,
     markdown_path: Path | None,
     env: Mapping[str, str],

@@ -7,19 +7,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._baseline import BaselineError, apply_baseline, load_baseline, save_baseline
+from ._baseline import BaselineError, load_baseline, save_baseline
 from ._ci import markdown_summary
 from ._cli_settings import baseline_path, report_path
-from ._decide import EXIT_HARNESS_ERROR, decide
-from ._gates import gate_from_mapping
+from ._decide import decide, report_verdict
+from ._exit import EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_OK
+from ._final import BaselineInput, Report
 from ._merge import merge_reports
 from ._report import read_report, write_json_atomic
 from ._summary import summary_lines
 
-__all__ = ('EXIT_BAD_INPUT', 'register')
-
-EXIT_BAD_INPUT = 2
-EXIT_INCOMPLETE = EXIT_HARNESS_ERROR
+__all__ = ('register',)
 
 
 def _out(line: str = '') -> None:
@@ -41,35 +39,27 @@ def _baseline_save(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     n_cases = sum(len(s['cases']) for s in baseline['suites'].values())
     _out(f'wrote {output}: {len(baseline["suites"])} suite(s), {n_cases} case(s) from run {baseline["run_id"]}')
-    return 0
+    return EXIT_OK
 
 
 def _merge(args: argparse.Namespace) -> int:
-    sources: list[tuple[str, dict[str, Any]]] = []
+    sources: list[tuple[str, Report]] = []
     for name in args.reports:
         try:
             sources.append((name, read_report(Path(name))))
         except ValueError as e:
             _err(str(e))
             return EXIT_BAD_INPUT
-    result = merge_reports(sources)
-    report = result.report
     baseline_file = baseline_path(None if args.baseline is None else Path(args.baseline))
     try:
-        baseline = load_baseline(baseline_file)
+        baseline = BaselineInput(str(baseline_file), load_baseline(baseline_file))
     except BaselineError as e:
         _err(str(e))
         return EXIT_BAD_INPUT
-    spec = report['session'].get('gate_spec')
-    apply_baseline(
-        report,
-        baseline,
-        baseline_path=str(baseline_file),
-        session_gate=gate_from_mapping(spec) if spec else None,
-    )
-    report['verdict'] = decide(report).to_dict()  # the same rule as a pytest session's (see _decide)
+    result = merge_reports(sources, baseline=baseline)
+    report = result.final.with_verdict(decide(result.final))  # the same rule as a pytest session's (see _decide)
     try:
-        write_json_atomic(Path(args.output), report)
+        write_json_atomic(Path(args.output), report.to_json())
         if args.markdown:
             Path(args.markdown).write_text(markdown_summary(report, title='evaltrace (merged)'), encoding='utf-8')
     except OSError as e:
@@ -79,7 +69,7 @@ def _merge(args: argparse.Namespace) -> int:
         _out(line)
     for problem in result.problems:
         _err(f'incomplete merge: {problem}')
-    status = int(report['verdict']['exit_status'])
+    status = report_verdict(report).exit_status
     _out(f'merged {len(sources)} report(s) into {args.output}: exit status {status}')
     return status
 

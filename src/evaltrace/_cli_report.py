@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ._cli_settings import report_path
+from ._exit import EXIT_BAD_INPUT, EXIT_OK
 from ._report import read_report
 from ._summary import summary_lines
 
@@ -19,10 +20,10 @@ def _run(args: argparse.Namespace) -> int:
         data = read_report(report_path(None if args.report is None else Path(args.report)))
     except ValueError as e:
         print(f'evaltrace: {e}', file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     for line in summary_lines(data):
         print(line)
-    return 0
+    return EXIT_OK
 
 
 def register(subparsers: Any) -> None:

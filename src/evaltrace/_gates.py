@@ -255,6 +255,32 @@ class Stats:
             'spent_cost_usd': round(self.usage.cost_usd - self.replayed_cost_usd, 10),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Stats:
+        """The statistics as `to_dict` wrote them (its derived totals are computed again, not read)."""
+        return cls(
+            cases=int(data.get('cases', 0)),
+            passed=int(data.get('passed', 0)),
+            failed=int(data.get('failed', 0)),
+            error=int(data.get('error', 0)),
+            skipped=int(data.get('skipped', 0)),
+            logical_cases=int(data.get('logical_cases', 0)),
+            logical_passed=int(data.get('logical_passed', 0)),
+            flaky=list(data.get('flaky') or []),
+            pass_rate=data.get('pass_rate'),
+            pass_rate_lower_bound=data.get('pass_rate_lower_bound'),
+            assertion_pass_rate=data.get('assertion_pass_rate'),
+            evaluator_pass_rates=dict(data.get('evaluator_pass_rates') or {}),
+            score_averages=dict(data.get('score_averages') or {}),
+            metric_averages=dict(data.get('metric_averages') or {}),
+            task_usage=Usage.from_dict(data.get('task_usage')),
+            judge_usage=Usage.from_dict(data.get('judge_usage')),
+            max_case_cost_usd=float(data.get('max_case_cost_usd') or 0.0),
+            p95_duration_s=float(data.get('p95_duration_s') or 0.0),
+            slowest=data.get('slowest'),
+            replayed_cost_usd=float(data.get('replayed_cost_usd') or 0.0),
+        )
+
 
 def compute_stats(cases: Sequence[CaseResult], pass_k: Mapping[str, int] | None = None) -> Stats:
     """Aggregate a set of case results."""

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._gates import gate_from_mapping
-from ._report import SuiteInfo, build_report
+from ._final import BaselineInput, Report, as_report, build
+from ._report import SuiteInfo, gate_to_dict
 from ._results import CaseResult, GateResult
 from ._shard import ShardPlan
 
@@ -23,12 +23,17 @@ __all__ = ('MergeResult', 'merge_reports')
 MAX_LISTED = 10
 
 
-@dataclass
+@dataclass(frozen=True)
 class MergeResult:
     """The merged report and the problems that make it incomplete (empty when it is complete)."""
 
-    report: dict[str, Any]
+    final: Report
     problems: list[str]
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The merged report's JSON."""
+        return self.final.to_json()
 
 
 def _listed(names: Sequence[str]) -> str:
@@ -36,18 +41,18 @@ def _listed(names: Sequence[str]) -> str:
     return shown + (f' and {len(names) - MAX_LISTED} more' if len(names) > MAX_LISTED else '')
 
 
-def _shard_problems(sources: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+def _shard_problems(sources: Sequence[tuple[str, Report]]) -> list[str]:
     problems: list[str] = []
-    plans = [(name, r.get('shard') or {'index': 1, 'count': 1}) for name, r in sources]
-    counts = sorted({int(p['count']) for _, p in plans})
+    plans = [(name, r.shard) for name, r in sources]
+    counts = sorted({int(p.get('count', 1)) for _, p in plans})
     if len(counts) > 1:
-        listing = ', '.join(f'{name} is {p["index"]}/{p["count"]}' for name, p in plans)
+        listing = ', '.join(f'{name} is {p.get("index", 1)}/{p.get("count", 1)}' for name, p in plans)
         problems.append(f'the reports come from runs split in different numbers of shards ({listing})')
         return problems
     count = counts[0]
     by_index: dict[int, list[str]] = {}
     for name, p in plans:
-        by_index.setdefault(int(p['index']), []).append(name)
+        by_index.setdefault(int(p.get('index', 1)), []).append(name)
     for index in range(1, count + 1):
         names = by_index.get(index, [])
         if not names:
@@ -60,22 +65,29 @@ def _shard_problems(sources: Sequence[tuple[str, Mapping[str, Any]]]) -> list[st
         problems.append('the shards were planned from different selections of cases (other -k, datasets or code)')
     elif known and len(by_index) == count and all(len(v) == 1 for v in by_index.values()):
         total = next(iter(known)).total_cases
-        expected = sum(len(r.get('expected', [])) for _, r in sources)
+        expected = sum(len(r.expected) for _, r in sources)
         if expected != total:
             problems.append(f'the shards expected {expected} cases together, but the run selected {total}')
     for name, r in sources:
-        if not r.get('complete', False):
+        if not r.complete:
             problems.append(f'{name} is incomplete (interrupted, or some of its cases did not run)')
     return problems
 
 
-def merge_reports(sources: Sequence[tuple[str, Mapping[str, Any]]], *, run_id: str | None = None) -> MergeResult:
-    """Merge shard reports (`(name, report)` pairs, `name` used in messages) and recompute every gate.
+def merge_reports(
+    reports: Sequence[tuple[str, Report | Mapping[str, Any]]],
+    *,
+    run_id: str | None = None,
+    baseline: BaselineInput | None = None,
+) -> MergeResult:
+    """Merge shard reports (`(name, report)` pairs, `name` used in messages) and recompute every gate, and the
+    comparison with `baseline` when given, on the merged cases (pure).
 
     The session gate is the first shard's; a shard with a different session gate is a problem.
     """
-    if not sources:
+    if not reports:
         raise ValueError('no reports to merge')
+    sources = [(name, as_report(r)) for name, r in reports]
     problems = _shard_problems(sources)
     suites: dict[str, SuiteInfo] = {}
     cases: list[CaseResult] = []
@@ -83,21 +95,20 @@ def merge_reports(sources: Sequence[tuple[str, Mapping[str, Any]]], *, run_id: s
     twice: list[str] = []
     expected: list[str] = []
     expected_set: set[str] = set()
-    gate_specs = [r['session'].get('gate_spec') for _, r in sources]
-    filters: list[str | None] = [r['session'].get('filter') for _, r in sources]
+    gates = [r.session.gate for _, r in sources]
+    filters = [r.session.filter for _, r in sources]
     if len(set(filters)) > 1:
         problems.append('the shards were run with different filters (--evaltrace-filter)')
     for name, r in sources:
-        for s in r.get('suites', []):
-            suites.setdefault(s['suite'], SuiteInfo.from_dict(s))
-        for c in r.get('cases', []):
-            nodeid = c['nodeid']
-            if nodeid in seen:
-                twice.append(f'{nodeid} ({seen[nodeid]}, {name})')
+        for s in r.suites:
+            suites.setdefault(s.suite, s.info)
+        for c in r.cases:
+            if c.nodeid in seen:
+                twice.append(f'{c.nodeid} ({seen[c.nodeid]}, {name})')
                 continue
-            seen[nodeid] = name
-            cases.append(CaseResult.from_dict(c))
-        for n in r.get('expected', []):
+            seen[c.nodeid] = name
+            cases.append(c)
+        for n in r.expected:
             if n not in expected_set:
                 expected_set.add(n)
                 expected.append(n)
@@ -106,11 +117,10 @@ def merge_reports(sources: Sequence[tuple[str, Mapping[str, Any]]], *, run_id: s
     never = [n for n in expected if n not in seen]
     if never:
         problems.append(f'{len(never)} expected case(s) never ran: {_listed(never)}')
-    if any(spec != gate_specs[0] for spec in gate_specs):
+    if any(gate_to_dict(g) != gate_to_dict(gates[0]) for g in gates):
         problems.append('the shards were run with different session gates ([tool.evaltrace.gate])')
-    session_gate = gate_from_mapping(gate_specs[0]) if gate_specs[0] else None
-    started = sorted(r.get('started_at') or '' for _, r in sources)
-    finished = sorted(r.get('finished_at') or '' for _, r in sources)
+    started = sorted(r.started_at for _, r in sources)
+    finished = sorted(r.finished_at or '' for _, r in sources)
     complete_gate = GateResult(
         'complete',
         'session',
@@ -119,25 +129,26 @@ def merge_reports(sources: Sequence[tuple[str, Mapping[str, Any]]], *, run_id: s
         not problems,
         '; '.join(problems) or None,
     )
-    report = build_report(
+    merged = build(
         run_id=run_id or uuid.uuid4().hex[:12],
         started_at=started[0] or dt.datetime.now(dt.UTC).isoformat(timespec='milliseconds'),
         finished_at=finished[-1] or None,
         complete=not problems,
         suites=list(suites.values()),
         cases=cases,
-        session_gate=session_gate,
+        session_gate=gates[0],
         expected=expected,
         case_filter=filters[0],
         extra_gates=[complete_gate],
         extra={
             'merge': {
                 'sources': [
-                    {'name': name, 'run_id': r.get('run_id'), 'shard': r.get('shard'), 'complete': r.get('complete')}
+                    {'name': name, 'run_id': r.run_id, 'shard': dict(r.shard), 'complete': r.complete}
                     for name, r in sources
                 ],
                 'problems': problems,
             }
         },
+        baseline=baseline,
     )
-    return MergeResult(report, problems)
+    return MergeResult(merged, problems)

@@ -1,4 +1,5 @@
-"""The run report as data: built from case results, written as JSON atomically so it is valid at every moment."""
+"""What the run report is made of (suite infos, the results collected while the session runs), and writing and
+reading it: JSON, written atomically so that it is valid at every moment (the report itself: `_final`)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic_core import to_json
 
 from ._files import write_text_atomic
-from ._gates import Gate, compute_stats, evaluate_analysis_gate, evaluate_gate, gate_from_mapping
+from ._gates import Gate, evaluate_analysis_gate, gate_from_mapping
 from ._results import CaseResult, GateResult
+
+if TYPE_CHECKING:
+    from ._final import Report
 
 __all__ = ('SCHEMA_VERSION', 'SuiteInfo', 'build_report', 'gate_to_dict', 'read_report', 'write_json_atomic')
 
@@ -103,70 +107,24 @@ def build_report(
     expected: Sequence[str] = (),
     shard: tuple[int, int] = (1, 1),
     case_filter: str | None = None,
-    extra_gates: Sequence[GateResult] = (),
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build the report: cases, per-suite stats and gates, session totals and gates."""
-    pass_k = {s.suite: s.pass_k for s in suites if s.pass_k}
-    by_suite: dict[str, list[CaseResult]] = {}
-    for c in cases:
-        by_suite.setdefault(c.suite, []).append(c)
-    suite_dicts: list[dict[str, Any]] = []
-    all_gates: list[GateResult] = []
-    for info in suites:
-        suite_cases = by_suite.get(info.suite, [])
-        stats = compute_stats(suite_cases, pass_k)
-        gates = evaluate_gate(info.gate, stats, info.suite) if info.gate is not None else []
-        gates.extend(experiment_checks(info))
-        all_gates.extend(gates)
-        suite_dicts.append(
-            {
-                'suite': info.suite,
-                'name': info.name,
-                'dataset': info.dataset,
-                'dataset_path': info.dataset_path,
-                'repeat': info.repeat,
-                'pass_k': info.pass_k,
-                'gate_spec': gate_to_dict(info.gate),
-                'stats': stats.to_dict(),
-                'experiment': dict(info.experiment) if info.experiment is not None else None,
-                'gates': [g.to_dict() for g in gates],
-                'passed': all(g.passed for g in gates),
-            }
-        )
-    session_stats = compute_stats(cases, pass_k)
-    session_gates = evaluate_gate(session_gate, session_stats, 'session') if session_gate is not None else []
-    session_gates = [*session_gates, *extra_gates]
-    all_gates.extend(session_gates)
-    report: dict[str, Any] = {
-        'schema_version': SCHEMA_VERSION,
-        'tool': 'evaltrace',
-        'run_id': run_id,
-        'started_at': started_at,
-        'finished_at': finished_at,
-        'complete': complete,
-        'shard': {'index': shard[0], 'count': shard[1]},
-        'expected': list(expected),
-        # An incomplete run names what it lost: expected cases with no result (interrupted, or a worker that died).
-        **({'missing': _missing(expected, cases)} if not complete else {}),
-        'session': {
-            'stats': session_stats.to_dict(),
-            'gate_spec': gate_to_dict(session_gate),
-            'gates': [g.to_dict() for g in session_gates],
-            'gates_passed': all(g.passed for g in all_gates),
-            'filter': case_filter,
-        },
-        'suites': suite_dicts,
-        'cases': [c.to_dict() for c in cases],
-    }
-    if extra:
-        report.update(extra)
-    return report
+    """The JSON of a report built from case results (see `_final.build`, which returns the typed value)."""
+    from ._final import build
 
-
-def _missing(expected: Sequence[str], cases: Sequence[CaseResult]) -> list[str]:
-    done = {c.nodeid for c in cases}
-    return [n for n in expected if n not in done]
+    return build(
+        run_id=run_id,
+        started_at=started_at,
+        finished_at=finished_at,
+        complete=complete,
+        suites=suites,
+        cases=cases,
+        session_gate=session_gate,
+        expected=expected,
+        shard={'index': shard[0], 'count': shard[1]},
+        case_filter=case_filter,
+        extra=extra,
+    ).to_json()
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -175,8 +133,9 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, to_json(data, indent=1, fallback=repr).decode() + '\n')
 
 
-def read_report(path: Path) -> dict[str, Any]:
-    """Read a report written by evaltrace, with a one-line error for a missing or broken file."""
+def read_report(path: Path) -> Report:
+    """Read a report written by evaltrace (the one reader of `report.json`: `evaltrace report`, `baseline save`,
+    `merge`), its shape checked against `report.schema.json`, with a one-line error for a missing or broken file."""
     try:
         data = json.loads(path.read_text(encoding='utf-8'))
     except FileNotFoundError:
@@ -185,11 +144,15 @@ def read_report(path: Path) -> dict[str, Any]:
         raise ValueError(f'{path}: not a valid JSON report: {e}') from None
     if not isinstance(data, dict) or data.get('tool') != 'evaltrace':  # pyright: ignore[reportUnknownMemberType]
         raise ValueError(f'{path}: not an evaltrace report')
+    from ._final import Report
     from ._shape import report_shape_problem
 
     if (problem := report_shape_problem(data)) is not None:
         raise ValueError(f'{path}: not a valid evaltrace report: {problem}')
-    return data  # pyright: ignore[reportUnknownVariableType]
+    try:
+        return Report.from_json(cast(dict[str, Any], data))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f'{path}: not a valid evaltrace report: {e}') from None
 
 
 @dataclass

@@ -170,3 +170,14 @@ class GateResult:
             'passed': self.passed,
             'detail': self.detail,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GateResult:
+        return cls(
+            name=data['name'],
+            scope=data['scope'],
+            threshold=data.get('threshold'),
+            actual=data.get('actual'),
+            passed=bool(data['passed']),
+            detail=data.get('detail'),
+        )

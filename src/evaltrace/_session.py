@@ -28,17 +28,20 @@ from pydantic_evals.reporting import EvaluationReport
 from ._baseline import BaselineError, load_baseline
 from ._bounds import BoundAttributesProcessor
 from ._collect import CaseParam, SuiteRuntime, suite_run_id
+from ._exit import EXIT_HARNESS_ERROR  # re-exported: where tests of a run's exit status have long found it
 from ._experiment import Experiment, experiment_summary, render_table, run_report_check
 from ._failure import failure_message, traceback_style
 from ._faults import FaultPolicy, enter_provider_faults
+from ._final import BaselineInput, Report, build
 from ._journal import CaseJournal
 from ._links import LinkTarget, project_url_from_credentials
-from ._report import ReportState, SuiteInfo, build_report, write_json_atomic
+from ._report import ReportState, SuiteInfo, write_json_atomic
 from ._results import CaseResult
 from ._run import CaseWork, ReplayConfig, SuiteRunContext, make_task, run_case
 from ._schedule import CaseJob, Lane, Scheduler, wait
 from ._scrub import SecretScrubber
 from ._settings import Settings, suite_record_mode
+from ._shard import ShardPlan
 from ._suite_runs import (
     SuiteRun,
     early_fixtures,
@@ -54,7 +57,6 @@ if TYPE_CHECKING:
 
 __all__ = (
     'CASE_REPORT_ATTR',
-    'EXIT_GATE_FAILED',
     'EXIT_HARNESS_ERROR',
     'PROGRESS_REPORT_ATTR',
     'SUITE_REPORT_ATTR',
@@ -65,10 +67,6 @@ CASE_REPORT_ATTR = 'evaltrace_case'
 SUITE_REPORT_ATTR = 'evaltrace_suite'
 PROGRESS_REPORT_ATTR = 'evaltrace_progress'
 """On a worker's report: the size of the case's suite run on that worker, for the controller's progress lines."""
-EXIT_GATE_FAILED = 6
-"""Exit status when every failing case is under a gate and a gate failed."""
-EXIT_HARNESS_ERROR = 7
-"""Exit status when evaltrace itself could not do its job (for example, could not write the report)."""
 
 WRITE_INTERVAL_S = 2.0
 """The report is rewritten at most this often while cases finish (the journal holds every case at once)."""
@@ -521,7 +519,11 @@ class EvalSession:
         if (info.gate is not None and not info.gate.is_empty()) or self.settings.gate is not None:
             self.gated_failures.add(result.nodeid)
 
-    def report_data(self, complete: bool) -> dict[str, Any]:
+    def report_data(
+        self, complete: bool, *, plan: ShardPlan | None = None, baseline: BaselineInput | None = None
+    ) -> Report:
+        """The report of the cases so far, built in one pass (see `_final.build`); at the session's end, with the
+        shard plan and the comparison with the baseline."""
         extra: dict[str, Any] = {'interrupted': self.interrupted} if self.interrupted else {}
         if self.closed:  # the final report names what did not finish, neither passed nor failed
             not_run = self.not_run()
@@ -533,7 +535,8 @@ class EvalSession:
             from ._rescore import rescore_report_fields  # only a re-scoring run pays for importing it
 
             extra.update(rescore_report_fields(self.settings.rescore))
-        return build_report(
+        index, count = self.settings.shard
+        return build(
             run_id=self.run_id,
             started_at=self.started_at,
             finished_at=_now() if complete else None,
@@ -542,14 +545,26 @@ class EvalSession:
             cases=self.state.ordered(),
             session_gate=self.settings.gate,
             expected=self.expected,
-            shard=self.settings.shard,
+            shard={'index': index, 'count': count, **(plan.to_dict() if plan is not None else {})},
             case_filter=self.settings.filter.text if self.settings.filter is not None else None,
-            extra=extra or None,
+            extra=extra,
+            baseline=baseline,
         )
 
-    def write_report(self, complete: bool) -> dict[str, Any] | None:
+    def write_report(self, complete: bool) -> Report:
+        """Write the report of the cases so far (`complete: false` while the run goes on)."""
         with self.lock:
             return self._write_report(complete)
+
+    def write_final(self, data: dict[str, Any]) -> bool:
+        """Write the final report's JSON; False (and said once) when it could not be written."""
+        try:
+            write_json_atomic(self.settings.report, data)
+        except OSError as e:
+            self.report_error(e)
+            return False
+        self.report_written = True
+        return True
 
     def report_error(self, error: OSError) -> None:
         """The report could not be written: said once, however often the run tries again."""
@@ -558,19 +573,19 @@ class EvalSession:
             self.harness_errors.append(message)
         self.report_failed = True
 
-    def _write_report(self, complete: bool) -> dict[str, Any] | None:
+    def _write_report(self, complete: bool) -> Report:
         t0 = time.monotonic()
-        data = self.report_data(complete)
+        report = self.report_data(complete)
         try:
-            write_json_atomic(self.settings.report, data)
+            write_json_atomic(self.settings.report, report.to_json())
         except OSError as e:
             self.report_error(e)
-            return data
+            return report
         finally:
             self._last_write = time.monotonic()
             self._write_cost = self._last_write - t0
         self.report_written = True
-        return data
+        return report
 
 
 def _anchor(nodeid: str) -> str:

@@ -1,4 +1,4 @@
-"""The end-of-session summary, rendered from the report data (pure: report in, lines out)."""
+"""The end-of-session summary, rendered from the typed report (pure: report in, lines out)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
+from ._compare import Delta
 from ._decide import report_verdict
-from ._usage import offline_price_note
+from ._final import BaselineReport, Report, as_report
+from ._results import CaseResult, GateResult
+from ._usage import Usage, offline_price_note
 
 __all__ = ('MAX_LINE', 'MAX_LISTED', 'baseline_lines', 'replay_note', 'summary_lines')
 
@@ -22,10 +25,10 @@ def _pct(value: float | None) -> str:
     return '-' if value is None else f'{value * 100:.1f}%'
 
 
-def _gate_line(g: dict[str, Any]) -> str:
-    mark = 'PASS' if g['passed'] else 'FAIL'
-    return f'    gate {g["name"]}: {mark} (actual {g["actual"]}, threshold {g["threshold"]})' + (
-        f' {g["detail"]}' if g.get('detail') else ''
+def _gate_line(g: GateResult) -> str:
+    mark = 'PASS' if g.passed else 'FAIL'
+    return f'    gate {g.name}: {mark} (actual {g.actual}, threshold {g.threshold})' + (
+        f' {g.detail}' if g.detail else ''
     )
 
 
@@ -58,15 +61,15 @@ def _when(stamp: str) -> str:
     return stamp[:16].replace('T', ' ') + ' UTC' if len(stamp) >= 16 else stamp
 
 
-def replay_note(cases: Sequence[Mapping[str, Any]]) -> str | None:
+def replay_note(cases: Sequence[CaseResult]) -> str | None:
     """One line saying that a suite's cases replayed recorded answers: how many, from where, recorded when (None
     when no case replayed). A replayed answer is not a live one: the summaries must not let it pass for one."""
-    replayed = [c for c in cases if c.get('replayed')]
+    replayed = [c for c in cases if c.replayed]
     if not replayed:
         return None
-    folders = sorted({str(PurePath(c['cassette']).parent) for c in replayed if c.get('cassette')})
+    folders = sorted({str(PurePath(c.cassette).parent) for c in replayed if c.cassette})
     where = f' from {folders[0]}/' if len(folders) == 1 else f' from {len(folders)} cassette folders' if folders else ''
-    dates = sorted(str(c['recorded_at']) for c in replayed if c.get('recorded_at'))
+    dates = sorted(str(c.recorded_at) for c in replayed if c.recorded_at)
     when = ''
     if dates:
         first, last = _when(dates[0]), _when(dates[-1])
@@ -74,95 +77,86 @@ def replay_note(cases: Sequence[Mapping[str, Any]]) -> str | None:
     return f'replayed {len(replayed)} of {len(cases)} cases{where}{when}'
 
 
-def _offline_note(usage: dict[str, Any]) -> str:
-    note = offline_price_note(usage)
+def _offline_note(usage: Usage) -> str:
+    note = offline_price_note(usage.to_dict())
     return f' ({note})' if note else ''
 
 
-def summary_lines(report: dict[str, Any], max_links: int = 50) -> list[str]:
+def summary_lines(report: Report | Mapping[str, Any], max_links: int = 50) -> list[str]:
     """Per suite: cases passed/failed/errored, pass rates, score averages, tokens and cost, slowest case, gates,
     and the links of the failed cases; then the session totals."""
+    run = as_report(report)
     lines: list[str] = []
-    cases_by_suite: dict[str, list[dict[str, Any]]] = {}
-    for c in report['cases']:
-        cases_by_suite.setdefault(c['suite'], []).append(c)
-    for suite in report['suites']:
-        st = suite['stats']
-        usage = st['usage']
+    for suite in run.suites:
+        st = suite.stats
+        usage = st.usage
+        cases = run.suite_cases(suite.suite)
         lines.append(
-            f'{suite["suite"]}: {st["passed"]} passed, {st["failed"]} failed, {st["error"]} error'
-            + (f', {st["skipped"]} skipped' if st['skipped'] else '')
-            + f' | pass rate {_pct(st["pass_rate"])} | assertions {_pct(st["assertion_pass_rate"])}'
+            f'{suite.suite}: {st.passed} passed, {st.failed} failed, {st.error} error'
+            + (f', {st.skipped} skipped' if st.skipped else '')
+            + f' | pass rate {_pct(st.pass_rate)} | assertions {_pct(st.assertion_pass_rate)}'
         )
-        if st['score_averages']:
-            scores = ', '.join(f'{k} {v:.3f}' for k, v in st['score_averages'].items())
+        if st.score_averages:
+            scores = ', '.join(f'{k} {v:.3f}' for k, v in st.score_averages.items())
             lines.append(f'    scores: {scores}')
+        spent = usage.cost_usd - st.replayed_cost_usd
         lines.append(
-            f'    tokens {usage["input_tokens"]:,} in / {usage["output_tokens"]:,} out, {usage["requests"]} requests, '
-            f'cost ${usage["cost_usd"]:.6f} (judge ${st["judge_usage"]["cost_usd"]:.6f})'
-            + (
-                f', replayed ${st["replayed_cost_usd"]:.6f} (spent ${st["spent_cost_usd"]:.6f})'
-                if st['replayed_cost_usd']
-                else ''
-            )
+            f'    tokens {usage.input_tokens:,} in / {usage.output_tokens:,} out, {usage.requests} requests, '
+            f'cost ${usage.cost_usd:.6f} (judge ${st.judge_usage.cost_usd:.6f})'
+            + (f', replayed ${st.replayed_cost_usd:.6f} (spent ${spent:.6f})' if st.replayed_cost_usd else '')
             + _offline_note(usage)
         )
-        note = replay_note(cases_by_suite.get(suite['suite'], []))
+        note = replay_note(cases)
         if note:
             lines.append(f'    {note}')
-        if st['slowest']:
-            lines.append(f'    slowest: {st["slowest"]["case"]} {st["slowest"]["duration_s"]:.3f}s')
-        for flaky in st['flaky']:
+        if st.slowest:
+            lines.append(f'    slowest: {st.slowest["case"]} {st.slowest["duration_s"]:.3f}s')
+        for flaky in st.flaky:
             lines.append(
                 f'    flaky: {flaky["case"]} passed {flaky["passed"]}/{flaky["runs"]} '
                 f'(pass ratio {flaky["pass_ratio"] * 100:.0f}%)'
             )
-        lines.extend(_gate_line(g) for g in suite['gates'])
-        experiment: dict[str, Any] = suite.get('experiment') or {}
+        lines.extend(_gate_line(g) for g in suite.gates)
+        experiment: Mapping[str, Any] = suite.info.experiment or {}
         analyses: list[dict[str, Any]] = experiment.get('analyses') or []
         lines.extend(f'    analysis {analysis_line(a)}' for a in analyses)
         if experiment.get('url'):
             lines.append(f'    experiment: {experiment["url"]}')
         if experiment.get('table'):
             lines.extend(f'    {line}' for line in str(experiment['table']).rstrip().splitlines())
-        failed = [c for c in cases_by_suite.get(suite['suite'], []) if c['status'] in ('failed', 'error')]
+        failed = [c for c in cases if c.status in ('failed', 'error')]
         for c in failed[:max_links]:
-            where = c['trace_url'] or (f'trace id {c["trace_id"]}' if c['trace_id'] else 'no trace')
-            lines.append(f'    {c["status"].upper()} {c["case"]}: {where}')
+            where = c.trace_url or (f'trace id {c.trace_id}' if c.trace_id else 'no trace')
+            lines.append(f'    {c.status.upper()} {c.case}: {where}')
         if len(failed) > max_links:
             lines.append(f'    … and {len(failed) - max_links} more failed cases (see the report)')
-    session = report['session']
-    st = session['stats']
+    st = run.session.stats
     lines.append(
-        f'session: {st["passed"]} passed, {st["failed"]} failed, {st["error"]} error | '
-        f'tokens {st["total_tokens"]:,} | cost ${st["usage"]["cost_usd"]:.6f}' + _offline_note(st['usage'])
+        f'session: {st.passed} passed, {st.failed} failed, {st.error} error | '
+        f'tokens {st.usage.total_tokens:,} | cost ${st.usage.cost_usd:.6f}' + _offline_note(st.usage)
     )
-    lines.extend(_gate_line(g) for g in session['gates'])
-    lines.extend(baseline_lines(report.get('baseline'), max_links))
-    shard: dict[str, Any] = report.get('shard') or {}
-    if shard.get('count', 1) > 1:
-        lines.append(
-            f'shard {shard["index"]}/{shard["count"]}: {len(report.get("expected", []))} case(s) of this shard'
-        )
-    if not report.get('complete', True):
-        merge: dict[str, Any] = report.get('merge') or {}
-        problems: list[str] = merge.get('problems') or ['interrupted, or some expected cases did not run']
+    lines.extend(_gate_line(g) for g in run.session.gates)
+    lines.extend(baseline_lines(run.baseline, max_links))
+    if run.shard_count > 1:
+        lines.append(f'shard {run.shard["index"]}/{run.shard_count}: {len(run.expected)} case(s) of this shard')
+    if not run.complete:
+        problems = run.merge_problems or ['interrupted, or some expected cases did not run']
         lines.extend(f'INCOMPLETE: {p}' for p in problems)
-        missing: list[str] = report.get('missing') or []
+        missing = run.missing
         if missing:
             shown = ', '.join(missing[:5]) + (f' and {len(missing) - 5} more' if len(missing) > 5 else '')
             lines.append(f'INCOMPLETE: {len(missing)} case(s) with no result: {shown}')
-    verdict = report_verdict(report)
+    verdict = report_verdict(run)
     lines.append(f'verdict: {verdict.word} (exit status {verdict.exit_status}): {verdict.reason}')
     return lines
 
 
-def _delta_text(d: dict[str, Any], rate: bool) -> str:
-    if d['baseline'] is None or d['current'] is None:
-        return f'{d["baseline"]} -> {d["current"]}'
+def _delta_text(d: Delta, rate: bool) -> str:
+    if d.baseline is None or d.current is None or d.delta is None:
+        return f'{d.baseline} -> {d.current}'
     if rate:
-        return f'{_pct(d["baseline"])} -> {_pct(d["current"])} ({d["delta"] * 100:+.1f} pts)'
-    return f'{d["baseline"]:.3f} -> {d["current"]:.3f} ({d["delta"]:+.3f})'
+        return f'{_pct(d.baseline)} -> {_pct(d.current)} ({d.delta * 100:+.1f} pts)'
+    return f'{d.baseline:.3f} -> {d.current:.3f} ({d.delta:+.3f})'
 
 
 _LISTS = (
@@ -191,36 +185,41 @@ def _pack(items: list[str], indent: str, sep: str, first: str = '') -> list[str]
     return lines
 
 
-def baseline_lines(baseline: dict[str, Any] | None, max_links: int = 50) -> list[str]:
+def baseline_lines(baseline: BaselineReport | Mapping[str, Any] | None, max_links: int = 50) -> list[str]:
     """The comparison with the baseline: per-suite deltas, then the cases that changed status, wrapped to
     `MAX_LINE`; the lists of added, removed and changed cases are cut at `MAX_LISTED`, with a count of the rest."""
     if not baseline:
         return []
-    if baseline.get('error'):
-        return [f'baseline {baseline["path"]}: {baseline["error"]}']
-    if baseline.get('missing'):
-        return [f'baseline {baseline["path"]}: not found, nothing compared']
-    lines = [f'baseline {baseline["path"]} (run {baseline.get("run_id")}, {baseline.get("created_at")}):']
-    for s in baseline['suites']:
-        if not s['in_baseline']:
-            lines.append(f'    {s["suite"]}: not in the baseline')
+    found = baseline if isinstance(baseline, BaselineReport) else BaselineReport.from_json(baseline)
+    if found.error is not None:
+        return [f'baseline {found.path}: {found.error}']
+    comparison = found.comparison
+    if comparison is None:
+        return [f'baseline {found.path}: not found, nothing compared']
+    lines = [f'baseline {found.path} (run {comparison.run_id}, {comparison.created_at}):']
+    for suite in comparison.suites:
+        if not suite.in_baseline:
+            lines.append(f'    {suite.suite}: not in the baseline')
             continue
-        parts = [f'pass rate {_delta_text(s["pass_rate"], True)}'] if s.get('pass_rate') else []
-        parts += [f'assertions {_delta_text(s["assertion_pass_rate"], True)}']
-        parts += [f'{k} {_delta_text(v, True)}' for k, v in s['evaluator_pass_rates'].items()]
-        parts += [f'score {k} {_delta_text(v, False)}' for k, v in s['score_averages'].items()]
-        cost = s['cost_usd']
-        pct = '' if cost['delta_pct'] is None else f', {cost["delta_pct"]:+.1f}%'
-        parts.append(f'cost ${cost["baseline"]:.6f} -> ${cost["current"]:.6f} ({cost["delta"]:+.6f}{pct})')
-        lines.append(f'    {s["suite"]} ({s["compared"]} compared):')
+        s = suite.comparison
+        parts = [
+            f'pass rate {_delta_text(s.pass_rate, True)}',
+            f'assertions {_delta_text(s.assertion_pass_rate, True)}',
+        ]
+        parts += [f'{k} {_delta_text(v, True)}' for k, v in s.evaluator_pass_rates.items()]
+        parts += [f'score {k} {_delta_text(v, False)}' for k, v in s.score_averages.items()]
+        cost = s.cost_usd
+        pct = '' if cost.delta_pct is None else f', {cost.delta_pct:+.1f}%'
+        parts.append(f'cost ${cost.baseline:.6f} -> ${cost.current:.6f} ({cost.delta:+.6f}{pct})')
+        lines.append(f'    {suite.suite} ({s.compared} compared):')
         lines.extend(_pack(parts, ' ' * 8, '; '))
-    session = baseline['session']
-    lines.append('    ' + ', '.join(f'{len(session[key])} {key.replace("_", " ")}' for key, _ in _LISTS))
-    for key, label in _LISTS:
-        names: list[str] = session[key]
+    session = comparison.session
+    lists: list[tuple[str, str, tuple[str, ...]]] = [(key, label, getattr(session, key)) for key, label in _LISTS]
+    lines.append('    ' + ', '.join(f'{len(names)} {key.replace("_", " ")}' for key, _, names in lists))
+    for key, label, names in lists:
         if not names:
             continue
         limit = min(MAX_LISTED, max_links) if key in _BOUNDED else max_links
-        items = names[:limit] + ([f'… and {len(names) - limit} more'] if len(names) > limit else [])
+        items = [*names[:limit]] + ([f'… and {len(names) - limit} more'] if len(names) > limit else [])
         lines.extend(_pack(items, ' ' * 8, ', ', first=f'    {label} ({len(names)}):'))
     return lines

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from ._baseline import BaselineError, apply_baseline, load_baseline
+from ._baseline import BaselineError, load_baseline
 from ._ci import line_writer, write_ci_outputs
 from ._collect import CaseParam, case_param
 from ._decide import SETUP_ERROR, decide, gate_failures, report_verdict
-from ._gates import Gate, logical_cases
+from ._final import BaselineInput, Report
+from ._gates import logical_cases
 from ._journal import remove_journal, run_results
 from ._outcome import report_gate_failures
 from ._report import SuiteInfo, write_json_atomic
@@ -23,15 +24,16 @@ from ._results import CaseResult
 from ._scrub import scrub_case_result
 from ._session import EvalSession
 from ._settings import Settings
-from ._shard import SHARD_PLAN_KEY, ShardPlan
+from ._shard import SHARD_PLAN_KEY
 
-__all__ = ('FINAL_REPORT_KEY', 'final_report', 'finalize_report', 'finish_session', 'setup_error_results')
+__all__ = ('FINAL_REPORT_KEY', 'baseline_input', 'final_report', 'finish_session', 'setup_error_results')
 
-FINAL_REPORT_KEY = pytest.StashKey[dict[str, Any]]()
+FINAL_REPORT_KEY = pytest.StashKey['Report']()
 
 
-def final_report(config: pytest.Config) -> dict[str, Any] | None:
-    """The report as finally written (with the baseline comparison), once `finish_session` has run."""
+def final_report(config: pytest.Config) -> Report | None:
+    """The run's report as finally written (with the baseline comparison and the verdict), once `finish_session`
+    has run."""
     return config.stash.get(FINAL_REPORT_KEY, None)
 
 
@@ -40,30 +42,12 @@ def passing_by_k_of_n(cases: list[CaseResult], pass_k: Mapping[str, int]) -> set
     return {r.nodeid for lc in logical_cases(cases, pass_k) if lc.passed and lc.n > 1 for r in lc.runs}
 
 
-def finalize_report(
-    data: dict[str, Any], settings: Settings, plan: ShardPlan | None, errors: list[str]
-) -> dict[str, Any]:
-    """Complete the report with what only the end of a session knows: the shard plan and the baseline comparison.
-
-    Problems (an unreadable baseline) are appended to `errors`; the report is returned (mutated) either way.
-    """
-    if plan is not None:
-        data['shard'] = {**data.get('shard', {}), **plan.to_dict()}
-    shard_count = int(data.get('shard', {}).get('count', 1))
-    gate: Gate | None = settings.gate
+def baseline_input(settings: Settings) -> tuple[BaselineInput, str | None]:
+    """The baseline the run compares with, as its report names it, and the error that makes it unusable."""
     try:
-        baseline = load_baseline(settings.baseline)
+        return BaselineInput(_display(settings), load_baseline(settings.baseline)), None
     except BaselineError as e:
-        errors.append(str(e))
-        data['baseline'] = {'path': _display(settings), 'error': str(e)}
-        return data
-    return apply_baseline(
-        data,
-        baseline,
-        baseline_path=_display(settings),
-        session_gate=gate,
-        removed_known=shard_count == 1,
-    )
+        return BaselineInput(_display(settings), None, str(e)), str(e)
 
 
 def _display(settings: Settings) -> str:
@@ -155,47 +139,50 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
                 state.add_result(result, info)
         missing = [n for n in state.expected if n not in state.state.cases]
     complete = not interrupted and not missing
-    data = state.write_report(complete=complete)
     state.close_tracing()
-    if data is None:
-        return
-    data = finalize_report(data, state.settings, config.stash.get(SHARD_PLAN_KEY, None), state.harness_errors)
+    baseline, problem = baseline_input(state.settings)
+    if problem is not None:
+        state.harness_errors.append(problem)
+    with state.lock:  # the one report of the run: stats, gates, baseline comparison and regression gates
+        report = state.report_data(complete, plan=config.stash.get(SHARD_PLAN_KEY, None), baseline=baseline)
+    failing = {c.nodeid for c in report.cases if c.status in ('failed', 'error')}
 
-    def verdict() -> dict[str, Any]:
-        failing = {c['nodeid'] for c in data['cases'] if c['status'] in ('failed', 'error')}
-        return decide(
-            data,
+    def decided() -> Report:
+        verdict = decide(
+            report,
             pytest_status=int(session.exitstatus),
             other_failures=len(state.failed_nodeids - failing),
             harness_errors=len(state.harness_errors),
             stopped=stopped,
-        ).to_dict()
+        )
+        return report.with_verdict(verdict)
 
-    data['verdict'] = verdict()
-    if state.report_written:
-        try:
-            write_json_atomic(state.settings.report, data)
-        except OSError as e:
-            state.report_error(e)
-            data['verdict'] = verdict()
-    config.stash[FINAL_REPORT_KEY] = data
+    report = decided()
+    data = report.to_json()
+    written = state.write_final(data)  # written once; again only if evaltrace failed an output it owed
+    if not written:
+        report = decided()
+        data = report.to_json()
+    config.stash[FINAL_REPORT_KEY] = report
     if state.settings.html is not None:  # after close_tracing flushed the spool: the page draws the run's spans
         from ._html import write_html_safely
 
         write_html_safely(state.settings, data, state.harness_warnings)
     if state.journal is not None:
         state.journal.close()
-    if state.report_written:
+    if written:
         remove_journal(state.settings.report, state.run_id)  # the report now holds every finished case
 
     write_line = line_writer(config.pluginmanager.get_plugin('terminalreporter'))
-    errors = write_ci_outputs(data, markdown_path=state.settings.markdown, env=os.environ, write_line=write_line)
+    errors = write_ci_outputs(report, markdown_path=state.settings.markdown, env=os.environ, write_line=write_line)
     if errors:  # evaltrace could not write what it owed: that changes the verdict, and the report says so
         state.harness_errors.extend(errors)
-        data['verdict'] = verdict()
-        if state.report_written:
+        report = decided()
+        config.stash[FINAL_REPORT_KEY] = report
+        if written:
             with contextlib.suppress(OSError):
-                write_json_atomic(state.settings.report, data)
-    session.exitstatus = data['verdict']['exit_status']
+                write_json_atomic(state.settings.report, report.to_json())
+    verdict = report_verdict(report)
+    session.exitstatus = verdict.exit_status
     # Last: a failed gate's own failed report reaches the terminal's counts and JUnit (written after this hook).
-    report_gate_failures(config, gate_failures(data, report_verdict(data)))
+    report_gate_failures(config, gate_failures(report, verdict))
