@@ -2,7 +2,8 @@
 
 Each raises ValueError (or TypeError) with a short reason, which the resolver turns into a one-line
 `pytest.UsageError` naming the setting and where the value came from. A parser returns the value `Settings` holds,
-except that a `Path` is still relative: the resolver anchors it at the rootdir.
+except that a `Path` is still relative: the resolver anchors it at the rootdir. (`record_mode` lives in `_settings`,
+next to `suite_record_mode`, which parses a suite's own `record=` with it.)
 """
 
 from __future__ import annotations
