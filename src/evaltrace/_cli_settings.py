@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._settings import Settings, resolve_cli_settings
+from ._settings import Settings
+from ._settings_resolve import resolve_cli_settings
 
 __all__ = ('SettingOffError', 'baseline_path', 'report_path', 'store_path')
 

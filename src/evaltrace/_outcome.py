@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._results import CaseResult
+from ._settings import settings_of
 
 if TYPE_CHECKING:
     from ._decide import GateFailure
@@ -119,9 +120,7 @@ class GatedOutcome:
         result = runtime.results.get(item.nodeid)
         if result is None:
             return
-        from .plugin import eval_session
-
-        session_gate = eval_session(item.config).settings.gate
+        session_gate = settings_of(item.config).gate
         pass_k = runtime.spec.pass_k or runtime.spec.repeat
         if not is_gated_failure(result, runtime.spec.gate, session_gate, runtime.results.values(), pass_k):
             return

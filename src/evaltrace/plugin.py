@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._settings import add_options, resolve_settings
+from ._settings import SETTINGS_KEY, settings_of
+from ._settings_resolve import add_options, resolve_settings
 from ._threads import TOKEN_CHECK_NOTES, token_check_as_daemon, token_check_notes
 from ._xdist import EXPECTED_KEY
 
@@ -46,7 +47,7 @@ def eval_session(config: pytest.Config) -> EvalSession:
         workerinput: dict[str, Any] | None = getattr(config, 'workerinput', None)
         is_worker = workerinput is not None
         session = EvalSession(
-            resolve_settings(config),
+            settings_of(config),
             is_worker=is_worker,
             batch_mode=not is_worker or batch_mode_for_worker(config),
         )
@@ -85,8 +86,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         'markers', 'evaltrace: an eval suite bound to a Pydantic Evals dataset (set by @evaltrace.suite)'
     )
-    # Resolve now so that misuse is a UsageError at start-up, not a failure in the middle of the run.
-    settings = resolve_settings(config)
+    # Resolved once, now: misuse is a UsageError at start-up, not a failure in the middle of the run, and every
+    # reader sees the same values (`settings_of`).
+    settings = config.stash[SETTINGS_KEY] = resolve_settings(config)
     if not hasattr(config, 'workerinput'):
         from ._journal import recover_at_start
 

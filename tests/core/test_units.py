@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 from evaltrace._gates import Gate, compute_stats, evaluate_gate, wilson_lower_bound
 from evaltrace._links import LinkTarget, logfire_trace_url, project_url_from_credentials, template_trace_url
 from evaltrace._results import CaseResult, EvalValue
-from evaltrace._settings import resolve_values
+from evaltrace._settings import Settings
+from evaltrace._settings_resolve import resolve_values
+from evaltrace._settings_table import SETTINGS
 from evaltrace._usage import Usage, offline_price_note, usage_of_span
 
 TRACE = '0123456789abcdef0123456789abcdef'
@@ -31,7 +34,7 @@ def test_precedence_is_cli_then_env_then_ini_then_pyproject_then_default() -> No
     )
     assert values['service_name'] == 'from-ini'
     assert values['environment'] == 'pyproject-env'
-    assert values['report'] == '.evaltrace/report.json' and sources['report'] == 'default'
+    assert values['report'] == Path('.evaltrace/report.json') and sources['report'] == 'default'
 
 
 @pytest.mark.parametrize(
@@ -46,6 +49,11 @@ def test_precedence_is_cli_then_env_then_ini_then_pyproject_then_default() -> No
 def test_bad_values_name_the_setting_and_its_source(name: str, raw: str, message: str) -> None:
     with pytest.raises(pytest.UsageError, match=f'bad value for {name} from \\[tool.evaltrace\\] {name}: {message}'):
         resolve_values({}, {}, {}, {name: raw})
+
+
+def test_settings_holds_one_field_per_declared_setting_in_order() -> None:
+    names = [f.name for f in dataclasses.fields(Settings)]
+    assert names == [s.name for s in SETTINGS] + ['gate', 'rootdir', 'sources']
 
 
 def test_logfire_link_is_a_url_encoded_where_clause() -> None:
