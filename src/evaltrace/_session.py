@@ -279,7 +279,7 @@ class EvalSession:
             from ._rescore import stand_ins as load_stand_ins
 
             stand_ins = load_stand_ins(self.settings, runtime, run.run_id, [it.nodeid for it, _ in items])
-            task, replay = stand_ins.task(items[0][0].nodeid), stand_ins.replay
+            task, replay = stand_ins.task(items[0][0].nodeid), stand_ins.replay  # and each case its own, below
         shared = SuiteRunContext(
             task=task,
             dataset=runtime.dataset,

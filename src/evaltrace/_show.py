@@ -156,7 +156,7 @@ def _show_one(
     out.write(_header(case, trace_id) + '\n')
     render_trace(roots, out, max_chars=max_chars)
     # The report's evaluator results, unless the spans already showed them.
-    has_span_results = any(k in n.attributes for r in roots for n in r.walk() for k in EVALUATION_KINDS)
+    has_span_results = any(k in n.span.attributes for r in roots for n in r.walk() for k in EVALUATION_KINDS)
     if case is not None and not has_span_results:
         lines = evaluation_lines(case, max_chars)
         failures = case.get('evaluator_failures')

@@ -26,23 +26,13 @@ EVALUATION_KINDS = ('assertions', 'scores', 'labels')
 class SpanNode:
     """One span of a trace with its children, in start order."""
 
-    span_id: str
-    parent_span_id: str | None
-    span_name: str
-    message: str
-    start_us: int
-    duration: float
-    level: str
-    kind: str
-    attributes: dict[str, Any]
-    exception_type: str | None = None
-    exception_message: str | None = None
+    span: SpanRecord
     children: list[SpanNode] = field(default_factory=list['SpanNode'])
 
     @property
     def usage(self) -> Usage | None:
         """This span's own usage when it is a model request."""
-        return usage_of_span(self.attributes)
+        return usage_of_span(self.span.attributes)
 
     def total_usage(self) -> Usage:
         """The usage of this span and every span below it."""
@@ -61,24 +51,11 @@ class SpanNode:
 
 def span_tree(spans: Sequence[SpanRecord]) -> list[SpanNode]:
     """The root spans of a trace (usually one), each with its subtree; `spans` in start order."""
-    nodes: dict[str, SpanNode] = {}
-    for span in spans:
-        nodes[span.span_id] = SpanNode(
-            span_id=span.span_id,
-            parent_span_id=span.parent_span_id,
-            span_name=span.span_name,
-            message=span.message,
-            start_us=span.start_us,
-            duration=span.duration,
-            level=span.level,
-            kind=span.kind,
-            attributes=span.attributes,
-            exception_type=span.exception_type,
-            exception_message=span.exception_message,
-        )
+    nodes = {span.span_id: SpanNode(span) for span in spans}
     roots: list[SpanNode] = []
     for node in nodes.values():  # spans came in start order, so children lists are in start order too
-        parent = nodes.get(node.parent_span_id) if node.parent_span_id else None
+        parent_id = node.span.parent_span_id
+        parent = nodes.get(parent_id) if parent_id else None
         (parent.children if parent is not None else roots).append(node)
     return roots
 
@@ -166,7 +143,8 @@ def evaluation_lines(attributes: Mapping[str, Any], limit: int) -> list[str]:
 
 
 def _details(node: SpanNode, limit: int) -> list[str]:
-    attributes = node.attributes
+    span = node.span
+    attributes = span.attributes
     lines: list[str] = []
     tool = attributes.get('gen_ai.tool.name')
     if tool is not None and node.usage is None:
@@ -181,17 +159,18 @@ def _details(node: SpanNode, limit: int) -> list[str]:
         if inputs:
             lines.append(_message_line(inputs[-1], limit))  # the newest message; earlier ones were shown before
         lines.extend(_message_line(m, limit) for m in _messages(attributes.get('gen_ai.output.messages')))
-    if node.exception_type:
-        lines.append(f'✗ {node.exception_type}: {short(node.exception_message or "", limit)}')
+    if span.exception_type:
+        lines.append(f'✗ {span.exception_type}: {short(span.exception_message or "", limit)}')
     lines.extend(evaluation_lines(attributes, limit))
     return lines
 
 
 def _label(node: SpanNode) -> str:
-    label = node.message or node.span_name
-    if node.kind == 'log':
-        return f'{node.level}: {label}' if node.level != 'info' else label
-    parts = [label, _duration(node.duration)]
+    span = node.span
+    label = span.message or span.span_name
+    if span.kind == 'log':
+        return f'{span.level}: {label}' if span.level != 'info' else label
+    parts = [label, _duration(span.duration)]
     if (own := node.usage) is not None:
         parts.append(_usage_text(own, total=False))
     else:
