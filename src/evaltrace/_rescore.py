@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from ._replay_http import REPLAYED_ATTRIBUTE
 from ._rescore_load import REPORT_ENV, RescoreError, StoredCase, error_status, load_stored_cases, report_cases
 from ._store_files import StoreError
 
@@ -44,7 +45,6 @@ __all__ = (
 
 RESCORED_ATTRIBUTE = 'evaltrace.rescored_from'
 """Set on every re-emitted span: the run whose spans it copies."""
-_REPLAYED_ATTRIBUTE = 'evaltrace.replayed'  # as in _trace: the usage of such a span was not spent by this run
 
 
 def rescore_note(run_id: str) -> str:
@@ -98,7 +98,7 @@ def _attributes(span: SpanRecord, run_id: str) -> dict[str, Any]:
         attributes['logfire.json_schema'] = json.dumps({'type': 'object', 'properties': schema_properties})
     attributes[RESCORED_ATTRIBUTE] = run_id
     if 'gen_ai.usage.input_tokens' in attributes or 'gen_ai.usage.output_tokens' in attributes:
-        attributes[_REPLAYED_ATTRIBUTE] = True
+        attributes[REPLAYED_ATTRIBUTE] = True  # its usage was not spent by this run
     return attributes
 
 
