@@ -81,7 +81,10 @@ _SPAN_COLUMNS = (
 def _object(value: Any) -> dict[str, Any]:
     """A JSON object column's value as a dict: decoded from DuckDB's text, as is from the spool; else {}."""
     if isinstance(value, str | bytes) and value:
-        value = from_json(value)
+        try:
+            value = from_json(value)
+        except ValueError:  # a spool line of the wrong shape: no attributes, as DuckDB's import would keep
+            return {}
     return cast('dict[str, Any]', value) if isinstance(value, dict) else {}
 
 
