@@ -27,8 +27,8 @@ from evaltrace._html import write_html_report
 from evaltrace._report import SuiteInfo, build_report
 from evaltrace._results import CaseResult
 from evaltrace._session import _anchor  # pyright: ignore[reportPrivateUsage]
-from evaltrace._spool import RECORD_COLUMNS, spool_dir
 from evaltrace._store import merge_spool
+from evaltrace._store_files import RECORD_COLUMNS, spool_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
 from tests.support.chromium import CHROMIUM_ARGS, CHROMIUM_PATH

@@ -21,7 +21,8 @@ from typing import Any, TextIO, cast
 from ._cli_settings import SettingOffError
 from ._cli_settings import report_path as cli_report_path
 from ._cli_settings import store_path as cli_store_path
-from ._rescore import REPORT_ENV, RescoreError, resolve_run, stored_suites
+from ._records import run_suites
+from ._rescore_load import REPORT_ENV, RescoreError, resolve_run
 from ._store import StoreError, open_store
 
 __all__ = ('register', 'rescore_command', 'run_rescore')
@@ -65,7 +66,7 @@ def run_rescore(
         con = open_store(store_path, on_notice=lambda line: err.write(line + '\n'))
         try:
             run = resolve_run(con, run_id)
-            selected = _select(stored_suites(con, run), suites, run)
+            selected = _select(run_suites(con, run), suites, run)
         finally:
             con.close()
         if not selected:
@@ -78,7 +79,8 @@ def run_rescore(
     env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix='evaltrace-rescore-') as tmp:
         # The run's own report (if the one on disk is that run's) fills what logfire's scrubbing took from the
-        # store (see `load_stored_cases`); a copy, since the re-scoring run writes a new report in its place.
+        # store (see `_rescore_load.load_stored_cases`); a copy, since the re-scoring run writes a new report in its
+        # place.
         if report_path.is_file():
             copy = Path(tmp) / 'report.json'
             shutil.copyfile(report_path, copy)

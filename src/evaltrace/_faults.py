@@ -55,7 +55,7 @@ __all__ = (
 
 RETRY_STATUSES = frozenset({408, 409, 429})
 REPLAYED_RESPONSE = 'evaltrace.replayed'
-"""The httpx response extension that marks an answer replayed from a cassette (set by _replay)."""
+"""The httpx response extension that marks an answer replayed from a cassette (set by _replay_http)."""
 BASE_DELAY_S = 0.5
 MAX_SINGLE_DELAY_S = 8.0
 

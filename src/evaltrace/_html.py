@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic_core import to_json
 
 from ._files import write_text_atomic
-from ._html_spans import StoreError, cut, load_spans, share_repeated_values
+from ._html_spans import cut, load_spans, share_repeated_values
 from ._html_views import case_deltas, verdict_view
 from ._scrub import SecretScrubber
+from ._store_files import StoreError
 
 if TYPE_CHECKING:
     from ._settings import Settings
@@ -340,7 +341,7 @@ def write_html_safely(settings: Settings, report: Mapping[str, Any], warnings: l
             report,
             store_path=settings.store,
             scrub_patterns=settings.scrub_patterns,
-            cases_scrubbed=True,  # every case result was scrubbed before it was reported (see _run.run_cases)
+            cases_scrubbed=True,  # every case result was scrubbed before it was reported (see _run.run_case)
             history=history,
             baseline=baseline,
         )

@@ -2,22 +2,17 @@
 
 How it works:
 
-* `install()` patches, once per process, the connection pools of `httpcore` and `httpcore2` (the layers below
-  `httpx` and `httpx2`; the OpenAI SDK uses `httpx2`, other provider SDKs use `httpx`), plus `send()` of the async
-  and sync clients of both. Each patched method looks up a `ContextVar`; when no cassette is active in the current
-  context it calls straight through, so code outside a case pays one `ContextVar.get()`.
-* `use_cassette()` sets that `ContextVar` for the current task. Cases run concurrently in one event loop, each in its
-  own task with its own copy of the context, so every request is routed to its own case's cassette.
-  vcrpy's own `use_cassette` can't do this: it patches the transport classes globally for the cassette's lifetime,
-  so two cassettes open at once patch over each other and the last one opened receives every request.
+* `use_cassette()` routes the model HTTP traffic of the current task to one case's cassette (see `_replay_http`
+  for the hooks in httpx/httpcore that do the routing, per task, so that concurrent cases never share a cassette).
 * Storage, record modes and matching are vcrpy's, used as a library: its `Cassette` (record-mode rules, play counts,
   re-recording in `all` mode), its `Request`, its matchers (the `body` matcher compares JSON bodies parsed, so key
   order and whitespace don't matter) and its cassette file layout (`version: 1`, `interactions:` of
   `request`/`response`), so the files stay readable by vcrpy and pytest-recording. `_cassette` adds a serializer
   that pretty-prints JSON bodies as YAML block text, a persister that writes atomically and reports corrupt files,
   and the scrubbing of secrets.
-* Hooking the pool rather than the transport keeps logfire's httpx spans (which wrap the transport) in replayed
-  traces, so a replayed trace looks like a live one, plus the attribute `evaltrace.replayed`.
+* A request with no recorded match that the mode forbids to go live is the case's `CassetteMiss`, with the closest
+  recorded request as a diff; `ReplayStats` says on the case's result where its traffic came from.
+* `rescore_replay` is the cassette policy of a re-scoring run, whose tasks are not called but whose judges are.
 
 Record modes (vcrpy's / pytest-recording's meanings):
 
@@ -34,13 +29,11 @@ import difflib
 import functools
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
-from opentelemetry import trace
 from vcr import cassette as _vcr_cassette  # pyright: ignore[reportMissingTypeStubs]
 from vcr import matchers as _vcr_matchers  # pyright: ignore[reportMissingTypeStubs]
 from vcr import request as _vcr_request_module  # pyright: ignore[reportMissingTypeStubs]
@@ -56,7 +49,7 @@ from ._cassette import (
     cassette_path,
     recorded_at,
 )
-from ._faults import REPLAYED_RESPONSE
+from ._replay_http import REPLAYED_ATTRIBUTE, Recorded, install, routed_to
 from ._results import CaseResult
 
 if TYPE_CHECKING:
@@ -85,8 +78,6 @@ __all__ = (
 
 RecordMode = Literal['none', 'once', 'new', 'all']
 RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
-REPLAYED_ATTRIBUTE = 'evaltrace.replayed'
-"""Span attribute set on the spans of a request made under a cassette: `True` when replayed, `False` when live."""
 
 _VCR_MODES: dict[RecordMode, Any] = {
     'none': VcrRecordMode.NONE,
@@ -157,23 +148,10 @@ class ReplayStats:
 # The active cassette of a case
 
 
-_ACTIVE: ContextVar[_CaseCassette | None] = ContextVar('evaltrace_cassette', default=None)
-# The span current when the client's send() began: pydantic-ai's model-request span, marked as replayed too.
-_OUTER_SPAN: ContextVar[trace.Span | None] = ContextVar('evaltrace_outer_span', default=None)
-
-
 @functools.lru_cache(maxsize=8)
 def _scrubber_for(patterns: tuple[str, ...]) -> CassetteScrubber:
     # Built once per pattern set: it compiles regexes and scans the environment for secret values.
     return CassetteScrubber(patterns)
-
-
-@dataclass
-class _Recorded:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-    reason: bytes
 
 
 class _CaseCassette:
@@ -199,30 +177,33 @@ class _CaseCassette:
         if self._cassette is not None:
             self._cassette._save()  # pyright: ignore[reportPrivateUsage]  # vcrpy's own exit path; saves only when dirty
 
-    def lookup(self, request: Any) -> _Recorded | None:
+    def request(self, method: str, uri: str, body: bytes, headers: dict[str, str]) -> Any:
+        """A request as vcrpy matches and stores it."""
+        return VcrRequest(method, uri, body, headers)
+
+    def lookup(self, request: Any) -> Recorded | None:
         """The recorded response for `request`, or `None` when it must go live; raises `CassetteMiss` if forbidden."""
         with self.lock:
             if self.cassette.can_play_response_for(request):
                 response = cast(dict[str, Any], self.cassette.play_response(request))
                 self.stats.replayed += 1
-                _mark_spans(True)
                 return _to_recorded(response)
             if self.cassette.write_protected:
                 miss = CassetteMiss(self._miss_message(request))
                 self.stats.misses.append(miss)
                 raise miss
             self.stats.live += 1
-        _mark_spans(False)
         return None
 
-    def record(self, request: Any, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    def record(self, request: Any, live: Recorded) -> None:
+        """Add a live response to the cassette, scrubbed (saved when the case ends)."""
         grouped: dict[str, list[str]] = {}
-        for name, value in headers:
+        for name, value in live.headers:
             grouped.setdefault(name.decode('latin-1'), []).append(value.decode('latin-1'))
         response = {
-            'status': {'code': status, 'message': reason.decode('latin-1')},
+            'status': {'code': live.status, 'message': live.reason.decode('latin-1')},
             'headers': grouped,
-            'body': {'string': body},
+            'body': {'string': live.body},
         }
         # A secret the request carried (a key, a token) may come back in the answer: not stored either.
         response = self.scrubber.response(response, self.scrubber.request_secrets(request))
@@ -296,7 +277,7 @@ def _describe(request: Any) -> str:
     return f'{request.method} {request.uri}\n{body}'
 
 
-def _to_recorded(response: dict[str, Any]) -> _Recorded:
+def _to_recorded(response: dict[str, Any]) -> Recorded:
     body = response['body']['string']
     if isinstance(body, str):
         body = body.encode('utf-8')
@@ -310,14 +291,7 @@ def _to_recorded(response: dict[str, Any]) -> _Recorded:
         headers.extend((name.encode('latin-1'), str(v).encode('latin-1')) for v in values)
     headers.append((b'content-length', str(len(body)).encode()))
     message = cast(str | None, response['status'].get('message')) or ''
-    return _Recorded(int(response['status']['code']), headers, body, message.encode('latin-1'))
-
-
-def _mark_spans(replayed: bool) -> None:
-    spans = {id(s): s for s in (trace.get_current_span(), _OUTER_SPAN.get()) if s is not None}
-    for span in spans.values():
-        if span.is_recording():
-            span.set_attribute(REPLAYED_ATTRIBUTE, replayed)
+    return Recorded(int(response['status']['code']), headers, body, message.encode('latin-1'))
 
 
 @contextlib.contextmanager
@@ -364,11 +338,10 @@ def use_cassette(
     if file_existed:
         stats.recorded_at = recorded_at(path)
     active = _CaseCassette(load, stats, scrubber, file_existed)
-    token = _ACTIVE.set(active)
     try:
-        yield stats
+        with routed_to(active):
+            yield stats
     finally:
-        _ACTIVE.reset(token)
         active.save()
 
 
@@ -392,138 +365,3 @@ def rescore_replay(settings: Settings, runtime: SuiteRuntime, suite_id: str) -> 
             return None
         mode = 'none'
     return ReplayConfig(mode, settings.cassettes, settings.scrub_patterns)
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# The hooks
-
-
-class _AsyncBytes:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self._data
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield self._data
-
-
-def _vcr_request(request: Any, body: bytes) -> Any:
-    headers: dict[str, str] = {}
-    for name, value in cast(list[tuple[bytes, bytes]], request.headers):
-        headers[name.decode('latin-1')] = value.decode('latin-1')
-    return VcrRequest(request.method.decode('ascii'), bytes(request.url).decode('latin-1'), body, headers)
-
-
-def _response(core: Any, recorded: _Recorded, extensions: dict[str, Any] | None = None) -> Any:
-    ext = {'http_version': b'HTTP/1.1', 'reason_phrase': recorded.reason}
-    if extensions:
-        ext.update({k: v for k, v in extensions.items() if k != 'network_stream'})
-    return core.Response(recorded.status, headers=recorded.headers, content=recorded.body, extensions=ext)
-
-
-def _patch_async_pool(core: Any) -> None:
-    original = core.AsyncConnectionPool.handle_async_request
-
-    async def handle_async_request(self: Any, request: Any) -> Any:
-        active = _ACTIVE.get()
-        if active is None:
-            return await original(self, request)
-        body = b''.join([chunk async for chunk in request.stream])
-        request.stream = _AsyncBytes(body)
-        vcr_request = _vcr_request(request, body)
-        recorded = active.lookup(vcr_request)
-        if recorded is not None:
-            return _response(core, recorded, {REPLAYED_RESPONSE: True})
-        response = await original(self, request)
-        try:
-            content = b''.join([chunk async for chunk in response.stream])
-        finally:
-            await response.aclose()
-        reason = cast(bytes, response.extensions.get('reason_phrase', b''))
-        active.record(vcr_request, response.status, reason, response.headers, content)
-        return _response(core, _Recorded(response.status, response.headers, content, reason), response.extensions)
-
-    handle_async_request.__wrapped__ = original  # type: ignore[attr-defined]
-    core.AsyncConnectionPool.handle_async_request = handle_async_request
-
-
-def _patch_sync_pool(core: Any) -> None:
-    original = core.ConnectionPool.handle_request
-
-    def handle_request(self: Any, request: Any) -> Any:
-        active = _ACTIVE.get()
-        if active is None:
-            return original(self, request)
-        body = b''.join(list(request.stream))
-        request.stream = _AsyncBytes(body)
-        vcr_request = _vcr_request(request, body)
-        recorded = active.lookup(vcr_request)
-        if recorded is not None:
-            return _response(core, recorded, {REPLAYED_RESPONSE: True})
-        response = original(self, request)
-        try:
-            content = b''.join(list(response.stream))
-        finally:
-            response.close()
-        reason = cast(bytes, response.extensions.get('reason_phrase', b''))
-        active.record(vcr_request, response.status, reason, response.headers, content)
-        return _response(core, _Recorded(response.status, response.headers, content, reason), response.extensions)
-
-    handle_request.__wrapped__ = original  # type: ignore[attr-defined]
-    core.ConnectionPool.handle_request = handle_request
-
-
-def _patch_send(client_cls: Any, is_async: bool) -> None:
-    original = client_cls.send
-
-    async def send_async(self: Any, request: Any, **kwargs: Any) -> Any:
-        if _ACTIVE.get() is None:
-            return await original(self, request, **kwargs)
-        token = _OUTER_SPAN.set(trace.get_current_span())
-        try:
-            return await original(self, request, **kwargs)
-        finally:
-            _OUTER_SPAN.reset(token)
-
-    def send_sync(self: Any, request: Any, **kwargs: Any) -> Any:
-        if _ACTIVE.get() is None:
-            return original(self, request, **kwargs)
-        token = _OUTER_SPAN.set(trace.get_current_span())
-        try:
-            return original(self, request, **kwargs)
-        finally:
-            _OUTER_SPAN.reset(token)
-
-    send = send_async if is_async else send_sync
-    send.__wrapped__ = original  # type: ignore[attr-defined]
-    client_cls.send = send
-
-
-_install_lock = threading.Lock()
-_installed = False
-
-
-def _import(name: str) -> Any:
-    try:
-        return __import__(name)
-    except ImportError:
-        return None
-
-
-def install() -> None:
-    """Install the routing hooks into httpx/httpcore and httpx2/httpcore2 (whichever are installed). Idempotent."""
-    global _installed
-    with _install_lock:
-        if _installed:
-            return
-        for client_name, core_name in (('httpx', 'httpcore'), ('httpx2', 'httpcore2')):
-            client, core = _import(client_name), _import(core_name)
-            if client is None or core is None:
-                continue
-            _patch_async_pool(core)
-            _patch_sync_pool(core)
-            _patch_send(client.AsyncClient, is_async=True)
-            _patch_send(client.Client, is_async=False)
-        _installed = True

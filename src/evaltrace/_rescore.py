@@ -1,62 +1,50 @@
 """Re-scoring: re-run a suite's current evaluators on the outputs and span trees an earlier run stored.
 
 `evaltrace rescore` runs pytest on the suites with `--evaltrace-rescore=RUN_ID`, so collection, datasets, evaluator
-types, fixtures, gates and the report are the usual ones. Only the task differs: for each case, a stand-in task
-re-emits the spans the original task produced (everything under the stored `execute {task}` span, with the original
-names, attributes and relative timing) as real spans, so pydantic-evals' span tree (and span-based evaluators) see
-them, and returns the stored output, validated against the suite function's return type. No agent is called; an
-LLM judge among the evaluators does call its model again.
+types, fixtures, gates and the report are the usual ones, and each case is scheduled and run as a live one is (see
+`_session`). Only the task differs: for each case, a stand-in task re-emits the spans the original task produced
+(everything under the stored `execute {task}` span, with the original names, attributes and relative timing) as
+real spans, so pydantic-evals' span tree (and span-based evaluators) see them, and returns the stored output,
+validated against the suite function's return type. No agent is called; an LLM judge among the evaluators replays
+its recorded answers from the cases' cassettes (see `_replay.rescore_replay`), or calls its model again.
+What the run stored is read by `_rescore_load`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-import duckdb
-
-from ._store import StoreError, open_store
+from ._replay_http import REPLAYED_ATTRIBUTE
+from ._rescore_load import REPORT_ENV, RescoreError, StoredCase, error_status, load_stored_cases, report_cases
+from ._store_files import StoreError
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from ._collect import SuiteRuntime
-    from ._results import CaseResult
-    from ._run import CaseWork
+    from ._records import SpanRecord
+    from ._run import ReplayConfig
     from ._settings import Settings
-    from ._trace import TraceSetup
 
 __all__ = (
-    'REPORT_ENV',
     'RESCORED_ATTRIBUTE',
-    'RescoreError',
-    'StoredCase',
-    'StoredSpan',
-    'load_stored_cases',
+    'StandIns',
+    'StoredTaskError',
+    'output_validator',
+    'replay_task_spans',
     'rescore_note',
     'rescore_report_fields',
-    'rescore_works',
-    'resolve_run',
-    'stored_suites',
+    'stand_ins',
+    'stored_task',
 )
 
 RESCORED_ATTRIBUTE = 'evaltrace.rescored_from'
 """Set on every re-emitted span: the run whose spans it copies."""
-IS_ROOT = "attributes->>'evaltrace.case' = 'true'"  # a case's root span (see _trace)
-CASE_SPAN_NAME = 'case: {case_name}'
-TASK_SPAN_NAME = 'execute {task}'
-_REPLAYED_ATTRIBUTE = 'evaltrace.replayed'  # as in _trace: the usage of such a span was not spent by this run
-
-
-class RescoreError(Exception):
-    """A run or case cannot be re-scored; the message is one line for the user."""
 
 
 def rescore_note(run_id: str) -> str:
@@ -74,207 +62,6 @@ def rescore_report_fields(run_id: str) -> dict[str, Any]:
     return {'rescored_from': run_id, 'rescore_note': rescore_note(run_id)}
 
 
-# --- reading the stored run ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class StoredSpan:
-    """One span under a stored task span, as the store keeps it."""
-
-    span_id: str
-    parent_span_id: str | None
-    span_name: str
-    message: str
-    start_us: int
-    duration_s: float
-    kind: str
-    attributes: dict[str, Any]
-    json_schema: dict[str, Any]
-    scope: str | None
-    tags: list[str]
-    exception: tuple[str, str, str] | None
-    error_message: str | None
-
-
-@dataclass
-class StoredCase:
-    """What a run stored about one case: its output (or the task's error) and its task's spans."""
-
-    nodeid: str
-    trace_id: str
-    task_start_us: int = 0
-    output: Any = None
-    has_output: bool = False
-    task_error: str | None = None
-    spans: list[StoredSpan] = field(default_factory=list[StoredSpan])
-
-
-def resolve_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> str:
-    """The run to re-score: `run_id` (or a unique prefix of it), else the latest run in the store.
-
-    Raises:
-        RescoreError: No such run, an ambiguous prefix, or an empty store.
-    """
-    if run_id is None:
-        rows = con.execute('SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1').fetchall()
-        if not rows:
-            raise RescoreError('the trace store holds no run; run your evals with pytest first')
-        return str(rows[0][0])
-    rows = con.execute('SELECT run_id FROM runs WHERE starts_with(run_id, ?) ORDER BY run_id', [run_id]).fetchall()
-    exact = [str(r[0]) for r in rows if r[0] == run_id]
-    if exact:
-        return exact[0]
-    if len(rows) == 1:
-        return str(rows[0][0])
-    if rows:
-        listed = ', '.join(str(r[0]) for r in rows[:5])
-        raise RescoreError(f'run id {run_id!r} matches several runs ({listed}); give more characters')
-    recent = con.execute('SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 5').fetchall()
-    known = ', '.join(str(r[0]) for r in recent) or 'none'
-    raise RescoreError(f'no run {run_id!r} in the trace store (latest runs: {known})')
-
-
-def stored_suites(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
-    """The suite ids (node ids without the case part) whose cases the run stored, in name order."""
-    rows = con.execute(
-        "SELECT DISTINCT split_part(attributes->>'nodeid', '[', 1) AS suite FROM records "
-        f"WHERE run_id = ? AND {IS_ROOT} AND attributes->>'nodeid' IS NOT NULL ORDER BY suite",
-        [run_id],
-    ).fetchall()
-    return [str(r[0]) for r in rows if r[0]]
-
-
-def _json_object(text: Any) -> dict[str, Any]:
-    if not text:
-        return {}
-    value: Any = json.loads(text) if isinstance(text, str) else text
-    return cast('dict[str, Any]', value) if isinstance(value, dict) else {}
-
-
-REPORT_ENV = 'EVALTRACE_RESCORE_REPORT'
-"""Set by `evaltrace rescore`: a copy of the run's JSON report, when the report on disk is that run's."""
-
-
-@dataclass(frozen=True)
-class ReportCase:
-    """What the run's JSON report says about a case: its trace and its output."""
-
-    trace_id: str | None
-    output: Any
-    has_output: bool
-
-
-@functools.cache
-def report_cases(path: str, run_id: str) -> dict[str, ReportCase]:
-    """The cases of the JSON report at `path` when it is run `run_id`'s, else {} (also for a missing file)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding='utf-8'))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or cast('dict[str, Any]', data).get('run_id') != run_id:
-        return {}
-    cases: dict[str, ReportCase] = {}
-    for case in cast('list[Any]', cast('dict[str, Any]', data).get('cases') or []):
-        if isinstance(case, dict) and isinstance(nodeid := cast('dict[str, Any]', case).get('nodeid'), str):
-            case = cast('dict[str, Any]', case)
-            has_output = 'output' in case and (case.get('error') is None or case.get('output') is not None)
-            cases[nodeid] = ReportCase(case.get('trace_id'), case.get('output'), has_output)
-    return cases
-
-
-def load_stored_cases(
-    store_path: Path, run_id: str, nodeids: Sequence[str], report: Mapping[str, ReportCase] | None = None
-) -> dict[str, StoredCase]:
-    """The stored output and task spans of each of `nodeids` that the run stored (others are left out).
-
-    logfire's own scrubbing replaces whole attribute values that merely mention e.g. 'password' or 'auth' (a
-    node id `test_x[password_reset]`, a reply that says 'authorisation'). When the run's JSON report is at hand
-    (`report`), it fills both gaps: it maps node ids to trace ids, and its outputs, which logfire never saw, win.
-
-    Raises:
-        StoreError: The store is missing, corrupt or locked.
-    """
-    report = report or {}
-    con = open_store(store_path, merge=False)
-    try:
-        roots = con.execute(
-            f"SELECT attributes->>'nodeid', trace_id FROM records WHERE run_id = ? AND {IS_ROOT} "
-            "AND list_contains(?, attributes->>'nodeid') ORDER BY start_timestamp",
-            [run_id, list(nodeids)],
-        ).fetchall()
-        cases = {str(nodeid): StoredCase(str(nodeid), str(trace_id)) for nodeid, trace_id in roots}
-        missing = [n for n in nodeids if n not in cases and report.get(n) is not None and report[n].trace_id]
-        if missing:
-            traces = [str(report[n].trace_id) for n in missing]
-            known = con.execute(
-                'SELECT DISTINCT trace_id FROM records WHERE run_id = ? AND list_contains(?, trace_id)',
-                [run_id, traces],
-            ).fetchall()
-            found = {str(r[0]) for r in known}
-            cases.update({n: StoredCase(n, t) for n, t in zip(missing, traces, strict=True) if t in found})
-        by_trace = {case.trace_id: case for case in cases.values()}
-        rows = con.execute(
-            'SELECT trace_id, span_id, parent_span_id, span_name, message, epoch_us(start_timestamp), duration, kind, '
-            'CAST(attributes AS VARCHAR), CAST(attributes_json_schema AS VARCHAR), otel_scope_name, tags, '
-            'exception_type, exception_message, exception_stacktrace, otel_status_code, otel_status_message, '
-            'otel_scope_name FROM records WHERE run_id = ? AND list_contains(?, trace_id) '
-            'ORDER BY trace_id, start_timestamp, span_id',
-            [run_id, list(by_trace)],
-        ).fetchall()
-    finally:
-        con.close()
-    spans_by_trace: dict[str, list[StoredSpan]] = {}
-    for row in rows:
-        exception = (str(row[12] or ''), str(row[13] or ''), str(row[14] or '')) if row[12] else None
-        spans_by_trace.setdefault(str(row[0]), []).append(
-            StoredSpan(
-                span_id=str(row[1]),
-                parent_span_id=row[2],
-                span_name=str(row[3] or ''),
-                message=str(row[4] or ''),
-                start_us=int(row[5]),
-                duration_s=float(row[6] or 0.0),
-                kind=str(row[7] or 'span'),
-                attributes=_json_object(row[8]),
-                json_schema=_json_object(row[9]),
-                scope=row[10],
-                tags=[str(t) for t in cast('list[Any]', row[11] or [])],
-                exception=exception,
-                error_message=row[16] if row[15] == 'ERROR' else None,
-            )
-        )
-    for trace_id, spans in spans_by_trace.items():
-        _fill_case(by_trace[trace_id], spans)
-    for nodeid, case in cases.items():
-        in_report = report.get(nodeid)
-        if in_report is not None and in_report.has_output and case.task_error is None:
-            case.output, case.has_output = in_report.output, True
-    return cases
-
-
-def _fill_case(case: StoredCase, spans: list[StoredSpan]) -> None:
-    case_span = next((s for s in spans if s.span_name == CASE_SPAN_NAME), None)
-    task_span = next((s for s in spans if s.span_name == TASK_SPAN_NAME), None)
-    if case_span is not None and 'output' in case_span.attributes:
-        case.has_output = True
-        schema = case_span.json_schema.get('output')
-        # logfire writes None as the JSON text 'null' and marks it `{"type": "null"}`; a str 'null' has no type.
-        is_null = isinstance(schema, dict) and cast('dict[str, Any]', schema).get('type') == 'null'
-        case.output = None if is_null else case_span.attributes['output']
-    if task_span is None:
-        return
-    case.task_start_us = task_span.start_us
-    if task_span.exception is not None:
-        case.task_error = f'{task_span.exception[0]}: {task_span.exception[1]}'
-    elif task_span.error_message:
-        case.task_error = task_span.error_message
-    below: set[str] = {task_span.span_id}
-    for span in spans:  # start order: a parent comes before its children
-        if span.parent_span_id in below:
-            below.add(span.span_id)
-            case.spans.append(span)
-
-
 # --- re-emitting the task's spans ----------------------------------------------------------------------------------
 
 
@@ -290,7 +77,7 @@ def _otel_value(value: Any) -> tuple[Any, bool]:
     return json.dumps(value, ensure_ascii=False, default=str), True
 
 
-def _attributes(span: StoredSpan, run_id: str) -> dict[str, Any]:
+def _attributes(span: SpanRecord, run_id: str) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
     schema_properties: dict[str, Any] = {}
     for key, value in span.attributes.items():
@@ -311,7 +98,7 @@ def _attributes(span: StoredSpan, run_id: str) -> dict[str, Any]:
         attributes['logfire.json_schema'] = json.dumps({'type': 'object', 'properties': schema_properties})
     attributes[RESCORED_ATTRIBUTE] = run_id
     if 'gen_ai.usage.input_tokens' in attributes or 'gen_ai.usage.output_tokens' in attributes:
-        attributes[_REPLAYED_ATTRIBUTE] = True
+        attributes[REPLAYED_ATTRIBUTE] = True  # its usage was not spent by this run
     return attributes
 
 
@@ -340,16 +127,20 @@ def replay_task_spans(case: StoredCase, run_id: str) -> None:
         span: Span = tracer.start_span(
             stored.span_name, context=ctx, attributes=_attributes(stored, run_id), start_time=start_ns
         )
-        end_ns = start_ns + int(stored.duration_s * 1e9)
-        if stored.exception is not None:
-            exc_type, exc_message, stacktrace = stored.exception
+        end_ns = start_ns + int(stored.duration * 1e9)
+        if stored.exception_type:
             span.add_event(
                 'exception',
-                {'exception.type': exc_type, 'exception.message': exc_message, 'exception.stacktrace': stacktrace},
+                {
+                    'exception.type': stored.exception_type,
+                    'exception.message': stored.exception_message or '',
+                    'exception.stacktrace': stored.exception_stacktrace or '',
+                },
                 timestamp=end_ns,
             )
-        if stored.exception is not None or stored.error_message:
-            span.set_status(Status(StatusCode.ERROR, stored.error_message or (stored.exception or ('', ''))[1]))
+        status_error = error_status(stored)
+        if stored.exception_type or status_error:
+            span.set_status(Status(StatusCode.ERROR, status_error or stored.exception_message or ''))
         emitted[stored.span_id] = (span, end_ns)
     # Children end before their parents, as they did.
     for span, end_ns in reversed(list(emitted.values())):
@@ -360,15 +151,29 @@ class StoredTaskError(Exception):
     """The original task raised; re-scoring raises it again (as this type, with the original type in the text)."""
 
 
-def stored_task(
-    case: StoredCase | None, run_id: str, output_type: Any, name: str, nodeid: str, missing: str | None = None
-) -> Callable[..., Any]:
-    """The task that stands in for the suite function: re-emits the stored spans, returns the stored output."""
-    validate: Callable[[Any], Any] | None = None
-    if output_type is not Any and output_type is not None:
-        from pydantic import TypeAdapter
+def output_validator(output_type: Any) -> Callable[[Any], Any] | None:
+    """What validates a stored output against the suite function's return type (None: no annotation)."""
+    if output_type is Any or output_type is None:
+        return None
+    from pydantic import TypeAdapter
 
-        validate = TypeAdapter(output_type).validate_python
+    return TypeAdapter(output_type).validate_python
+
+
+def stored_task(
+    case: StoredCase | None,
+    run_id: str,
+    output_type: Any,
+    name: str,
+    nodeid: str,
+    missing: str | None = None,
+    validate: Callable[[Any], Any] | None = None,
+) -> Callable[..., Any]:
+    """The task that stands in for the suite function: re-emits the stored spans, returns the stored output.
+
+    `validate` (see `output_validator`) checks the output against `output_type`; `missing` is the error of a case
+    whose stored data could not be read at all.
+    """
 
     async def task(inputs: Any, **_fixtures: Any) -> Any:
         if case is None:
@@ -392,28 +197,40 @@ def stored_task(
     return task
 
 
-def rescore_works(
-    settings: Settings,
-    works: Sequence[CaseWork],
-    runtime: SuiteRuntime,
-    suite_id: str,
-    timeout: float | None,
-    setup: TraceSetup,
-    on_result: Callable[[CaseResult], None],
-) -> None:
-    """Evaluate a batch of cases on what run `settings.rescore` stored, with the suite's current evaluators.
+@dataclass(frozen=True)
+class StandIns:
+    """What a re-scoring suite run uses in place of its task: each case's stored output, and its judge's cassettes."""
 
-    Each case still runs through `run_cases` (its own trace, `Dataset.evaluate`, timeout, verdict), with a stand-in
-    task; an LLM judge's requests replay from the cases' cassettes when they were recorded (`rescore_replay`).
+    run_id: str
+    """The run whose outputs are re-scored."""
+    stored: dict[str, StoredCase]
+    """What the run stored, by node id (a case it did not store is left out)."""
+    missing: str | None
+    """Why nothing could be read (the store is off, missing or corrupt): every case's error."""
+    output_type: Any
+    validate: Callable[[Any], Any] | None
+    task_name: str
+    replay: ReplayConfig | None
+    """The cassettes an LLM judge replays from (see `_replay.rescore_replay`)."""
+
+    def task(self, nodeid: str) -> Callable[..., Any]:
+        """The stand-in task of one case (see `stored_task`)."""
+        stored = self.stored.get(nodeid)
+        return stored_task(
+            stored, self.run_id, self.output_type, self.task_name, nodeid, self.missing, validate=self.validate
+        )
+
+
+def stand_ins(settings: Settings, runtime: SuiteRuntime, suite_id: str, nodeids: Sequence[str]) -> StandIns:
+    """The stand-ins of a suite run's cases, from what run `settings.rescore` stored of them.
+
+    A store problem becomes every case's error (one line each), not a crash of the session.
     """
     from ._dataset import task_types
     from ._replay import rescore_replay
-    from ._run import SuiteRunContext, run_cases
-    from ._scrub import SecretScrubber
 
     run_id = settings.rescore
     assert run_id is not None
-    # A store problem is every case's error (one line each), not a crash of the session.
     stored: dict[str, StoredCase] = {}
     missing: str | None = None
     if settings.store is None:
@@ -422,32 +239,9 @@ def rescore_works(
         try:
             report_copy = os.environ.get(REPORT_ENV)
             in_report = report_cases(report_copy, run_id) if report_copy else {}
-            stored = load_stored_cases(settings.store, run_id, [w.nodeid for w in works], in_report)
+            stored = load_stored_cases(settings.store, run_id, nodeids, in_report)
         except StoreError as e:
             missing = str(e)
     _, output_type, _ = task_types(runtime.fn, method=runtime.method)
-    limiter = asyncio.Semaphore(runtime.spec.max_concurrency or settings.max_concurrency)
-    scrubber = SecretScrubber(settings.scrub_patterns)
-    judge_replay = rescore_replay(settings, runtime, suite_id)  # recorded judge traffic replays: re-scoring offline
-
-    async def one(work: CaseWork) -> None:
-        async with limiter:
-            fn = stored_task(stored.get(work.nodeid), run_id, output_type, runtime.fn.__name__, work.nodeid, missing)
-            shared = SuiteRunContext(
-                task=fn,
-                dataset=runtime.dataset,
-                spec=runtime.spec,
-                suite_id=suite_id,
-                suite_name=runtime.name,
-                timeout=timeout,
-                setup=setup,
-                replay=judge_replay,
-                scrubber=scrubber,
-                on_result=on_result,
-            )
-            await run_cases([work], shared, max_concurrency=1)
-
-    async def run_all() -> None:
-        await asyncio.gather(*(one(w) for w in works))
-
-    asyncio.run(run_all())
+    replay = rescore_replay(settings, runtime, suite_id)  # recorded judge traffic replays: re-scoring offline
+    return StandIns(run_id, stored, missing, output_type, output_validator(output_type), runtime.fn.__name__, replay)

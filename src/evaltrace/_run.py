@@ -39,7 +39,7 @@ from ._suite import SuiteSpec
 from ._trace import CaseTrace, TraceSetup, case_trace
 from ._upstream import run_task_and_evaluators
 
-__all__ = ('CaseWork', 'ReplayConfig', 'SuiteRunContext', 'make_task', 'off_loop', 'run_case', 'run_cases')
+__all__ = ('CaseWork', 'ReplayConfig', 'SuiteRunContext', 'make_task', 'off_loop', 'run_case')
 
 
 @dataclass(frozen=True)
@@ -443,14 +443,3 @@ async def run_case(work: CaseWork, run: SuiteRunContext) -> CaseResult:
     if run.on_ended is not None:
         run.on_ended()
     return result
-
-
-async def run_cases(works: Sequence[CaseWork], run: SuiteRunContext, *, max_concurrency: int) -> list[CaseResult]:
-    """Run cases concurrently on the running loop, at most `max_concurrency` at once (used by re-scoring)."""
-    limiter = asyncio.Semaphore(max_concurrency)
-
-    async def guarded(work: CaseWork) -> CaseResult:
-        async with limiter:
-            return await run_case(work, run)
-
-    return list(await asyncio.gather(*(guarded(w) for w in works)))

@@ -411,7 +411,7 @@ def _plain_json(value: Any) -> Any:
 def scrub_case_result(result: CaseResult, scrubber: SecretScrubber) -> CaseResult:
     """Remove secrets, in place, from what a case's result took from the task and its evaluators; returns it.
 
-    Every result passes here before it is journaled, reported or shown (see `_run.run_cases`): the case's inputs,
+    Every result passes here before it is journaled, reported or shown (see `_run.run_case`): the case's inputs,
     expected output, output and metadata (sensitive keys redacted, secrets in strings replaced), and the failure
     messages, error, evaluator reasons and string values. Names and node ids are the user's own and are kept.
     """

@@ -54,6 +54,7 @@ from ._trace import TraceSetup, setup_tracing
 
 if TYPE_CHECKING:
     from ._progress_view import ProgressView
+    from ._rescore import StandIns
 
 __all__ = (
     'CASE_REPORT_ATTR',
@@ -170,7 +171,7 @@ class EvalSession:
             self.trace.close()
         if self.is_worker or self.settings.store is None or (self.trace is None and not self.state.cases):
             return
-        from ._spool import spooled_runs, write_retention
+        from ._store_files import spooled_runs, write_retention
 
         store, keep = self.settings.store, self.settings.retention
         try:
@@ -186,18 +187,15 @@ class EvalSession:
 
     def run_item(self, item: pytest.Function, param: CaseParam) -> None:
         """Start the item's suite run if it has not started, wait for the item's own case, and raise its verdict."""
-        if self.settings.rescore is not None:
-            result = self._rescore_item(item, param)
-        else:
-            job = self._job_for(item, param)
-            tick = self.progress.tick if self.progress is not None else None
-            try:
-                result: CaseResult = wait(job.future, tick)
-            except (asyncio.CancelledError, concurrent.futures.CancelledError):
-                pytest.skip('evaltrace: the run stopped before this case finished')
-            run = self.run_of.get(item.nodeid)
-            if run is not None and run.items[-1][0] is item:
-                wait(run.done, tick)  # the last item reports the suite run's experiment too (its report, under xdist)
+        job = self._job_for(item, param)
+        tick = self.progress.tick if self.progress is not None else None
+        try:
+            result: CaseResult = wait(job.future, tick)
+        except (asyncio.CancelledError, concurrent.futures.CancelledError):
+            pytest.skip('evaltrace: the run stopped before this case finished')
+        run = self.run_of.get(item.nodeid)
+        if run is not None and run.items[-1][0] is item:
+            wait(run.done, tick)  # the last item reports the suite run's experiment too (its report, under xdist)
         item.user_properties.extend(_junit_properties(result))
         if result.status in ('failed', 'error'):
             hint = None if self.link_target().is_remote else f"see its trace: evaltrace show '{result.nodeid}'"
@@ -273,15 +271,23 @@ class EvalSession:
             runtime.results[result.nodeid] = result
             self.case_finished(result, info)
 
+        stand_ins: StandIns | None = None
+        if self.settings.rescore is None:
+            task, replay = make_task(runtime.bound_fn(holder or items[0][0]), fixtures), self._replay_config(runtime)
+        else:  # re-scoring: each case's stored output stands in for the task (see _rescore)
+            from ._rescore import stand_ins as load_stand_ins
+
+            stand_ins = load_stand_ins(self.settings, runtime, run.run_id, [it.nodeid for it, _ in items])
+            task, replay = stand_ins.task(items[0][0].nodeid), stand_ins.replay  # and each case its own, below
         shared = SuiteRunContext(
-            task=make_task(runtime.bound_fn(holder or items[0][0]), fixtures),
+            task=task,
             dataset=runtime.dataset,
             spec=runtime.spec,
             suite_id=run.run_id,
             suite_name=runtime.name,
             timeout=runtime.spec.timeout or self.settings.timeout,
             setup=setup,
-            replay=self._replay_config(runtime),
+            replay=replay,
             scrubber=self.scrubber,
             on_result=on_result,
             experiment=run.experiment,
@@ -293,8 +299,9 @@ class EvalSession:
             if it.nodeid in run.jobs:
                 continue
             work = CaseWork(p.case, p.case_name, it.nodeid, p.repeat, p.repeats)
+            case_run = shared if stand_ins is None else dataclasses.replace(shared, task=stand_ins.task(it.nodeid))
             job = CaseJob(
-                self.order.get(it.nodeid, 0), run.lane, functools.partial(run_case, work, shared),
+                self.order.get(it.nodeid, 0), run.lane, functools.partial(run_case, work, case_run),
                 scheduler.job_context(base),
             )  # fmt: skip
             job.future.add_done_callback(run.settle)
@@ -440,29 +447,6 @@ class EvalSession:
                 if it.nodeid in run.runtime.results
             )
         return out
-
-    def _rescore_item(self, item: pytest.Function, param: CaseParam) -> CaseResult:
-        """Re-scoring: the stored outputs stand in for the task (see _rescore), one suite run at a time."""
-        runtime = param.suite
-        if item.nodeid not in runtime.results:
-            self._plan(item.session.items)
-            run = self.run_of.get(item.nodeid)
-            items = run.items if run is not None and self.batch_mode else [(item, param)]
-            run_id = run.run_id if run is not None else suite_run_id(item, param)
-            info = run.suite_info() if run is not None else SuiteRun(run_id, runtime, Lane(1)).suite_info()
-            links = self.link_target()
-
-            def on_result(result: CaseResult) -> None:
-                result.trace_url = links.url(result.trace_id, result.span_id, anchor=_anchor(result.nodeid))
-                runtime.results[result.nodeid] = result
-                self.case_finished(result, info)
-
-            from ._rescore import rescore_works
-
-            works = [CaseWork(p.case, p.case_name, it.nodeid, p.repeat, p.repeats) for it, p in items]
-            timeout = runtime.spec.timeout or self.settings.timeout
-            rescore_works(self.settings, works, runtime, run_id, timeout, self.tracing(), on_result)
-        return runtime.results[item.nodeid]
 
     def _replay_config(self, runtime: SuiteRuntime) -> ReplayConfig | None:
         # Live (no cassette) unless the `record` setting or the suite turns recording on.

@@ -1,9 +1,7 @@
-"""`evaltrace show`: a case's trace from the local store, printed as a tree the way Logfire's live view shows it.
+"""`evaltrace show`: a case's trace from the local store, printed as a tree (see `_show_tree`).
 
-Each line is a span with its duration; model requests carry their tokens and cost and every parent the sums below
-it; tool calls show their arguments and result, model requests the newest input and the output messages
-(truncated), failed spans their exception, and spans carrying evaluator results (`assertions`, `scores`, `labels`,
-as pydantic-evals sets them) list those.
+The target is a case of the JSON report (its node id or case name), a trace id, or every failed case of the last
+run; its spans are read from the store (see `_records`) and printed with the case's evaluator results.
 """
 
 from __future__ import annotations
@@ -12,8 +10,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -22,64 +19,25 @@ import duckdb
 from ._cli_settings import SettingOffError
 from ._cli_settings import report_path as cli_report_path
 from ._cli_settings import store_path as cli_store_path
+from ._records import spans_of_traces, trace_ids_starting_with
+from ._show_tree import EVALUATION_KINDS, SpanNode, evaluation_lines, render_trace, short, span_tree
 from ._store import StoreError, open_store
-from ._usage import Usage, usage_of_span
 
 __all__ = (
     'ShowError',
-    'SpanNode',
     'add_show_parser',
     'find_cases',
     'load_trace',
-    'render_trace',
     'run_show',
     'show_command',
 )
 
 _FAILED = ('failed', 'error')
 _TRACE_ID = re.compile(r'[0-9a-f]{8,32}')
-_EVALUATION_KINDS = ('assertions', 'scores', 'labels')
 
 
 class ShowError(Exception):
     """The target could not be resolved or shown; the message is one line for the user."""
-
-
-@dataclass
-class SpanNode:
-    """One span of a trace with its children, in start order."""
-
-    span_id: str
-    parent_span_id: str | None
-    span_name: str
-    message: str
-    start_us: int
-    duration: float
-    level: str
-    kind: str
-    attributes: dict[str, Any]
-    exception_type: str | None = None
-    exception_message: str | None = None
-    children: list[SpanNode] = field(default_factory=list['SpanNode'])
-
-    @property
-    def usage(self) -> Usage | None:
-        """This span's own usage when it is a model request."""
-        return usage_of_span(self.attributes)
-
-    def total_usage(self) -> Usage:
-        """The usage of this span and every span below it."""
-        total = Usage()
-        for node in self.walk():
-            if (usage := node.usage) is not None:
-                total.add(usage)
-        return total
-
-    def walk(self) -> Iterator[SpanNode]:
-        """This span, then its descendants depth-first."""
-        yield self
-        for child in self.children:
-            yield from child.walk()
 
 
 # --- reading -----------------------------------------------------------------------------------------------------
@@ -87,177 +45,15 @@ class SpanNode:
 
 def resolve_trace_id(con: duckdb.DuckDBPyConnection, trace_id: str) -> str | None:
     """The full trace id for a full id or a unique prefix (8+ hex chars); None when no trace matches."""
-    rows = con.execute(
-        'SELECT DISTINCT trace_id FROM records WHERE starts_with(trace_id, ?) LIMIT 2', [trace_id.lower()]
-    ).fetchall()
-    if len(rows) > 1:
+    matches = trace_ids_starting_with(con, trace_id)
+    if len(matches) > 1:
         raise ShowError(f'trace id prefix {trace_id!r} matches several traces; give more characters')
-    return str(rows[0][0]) if rows else None
+    return matches[0] if matches else None
 
 
 def load_trace(con: duckdb.DuckDBPyConnection, trace_id: str) -> list[SpanNode]:
     """The root spans of a trace (usually one), each with its subtree; [] when the store has no such trace."""
-    rows = con.execute(
-        'SELECT span_id, parent_span_id, span_name, message, epoch_us(start_timestamp), duration, '
-        'CAST(level AS VARCHAR), kind, CAST(attributes AS VARCHAR), exception_type, exception_message '
-        'FROM records WHERE trace_id = ? ORDER BY start_timestamp, span_id',
-        [trace_id],
-    ).fetchall()
-    nodes: dict[str, SpanNode] = {}
-    for row in rows:
-        attributes: Any = json.loads(row[8]) if row[8] else {}
-        nodes[row[0]] = SpanNode(
-            span_id=row[0],
-            parent_span_id=row[1],
-            span_name=row[2] or '',
-            message=row[3] or '',
-            start_us=int(row[4]),
-            duration=float(row[5] or 0.0),
-            level=row[6] or 'info',
-            kind=row[7] or 'span',
-            attributes=cast('dict[str, Any]', attributes) if isinstance(attributes, dict) else {},
-            exception_type=row[9],
-            exception_message=row[10],
-        )
-    roots: list[SpanNode] = []
-    for node in nodes.values():  # rows came in start order, so children lists are in start order too
-        parent = nodes.get(node.parent_span_id) if node.parent_span_id else None
-        (parent.children if parent is not None else roots).append(node)
-    return roots
-
-
-# --- rendering ---------------------------------------------------------------------------------------------------
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 1:
-        return f'{seconds * 1000:.0f}ms' if seconds >= 0.001 else f'{seconds * 1000:.2f}ms'
-    return f'{seconds:.2f}s'
-
-
-def _cost(usd: float) -> str:
-    # Model requests often cost fractions of a cent: keep two significant digits down to 1e-8 USD.
-    return f'${usd:.{6 if usd >= 0.001 else 8}f}'.rstrip('0').rstrip('.') if usd else '$0'
-
-
-def _usage_text(usage: Usage, *, total: bool) -> str:
-    parts = [f'{usage.requests} req'] if total else []
-    parts.append(f'{usage.input_tokens:,} in / {usage.output_tokens:,} out tokens')
-    if usage.cost_usd:
-        parts.append(_cost(usage.cost_usd))
-    return ('Σ ' if total else '') + ' · '.join(parts)
-
-
-def _short(value: Any, limit: int) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    text = ' '.join(text.split())
-    return text if len(text) <= limit else text[: max(limit - 1, 0)] + '…'
-
-
-def _message_line(message: Mapping[str, Any], limit: int) -> str:
-    parts: list[str] = []
-    for part in cast('Sequence[Any]', message.get('parts') or []):
-        if not isinstance(part, dict):
-            continue
-        part = cast('dict[str, Any]', part)
-        kind = part.get('type')
-        if kind == 'tool_call':
-            parts.append(f'→ {part.get("name")}({_short(part.get("arguments", ""), limit)})')
-        elif kind == 'tool_call_response':
-            parts.append(f'← {part.get("name") or "tool"}: {_short(part.get("result", ""), limit)}')
-        elif kind == 'thinking':
-            parts.append(f'(thinking) {_short(part.get("content", ""), limit)}')
-        elif 'content' in part:
-            parts.append(_short(part['content'], limit))
-        else:
-            parts.append(f'[{kind}]')
-    return _short(f'{message.get("role", "?")}: ' + ' '.join(parts), limit)
-
-
-def _messages(value: Any) -> list[Mapping[str, Any]]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return []
-    if not isinstance(value, list):
-        return []
-    return [cast('Mapping[str, Any]', m) for m in cast('list[Any]', value) if isinstance(m, dict)]
-
-
-def _evaluation_lines(attributes: Mapping[str, Any], limit: int) -> list[str]:
-    lines: list[str] = []
-    for kind in _EVALUATION_KINDS:
-        results = attributes.get(kind)
-        if isinstance(results, str):
-            try:
-                results = json.loads(results)
-            except ValueError:
-                continue
-        if not isinstance(results, dict):
-            continue
-        for name, result in cast('dict[str, Any]', results).items():
-            result_dict = cast('dict[str, Any]', result) if isinstance(result, dict) else {'value': result}
-            value = result_dict.get('value')
-            reason = result_dict.get('reason')
-            tail = f' — {_short(reason, limit)}' if reason else ''
-            if kind == 'assertions':
-                lines.append(f'{"✔" if value is True else "✗"} {name}{tail}')
-            else:
-                lines.append(f'{kind[:-1]} {name}: {_short(value, limit)}{tail}')
-    return lines
-
-
-def _details(node: SpanNode, limit: int) -> list[str]:
-    attributes = node.attributes
-    lines: list[str] = []
-    tool = attributes.get('gen_ai.tool.name')
-    if tool is not None and node.usage is None:
-        arguments = attributes.get('gen_ai.tool.call.arguments', attributes.get('tool_arguments'))
-        result = attributes.get('gen_ai.tool.call.result', attributes.get('tool_response'))
-        line = f'{tool}({_short(arguments if arguments is not None else "", limit)})'
-        if result is not None:
-            line += f' → {_short(result, limit)}'
-        lines.append(line)
-    if node.usage is not None:
-        inputs = _messages(attributes.get('gen_ai.input.messages'))
-        if inputs:
-            lines.append(_message_line(inputs[-1], limit))  # the newest message; earlier ones were shown before
-        lines.extend(_message_line(m, limit) for m in _messages(attributes.get('gen_ai.output.messages')))
-    if node.exception_type:
-        lines.append(f'✗ {node.exception_type}: {_short(node.exception_message or "", limit)}')
-    lines.extend(_evaluation_lines(attributes, limit))
-    return lines
-
-
-def _label(node: SpanNode) -> str:
-    label = node.message or node.span_name
-    if node.kind == 'log':
-        return f'{node.level}: {label}' if node.level != 'info' else label
-    parts = [label, _duration(node.duration)]
-    if (own := node.usage) is not None:
-        parts.append(_usage_text(own, total=False))
-    else:
-        total = node.total_usage()
-        if total.requests:
-            parts.append(_usage_text(total, total=True))
-    return '  '.join(parts)
-
-
-def render_trace(roots: Sequence[SpanNode], out: TextIO, *, max_chars: int = 160) -> None:
-    """Write the span tree of a trace to `out`, one span per line with indented details."""
-
-    def emit(node: SpanNode, prefix: str, connector: str, child_prefix: str) -> None:
-        out.write(f'{prefix}{connector}{_label(node)}\n')
-        detail_prefix = prefix + child_prefix + ('│  ' if node.children else '   ')
-        for line in _details(node, max_chars):
-            out.write(f'{detail_prefix}{line}\n')
-        for i, child in enumerate(node.children):
-            last = i == len(node.children) - 1
-            emit(child, prefix + child_prefix, '└─ ' if last else '├─ ', '   ' if last else '│  ')
-
-    for root in roots:
-        emit(root, '', '', '')
+    return span_tree(spans_of_traces(con, [trace_id]).get(trace_id, []))
 
 
 # --- resolving the target ----------------------------------------------------------------------------------------
@@ -360,14 +156,14 @@ def _show_one(
     out.write(_header(case, trace_id) + '\n')
     render_trace(roots, out, max_chars=max_chars)
     # The report's evaluator results, unless the spans already showed them.
-    has_span_results = any(k in n.attributes for r in roots for n in r.walk() for k in _EVALUATION_KINDS)
+    has_span_results = any(k in n.span.attributes for r in roots for n in r.walk() for k in EVALUATION_KINDS)
     if case is not None and not has_span_results:
-        lines = _evaluation_lines(case, max_chars)
+        lines = evaluation_lines(case, max_chars)
         failures = case.get('evaluator_failures')
         for failure in cast('list[Any]', failures) if isinstance(failures, list) else []:
             if isinstance(failure, dict):
                 failure = cast('dict[str, Any]', failure)
-                lines.append(f'✗ {failure.get("name")} raised: {_short(failure.get("error_message", ""), max_chars)}')
+                lines.append(f'✗ {failure.get("name")} raised: {short(failure.get("error_message", ""), max_chars)}')
         if lines:
             out.write('evaluators\n')
             out.writelines(f'   {line}\n' for line in lines)

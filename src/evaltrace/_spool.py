@@ -1,100 +1,43 @@
-"""The spool of the local trace store: every process appends its finished spans, scrubbed, to a JSON-lines file.
+"""Writing the local trace store's spool: each process appends its finished spans, scrubbed, to a JSON-lines file.
 
-Each process (the controller and every xdist worker) writes `<store dir>/spool/<run id>-<worker>-<pid>.jsonl`
-through a `SpoolSpanProcessor`, in batches, each flushed to the OS, so a crash keeps what was already written. Each line is one row of the
-store's `records` table (Logfire's columns, plus `run_id`).
+Each process (the controller and every xdist worker) writes its own spool file (see `_store_files.spool_file`)
+through a `SpoolSpanProcessor`, in batches, each flushed to the OS, so a crash keeps what was already written. Each
+line is one row of the store's `records` table (Logfire's columns, plus `run_id`).
 
-The HTML report of a run reads its spans straight from here (`read_spool`); the DuckDB store (`_store`) imports
-the spool when it is first queried. So a run never pays for DuckDB.
+The HTML report of a run reads its spans straight from the spool (see `_records`); the DuckDB store (`_store`)
+imports the spool when it is first queried. So a run never pays for DuckDB.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any, cast
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
-from pydantic_core import from_json, to_json
+from pydantic_core import to_json
 
 from ._scrub import SecretScrubber
-
-try:  # POSIX only; on Windows a merge may race with a live writer (see `locked`).
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None
+from ._store_files import locked, spool_file
 
 __all__ = (
-    'DEFAULT_STORE_PATH',
-    'LEVEL_NAMES',
-    'RECORD_COLUMNS',
     'SpoolSpanExporter',
     'SpoolSpanProcessor',
-    'StoreError',
-    'locked',
-    'read_retention',
-    'read_spool',
     'span_to_line',
-    'spool_dir',
     'spool_span_processor',
-    'spooled_runs',
-    'write_retention',
 )
-
-DEFAULT_STORE_PATH = Path('.evaltrace/traces.duckdb')
-LEVEL_NAMES = ('trace', 'debug', 'info', 'notice', 'warn', 'error', 'fatal')
-
-
-class StoreError(Exception):
-    """The trace store is missing, corrupt, locked or from another schema; the message is one line for the user."""
-
 
 # Lowest logfire level number of each name, as in `logfire._internal.constants.LEVEL_NUMBERS`.
 _LEVEL_FLOORS = ((21, 'fatal'), (17, 'error'), (13, 'warn'), (10, 'notice'), (9, 'info'), (5, 'debug'), (1, 'trace'))
-
-# (column, DuckDB type). The first twenty are the columns Logfire documents for its `records` table; the rest are
-# Logfire columns we also fill, plus `run_id`. The spool files hold the same keys, so `read_json` maps them 1:1.
-RECORD_COLUMNS: tuple[tuple[str, str], ...] = (
-    ('start_timestamp', 'TIMESTAMPTZ'),
-    ('end_timestamp', 'TIMESTAMPTZ'),
-    ('duration', 'DOUBLE'),
-    ('trace_id', 'VARCHAR'),
-    ('span_id', 'VARCHAR'),
-    ('parent_span_id', 'VARCHAR'),
-    ('kind', 'VARCHAR'),
-    ('level', 'LEVEL'),
-    ('span_name', 'VARCHAR'),
-    ('message', 'VARCHAR'),
-    ('attributes', 'JSON'),
-    ('tags', 'VARCHAR[]'),
-    ('is_exception', 'BOOLEAN'),
-    ('exception_type', 'VARCHAR'),
-    ('exception_message', 'VARCHAR'),
-    ('exception_stacktrace', 'VARCHAR'),
-    ('otel_status_code', 'VARCHAR'),
-    ('otel_scope_name', 'VARCHAR'),
-    ('service_name', 'VARCHAR'),
-    ('deployment_environment', 'VARCHAR'),
-    ('otel_status_message', 'VARCHAR'),
-    ('otel_span_kind', 'VARCHAR'),
-    ('otel_events', 'JSON'),
-    ('otel_links', 'JSON'),
-    ('otel_resource_attributes', 'JSON'),
-    ('attributes_json_schema', 'JSON'),
-    ('service_version', 'VARCHAR'),
-    ('process_pid', 'INTEGER'),
-    ('run_id', 'VARCHAR'),
-)
 
 # Logfire attributes that become columns of their own (as in Logfire) instead of staying in `attributes`.
 _PROMOTED_ATTRIBUTES = frozenset(
@@ -265,23 +208,6 @@ def _str_or_none(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def spool_dir(store_path: Path | str = DEFAULT_STORE_PATH) -> Path:
-    """The folder where processes append spans before they are merged into the store."""
-    return Path(store_path).parent / 'spool'
-
-
-@contextlib.contextmanager
-def locked(file: IO[Any]) -> Generator[None]:
-    if fcntl is None:  # pragma: no cover
-        yield
-        return
-    fcntl.flock(file.fileno(), fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(file.fileno(), fcntl.LOCK_UN)
-
-
 class SpoolSpanExporter(SpanExporter):
     """Appends finished spans, as scrubbed `records` rows, to one JSON-lines spool file (one per process)."""
 
@@ -399,56 +325,6 @@ def spool_span_processor(
         schedule_delay_millis: Longest time a finished span waits before it is written (checked as spans end).
     """
     worker = worker or os.environ.get('PYTEST_XDIST_WORKER', 'main')
-    path = spool_dir(store_path) / f'{run_id}-{worker}-{os.getpid()}.jsonl'
+    path = spool_file(store_path, run_id, worker, os.getpid())
     exporter = SpoolSpanExporter(path, run_id, SecretScrubber(extra_patterns))
     return SpoolSpanProcessor(exporter, max_delay_s=schedule_delay_millis / 1000)
-
-
-def read_spool(store_path: Path | str, run_id: str | None = None) -> Iterator[dict[str, Any]]:
-    """The records in the spool (of one run, if given), in file order; a line cut short by a crash is skipped."""
-    directory = spool_dir(store_path)
-    if not directory.is_dir():
-        return
-    for path in sorted(directory.glob(f'{run_id}-*' if run_id else '*')):
-        if not path.name.endswith(('.jsonl', '.merging')):
-            continue
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:  # claimed by a merge meanwhile
-            continue
-        for raw in data.splitlines():
-            try:
-                record = from_json(raw)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield cast('dict[str, Any]', record)
-
-
-def spooled_runs(store_path: Path | str) -> set[str]:
-    """The run ids that have spool files waiting to be merged into the store."""
-    directory = spool_dir(store_path)
-    if not directory.is_dir():
-        return set()
-    # `<run id>-<worker>-<pid>.jsonl`, or that name plus `.<hex>.merging` once a merge claimed it.
-    names = (p.name.partition('.jsonl')[0] for p in directory.iterdir() if p.name.endswith(('.jsonl', '.merging')))
-    return {name.rsplit('-', 2)[0] for name in names}
-
-
-def _retention_file(store_path: Path | str) -> Path:
-    return spool_dir(store_path) / 'retention'
-
-
-def write_retention(store_path: Path | str, keep_runs: int | None) -> None:
-    """Record the configured retention beside the spool, for the merge that a later query runs (see `_store`)."""
-    path = _retention_file(store_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(str(keep_runs or 0), encoding='utf-8')
-
-
-def read_retention(store_path: Path | str) -> int | None:
-    """The retention the last run configured (None: keep every run, or none recorded)."""
-    try:
-        return int(_retention_file(store_path).read_text(encoding='utf-8').strip()) or None
-    except (OSError, ValueError):
-        return None

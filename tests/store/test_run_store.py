@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from evaltrace._html import read_page_data
-from evaltrace._spool import read_retention, spool_dir, spooled_runs
 from evaltrace._store import open_store
+from evaltrace._store_files import read_retention, spool_dir, spooled_runs
 from tests.conftest import EvalProject
 
 SUITE = """

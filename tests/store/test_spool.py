@@ -13,17 +13,10 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from evaltrace._records import read_spool
 from evaltrace._scrub import SecretScrubber, key_patterns, required_literal
-from evaltrace._spool import (
-    SpoolSpanExporter,
-    SpoolSpanProcessor,
-    read_retention,
-    read_spool,
-    span_to_line,
-    spool_dir,
-    spooled_runs,
-    write_retention,
-)
+from evaltrace._spool import SpoolSpanExporter, SpoolSpanProcessor, span_to_line
+from evaltrace._store_files import read_retention, spool_dir, spooled_runs, write_retention
 
 
 def finished_span(

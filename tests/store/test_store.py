@@ -18,9 +18,9 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
 from evaltrace._scrub import SecretScrubber
-from evaltrace._spool import RECORD_COLUMNS, spool_dir
 from evaltrace._sql import query_store
 from evaltrace._store import StoreError, merge_spool, open_store
+from evaltrace._store_files import RECORD_COLUMNS, spool_dir
 from tests.store._support import Recorder, spawn_writer
 
 # The three queries of the seed's "Querying Data with SQL" section, verbatim.
