@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.conftest import EvalProject
-from tests.faults._endpoints import broken_endpoint
+from tests.support.broken_endpoints import broken_endpoint
+from tests.support.eval_project import EvalProject
 
 SUITE = """
 import evaltrace

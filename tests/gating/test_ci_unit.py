@@ -5,7 +5,7 @@ from __future__ import annotations
 from evaltrace._baseline import apply_baseline, make_baseline
 from evaltrace._ci import github_annotations, markdown_summary, verdict
 from evaltrace._gates import Gate
-from tests.gating._reports import case, report
+from tests.support.reports import case, report
 
 
 def test_markdown_has_suites_gates_deltas_and_failed_cases_with_links() -> None:

@@ -10,7 +10,7 @@ from evaltrace._ci import markdown_summary, verdict
 from evaltrace._decide import STOPPED_REASON, GateFailure, decide, gate_failures, is_gate, report_verdict
 from evaltrace._gates import Gate
 from evaltrace._summary import summary_lines
-from tests.gating._reports import case, report
+from tests.support.reports import case, report
 
 PASSING = [case('a'), case('b')]
 ONE_FAILING = [case('a'), case('b', 'failed')]

@@ -6,7 +6,7 @@ import pytest
 
 from evaltrace._gates import Gate, compute_stats, evaluate_gate, gate_from_mapping, logical_cases, wilson_lower_bound
 from evaltrace._verdict import passing_by_k_of_n
-from tests.gating._reports import case
+from tests.support.reports import case
 
 CASES = [
     case('a', ok=True, score=0.9, cost=0.01, tokens=100, duration=0.1),

@@ -8,7 +8,7 @@ from typing import Any
 from evaltrace._html import read_page_data
 from evaltrace._spool import read_retention, spool_dir, spooled_runs
 from evaltrace._store import open_store
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 SUITE = """
 import evaltrace
