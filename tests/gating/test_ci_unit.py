@@ -22,14 +22,6 @@ def test_markdown_has_suites_gates_deltas_and_failed_cases_with_links() -> None:
     assert '- **b** in `evals/test_x.py::test_x` (failed): b went wrong - [trace](https://example.test/trace/b)' in text
 
 
-def test_verdict_words_follow_the_exit_statuses() -> None:
-    assert verdict(report([case('a')])) == 'passed'
-    assert verdict(report([case('a', 'failed')])) == 'failed'
-    assert verdict(report([case('a', 'failed')], gate=Gate(max_errors=0))) == 'passed'
-    assert verdict(report([case('a', 'error')], gate=Gate(max_errors=0))) == 'gate failed'
-    assert verdict(report([case('a')], complete=False)) == 'incomplete'
-
-
 def test_one_error_annotation_per_failing_case_with_its_link_escaped() -> None:
     failing = case('b, "odd": 100%', 'failed')
     failing.failures = ['line one\nline two']
