@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 CLASS_SUITE = """
 import asyncio

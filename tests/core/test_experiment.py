@@ -12,7 +12,7 @@ import pytest
 from logfire.testing import CaptureLogfire
 
 from evaltrace._upstream import EXPECTED_SIGNATURES, UpstreamChanged, check_upstream
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 SCHEMA = json.loads((Path(__file__).parents[2] / 'src/evaltrace/report.schema.json').read_text())
 

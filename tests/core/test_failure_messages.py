@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 # A tool that raises inside a pydantic-ai agent run: the traceback passes through ~60 frames of pydantic-ai,
 # pydantic-graph, anyio, pydantic-evals and evaltrace between the user's suite function and the user's tool.

@@ -13,8 +13,8 @@ import pytest
 from evaltrace._filter import FilterError, parse_filter
 from evaltrace._merge import merge_reports
 from evaltrace._shard import ShardPlan, plan_digest
-from tests.conftest import EvalProject
-from tests.gating._reports import case, report
+from tests.support.eval_project import EvalProject
+from tests.support.reports import case, report
 
 SCHEMA = json.loads((Path(__file__).parents[2] / 'src/evaltrace/report.schema.json').read_text())
 

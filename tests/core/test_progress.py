@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from evaltrace._progress import SuiteRunProgress
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 A = 'evals/test_x.py::test_x[True]'
 B = 'evals/test_x.py::test_x[False]'

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 PARAMETRIZED = """
 import pytest

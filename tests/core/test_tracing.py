@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from evaltrace._usage import usage_of_span
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 SUITE = """
 import asyncio

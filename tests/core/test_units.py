@@ -1,4 +1,4 @@
-"""Pure logic: settings precedence, trace links, usage sums, Wilson bounds, exit statuses."""
+"""Pure logic: settings precedence, trace links, usage sums, scrubbing of eval content."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evaltrace._gates import Gate, compute_stats, evaluate_gate, wilson_lower_bound
 from evaltrace._links import LinkTarget, logfire_trace_url, project_url_from_credentials, template_trace_url
-from evaltrace._results import CaseResult, EvalValue
 from evaltrace._settings import Settings
 from evaltrace._settings_resolve import resolve_values
 from evaltrace._settings_table import SETTINGS
@@ -95,48 +93,6 @@ def test_only_model_request_spans_count_as_usage() -> None:
     assert usage_of_span(request) == Usage(1, 10, 2, 0.5)
     assert usage_of_span(agent_run) is None
     assert usage_of_span({'http.method': 'POST'}) is None
-
-
-def test_wilson_lower_bound_is_strict_for_small_samples() -> None:
-    assert wilson_lower_bound(3, 3) == pytest.approx(0.4385, abs=1e-3)
-    assert wilson_lower_bound(300, 300) == pytest.approx(0.9874, abs=1e-3)
-    assert wilson_lower_bound(0, 0) == 0.0
-
-
-def _case(name: str, status: str, score: float, cost: float, repeat: int | None = None) -> CaseResult:
-    return CaseResult(
-        suite='s',
-        case=name,
-        nodeid=f's[{name}#{repeat}]',
-        status=status,  # pyright: ignore[reportArgumentType]
-        repeat=repeat,
-        assertions={'ok': EvalValue(status == 'passed')},
-        scores={'quality': EvalValue(score)},
-        task_usage=Usage(1, 100, 10, cost),
-        duration_s=score,
-    )
-
-
-def test_gates_check_each_threshold() -> None:
-    cases = [_case('a', 'passed', 0.9, 0.01), _case('b', 'failed', 0.5, 0.03), _case('c', 'error', 0.1, 0.0)]
-    stats = compute_stats(cases)
-    gate = Gate(
-        min_pass_rate=0.3, min_score_avg={'quality': 0.6}, max_errors=0, max_cost_usd=0.05, max_total_tokens=330
-    )
-    results = {g.name: g for g in evaluate_gate(gate, stats, 's')}
-    assert results['min_pass_rate'].passed and results['min_pass_rate'].actual == pytest.approx(1 / 3, abs=1e-6)
-    assert not results['min_score_avg[quality]'].passed
-    assert not results['max_errors'].passed
-    assert results['max_cost_usd'].passed
-    assert results['max_total_tokens'].passed and results['max_total_tokens'].actual == 330
-
-
-def test_k_of_n_repeats() -> None:
-    runs = [_case('a', 'passed', 1, 0, 1), _case('a', 'failed', 1, 0, 2), _case('a', 'passed', 1, 0, 3)]
-    assert compute_stats(runs).pass_rate == 0.0  # by default every repeat must pass
-    stats = compute_stats(runs, {'s': 2})
-    assert stats.pass_rate == 1.0
-    assert stats.flaky == [{'case': 's[a]', 'passed': 2, 'runs': 3, 'pass_ratio': 0.6667}]
 
 
 def test_scrubbing_keeps_eval_content_that_only_mentions_a_sensitive_word() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 SUITE = """
 import asyncio
@@ -38,7 +38,9 @@ def test_xdist_run_matches_a_plain_run(project: EvalProject, upper_cases: Any) -
     project.write('evals/test_beta.py', SUITE.format(name='beta', options=', gate=evaltrace.Gate(min_pass_rate=0.9)'))
     project.write('tests/test_plain.py', 'def test_plain():\n    assert True\n')
 
-    plain = project.pytester.runpytest_subprocess('evals', 'tests', '-p', 'no:cacheprovider')
+    # The plain run in-process (as other serial-versus-xdist tests do): it spares a third interpreter that imports
+    # everything again; the xdist run stays a subprocess, whose two workers are real processes either way.
+    plain = project.pytester.runpytest_inprocess('evals', 'tests', '-p', 'no:cacheprovider')
     plain_report = project.report()
     (project.path / '.evaltrace/report.json').unlink()
     parallel = project.pytester.runpytest_subprocess('evals', 'tests', '-p', 'no:cacheprovider', '-n', '2')

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from evaltrace._settings_resolve import check_table_keys, resolve_values
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 
 def _resolve(cli: dict[str, Any] | None = None, table: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 # The bad suite sits between two good ones of the same module: the decorator runs at import, so a setting it
 # rejected there would fail the whole module.

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 SUITE = """
 import evaltrace

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from evaltrace._journal import journal_paths
-from tests.conftest import EvalProject
-from tests.faults.test_interrupts import _start, _statuses, _wait_in_flight
+from tests.support.blocking_run import case_statuses, start_blocking_run, wait_in_flight
+from tests.support.eval_project import EvalProject
 
 
 def _pytest(project: EvalProject, *args: str) -> subprocess.CompletedProcess[str]:
@@ -28,9 +28,9 @@ def test_a_second_pytest_leaves_a_live_runs_journal_and_recovers_it_once_the_run
     project: EvalProject,
 ) -> None:
     report = project.path / '.evaltrace/report.json'
-    proc = _start(project)
+    proc = start_blocking_run(project)
     try:
-        _wait_in_flight(project, proc)
+        wait_in_flight(project, proc)
         live = journal_paths(report)
         assert len(live) == 1
         before = live[0].read_text()
@@ -49,7 +49,7 @@ def test_a_second_pytest_leaves_a_live_runs_journal_and_recovers_it_once_the_run
     assert len(lines) == 1 and '2 finished case(s) of a killed run' in lines[0], third.stdout
     data = json.loads(report.read_text())
     assert data['interrupted'] == 'killed' and data['complete'] is False
-    assert _statuses(data) == {'c0': 'passed', 'c1': 'passed'}
+    assert case_statuses(data) == {'c0': 'passed', 'c1': 'passed'}
     assert journal_paths(report) == []
 
 
@@ -86,7 +86,7 @@ def test_malformed_journal_lines_are_skipped_and_said_never_an_internalerror(pro
     assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, out
     assert 'recovered 1 finished case(s) of a killed run' in out and '5 malformed line(s) skipped' in out
     data = json.loads((project.path / '.evaltrace/report.json').read_text())
-    assert _statuses(data) == {'good': 'passed'}
+    assert case_statuses(data) == {'good': 'passed'}
 
 
 def test_only_malformed_lines(project: EvalProject) -> None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 FAKE_SERVER = Path(__file__).parents[1] / 'support' / 'fake_openai.py'
 

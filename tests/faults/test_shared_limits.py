@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 from tests.support.fake_openai import Reply, serve_openai
 
 ARGS_RATE = ('evals', '-p', 'no:cacheprovider', '--evaltrace-rate-limit-rpm=1', '--evaltrace-timeout=3')

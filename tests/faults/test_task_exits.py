@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 SUITE = """
 import evaltrace

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from tests.conftest import EvalProject
-from tests.faults._endpoints import broken_endpoint
+from evaltrace._telemetry import FLUSH_BUDGET_S
+from tests.support.broken_endpoints import broken_endpoint
+from tests.support.eval_project import EvalProject
 
 SUITE = """
 import evaltrace
@@ -18,12 +19,31 @@ async def test_words(inputs: str) -> str:
 """
 
 
-@pytest.mark.parametrize('mode', ['closed', 'reset', '503', 'hang'])
+# (mode, the exporter's own timeout in seconds, the reason the line gives). A backend that refuses, resets or
+# answers 503 fails each export once the OTLP exporter has retried for its timeout: given 0.5 s, well inside the
+# flush budget, the export itself fails and trips the breaker. A backend that never answers is left the exporter's
+# default (10 s): the export is still in flight when the session ends, and the flush budget is what bounds the wait.
+MODES = [
+    ('closed', '0.5', 'export failed'),
+    ('reset', '0.5', 'export failed'),
+    ('503', '0.5', 'export failed'),
+    ('hang', None, f'no successful export within {FLUSH_BUDGET_S:g} s'),
+]
+
+
+@pytest.mark.parametrize(('mode', 'exporter_timeout', 'reason'), MODES, ids=[m[0] for m in MODES])
 def test_dead_backend_changes_nothing_but_one_line(
-    project: EvalProject, upper_cases: object, mode: str, monkeypatch: pytest.MonkeyPatch
+    project: EvalProject,
+    upper_cases: object,
+    mode: str,
+    exporter_timeout: str | None,
+    reason: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     project.dataset('words', upper_cases(4), ['EqualsExpected'])  # type: ignore[operator]
     project.write('evals/test_words.py', SUITE)
+    if exporter_timeout is not None:
+        monkeypatch.setenv('OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', exporter_timeout)
     with broken_endpoint(mode) as url:
         monkeypatch.setenv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', url)
         result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', timeout=60)
@@ -34,7 +54,7 @@ def test_dead_backend_changes_nothing_but_one_line(
     assert project.report()['complete'] is True
     lines = [line for line in result.outlines if 'traces could not be sent' in line]
     assert len(lines) == 1
-    assert url in lines[0]
+    assert f'({url}: {reason})' in lines[0]
     assert 'evaltrace show' in lines[0]
     assert 'report.json' in lines[0]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 TIMEOUT_SUITE = """
 import asyncio, time, threading

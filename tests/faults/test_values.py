@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from evaltrace._bounds import CIRCULAR, bound_text, bound_value
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 UNSERIALISABLE_SUITE = """
 import evaltrace

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evaltrace._session import EXIT_HARNESS_ERROR
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 SUITE = """
 import evaltrace

@@ -9,7 +9,7 @@ import pytest
 
 from evaltrace._baseline import BaselineError, apply_baseline, load_baseline, make_baseline, save_baseline
 from evaltrace._gates import Gate
-from tests.gating._reports import SUITE, case, report
+from tests.support.reports import SUITE, case, report
 
 BASE_CASES = [
     case('stays', ok=True, score=0.9, cost=0.010),

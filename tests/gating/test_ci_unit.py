@@ -5,7 +5,7 @@ from __future__ import annotations
 from evaltrace._baseline import apply_baseline, make_baseline
 from evaltrace._ci import github_annotations, markdown_summary, verdict
 from evaltrace._gates import Gate
-from tests.gating._reports import case, report
+from tests.support.reports import case, report
 
 
 def test_markdown_has_suites_gates_deltas_and_failed_cases_with_links() -> None:
@@ -20,14 +20,6 @@ def test_markdown_has_suites_gates_deltas_and_failed_cases_with_links() -> None:
     assert '| evals/test_x.py::test_x | score quality | 0.900 | 0.700 | -0.200 |' in text
     assert '**Newly failing (1):** `evals/test_x.py::test_x[b]`' in text
     assert '- **b** in `evals/test_x.py::test_x` (failed): b went wrong - [trace](https://example.test/trace/b)' in text
-
-
-def test_verdict_words_follow_the_exit_statuses() -> None:
-    assert verdict(report([case('a')])) == 'passed'
-    assert verdict(report([case('a', 'failed')])) == 'failed'
-    assert verdict(report([case('a', 'failed')], gate=Gate(max_errors=0))) == 'passed'
-    assert verdict(report([case('a', 'error')], gate=Gate(max_errors=0))) == 'gate failed'
-    assert verdict(report([case('a')], complete=False)) == 'incomplete'
 
 
 def test_one_error_annotation_per_failing_case_with_its_link_escaped() -> None:

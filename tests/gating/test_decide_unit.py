@@ -10,7 +10,7 @@ from evaltrace._ci import markdown_summary, verdict
 from evaltrace._decide import STOPPED_REASON, GateFailure, decide, gate_failures, is_gate, report_verdict
 from evaltrace._gates import Gate
 from evaltrace._summary import summary_lines
-from tests.gating._reports import case, report
+from tests.support.reports import case, report
 
 PASSING = [case('a'), case('b')]
 ONE_FAILING = [case('a'), case('b', 'failed')]
@@ -23,6 +23,7 @@ ONE_FAILING = [case('a'), case('b', 'failed')]
         (report(ONE_FAILING), {}, 'failed', 1),
         (report(ONE_FAILING, gate=Gate(max_errors=0)), {}, 'passed', 0),  # under a passing gate
         (report(ONE_FAILING, gate=Gate(min_pass_rate=0.9)), {}, 'gate failed', 6),
+        (report([case('a', 'error')], gate=Gate(max_errors=0)), {}, 'gate failed', 6),
         (report(ONE_FAILING, gate=Gate()), {}, 'failed', 1),  # an empty gate is no gate
         (report(ONE_FAILING, session_gate=Gate()), {}, 'failed', 1),
         (report(ONE_FAILING, session_gate=Gate(max_errors=0)), {}, 'passed', 0),
@@ -43,6 +44,8 @@ def test_the_one_rule(data: dict[str, Any], kwargs: dict[str, Any], word: str, s
     result = decide(data, **kwargs)
     assert (result.word, result.exit_status) == (word, status)
     assert result.reason
+    if not kwargs:  # what the report alone holds: the word the CI outputs read from it is the same
+        assert verdict(data) == word
 
 
 @pytest.mark.parametrize('gate', [Gate(), Gate(max_errors=0)])

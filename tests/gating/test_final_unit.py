@@ -17,7 +17,7 @@ from evaltrace._merge import merge_reports
 from evaltrace._report import SuiteInfo, build_report, read_report
 from evaltrace._results import CaseResult
 from evaltrace._summary import summary_lines
-from tests.gating._reports import SUITE, case, report
+from tests.support.reports import SUITE, case, report
 
 REGRESSIONS = Gate(min_pass_rate=0.5, no_assertion_regressions=True, max_cost_increase_pct=20)
 

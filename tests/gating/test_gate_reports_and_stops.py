@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.conftest import EvalProject
-from tests.gating.test_gating_runs import SUITE, WORDS
+from tests.support.eval_project import EvalProject
+from tests.support.words_suite import SUITE, WORDS
 
 FOUR_WORDS = WORDS[:4]  # 3 pass, `bad` fails its assertion
 

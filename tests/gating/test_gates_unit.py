@@ -6,7 +6,7 @@ import pytest
 
 from evaltrace._gates import Gate, compute_stats, evaluate_gate, gate_from_mapping, logical_cases, wilson_lower_bound
 from evaltrace._verdict import passing_by_k_of_n
-from tests.gating._reports import case
+from tests.support.reports import case
 
 CASES = [
     case('a', ok=True, score=0.9, cost=0.01, tokens=100, duration=0.1),
@@ -42,6 +42,23 @@ def test_each_gate_kind_passes_at_its_threshold_and_fails_past_it(
     assert bad.threshold == (breaks if not isinstance(breaks, dict) else next(iter(breaks.values())))
 
 
+def test_one_gate_checks_each_of_its_thresholds() -> None:
+    cases = [
+        case('a', score=0.9, cost=0.01, tokens=110),
+        case('b', 'failed', score=0.5, cost=0.03, tokens=110),
+        case('c', 'error', score=0.1, tokens=110),
+    ]
+    gate = Gate(
+        min_pass_rate=0.3, min_score_avg={'quality': 0.6}, max_errors=0, max_cost_usd=0.05, max_total_tokens=330
+    )
+    results = {g.name: g for g in evaluate_gate(gate, compute_stats(cases), 'suite')}
+    assert results['min_pass_rate'].passed and results['min_pass_rate'].actual == pytest.approx(1 / 3, abs=1e-6)
+    assert not results['min_score_avg[quality]'].passed
+    assert not results['max_errors'].passed
+    assert results['max_cost_usd'].passed
+    assert results['max_total_tokens'].passed and results['max_total_tokens'].actual == 330
+
+
 def test_a_gate_on_a_missing_score_fails() -> None:
     [result] = evaluate_gate(Gate(min_score_avg={'nope': 0.1}), compute_stats(CASES), 'suite')
     assert (result.actual, result.passed) == (None, False)
@@ -71,10 +88,12 @@ def test_zero_thresholds_are_real_thresholds() -> None:
     assert Gate(max_score_drop=0.0).has_regression_gates
 
 
-def test_wilson_lower_bound() -> None:
+def test_wilson_lower_bound_is_strict_for_small_samples() -> None:
     assert wilson_lower_bound(0, 0) == 0.0
+    assert wilson_lower_bound(3, 3) == pytest.approx(0.4385, abs=1e-3)
     assert wilson_lower_bound(10, 10) == pytest.approx(0.7225, abs=1e-4)
     assert wilson_lower_bound(100, 100) == pytest.approx(0.963, abs=1e-3)
+    assert wilson_lower_bound(300, 300) == pytest.approx(0.9874, abs=1e-3)
     # A perfect small sample does not clear a gate a large one does.
     assert wilson_lower_bound(3, 3) < 0.9 < wilson_lower_bound(100, 100)
 
@@ -92,11 +111,12 @@ def test_k_of_n_folds_repeats_and_reports_flaky_cases_with_their_ratio() -> None
     folded = {lc.key.split('[')[-1].rstrip(']'): lc for lc in logical_cases(runs, {suite: 2})}
     assert (folded['a'].passed, folded['b'].passed) == (True, False)
     assert not any(lc.passed for lc in logical_cases(runs))  # by default every repeat must pass
+    assert compute_stats(runs).pass_rate == 0.0
     stats = compute_stats(runs, {suite: 2})
     assert (stats.logical_cases, stats.logical_passed, stats.pass_rate) == (2, 1, 0.5)
-    assert sorted((f['case'], f['passed'], f['runs'], f['pass_ratio']) for f in stats.flaky) == [
-        (f'{suite}[a]', 2, 3, 0.6667),
-        (f'{suite}[b]', 1, 3, 0.3333),
+    assert sorted(stats.flaky, key=lambda f: str(f['case'])) == [
+        {'case': f'{suite}[a]', 'passed': 2, 'runs': 3, 'pass_ratio': 0.6667},
+        {'case': f'{suite}[b]', 'passed': 1, 'runs': 3, 'pass_ratio': 0.3333},
     ]
     assert passing_by_k_of_n(runs, {suite: 2}) == {r.nodeid for r in runs[:3]}
     assert passing_by_k_of_n(runs, {}) == set()

@@ -9,7 +9,7 @@ import pytest
 from evaltrace._gates import Gate
 from evaltrace._merge import merge_reports
 from evaltrace._shard import ShardPlan, assign_shards, plan_digest
-from tests.gating._reports import case, report
+from tests.support.reports import case, report
 
 
 def test_assignment_is_deterministic_and_balanced_by_case_count() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from evaltrace._baseline import apply_baseline, make_baseline
 from evaltrace._summary import MAX_LINE, MAX_LISTED, baseline_lines
-from tests.gating._reports import case, report
+from tests.support.reports import case, report
 
 SUITE = 'evals/test_support_agent_with_a_long_name.py::test_support_agent_with_a_long_name'
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from tests.store.conftest import recorder_factory, store_path  # noqa: F401  (a store filled by real spans)
 from tests.support.chromium import CHROMIUM_ARGS, CHROMIUM_PATH
 
 CHROMIUM = Path(CHROMIUM_PATH)

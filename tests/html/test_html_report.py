@@ -10,7 +10,7 @@ import pytest
 
 from evaltrace._html import CHUNK_CASES, build_html, case_anchor, read_page_data, write_html_safely
 from evaltrace._session import _anchor  # pyright: ignore[reportPrivateUsage]
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 SUITE = """
 import evaltrace

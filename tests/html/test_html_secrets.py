@@ -8,8 +8,8 @@ from pathlib import Path
 
 from evaltrace._html import read_page_data, write_html_report
 from evaltrace._store import merge_spool
-from tests.conftest import EvalProject
-from tests.store._support import Recorder
+from tests.support.eval_project import EvalProject
+from tests.support.spool_recorder import Recorder
 
 BEARER = 'Bearer tok_9f8e7d6c5b4a39281706'
 SK_KEY = 'sk-proj-AbCdEfGhIjKlMnOpQrStUvWx1234'

@@ -3,9 +3,8 @@
 The suite's task runs a pydantic-ai `Agent` on the real `OpenAIChatModel` pointed at the fake OpenAI server (its URL
 comes from an environment variable set here), so recording goes through the real provider client and transport.
 
-The inner runs are in-process: pytester drops the modules an inner run imported when it ends, so the client
-libraries are imported by this module first; otherwise every run re-imports them (seconds each), instruments a
-fresh copy of httpx2 on top of the old one's instrumentation, and re-imports duckdb's extension, which aborts.
+The inner runs are in-process; the client libraries they use stay imported for the whole session (see
+tests/support/preload.py).
 """
 
 from __future__ import annotations
@@ -18,35 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import genai_prices
-import httpx2
 import logfire._internal.integrations.httpx as logfire_httpx
-import openai
-import pydantic_ai.models.openai
-import pydantic_ai.providers.openai
 import pytest
 import yaml
 from logfire.testing import CaptureLogfire
 from opentelemetry.sdk.trace import ReadableSpan
 
-import evaltrace._session
-import evaltrace._store
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 from tests.support.fake_openai import FakeOpenAI, RecordedRequest, Reply, serve_openai
-
-# Imported here once, so in-process inner runs don't import them afresh (see the module docstring).
-PRELOADED = (
-    duckdb,
-    genai_prices,
-    httpx2,
-    logfire_httpx,
-    openai,
-    pydantic_ai.models.openai,
-    pydantic_ai.providers.openai,
-    evaltrace._session,
-    evaltrace._store,
-)
 
 API_KEY = 'sk-live-SECRET123456789abcdefXYZ'
 ORG_SECRET = 'ACME-SECRET-7731'

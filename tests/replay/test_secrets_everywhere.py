@@ -12,11 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EvalProject
-from tests.replay.test_plugin_replay import PRELOADED
+from tests.support.eval_project import EvalProject
 from tests.support.fake_openai import FakeOpenAI, RecordedRequest, Reply, serve_openai
-
-assert PRELOADED  # the client libraries stay imported across in-process inner runs (see test_plugin_replay)
 
 # One secret per kind. Free-text `password=...`, a custom header, a query parameter, a JSON key, a token echoed back,
 # and the well-known key prefixes.

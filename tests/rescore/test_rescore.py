@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from evaltrace._cli_rescore import run_rescore
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 SUITE = """
 from pathlib import Path

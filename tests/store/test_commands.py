@@ -21,7 +21,7 @@ from pydantic_ai.usage import RequestUsage
 from evaltrace._show import add_show_parser, run_show
 from evaltrace._sql import add_sql_parser, run_sql
 from evaltrace._store import merge_spool, open_store
-from tests.store._support import Recorder
+from tests.support.spool_recorder import Recorder
 
 NODEID = 'evals/test_weather.py::test_weather[paris]'
 

@@ -18,7 +18,7 @@ from evaltrace._records import (
     traces_in_run,
 )
 from evaltrace._store import open_store
-from tests.store._support import Recorder
+from tests.support.spool_recorder import Recorder
 
 NODEID = 'evals/test_words.py::test_words[long]'
 

@@ -8,7 +8,7 @@ from typing import Any
 from evaltrace._html import read_page_data
 from evaltrace._store import open_store
 from evaltrace._store_files import read_retention, spool_dir, spooled_runs
-from tests.conftest import EvalProject
+from tests.support.eval_project import EvalProject
 
 SUITE = """
 import evaltrace

@@ -21,7 +21,7 @@ from evaltrace._scrub import SecretScrubber
 from evaltrace._sql import query_store
 from evaltrace._store import StoreError, merge_spool, open_store
 from evaltrace._store_files import RECORD_COLUMNS, spool_dir
-from tests.store._support import Recorder, spawn_writer
+from tests.support.spool_recorder import Recorder, spawn_writer
 
 # The three queries of the seed's "Querying Data with SQL" section, verbatim.
 AGENT_PERFORMANCE = """

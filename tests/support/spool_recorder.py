@@ -1,4 +1,4 @@
-"""Helpers of the trace-store tests: a local logfire instance feeding the spool, and writer subprocesses."""
+"""A local logfire instance whose spans feed a trace store's spool, and spool writers in processes of their own."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from opentelemetry.trace import Tracer
 import evaltrace._spool
 from evaltrace._spool import SpoolSpanProcessor, spool_span_processor
 
-WRITER = Path(__file__).with_name('_writer.py')
+WRITER = Path(__file__).with_name('spool_writer.py')
 
 
 class Recorder:
@@ -41,7 +41,7 @@ class Recorder:
 def spawn_writer(
     store_path: Path, run_id: str, worker: str, count: int, *, crash: bool = False
 ) -> subprocess.Popen[bytes]:
-    """Start `_writer.py` in a new process that can import this evaltrace."""
+    """Start `spool_writer.py` in a new process that can import this evaltrace."""
     env = dict(os.environ)
     src = str(Path(evaltrace._spool.__file__).resolve().parents[2])
     env['PYTHONPATH'] = os.pathsep.join([src, env.get('PYTHONPATH', '')])

@@ -1,6 +1,6 @@
 """Writes spans to the spool of a trace store from a separate process, as an xdist worker would.
 
-Usage: python _writer.py STORE RUN_ID WORKER COUNT [--crash]
+Usage: python spool_writer.py STORE RUN_ID WORKER COUNT [--crash]
 With --crash, the process flushes COUNT spans, starts 50 more, and dies without shutdown (os._exit).
 """
 
