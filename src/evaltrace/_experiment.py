@@ -26,6 +26,7 @@ from pydantic_evals import Case, Dataset
 from pydantic_evals.reporting import EvaluationReport, ReportCase, ReportCaseFailure
 
 from ._links import experiment_url
+from ._names import CASE_TRACE_ATTRIBUTE
 from ._upstream import evaluation_results_adapter, logfire_span, run_report_evaluators, set_experiment_span_attributes
 
 __all__ = (
@@ -38,8 +39,6 @@ __all__ = (
     'run_report_check',
 )
 
-CASE_TRACE_ATTRIBUTE = 'evaltrace.case_trace_id'
-"""On each experiment case span: the trace id of the case's own trace."""
 
 Outcome = ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any]
 

@@ -41,6 +41,8 @@ from typing import Any
 
 import logfire
 
+from ._names import REPLAYED_ATTRIBUTE
+
 __all__ = (
     'REPLAYED_RESPONSE',
     'FaultPolicy',
@@ -54,7 +56,7 @@ __all__ = (
 )
 
 RETRY_STATUSES = frozenset({408, 409, 429})
-REPLAYED_RESPONSE = 'evaltrace.replayed'
+REPLAYED_RESPONSE = REPLAYED_ATTRIBUTE
 """The httpx response extension that marks an answer replayed from a cassette (set by _replay_http)."""
 BASE_DELAY_S = 0.5
 MAX_SINGLE_DELAY_S = 8.0

@@ -21,7 +21,6 @@ import base64
 import gzip
 import json
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -32,6 +31,7 @@ from pydantic_core import to_json
 from ._files import write_text_atomic
 from ._html_spans import cut, load_spans, share_repeated_values
 from ._html_views import case_deltas, verdict_view
+from ._links import case_anchor
 from ._scrub import SecretScrubber
 from ._store_files import StoreError
 
@@ -52,11 +52,6 @@ HTML_VERSION = 2
 CHUNK_CASES = 64
 """Cases whose details share one gzipped block: enough for gzip to find what they repeat, few enough to open fast."""
 _ASSETS = ('charts.js', 'report.js')
-
-
-def case_anchor(nodeid: str) -> str:
-    """The anchor of a case in the HTML report; the same as the one trace links use (`_session._anchor`)."""
-    return 'case-' + uuid.uuid5(uuid.NAMESPACE_URL, nodeid).hex[:16]
 
 
 # --- the page ------------------------------------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
 
 __all__ = (
     'LinkTarget',
+    'case_anchor',
     'experiment_url',
     'logfire_trace_url',
     'project_url_from_credentials',
@@ -79,3 +81,8 @@ def trace_url(target: LinkTarget, trace_id: str | None, span_id: str | None, anc
     if target.local_report_uri is not None:
         return f'{target.local_report_uri}#{anchor or "trace-" + trace_id}'
     return None
+
+
+def case_anchor(nodeid: str) -> str:
+    """The anchor of a case in the HTML report, which local trace links end with."""
+    return 'case-' + uuid.uuid5(uuid.NAMESPACE_URL, nodeid).hex[:16]

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._names import OUTCOME_PROPERTY
 from ._results import CaseResult
 from ._settings import settings_of
 
@@ -66,7 +67,7 @@ def report_gate_failures(config: pytest.Config, failures: Iterable[GateFailure])
     for failure in failures:
         path, _, rest = failure.nodeid.partition('::')
         location = (path, None, rest.replace('::', '.'))
-        properties: list[tuple[str, object]] = [('evaltrace.outcome', GATE_FAILED)]
+        properties: list[tuple[str, object]] = [(OUTCOME_PROPERTY, GATE_FAILED)]
         call = pytest.TestReport(failure.nodeid, location, {}, 'failed', failure.reason, 'call')
         teardown = pytest.TestReport(failure.nodeid, location, {}, 'passed', None, 'teardown')
         for report in (call, teardown):
@@ -131,8 +132,8 @@ class GatedOutcome:
         # A skipped report's longrepr is (path, line, reason): JUnit writes it as <skipped message=...>details.
         report.longrepr = (str(path), (lineno or 0) + 1, f'evaltrace: gated failure: {why}\n{message}')
         setattr(report, GATED_ATTR, True)
-        report.user_properties.append(('evaltrace.outcome', GATED))
-        item.user_properties.append(('evaltrace.outcome', GATED))  # JUnit writes the teardown report's copy
+        report.user_properties.append((OUTCOME_PROPERTY, GATED))
+        item.user_properties.append((OUTCOME_PROPERTY, GATED))  # JUnit writes the teardown report's copy
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:

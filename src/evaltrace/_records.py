@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pydantic_core import from_json
 
+from ._names import ROOT_ATTRIBUTE
 from ._store_files import spool_files
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ __all__ = (
 
 # A case's root span carries `evaltrace.case` (`_trace.ROOT_ATTRIBUTE`; not imported, it would bring logfire into
 # the command line) and its node id.
-_IS_CASE_ROOT = "attributes->>'evaltrace.case' = 'true'"
+_IS_CASE_ROOT = f"attributes->>'{ROOT_ATTRIBUTE}' = 'true'"
 _NODEID = "attributes->>'nodeid'"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 

@@ -32,7 +32,7 @@ import threading
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 from vcr import cassette as _vcr_cassette  # pyright: ignore[reportMissingTypeStubs]
 from vcr import matchers as _vcr_matchers  # pyright: ignore[reportMissingTypeStubs]
@@ -51,6 +51,7 @@ from ._cassette import (
 )
 from ._replay_http import REPLAYED_ATTRIBUTE, Recorded, install, routed_to
 from ._results import CaseResult
+from ._settings import RecordMode
 
 if TYPE_CHECKING:
     from ._collect import SuiteRuntime
@@ -76,7 +77,6 @@ __all__ = (
     'use_cassette',
 )
 
-RecordMode = Literal['none', 'once', 'new', 'all']
 RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
 
 _VCR_MODES: dict[RecordMode, Any] = {

@@ -27,10 +27,10 @@ from typing import Any, Protocol, cast
 from opentelemetry import trace
 
 from ._faults import REPLAYED_RESPONSE
+from ._names import REPLAYED_ATTRIBUTE
 
 __all__ = ('REPLAYED_ATTRIBUTE', 'Recorded', 'RoutedCassette', 'install', 'routed_to')
 
-REPLAYED_ATTRIBUTE = 'evaltrace.replayed'
 """Span attribute set on the spans of a request made under a cassette: `True` when replayed, `False` when live."""
 
 

@@ -30,6 +30,7 @@ from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 from ._experiment import Experiment
 from ._faults import run_in_thread
 from ._judge import Judged, inputs_hash, jsonable, judge
+from ._names import REPLAYED_ATTRIBUTE, STATUS_ATTRIBUTE
 from ._replay import ReplayError, ReplayStats, cassette_path, use_cassette
 from ._results import CaseResult
 from ._schedule import BLOCK_THRESHOLD_S, CaseClock, case_timeout
@@ -195,15 +196,15 @@ class _CaseRun:
         finally:
             stamp: dict[str, Any] = {}
             if outcome is None or self.replay_error is not None:  # cancelled (a timeout), or an unreadable cassette
-                stamp['evaltrace.status'] = 'error'
+                stamp[STATUS_ATTRIBUTE] = 'error'
             else:
                 try:
                     self.judged = _judged(outcome, self.spec.min_scores, self.replay_stats)
-                    stamp['evaltrace.status'] = self.judged[0]
+                    stamp[STATUS_ATTRIBUTE] = self.judged[0]
                 except Exception:  # a harness bug: `_run_one` judges again and reports it as this case's error
                     pass
             if self.replay_stats is not None:
-                stamp['evaltrace.replayed'] = self.replay_stats.is_replayed
+                stamp[REPLAYED_ATTRIBUTE] = self.replay_stats.is_replayed
             self.trace.stamp(stamp)
 
 

@@ -34,7 +34,8 @@ from ._failure import failure_message, traceback_style
 from ._faults import FaultPolicy, enter_provider_faults
 from ._final import BaselineInput, Report, build
 from ._journal import CaseJournal
-from ._links import LinkTarget, project_url_from_credentials
+from ._links import LinkTarget, case_anchor, project_url_from_credentials
+from ._names import STATUS_ATTRIBUTE
 from ._report import ReportState, SuiteInfo, write_json_atomic
 from ._results import CaseResult
 from ._run import CaseWork, ReplayConfig, SuiteRunContext, make_task, run_case
@@ -267,7 +268,7 @@ class EvalSession:
             run.done.set_result(None)
 
         def on_result(result: CaseResult) -> None:  # on the scheduler's thread
-            result.trace_url = links.url(result.trace_id, result.span_id, anchor=_anchor(result.nodeid))
+            result.trace_url = links.url(result.trace_id, result.span_id, anchor=case_anchor(result.nodeid))
             runtime.results[result.nodeid] = result
             self.case_finished(result, info)
 
@@ -572,13 +573,9 @@ class EvalSession:
         return report
 
 
-def _anchor(nodeid: str) -> str:
-    return 'case-' + uuid.uuid5(uuid.NAMESPACE_URL, nodeid).hex[:16]
-
-
 def _junit_properties(result: CaseResult) -> list[tuple[str, object]]:
     props: list[tuple[str, object]] = [
-        ('evaltrace.status', result.status),
+        (STATUS_ATTRIBUTE, result.status),
         ('trace_id', result.trace_id or ''),
         ('trace_url', result.trace_url or ''),
         ('cost_usd', f'{result.usage.cost_usd:.8f}'),

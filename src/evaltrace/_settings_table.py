@@ -16,6 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from . import _settings_parse as parse
 from ._bounds import DEFAULT_MAX_VALUE_CHARS
+from ._names import DEFAULT_HTML_PATH, DEFAULT_REPORT_PATH, DEFAULT_STORE_PATH
 from ._settings import record_mode
 
 __all__ = ('SETTINGS', 'Setting', 'readme_table')
@@ -86,7 +87,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting(
         'report',
         parse=parse.path,
-        default=Path('.evaltrace/report.json'),
+        default=DEFAULT_REPORT_PATH,
         metavar='PATH',
         help='Path of the JSON report.',
     ),
@@ -167,7 +168,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting(
         'store',
         parse=parse.path_or_off,
-        default=Path('.evaltrace/traces.duckdb'),
+        default=DEFAULT_STORE_PATH,
         metavar='PATH',
         help='Path of the local trace store (DuckDB); off disables it.',
     ),
@@ -181,7 +182,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting(
         'html',
         parse=parse.path_or_off,
-        default=Path('.evaltrace/report.html'),
+        default=DEFAULT_HTML_PATH,
         metavar='PATH',
         help='Path of the self-contained HTML report; off disables it.',
     ),

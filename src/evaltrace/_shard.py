@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from ._names import SHARD_PLAN_KEY as WORKEROUTPUT_KEY
+
 __all__ = ('SHARD_PLAN_KEY', 'ShardPlan', 'apply_shard', 'assign_shards', 'plan_digest', 'record_worker_plan')
 
 
@@ -46,7 +48,6 @@ class ShardPlan:
 
 
 SHARD_PLAN_KEY = pytest.StashKey[ShardPlan]()
-WORKEROUTPUT_KEY = 'evaltrace_shard_plan'
 
 
 def plan_digest(nodeids: Sequence[str]) -> str:

@@ -12,6 +12,8 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import IO, Any
 
+from ._names import DEFAULT_STORE_PATH
+
 try:  # POSIX only; on Windows a merge may race with a live writer (see `locked`).
     import fcntl
 except ImportError:  # pragma: no cover
@@ -31,7 +33,6 @@ __all__ = (
     'write_retention',
 )
 
-DEFAULT_STORE_PATH = Path('.evaltrace/traces.duckdb')
 LEVEL_NAMES = ('trace', 'debug', 'info', 'notice', 'warn', 'error', 'fatal')
 
 

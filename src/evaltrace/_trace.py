@@ -27,14 +27,13 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.util.types import Attributes
 
+from ._names import REPLAYED_ATTRIBUTE, ROOT_ATTRIBUTE, STATUS_ATTRIBUTE
 from ._telemetry import TelemetryHealth, bounded_flush, guard_exit, watch_exporters
 from ._threads import token_check_as_daemon
 from ._usage import CaseUsage, usage_attributes, usage_of_span
 
 __all__ = ('CaseTrace', 'TraceSetup', 'UsageProcessor', 'case_trace', 'setup_tracing')
 
-ROOT_ATTRIBUTE = 'evaltrace.case'
-REPLAYED_ATTRIBUTE = 'evaltrace.replayed'  # set by _replay on model-request spans answered from a cassette
 JUDGE_SPAN_PREFIX = 'evaluator:'
 
 _current_case: ContextVar[CaseTrace | None] = ContextVar('evaltrace_current_case', default=None)
@@ -192,7 +191,7 @@ class TraceSetup:
 _EVAL_CONTENT_KEYS = frozenset(
     {
         'case', 'suite', 'nodeid', 'dataset', 'case_name', 'task_name', 'name', 'inputs', 'output',
-        'expected_output', 'metadata', 'assertions', 'scores', 'labels', 'evaltrace.status',
+        'expected_output', 'metadata', 'assertions', 'scores', 'labels', STATUS_ATTRIBUTE,
     }
 )  # fmt: skip
 _CREDENTIAL_SHAPE = re.compile(r'sk-[A-Za-z0-9_-]{12,}|Bearer\s+[A-Za-z0-9._~+/=-]{12,}|AIza[0-9A-Za-z_-]{20,}')

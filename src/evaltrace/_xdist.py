@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from ._names import EXPECTED_KEY
+
 __all__ = ('EXPECTED_KEY', 'batch_mode_for_worker', 'make_scheduler', 'scope_of')
 
 GROUPING_MODES = ('load', 'loadscope', 'loadfile', 'each')
 
-EXPECTED_KEY = 'evaltrace_expected'
 """The eval cases a worker collected, sent to the controller: on the worker's first setup report (so it arrives even
 if the worker then dies, whose `workeroutput` never does) and in its `workeroutput`."""
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._names import RUN_ID_KEY
 from ._settings import SETTINGS_KEY, settings_of
 from ._settings_resolve import add_options, resolve_settings
 from ._threads import TOKEN_CHECK_NOTES, token_check_as_daemon, token_check_notes
@@ -51,9 +52,7 @@ def eval_session(config: pytest.Config) -> EvalSession:
             is_worker=is_worker,
             batch_mode=not is_worker or batch_mode_for_worker(config),
         )
-        session.run_id = (
-            workerinput['evaltrace_run_id'] if workerinput and 'evaltrace_run_id' in workerinput else _run_id(config)
-        )
+        session.run_id = workerinput[RUN_ID_KEY] if workerinput and RUN_ID_KEY in workerinput else _run_id(config)
         config.stash[_session_key] = session
         if not is_worker:  # a worker's progress is shown by the controller, from its reports
             from ._progress_view import progress_view
@@ -270,7 +269,7 @@ class _ReportListener:
     def pytest_configure_node(self, node: Any) -> None:
         # Every worker writes its spans under the controller's run id (made here, without starting a session:
         # the controller does not collect, and a run with no eval suite must leave nothing behind).
-        node.workerinput['evaltrace_run_id'] = _run_id(self.config)
+        node.workerinput[RUN_ID_KEY] = _run_id(self.config)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

@@ -1,0 +1,49 @@
+"""Names that other tools and processes read, each defined once: span attributes, JUnit properties, xdist channel
+keys and default paths. Two copies of a name drift; a reader (Logfire's SQL, a JUnit consumer, an xdist worker of the
+same run) finds nothing when they do.
+
+Imports nothing, so that any module may use it, the plugin included.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = (
+    'CASE_TRACE_ATTRIBUTE',
+    'DEFAULT_HTML_PATH',
+    'DEFAULT_REPORT_PATH',
+    'DEFAULT_STORE_PATH',
+    'EXPECTED_KEY',
+    'OUTCOME_PROPERTY',
+    'REPLAYED_ATTRIBUTE',
+    'ROOT_ATTRIBUTE',
+    'RUN_ID_KEY',
+    'SHARD_PLAN_KEY',
+    'STATUS_ATTRIBUTE',
+)
+
+# Span attributes (and JUnit properties of the same meaning).
+ROOT_ATTRIBUTE = 'evaltrace.case'
+"""On the root span of a case's own trace: true."""
+STATUS_ATTRIBUTE = 'evaltrace.status'
+"""On a case's root span and in its JUnit properties: passed, failed or error."""
+REPLAYED_ATTRIBUTE = 'evaltrace.replayed'
+"""On a model-request span answered from a cassette (its usage was not spent by this run), and on the case's root."""
+CASE_TRACE_ATTRIBUTE = 'evaltrace.case_trace_id'
+"""On each case span of a suite run's experiment: the trace id of the case's own trace."""
+OUTCOME_PROPERTY = 'evaltrace.outcome'
+"""A JUnit property: why a failure did not fail the run (gated), or that a gate failed."""
+
+# Keys of pytest-xdist's channels between the controller and its workers.
+RUN_ID_KEY = 'evaltrace_run_id'
+"""workerinput: the run id every process of the run shares."""
+EXPECTED_KEY = 'evaltrace_expected'
+"""workeroutput: the node ids of the eval cases a worker was given."""
+SHARD_PLAN_KEY = 'evaltrace_shard_plan'
+"""workeroutput: a worker's shard plan."""
+
+# Default paths, relative to the rootdir.
+DEFAULT_REPORT_PATH = Path('.evaltrace/report.json')
+DEFAULT_STORE_PATH = Path('.evaltrace/traces.duckdb')
+DEFAULT_HTML_PATH = Path('.evaltrace/report.html')
