@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from evaltrace._html import CHUNK_CASES, build_html, case_anchor, read_page_data, write_html_safely
-from evaltrace._session import _anchor  # pyright: ignore[reportPrivateUsage]
+from evaltrace._html import CHUNK_CASES, build_html, read_page_data, write_html_safely
+from evaltrace._links import case_anchor
 from tests.support.eval_project import EvalProject
 
 SUITE = """
@@ -139,12 +139,7 @@ def test_link_anchor_opens_its_case(html_run: dict[str, Any], browser_page: Any)
     page.goto(failed['trace_url'])
     page.wait_for_function('window.__evaltraceReady === true')
     page.locator('.waterfall').wait_for()
-    assert page.locator('tr.case-row.open').get_attribute('id') == _anchor(failed['nodeid'])
-
-
-def test_anchor_matches_the_session_anchor() -> None:
-    for nodeid in ('evals/a.py::t[x]', 'evals/b.py::t[y#2]'):
-        assert case_anchor(nodeid) == _anchor(nodeid)
+    assert page.locator('tr.case-row.open').get_attribute('id') == case_anchor(failed['nodeid'])
 
 
 def test_script_breaking_text_stays_data() -> None:
