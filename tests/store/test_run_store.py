@@ -52,12 +52,30 @@ def test_a_run_spools_its_spans_the_html_reads_them_and_the_first_query_merges(
     assert {r[0] for r in rows} == {run_id}
     experiment = project.report()['suites'][0]['experiment']['trace_id']  # the suite run's experiment: its own trace
     assert {r[1] for r in rows} == trace_ids | {experiment}
-    # With no backend to show experiments, the experiment is its span alone: no per-case spans that no one reads
-    # (with one, tests/core/test_tracing.py sees them). Its summary still holds every case.
-    names = con.execute('SELECT span_name FROM records WHERE trace_id = ?', [experiment]).fetchall()
-    assert names == [('evaluate {name}',)]
     con.close()
     assert spooled_runs(store) == set()
+
+
+def test_offline_the_experiment_is_its_span_alone(
+    project: EvalProject, upper_cases: Callable[[int], list[dict[str, Any]]]
+) -> None:
+    """With no backend that shows experiments, the experiment keeps no per-case spans that no one would read.
+
+    (With one, tests/core/test_tracing.py sees them.) In a subprocess: an exporter that another test left configured
+    in this process would rightly count as such a backend.
+    """
+    project.dataset('words', upper_cases(3), evaluators=['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE)
+    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=3)
+    suite = project.report()['suites'][0]
+    assert suite['stats']['passed'] == 3  # the experiment's report still holds every case
+    con = open_store(project.path / '.evaltrace' / 'traces.duckdb')
+    try:
+        rows = con.execute('SELECT span_name FROM records WHERE trace_id = ?', [suite['experiment']['trace_id']])
+        assert rows.fetchall() == [('evaluate {name}',)]
+    finally:
+        con.close()
 
 
 def test_a_run_merges_when_the_spool_holds_more_runs_than_the_retention(
