@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from evaltrace import Gate
+from evaltrace._final import build_report
 from evaltrace._html import write_html_report
-from evaltrace._report import SuiteInfo, build_report
+from evaltrace._report import SuiteInfo
 from evaltrace._results import CaseResult
 from evaltrace._session import _anchor  # pyright: ignore[reportPrivateUsage]
 from evaltrace._store import merge_spool

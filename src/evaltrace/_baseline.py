@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._gates import Gate, logical_cases
+from ._compare import compact_cases
+from ._gates import Gate
 from ._report import write_json_atomic
-from ._results import CaseResult
 
 if TYPE_CHECKING:
     from ._final import Report
@@ -26,7 +26,6 @@ __all__ = (
     'BASELINE_KIND',
     'BaselineError',
     'apply_baseline',
-    'compact_cases',
     'compare',
     'load_baseline',
     'make_baseline',
@@ -43,44 +42,6 @@ class BaselineError(ValueError):
 
 def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
-
-
-def compact_cases(cases: Iterable[CaseResult], pass_k: Mapping[str, int] | None = None) -> dict[str, dict[str, Any]]:
-    """Fold a run's case results into `{suite: {case: compact}}`, repeats folded by the k-of-n rule.
-
-    An assertion counts as passed when it held in at least k of the case's n runs, the same rule as the case itself.
-    """
-    out: dict[str, dict[str, Any]] = {}
-    for lc in logical_cases(cases, pass_k):
-        first = lc.runs[0]
-        k = min(lc.k, lc.n)
-        held: dict[str, int] = {}
-        for run in lc.runs:
-            for name, ev in run.assertions.items():
-                held[name] = held.get(name, 0) + bool(ev.value)
-        scores: dict[str, list[float]] = {}
-        for run in lc.runs:
-            for name, ev in run.scores.items():
-                if isinstance(ev.value, int | float) and not isinstance(ev.value, bool):
-                    scores.setdefault(name, []).append(float(ev.value))
-        if lc.passed:
-            status = 'passed'
-        elif any(r.status == 'failed' for r in lc.runs):
-            status = 'failed'
-        else:
-            status = 'error'
-        entry: dict[str, Any] = {
-            'status': status,
-            'assertions': {name: count >= k for name, count in sorted(held.items())},
-            'scores': {name: _round(sum(v) / len(v)) for name, v in sorted(scores.items())},
-            'cost_usd': round(sum(r.usage.cost_usd for r in lc.runs) / lc.n, 10),
-            'inputs_hash': first.inputs_hash,
-        }
-        if lc.n > 1:
-            entry['runs'] = lc.n
-            entry['passed_runs'] = lc.n_passed
-        out.setdefault(first.suite, {})[first.case] = entry
-    return out
 
 
 def make_baseline(report: Report | Mapping[str, Any]) -> dict[str, Any]:

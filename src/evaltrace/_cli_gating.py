@@ -12,9 +12,9 @@ from ._ci import markdown_summary
 from ._cli_settings import baseline_path, report_path
 from ._decide import decide, report_verdict
 from ._exit import EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_OK
-from ._final import BaselineInput, Report
+from ._final import BaselineInput, Report, read_report
 from ._merge import merge_reports
-from ._report import read_report, write_json_atomic
+from ._report import write_json_atomic
 from ._summary import summary_lines
 
 __all__ = ('register',)

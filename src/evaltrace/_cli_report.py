@@ -9,7 +9,7 @@ from typing import Any
 
 from ._cli_settings import report_path
 from ._exit import EXIT_BAD_INPUT, EXIT_OK
-from ._report import read_report
+from ._final import read_report
 from ._summary import summary_lines
 
 __all__ = ('register',)

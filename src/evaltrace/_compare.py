@@ -1,6 +1,6 @@
 """The comparison of a run with its baseline as typed values, and the regression gates it allows (pure).
 
-Cases are matched by suite and case name (repeats folded by the k-of-n rule, see `_baseline.compact_cases`). A case
+Cases are matched by suite and case name (repeats folded by the k-of-n rule, see `compact_cases`). A case
 whose inputs digest differs is *changed*: listed, not compared. The deltas are taken over the cases present in both
 runs with the same inputs, so an added, removed or changed case does not move them. `to_json` gives the report's
 `baseline` object (`report.schema.json`); `from_json` reads it back.
@@ -8,12 +8,11 @@ runs with the same inputs, so an added, removed or changed case does not move th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from ._baseline import compact_cases
-from ._gates import Gate
+from ._gates import Gate, logical_cases
 from ._results import CaseResult, GateResult
 
 __all__ = (
@@ -23,12 +22,51 @@ __all__ = (
     'CostDelta',
     'Delta',
     'SuiteComparison',
+    'compact_cases',
     'compare_runs',
     'regression_gates',
 )
 
 MAX_LISTED = 10
 """Assertion regressions named in a gate's detail, the rest counted."""
+
+
+def compact_cases(cases: Iterable[CaseResult], pass_k: Mapping[str, int] | None = None) -> dict[str, dict[str, Any]]:
+    """Fold a run's case results into `{suite: {case: compact}}`, repeats folded by the k-of-n rule.
+
+    An assertion counts as passed when it held in at least k of the case's n runs, the same rule as the case itself.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for lc in logical_cases(cases, pass_k):
+        first = lc.runs[0]
+        k = min(lc.k, lc.n)
+        held: dict[str, int] = {}
+        for run in lc.runs:
+            for name, ev in run.assertions.items():
+                held[name] = held.get(name, 0) + bool(ev.value)
+        scores: dict[str, list[float]] = {}
+        for run in lc.runs:
+            for name, ev in run.scores.items():
+                if isinstance(ev.value, int | float) and not isinstance(ev.value, bool):
+                    scores.setdefault(name, []).append(float(ev.value))
+        if lc.passed:
+            status = 'passed'
+        elif any(r.status == 'failed' for r in lc.runs):
+            status = 'failed'
+        else:
+            status = 'error'
+        entry: dict[str, Any] = {
+            'status': status,
+            'assertions': {name: count >= k for name, count in sorted(held.items())},
+            'scores': {name: _round(sum(v) / len(v)) for name, v in sorted(scores.items())},
+            'cost_usd': round(sum(r.usage.cost_usd for r in lc.runs) / lc.n, 10),
+            'inputs_hash': first.inputs_hash,
+        }
+        if lc.n > 1:
+            entry['runs'] = lc.n
+            entry['passed_runs'] = lc.n_passed
+        out.setdefault(first.suite, {})[first.case] = entry
+    return out
 
 
 def _round(value: float | None, digits: int = 6) -> float | None:
@@ -221,7 +259,7 @@ class BaselineComparison:
 
 
 _Compact = Mapping[str, Any]
-"""A case as a baseline holds it (see `_baseline.compact_cases`)."""
+"""A case as a baseline holds it (see `compact_cases`)."""
 
 
 @dataclass

@@ -32,6 +32,7 @@ from typing import Any
 from ._exit import EXIT_FAILED, EXIT_GATE_FAILED, EXIT_HARNESS_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK
 from ._final import Report, RunVerdict, as_report
 from ._gates import gate_from_mapping
+from ._names import SESSION_GATE_NODE
 from ._results import CaseResult
 
 __all__ = (
@@ -56,8 +57,6 @@ the gate, since the case never ran."""
 
 _PYTEST_OK = (EXIT_OK, EXIT_FAILED)
 STOPPED_REASON = 'the run was stopped by -x/--maxfail after a failure'
-SESSION_GATE_NODE = 'evaltrace'
-"""The pytest node id under which a failed session gate is reported (a suite's gate is under its suite)."""
 
 
 def is_gate(spec: Mapping[str, Any] | None) -> bool:

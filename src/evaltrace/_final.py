@@ -9,12 +9,15 @@ pass), decides its verdict from the value (`_decide.decide`), and writes it once
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 from ._compare import BaselineComparison, compare_runs, regression_gates
 from ._gates import Gate, Stats, compute_stats, evaluate_gate, gate_from_mapping
+from ._names import SESSION_GATE_NODE
 from ._report import SCHEMA_VERSION, SuiteInfo, experiment_checks, gate_to_dict
 from ._results import CaseResult, GateResult
 
@@ -28,6 +31,8 @@ __all__ = (
     'add_baseline',
     'as_report',
     'build',
+    'build_report',
+    'read_report',
 )
 
 _KNOWN = frozenset(
@@ -171,8 +176,6 @@ class Report:
     @property
     def gates(self) -> list[tuple[str, GateResult]]:
         """Every gate result with the node id it belongs to: its suite run's, or `evaltrace` for the session's."""
-        from ._decide import SESSION_GATE_NODE
-
         found = [(s.suite, g) for s in self.suites for g in s.gates]
         return found + [(SESSION_GATE_NODE, g) for g in self.session.gates]
 
@@ -363,3 +366,54 @@ def add_baseline(
     elif added and baseline.path is not None:  # say so only when a regression gate wanted a baseline
         named = BaselineReport(baseline.path)
     return dataclasses.replace(report, suites=tuple(suites), session=session, baseline=named)
+
+
+def build_report(
+    *,
+    run_id: str,
+    started_at: str,
+    finished_at: str | None,
+    complete: bool,
+    suites: Sequence[SuiteInfo],
+    cases: Sequence[CaseResult],
+    session_gate: Gate | None,
+    expected: Sequence[str] = (),
+    shard: tuple[int, int] = (1, 1),
+    case_filter: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON of a report built from case results (see `_final.build`, which returns the typed value)."""
+    return build(
+        run_id=run_id,
+        started_at=started_at,
+        finished_at=finished_at,
+        complete=complete,
+        suites=suites,
+        cases=cases,
+        session_gate=session_gate,
+        expected=expected,
+        shard={'index': shard[0], 'count': shard[1]},
+        case_filter=case_filter,
+        extra=extra,
+    ).to_json()
+
+
+def read_report(path: Path) -> Report:
+    """Read a report written by evaltrace (the one reader of `report.json`: `evaltrace report`, `baseline save`,
+    `merge`), its shape checked against `report.schema.json`, with a one-line error for a missing or broken file."""
+    try:
+        data = json.loads(path.read_text(encoding='utf-8'))
+    except FileNotFoundError:
+        raise ValueError(f'{path}: no such report') from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f'{path}: not a valid JSON report: {e}') from None
+    if not isinstance(data, dict) or data.get('tool') != 'evaltrace':  # pyright: ignore[reportUnknownMemberType]
+        raise ValueError(f'{path}: not an evaltrace report')
+    from ._shape import report_shape_problem
+
+    if (problem := report_shape_problem(data)) is not None:
+        raise ValueError(f'{path}: not a valid evaltrace report: {problem}')
+    try:
+        return Report.from_json(cast(dict[str, Any], data))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f'{path}: not a valid evaltrace report: {e}') from None

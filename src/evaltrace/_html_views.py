@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from ._baseline import compact_cases
 from ._ci import failing_cases, ungated_failures, verdict
+from ._compare import compact_cases
 from ._results import CaseResult
 
 __all__ = ('MAX_LISTED_CASES', 'case_deltas', 'verdict_view')

@@ -212,7 +212,8 @@ def _list(value: Any) -> list[Any]:
 
 def _fold(report: Path, entries: list[dict[str, Any]]) -> dict[str, Any]:
     """The report with the journal's entries folded in (entries already checked by `_parse_lines`)."""
-    from ._report import SuiteInfo, build_report
+    from ._final import build_report
+    from ._report import SuiteInfo
     from ._results import CaseResult
 
     previous = _previous(report)

@@ -19,6 +19,7 @@ __all__ = (
     'REPLAYED_ATTRIBUTE',
     'ROOT_ATTRIBUTE',
     'RUN_ID_KEY',
+    'SESSION_GATE_NODE',
     'SHARD_PLAN_KEY',
     'STATUS_ATTRIBUTE',
 )
@@ -34,6 +35,9 @@ CASE_TRACE_ATTRIBUTE = 'evaltrace.case_trace_id'
 """On each case span of a suite run's experiment: the trace id of the case's own trace."""
 OUTCOME_PROPERTY = 'evaltrace.outcome'
 """A JUnit property: why a failure did not fail the run (gated), or that a gate failed."""
+
+SESSION_GATE_NODE = 'evaltrace'
+"""The pytest node id under which a failed session gate is reported (a suite's gate is under its suite)."""
 
 # Keys of pytest-xdist's channels between the controller and its workers.
 RUN_ID_KEY = 'evaltrace_run_id'

@@ -55,7 +55,6 @@ from ._settings import RecordMode
 
 if TYPE_CHECKING:
     from ._collect import SuiteRuntime
-    from ._run import ReplayConfig
     from ._settings import Settings
 
 # vcrpy ships no type information; its API is used through `Any`.
@@ -69,6 +68,7 @@ __all__ = (
     'CassetteMiss',
     'CorruptCassette',
     'RecordMode',
+    'ReplayConfig',
     'ReplayError',
     'ReplayStats',
     'cassette_path',
@@ -345,6 +345,19 @@ def use_cassette(
         active.save()
 
 
+@dataclass(frozen=True)
+class ReplayConfig:
+    """Record/replay of model HTTP traffic for a suite run: the mode and where each case's cassette lives."""
+
+    mode: RecordMode
+    root: Path
+    scrub_patterns: tuple[str, ...] = ()
+
+    def cassette(self, suite_id: str, case_name: str, repeat: int | None) -> Path:
+        module, _, function = suite_id.partition('::')
+        return cassette_path(self.root, Path(module).stem, function, case_name, repeat)
+
+
 def rescore_replay(settings: Settings, runtime: SuiteRuntime, suite_id: str) -> ReplayConfig | None:
     """The cassettes of a re-scoring run (`evaltrace rescore`), where the tasks are not called but the evaluators
     are: an LLM judge's requests are replayed from the cases' cassettes, so a run whose judge traffic was recorded is
@@ -354,7 +367,6 @@ def rescore_replay(settings: Settings, runtime: SuiteRuntime, suite_id: str) -> 
     asks); else, when the suite has cassettes, `none`: a judge request that was not recorded is that case's
     `CassetteMiss`, never a network call. A suite with no cassette and recording off calls its judge live.
     """
-    from ._run import ReplayConfig
     from ._settings import suite_record_mode
 
     mode = suite_record_mode(settings, runtime.spec.record)

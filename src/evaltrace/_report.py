@@ -1,14 +1,13 @@
-"""What the run report is made of (suite infos, the results collected while the session runs), and writing and
-reading it: JSON, written atomically so that it is valid at every moment (the report itself: `_final`)."""
+"""What the run report is made of (suite infos, the results collected while the session runs), and writing it: JSON,
+written atomically so that it is valid at every moment (the report itself, built and read back: `_final`)."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from pydantic_core import to_json
 
@@ -16,10 +15,7 @@ from ._files import write_text_atomic
 from ._gates import Gate, evaluate_analysis_gate, gate_from_mapping
 from ._results import CaseResult, GateResult
 
-if TYPE_CHECKING:
-    from ._final import Report
-
-__all__ = ('SCHEMA_VERSION', 'SuiteInfo', 'build_report', 'gate_to_dict', 'read_report', 'write_json_atomic')
+__all__ = ('SCHEMA_VERSION', 'SuiteInfo', 'gate_to_dict', 'write_json_atomic')
 
 SCHEMA_VERSION = 1
 
@@ -95,64 +91,10 @@ def experiment_checks(info: SuiteInfo) -> list[GateResult]:
     return results
 
 
-def build_report(
-    *,
-    run_id: str,
-    started_at: str,
-    finished_at: str | None,
-    complete: bool,
-    suites: Sequence[SuiteInfo],
-    cases: Sequence[CaseResult],
-    session_gate: Gate | None,
-    expected: Sequence[str] = (),
-    shard: tuple[int, int] = (1, 1),
-    case_filter: str | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The JSON of a report built from case results (see `_final.build`, which returns the typed value)."""
-    from ._final import build
-
-    return build(
-        run_id=run_id,
-        started_at=started_at,
-        finished_at=finished_at,
-        complete=complete,
-        suites=suites,
-        cases=cases,
-        session_gate=session_gate,
-        expected=expected,
-        shard={'index': shard[0], 'count': shard[1]},
-        case_filter=case_filter,
-        extra=extra,
-    ).to_json()
-
-
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON through a temporary file and a rename, so readers never see a half-written file."""
     # pydantic-core's encoder: several times faster than `json`, for a report rewritten while thousands of cases run.
     write_text_atomic(path, to_json(data, indent=1, fallback=repr).decode() + '\n')
-
-
-def read_report(path: Path) -> Report:
-    """Read a report written by evaltrace (the one reader of `report.json`: `evaltrace report`, `baseline save`,
-    `merge`), its shape checked against `report.schema.json`, with a one-line error for a missing or broken file."""
-    try:
-        data = json.loads(path.read_text(encoding='utf-8'))
-    except FileNotFoundError:
-        raise ValueError(f'{path}: no such report') from None
-    except (OSError, ValueError) as e:
-        raise ValueError(f'{path}: not a valid JSON report: {e}') from None
-    if not isinstance(data, dict) or data.get('tool') != 'evaltrace':  # pyright: ignore[reportUnknownMemberType]
-        raise ValueError(f'{path}: not an evaltrace report')
-    from ._final import Report
-    from ._shape import report_shape_problem
-
-    if (problem := report_shape_problem(data)) is not None:
-        raise ValueError(f'{path}: not a valid evaltrace report: {problem}')
-    try:
-        return Report.from_json(cast(dict[str, Any], data))
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f'{path}: not a valid evaltrace report: {e}') from None
 
 
 @dataclass

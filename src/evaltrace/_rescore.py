@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from ._collect import SuiteRuntime
     from ._records import SpanRecord
-    from ._run import ReplayConfig
+    from ._replay import ReplayConfig
     from ._settings import Settings
 
 __all__ = (

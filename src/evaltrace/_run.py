@@ -19,7 +19,6 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic_evals import Case, Dataset
@@ -31,29 +30,15 @@ from ._experiment import Experiment
 from ._faults import run_in_thread
 from ._judge import Judged, inputs_hash, jsonable, judge
 from ._names import REPLAYED_ATTRIBUTE, STATUS_ATTRIBUTE
-from ._replay import ReplayError, ReplayStats, cassette_path, use_cassette
+from ._replay import ReplayConfig, ReplayError, ReplayStats, use_cassette
 from ._results import CaseResult
 from ._schedule import BLOCK_THRESHOLD_S, CaseClock, case_timeout
 from ._scrub import SecretScrubber, scrub_case_result
-from ._settings import RecordMode
 from ._suite import SuiteSpec
 from ._trace import CaseTrace, TraceSetup, case_trace
 from ._upstream import run_task_and_evaluators
 
-__all__ = ('CaseWork', 'ReplayConfig', 'SuiteRunContext', 'make_task', 'off_loop', 'run_case')
-
-
-@dataclass(frozen=True)
-class ReplayConfig:
-    """Record/replay of model HTTP traffic: the mode and where each case's cassette lives."""
-
-    mode: RecordMode
-    root: Path
-    scrub_patterns: tuple[str, ...] = ()
-
-    def cassette(self, suite_id: str, work: CaseWork) -> Path:
-        module, _, function = suite_id.partition('::')
-        return cassette_path(self.root, Path(module).stem, function, work.case_name, work.repeat)
+__all__ = ('CaseWork', 'SuiteRunContext', 'make_task', 'off_loop', 'run_case')
 
 
 @dataclass(frozen=True)
@@ -179,7 +164,7 @@ class _CaseRun:
         try:
             self.replay_stats = self.stack.enter_context(
                 use_cassette(
-                    self.replay.cassette(self.suite_id, self.work),
+                    self.replay.cassette(self.suite_id, self.work.case_name, self.work.repeat),
                     mode=self.replay.mode,
                     case=self.work.nodeid,
                     scrub_patterns=self.replay.scrub_patterns,

@@ -36,9 +36,10 @@ from ._final import BaselineInput, Report, build
 from ._journal import CaseJournal
 from ._links import LinkTarget, case_anchor, project_url_from_credentials
 from ._names import STATUS_ATTRIBUTE
+from ._replay import ReplayConfig
 from ._report import ReportState, SuiteInfo, write_json_atomic
 from ._results import CaseResult
-from ._run import CaseWork, ReplayConfig, SuiteRunContext, make_task, run_case
+from ._run import CaseWork, SuiteRunContext, make_task, run_case
 from ._schedule import CaseJob, Lane, Scheduler, wait
 from ._scrub import SecretScrubber
 from ._settings import Settings, suite_record_mode

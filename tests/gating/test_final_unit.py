@@ -11,10 +11,10 @@ from evaltrace._baseline import apply_baseline, make_baseline
 from evaltrace._ci import markdown_summary
 from evaltrace._decide import decide, report_verdict
 from evaltrace._exit import EXIT_GATE_FAILED, EXIT_INCOMPLETE
-from evaltrace._final import BaselineInput, Report, as_report, build
+from evaltrace._final import BaselineInput, Report, as_report, build, build_report, read_report
 from evaltrace._gates import Gate
 from evaltrace._merge import merge_reports
-from evaltrace._report import SuiteInfo, build_report, read_report
+from evaltrace._report import SuiteInfo
 from evaltrace._results import CaseResult
 from evaltrace._summary import summary_lines
 from tests.support.reports import SUITE, case, report

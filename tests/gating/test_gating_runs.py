@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from logfire.testing import CaptureLogfire
 
-from evaltrace._report import build_report
+from evaltrace._final import build_report
 from evaltrace.cli import main as evaltrace_main
 from tests.support.eval_project import EvalProject
 from tests.support.words_suite import SUITE, WORDS

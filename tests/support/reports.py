@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from evaltrace._final import build_report
 from evaltrace._gates import Gate
-from evaltrace._report import SuiteInfo, build_report
+from evaltrace._report import SuiteInfo
 from evaltrace._results import CaseResult, EvalValue
 from evaltrace._usage import Usage
 
