@@ -34,10 +34,9 @@ __all__ = (
     'traces_in_run',
 )
 
-# A case's root span carries `evaltrace.case` (`_trace.ROOT_ATTRIBUTE`; not imported, it would bring logfire into
-# the command line) and its node id.
-_IS_CASE_ROOT = f"attributes->>'{ROOT_ATTRIBUTE}' = 'true'"
-_NODEID = "attributes->>'nodeid'"
+# A case's root span carries ROOT_ATTRIBUTE and its node id. Parenthesised: DuckDB 1.1 binds `->>` looser than `=`.
+_IS_CASE_ROOT = f"(attributes->>'{ROOT_ATTRIBUTE}') = 'true'"
+_NODEID = "(attributes->>'nodeid')"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
