@@ -36,6 +36,7 @@ from ._scrub import SecretScrubber
 from ._store_files import StoreError
 
 if TYPE_CHECKING:
+    from ._final import Report
     from ._settings import Settings
 
 __all__ = (
@@ -202,6 +203,7 @@ def build_html(
     cases_scrubbed: bool = False,
     history: Sequence[Mapping[str, Any]] = (),
     baseline: Mapping[str, Any] | None = None,
+    typed: Report | None = None,
 ) -> str:
     """The report page as one HTML string.
 
@@ -214,6 +216,7 @@ def build_html(
             `_scrub.scrub_case_result`), so their details are not scrubbed again.
         history: The last runs' figures, oldest first, this run's included (see `_history.record_run`): the trends.
         baseline: The baseline the run was compared with (see `_baseline.load_baseline`): per-case deltas.
+        typed: `report` as the typed `Report` it was written from, when the caller has it (not read again).
     """
     scrubber = scrubber or SecretScrubber()
     spans = spans or {}
@@ -225,7 +228,7 @@ def build_html(
     for key in ('rescored_from', 'rescore_note', 'merge', 'cancelled', 'not_started'):
         if key in report:
             meta[key] = report[key]
-    meta['verdict'] = verdict_view(report) if 'session' in report else None
+    meta['verdict'] = verdict_view(typed or report) if 'session' in report else None
     meta['deltas'] = case_deltas(baseline, report) if baseline and 'baseline' in report else None
     meta['history'] = list(history)
     head = {
@@ -234,12 +237,13 @@ def build_html(
         'assertions': list(columns.assertions),
         'scores': list(columns.scores),
         'chunk': CHUNK_CASES,
-        'cases': rows,
+        'cases': [] if cases_scrubbed else rows,
         'store_note': store_note,
     }
-    blocks: list[str] = [
-        f'<script type="application/json" id="et-data">{_script_json(_scrub_strings(head, scrubber))}</script>'
-    ]
+    head = _scrub_strings(head, scrubber)
+    # A run's own rows hold names, figures and the first line of its failures, scrubbed with the case: not again.
+    head['cases'] = rows if cases_scrubbed else head['cases']
+    blocks: list[str] = [f'<script type="application/json" id="et-data">{_script_json(head)}</script>']
     for start in range(0, len(cases), CHUNK_CASES):
         chunk_cases = cases[start : start + CHUNK_CASES]
         traces = [spans.get(str(case.get('trace_id')), []) for case in chunk_cases]
@@ -277,12 +281,13 @@ def write_html_report(
     cases_scrubbed: bool = False,
     history: Sequence[Mapping[str, Any]] = (),
     baseline: Mapping[str, Any] | None = None,
+    typed: Report | None = None,
 ) -> None:
     """Write the HTML report of `report` to `path` (atomically), with the waterfalls from the store at `store_path`.
 
     A missing or unreadable store does not stop the page: it is written without waterfalls and says why.
     `cases_scrubbed` is for a run's own report, whose cases were scrubbed with `scrub_patterns`; `history` and
-    `baseline` are as in `build_html`.
+    `baseline` and `typed` are as in `build_html`.
 
     Raises:
         OSError: The file could not be written.
@@ -308,13 +313,16 @@ def write_html_report(
         cases_scrubbed=cases_scrubbed,
         history=history,
         baseline=baseline,
+        typed=typed,
     )
     write_text_atomic(path, page)
 
 
-def write_html_safely(settings: Settings, report: Mapping[str, Any], warnings: list[str]) -> None:
-    """Record the run in the history and write the session's HTML report; any failure becomes one line in
-    `warnings`, never an error of the run."""
+def write_html_safely(
+    settings: Settings, data: Mapping[str, Any], warnings: list[str], typed: Report | None = None
+) -> None:
+    """Record the run in the history and write the session's HTML report of `data` (the report's JSON; `typed` as
+    in `build_html`); any failure becomes one line in `warnings`, never an error of the run."""
     if settings.html is None:
         return
     from ._baseline import BaselineError, load_baseline
@@ -322,7 +330,7 @@ def write_html_safely(settings: Settings, report: Mapping[str, Any], warnings: l
 
     history_path = settings.report.parent / HISTORY_FILE
     try:
-        history = record_run(history_path, report, settings.retention)
+        history = record_run(history_path, data, settings.retention)
     except OSError as e:  # the trends are a picture on top of the report: without them the page is still written
         warnings.append(f'run history not written to {history_path}: {e}')
         history = read_history(history_path)
@@ -333,12 +341,13 @@ def write_html_safely(settings: Settings, report: Mapping[str, Any], warnings: l
     try:
         write_html_report(
             settings.html,
-            report,
+            data,
             store_path=settings.store,
             scrub_patterns=settings.scrub_patterns,
             cases_scrubbed=True,  # every case result was scrubbed before it was reported (see _run.run_case)
             history=history,
             baseline=baseline,
+            typed=typed,
         )
     except Exception as e:  # the JSON report is already written; the page is a convenience on top of it
         first = str(e).strip().splitlines()[0] if str(e).strip() else ''

@@ -21,6 +21,7 @@ __all__ = ('MAX_VALUE_CHARS', 'SHARED_REF', 'cut', 'load_spans', 'share_repeated
 MAX_VALUE_CHARS = 4000
 """A rendered attribute value longer than this (as JSON) is cut: whole tool schemas repeat on every model request."""
 MAX_STACKTRACE_CHARS = 8000
+_KEPT = frozenset({int, float, bool, type(None)})
 # Attributes that only repeat what the page shows elsewhere: metrics summed on every ancestor, and an agent run's
 # whole conversation (its model requests below carry the same messages). They are still in the store.
 _DROPPED_ATTRIBUTES = frozenset({'logfire.metrics', 'pydantic_ai.all_messages'})
@@ -93,7 +94,6 @@ def _compact(spans: Sequence[SpanRecord]) -> list[dict[str, Any]]:
     for span in spans:
         attributes = span.attributes
         usage = usage_of_span(attributes)
-        shown = {k: v for k, v in attributes.items() if k not in _DROPPED_ATTRIBUTES}
         parent = index.get(span.parent_span_id, -1) if span.parent_span_id else -1
         compact: dict[str, Any] = {
             'id': span.span_id,
@@ -105,7 +105,7 @@ def _compact(spans: Sequence[SpanRecord]) -> list[dict[str, Any]]:
             'd': round(span.duration * 1000, 3),
             'k': span.kind,
             'l': span.level,
-            'a': {k: cut(v) for k, v in shown.items()},
+            'a': {k: _shown(v) for k, v in attributes.items() if k not in _DROPPED_ATTRIBUTES},
         }
         if span.exception_type or span.exception_message:
             compact['x'] = [
@@ -117,6 +117,13 @@ def _compact(spans: Sequence[SpanRecord]) -> list[dict[str, Any]]:
             compact['u'] = [usage.input_tokens, usage.output_tokens, usage.cost_usd]
         out.append(compact)
     return out
+
+
+def _shown(value: Any) -> Any:
+    # Most values are short strings and numbers: kept without a call to `cut` (a large run has tens of thousands).
+    if type(value) in _KEPT or (type(value) is str and len(value) <= MAX_VALUE_CHARS):
+        return value
+    return cut(value)
 
 
 SHARED_REF = '__et_ref__'
@@ -136,6 +143,8 @@ def share_repeated_values(traces: Sequence[list[dict[str, Any]]]) -> list[Any]:
         for span in spans:
             attributes = cast('dict[str, Any]', span['a'])
             for name, value in attributes.items():
+                if type(value) in _KEPT or (type(value) is str and len(value) < MIN_SHARED_CHARS):
+                    continue  # never shared: most values, so without building their key
                 if isinstance(value, dict | list | str) and len(text := _key(value)) >= MIN_SHARED_CHARS:
                     counts[text] = counts.get(text, 0) + 1
                     found.append((attributes, name, text))

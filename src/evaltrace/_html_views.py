@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from ._ci import failing_cases, ungated_failures, verdict
 from ._compare import compact_cases
+from ._decide import failing_cases, report_verdict, ungated_failures
+from ._final import Report, as_report
 from ._results import CaseResult
 
 __all__ = ('MAX_LISTED_CASES', 'case_deltas', 'verdict_view')
@@ -21,20 +22,20 @@ MAX_LISTED_CASES = 1000
 _EPS = 1e-9
 
 
-def verdict_view(report: Mapping[str, Any]) -> dict[str, Any]:
+def verdict_view(report: Report | Mapping[str, Any]) -> dict[str, Any]:
     """The run's verdict word and what the header says beside it: failing cases inside and outside gates, and the
     gates that failed."""
-    failing = failing_cases(report)
-    ungated = ungated_failures(report)
-    gates = [g for s in report.get('suites', []) for g in s.get('gates', [])]
-    gates += list(cast('Mapping[str, Any]', report.get('session') or {}).get('gates') or [])
+    run = as_report(report)  # once: reading a report's JSON is most of this function's cost for a large run
+    failing = failing_cases(run)
+    ungated = ungated_failures(run)
+    gates = [gate for _, gate in run.gates]
     return {
-        'word': verdict(report),
+        'word': report_verdict(run).word,
         'failing': len(failing),
         'ungated': len(ungated),
         'gated': len(failing) - len(ungated),
         'gates': len(gates),
-        'gates_failed': sum(not g['passed'] for g in gates),
+        'gates_failed': sum(not g.passed for g in gates),
     }
 
 

@@ -9,6 +9,7 @@ opened; `trace_spans` opens the store itself, and only when the spool does not h
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -112,9 +113,8 @@ def _span(row: Sequence[Any]) -> SpanRecord:
 
 
 def _spool_span(record: Mapping[str, Any]) -> SpanRecord:
-    start = dt.datetime.fromisoformat(str(record.get('start_timestamp')))
-    start_us = (start - _EPOCH) // dt.timedelta(microseconds=1)
     get = record.get
+    start_us = _epoch_us(str(get('start_timestamp')))
     return _span(
         (
             get('trace_id'), get('span_id'), get('parent_span_id'), get('span_name'), get('message'), start_us,
@@ -123,6 +123,19 @@ def _spool_span(record: Mapping[str, Any]) -> SpanRecord:
             get('otel_scope_name'), get('tags'), get('otel_status_code'), get('otel_status_message'),
         )
     )  # fmt: skip
+
+
+def _epoch_us(timestamp: str) -> int:
+    """Microseconds since the epoch of a spool timestamp (`_spool._iso`: `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`)."""
+    if len(timestamp) == 32 and timestamp.endswith('+00:00') and timestamp[19] == '.':
+        # The spool's own form: the second is parsed once for all the spans that start in it.
+        return _epoch_second(timestamp[:19]) * 1_000_000 + int(timestamp[20:26])
+    return (dt.datetime.fromisoformat(timestamp) - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+@functools.lru_cache(maxsize=64)
+def _epoch_second(second: str) -> int:
+    return int((dt.datetime.fromisoformat(second).replace(tzinfo=dt.UTC) - _EPOCH).total_seconds())
 
 
 # --- spans -------------------------------------------------------------------------------------------------------

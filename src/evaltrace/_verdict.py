@@ -167,7 +167,7 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
     if state.settings.html is not None:  # after close_tracing flushed the spool: the page draws the run's spans
         from ._html import write_html_safely
 
-        write_html_safely(state.settings, data, state.harness_warnings)
+        write_html_safely(state.settings, data, state.harness_warnings, report)
     if state.journal is not None:
         state.journal.close()
     if written:
