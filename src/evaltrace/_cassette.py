@@ -20,19 +20,10 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
-from vcr import filters as _vcr_filters  # pyright: ignore[reportMissingTypeStubs]
-from vcr import serialize as _vcr_serialize  # pyright: ignore[reportMissingTypeStubs]
-from vcr.persisters.filesystem import CassetteNotFoundError  # pyright: ignore[reportMissingTypeStubs]
-from vcr.serializers import yamlserializer as _vcr_yaml  # pyright: ignore[reportMissingTypeStubs]
 
 from ._files import write_text_atomic
 from ._scrub import SecretScrubber
-
-# vcrpy ships no type information; its API is used through `Any`.
-vcr_yaml: Any = _vcr_yaml
-decode_response: Any = cast(Any, _vcr_filters).decode_response
-vcr_serialize: Any = cast(Any, _vcr_serialize).serialize
-vcr_deserialize: Any = cast(Any, _vcr_serialize).deserialize
+from ._vcrpy import vcr
 
 __all__ = (
     'SCRUBBED',
@@ -216,7 +207,7 @@ class CassetteScrubber:
 
     def response(self, response: dict[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
         secrets = tuple(secrets)
-        response = decode_response(response)
+        response = vcr().decode_response(response)
         headers = cast(dict[str, list[str]], response['headers'])
         response['headers'] = {
             k: [SCRUBBED if self._secret_header(k) else self.text(str(v), secrets) for v in values]
@@ -275,7 +266,7 @@ class CassetteSerializer:
         return self._scrubber.text(text)
 
     def deserialize(self, cassette_string: str) -> Any:
-        return vcr_yaml.deserialize(cassette_string)
+        return vcr().yaml_serializer.deserialize(cassette_string)
 
 
 class CassettePersister:
@@ -284,15 +275,15 @@ class CassettePersister:
     def load_cassette(self, cassette_path: str | Path, serializer: Any) -> Any:
         path = Path(cassette_path)
         if not path.is_file():
-            raise CassetteNotFoundError()
+            raise vcr().CassetteNotFoundError()
         try:
             data = path.read_text(encoding='utf-8')
         except (OSError, UnicodeDecodeError) as e:
             raise CorruptCassette(f'corrupt cassette {path}: {e}') from e
         if not data.strip():
-            raise CassetteNotFoundError()
+            raise vcr().CassetteNotFoundError()
         try:
-            requests, responses, *_ = cast(tuple[Any, ...], vcr_deserialize(data, serializer))
+            requests, responses, *_ = cast(tuple[Any, ...], vcr().deserialize(data, serializer))
             for response in responses:
                 _check_response(response)
         except Exception as e:
@@ -302,7 +293,7 @@ class CassettePersister:
 
     def save_cassette(self, cassette_path: str | Path, cassette_dict: dict[str, Any], serializer: Any) -> None:
         path = Path(cassette_path)
-        text = cast(str, vcr_serialize(cassette_dict, serializer))
+        text = cast(str, vcr().serialize(cassette_dict, serializer))
         # Recording an unchanged exchange again leaves the file alone: an empty diff, and the date of what it holds.
         with contextlib.suppress(OSError, UnicodeDecodeError):
             if _stable(path.read_text(encoding='utf-8')) == _stable(text):

@@ -34,11 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, get_args
 
-from vcr import cassette as _vcr_cassette  # pyright: ignore[reportMissingTypeStubs]
-from vcr import matchers as _vcr_matchers  # pyright: ignore[reportMissingTypeStubs]
-from vcr import request as _vcr_request_module  # pyright: ignore[reportMissingTypeStubs]
-from vcr.record_mode import RecordMode as VcrRecordMode  # pyright: ignore[reportMissingTypeStubs]
-
 from ._cassette import (
     CassetteMiss,
     CassettePersister,
@@ -52,15 +47,11 @@ from ._cassette import (
 from ._replay_http import REPLAYED_ATTRIBUTE, Recorded, install, routed_to
 from ._results import CaseResult
 from ._settings import RecordMode
+from ._vcrpy import vcr
 
 if TYPE_CHECKING:
     from ._collect import SuiteRuntime
     from ._settings import Settings
-
-# vcrpy ships no type information; its API is used through `Any`.
-vcr_matchers: Any = _vcr_matchers
-Cassette: Any = cast(Any, _vcr_cassette).Cassette
-VcrRequest: Any = cast(Any, _vcr_request_module).Request
 
 __all__ = (
     'RECORD_MODES',
@@ -79,12 +70,6 @@ __all__ = (
 
 RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
 
-_VCR_MODES: dict[RecordMode, Any] = {
-    'none': VcrRecordMode.NONE,
-    'once': VcrRecordMode.ONCE,
-    'new': VcrRecordMode.NEW_EPISODES,
-    'all': VcrRecordMode.ALL,
-}
 _LOOPBACK = frozenset({'127.0.0.1', 'localhost', '::1', '[::1]'})
 
 
@@ -93,20 +78,22 @@ def port_unless_loopback(r1: Any, r2: Any) -> None:
     model server) usually listens on an ephemeral port that changes from run to run."""
     if r1.host in _LOOPBACK and r2.host in _LOOPBACK:
         return
-    vcr_matchers.port(r1, r2)
+    vcr().matchers.port(r1, r2)
 
 
 # Matching: method, URL (query order-insensitive) and body (JSON compared parsed). Headers are left out on purpose:
 # they carry volatile values (user agent, retry count, SDK versions) and secrets, which are scrubbed.
-_MATCH_ON: tuple[Any, ...] = (
-    vcr_matchers.method,
-    vcr_matchers.scheme,
-    vcr_matchers.host,
-    port_unless_loopback,
-    vcr_matchers.path,
-    vcr_matchers.query,
-    vcr_matchers.body,
-)
+def _match_on() -> tuple[Any, ...]:
+    matchers = vcr().matchers
+    return (
+        matchers.method,
+        matchers.scheme,
+        matchers.host,
+        port_unless_loopback,
+        matchers.path,
+        matchers.query,
+        matchers.body,
+    )
 
 
 @dataclass
@@ -179,7 +166,7 @@ class _CaseCassette:
 
     def request(self, method: str, uri: str, body: bytes, headers: dict[str, str]) -> Any:
         """A request as vcrpy matches and stores it."""
-        return VcrRequest(method, uri, body, headers)
+        return vcr().Request(method, uri, body, headers)
 
     def lookup(self, request: Any) -> Recorded | None:
         """The recorded response for `request`, or `None` when it must go live; raises `CassetteMiss` if forbidden."""
@@ -253,7 +240,7 @@ class _CaseCassette:
         described = _describe(scrubbed)
 
         def score(item: tuple[int, Any]) -> tuple[int, float]:
-            successes, _ = vcr_matchers.get_matchers_results(scrubbed, item[1], _MATCH_ON)
+            successes, _ = vcr().matchers.get_matchers_results(scrubbed, item[1], _match_on())
             ratio = difflib.SequenceMatcher(None, _describe(item[1]), described).ratio()
             return len(cast(list[str], successes)), ratio
 
@@ -316,7 +303,7 @@ def use_cassette(
         CorruptCassette: the file exists but can't be read; the message names the file.
         ValueError: an unknown mode or an invalid pattern.
     """
-    if mode not in _VCR_MODES:
+    if mode not in RECORD_MODES:
         raise ValueError(f'unknown record mode {mode!r}; expected one of {", ".join(RECORD_MODES)}')
     install()
     path = Path(path)
@@ -324,12 +311,12 @@ def use_cassette(
     file_existed = path.is_file()
 
     def load() -> Any:
-        return Cassette.load(
+        return vcr().Cassette.load(
             path=str(path),
             serializer=CassetteSerializer(scrubber),
             persister=CassettePersister(),
-            record_mode=_VCR_MODES[mode],
-            match_on=_MATCH_ON,
+            record_mode=vcr().record_modes[mode],
+            match_on=_match_on(),
             before_record_request=scrubber.request,
             before_record_response=scrubber.response,
         )
