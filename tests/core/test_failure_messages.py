@@ -135,7 +135,7 @@ ROOTS = {'/venv/site-packages/': None, '/py/lib/': None, '/src/evaltrace/': 'eva
 CHAINED = """Traceback (most recent call last):
   File "/venv/site-packages/pydantic_evals/dataset.py", line 1, in run
     await task()
-  File "/src/evaltrace/_run.py", line 75, in async_task
+  File "/src/evaltrace/run/case.py", line 75, in async_task
     return await fn(inputs)
   File "/me/evals/test_x.py", line 9, in test_x
     return helper()
@@ -155,7 +155,7 @@ RuntimeError: outer
 
 
 def test_library_of_names_the_library_or_none_for_the_users_code() -> None:
-    from evaltrace._failure import library_of
+    from evaltrace.judge.failure import library_of
 
     roots = {**ROOTS, '/py/lib/python3/': None, '/py/lib/python3/site-packages/': None}
     assert library_of('/me/evals/test_x.py', roots) is None
@@ -163,14 +163,14 @@ def test_library_of_names_the_library_or_none_for_the_users_code() -> None:
     assert library_of('/py/lib/python3/asyncio/tasks.py', roots) == 'asyncio'
     assert library_of('/py/lib/python3/contextlib.py', roots) == 'contextlib'
     assert library_of('/py/lib/python3/site-packages/anyio/x.py', roots) == 'anyio'  # the longest root wins
-    assert library_of('/src/evaltrace/_run.py', roots) == 'evaltrace'
+    assert library_of('/src/evaltrace/run/case.py', roots) == 'evaltrace'
     assert library_of('<frozen importlib._bootstrap>', roots) == 'python'
 
 
 def test_trim_keeps_the_users_frames_the_exception_lines_and_the_chain() -> None:
     from functools import partial
 
-    from evaltrace._failure import library_of, trim_traceback
+    from evaltrace.judge.failure import library_of, trim_traceback
 
     trimmed = trim_traceback(CHAINED, partial(library_of, roots=ROOTS)).splitlines()
     assert trimmed == [
@@ -200,7 +200,7 @@ def test_trim_keeps_the_users_frames_the_exception_lines_and_the_chain() -> None
 def test_trim_reads_an_exception_groups_indented_frames() -> None:
     from functools import partial
 
-    from evaltrace._failure import library_of, trim_traceback
+    from evaltrace.judge.failure import library_of, trim_traceback
 
     group = '\n'.join(
         [
