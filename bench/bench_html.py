@@ -26,9 +26,9 @@ from evaltrace import Gate
 from evaltrace.report.final import build_report
 from evaltrace.report.parts import SuiteInfo
 from evaltrace.results.case import CaseResult
-from evaltrace.session.state import _anchor  # pyright: ignore[reportPrivateUsage]
 from evaltrace.store.duckdb import merge_spool
 from evaltrace.store.files import RECORD_COLUMNS, spool_dir
+from evaltrace.trace.links import case_anchor
 from evaltrace.views.html import write_html_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
@@ -372,7 +372,7 @@ def main() -> None:
         if not Path(CHROMIUM).exists():
             print(f'no {CHROMIUM}: load time not measured (apt-get install chromium)', file=sys.stderr)
             return
-        failed = _anchor('evals/test_support_3.py::test_support[case_0003]')
+        failed = case_anchor('evals/test_support_3.py::test_support[case_0003]')
         timings = measure(page, failed, args.rounds, args.cases)
         print(f'headless Chromium, median of {args.rounds} loads from file://:')
         print(f'  load to case list drawn: {statistics.median(timings["ready"]):.0f} ms')

@@ -223,7 +223,7 @@ def pytest_runtest_makereport(
         item.config.stash[_expected_sent_key] = True
         setattr(report, EXPECTED_KEY, state.expected)
     if isinstance(param, CaseParam):
-        from .session.state import CASE_REPORT_ATTR, PROGRESS_REPORT_ATTR, SUITE_REPORT_ATTR
+        from .session.keeper import CASE_REPORT_ATTR, PROGRESS_REPORT_ATTR, SUITE_REPORT_ATTR
 
         result = param.suite.results.get(item.nodeid)
         if result is not None:

@@ -1,7 +1,8 @@
-"""The state of one pytest session with eval suites: settings, tracing, suite runs, results and the report.
+"""The state of one pytest session with eval suites: settings, tracing, suite runs, results and the report (the
+results and the report are kept by its base, `keeper.ReportKeeper`).
 
 Lives in `config.stash` (see plugin.py). Each process (each xdist worker) has one scheduler that runs every case it
-selected (see _schedule); an item waits for its own case only. Under pytest-xdist each worker ships every case result
+selected (see `schedule.scheduler`); an item waits for its own case only. Under pytest-xdist each worker ships every case result
 to the controller on its test report; only the controller (or a run without xdist) writes the report and summary.
 """
 
@@ -12,12 +13,8 @@ import concurrent.futures
 import contextlib
 import contextvars
 import dataclasses
-import datetime as dt
 import functools
 import gc
-import threading
-import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,14 +23,11 @@ from opentelemetry.sdk.trace import SpanProcessor
 from pydantic_evals.reporting import EvaluationReport
 
 from ..collect.items import CaseParam, SuiteRuntime, suite_run_id
-from ..collect.shard import ShardPlan
 from ..judge.exit import EXIT_HARNESS_ERROR  # re-exported: where tests of a run's exit status have long found it
 from ..judge.failure import failure_message, traceback_style
 from ..names import STATUS_ATTRIBUTE
 from ..report.baseline import BaselineError, load_baseline
-from ..report.final import BaselineInput, Report, build
-from ..report.journal import CaseJournal
-from ..report.parts import ReportState, SuiteInfo, write_json_atomic
+from ..report.parts import SuiteInfo
 from ..results.case import CaseResult
 from ..run.case import CaseWork, SuiteRunContext, make_task, run_case
 from ..run.experiment import Experiment, experiment_summary, render_table, run_report_check
@@ -50,64 +44,27 @@ from ..run.suite_runs import (
 from ..safety.bounds import BoundAttributesProcessor
 from ..safety.scrub import SecretScrubber
 from ..schedule.scheduler import CaseJob, Lane, Scheduler, wait
-from ..settings.values import Settings, suite_record_mode
+from ..settings.values import suite_record_mode
 from ..trace.links import LinkTarget, case_anchor, project_url_from_credentials
 from ..trace.tracing import TraceSetup, setup_tracing
+from .keeper import ReportKeeper
 
 if TYPE_CHECKING:
     from ..run.rescore import StandIns
-    from ..views.progress_view import ProgressView
 
-__all__ = (
-    'CASE_REPORT_ATTR',
-    'EXIT_HARNESS_ERROR',
-    'PROGRESS_REPORT_ATTR',
-    'SUITE_REPORT_ATTR',
-    'EvalSession',
-)
-
-CASE_REPORT_ATTR = 'evaltrace_case'
-SUITE_REPORT_ATTR = 'evaltrace_suite'
-PROGRESS_REPORT_ATTR = 'evaltrace_progress'
-"""On a worker's report: the size of the case's suite run on that worker, for the controller's progress lines."""
-
-WRITE_INTERVAL_S = 2.0
-"""The report is rewritten at most this often while cases finish (the journal holds every case at once)."""
-WRITE_BUDGET = 0.02
-"""...and at most this fraction of the run's time goes to rewriting it, which matters for thousands of cases."""
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec='milliseconds')
+__all__ = ('EXIT_HARNESS_ERROR', 'EvalSession')
 
 
 @dataclass
-class EvalSession:
-    """Everything evaltrace keeps for one session."""
+class EvalSession(ReportKeeper):
+    """Everything evaltrace keeps for one session: its tracing, its suite runs and their scheduling, and (from
+    `ReportKeeper`) its results and report."""
 
-    settings: Settings
-    is_worker: bool = False
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    started_at: str = field(default_factory=_now)
     trace: TraceSetup | None = None
     links: LinkTarget | None = None
-    state: ReportState = field(default_factory=ReportState)
-    suites: dict[str, SuiteInfo] = field(default_factory=dict[str, SuiteInfo])
-    expected: list[str] = field(default_factory=list[str])
-    gated_failures: set[str] = field(default_factory=set[str])
     failed_nodeids: set[str] = field(default_factory=set[str])
-    harness_errors: list[str] = field(default_factory=list[str])
     harness_warnings: list[str] = field(default_factory=list[str])
     batch_mode: bool = True
-    _last_write: float = 0.0
-    _write_cost: float = 0.0
-    report_written: bool = False
-    report_failed: bool = False
-    """A write of the report failed (the summary then names no report file)."""
-    journal: CaseJournal | None = None
-    interrupted: str | None = None
-    """The signal that interrupted the run (SIGINT, SIGTERM), when one did."""
-    lock: threading.Lock = field(default_factory=threading.Lock)
     scheduler: Scheduler | None = None
     runs: dict[str, SuiteRun] | None = None
     run_of: dict[str, SuiteRun] = field(default_factory=dict[str, SuiteRun])
@@ -117,8 +74,6 @@ class EvalSession:
     """Scheduling has ended: no case runs any more."""
     base_context: contextvars.Context | None = None
     """The context before the first eval item was set up: suite runs that start ahead of their items run in it."""
-    progress: ProgressView | None = None
-    """The progress lines of the running suite runs (none on a worker, or when the setting is off)."""
 
     # ---- running (any process that runs items) ----
 
@@ -419,6 +374,9 @@ class EvalSession:
                 except Exception as e:
                     self.harness_errors.append(f'{run.run_id}: fixture teardown failed: {type(e).__name__}: {e}')
 
+    def not_finished(self) -> dict[str, list[str]]:
+        return self.not_run() if self.closed else {}
+
     def not_run(self) -> dict[str, list[str]]:
         """The selected cases that did not finish, by why: cancelled while running, or never started."""
         out: dict[str, list[str]] = {'cancelled': [], 'not started': []}
@@ -455,123 +413,6 @@ class EvalSession:
         mode = suite_record_mode(self.settings, runtime.spec.record)
         s = self.settings
         return None if mode is None else ReplayConfig(mode, s.cassettes, s.scrub_patterns)
-
-    def case_finished(self, result: CaseResult, info: SuiteInfo) -> None:
-        """A case finished in this process: journal it at once (see _journal), and keep the report near current.
-
-        Called on the scheduler's thread as each case ends; the lock keeps the report whole while it is written.
-        """
-        with self.lock:
-            self._case_finished(result, info)
-        if self.progress is not None:
-            self.progress.finished(info.suite, result.status, result.usage.cost_usd)
-
-    def _case_finished(self, result: CaseResult, info: SuiteInfo) -> None:
-        if self.journal is None:
-            self.journal = CaseJournal(self.settings.report, self.run_id)
-        try:
-            self.journal.append(result.to_dict(), info.to_dict())
-        except OSError as e:
-            self.harness_errors.append(f'could not write the journal {self.journal.path}: {e}')
-        if not self.is_worker:
-            self.add_result(result, info)
-            interval = max(WRITE_INTERVAL_S, self._write_cost / WRITE_BUDGET)
-            if time.monotonic() - self._last_write >= interval:
-                self._write_report(complete=False)
-
-    # ---- reporting (controller, or a run without xdist) ----
-
-    def on_report(self, report: pytest.TestReport) -> None:
-        case = getattr(report, CASE_REPORT_ATTR, None)
-        suite = getattr(report, SUITE_REPORT_ATTR, None)
-        if case is None or suite is None:
-            return
-        result, info = CaseResult.from_dict(case), SuiteInfo.from_dict(suite)
-        self.add_result(result, info)
-        if self.progress is not None:
-            meta = getattr(report, PROGRESS_REPORT_ATTR, None)
-            self.progress.reported(info.suite, result.status, result.usage.cost_usd, meta)
-        self._maybe_write()
-
-    def _maybe_write(self) -> None:
-        interval = max(WRITE_INTERVAL_S, self._write_cost / WRITE_BUDGET)
-        if time.monotonic() - self._last_write >= interval:
-            self.write_report(complete=False)
-
-    def add_result(self, result: CaseResult, info: SuiteInfo) -> None:
-        if info.experiment is not None or info.suite not in self.suites:  # the experiment is known at the end
-            self.suites[info.suite] = info
-        self.state.add(result)
-        if (info.gate is not None and not info.gate.is_empty()) or self.settings.gate is not None:
-            self.gated_failures.add(result.nodeid)
-
-    def report_data(
-        self, complete: bool, *, plan: ShardPlan | None = None, baseline: BaselineInput | None = None
-    ) -> Report:
-        """The report of the cases so far, built in one pass (see `_final.build`); at the session's end, with the
-        shard plan and the comparison with the baseline."""
-        extra: dict[str, Any] = {'interrupted': self.interrupted} if self.interrupted else {}
-        if self.closed:  # the final report names what did not finish, neither passed nor failed
-            not_run = self.not_run()
-            if not_run['cancelled']:
-                extra['cancelled'] = not_run['cancelled']
-            if not_run['not started']:
-                extra['not_started'] = not_run['not started']
-        if self.settings.rescore:
-            from ..run.rescore import rescore_report_fields  # only a re-scoring run pays for importing it
-
-            extra.update(rescore_report_fields(self.settings.rescore))
-        index, count = self.settings.shard
-        return build(
-            run_id=self.run_id,
-            started_at=self.started_at,
-            finished_at=_now() if complete else None,
-            complete=complete,
-            suites=list(self.suites.values()),
-            cases=self.state.ordered(),
-            session_gate=self.settings.gate,
-            expected=self.expected,
-            shard={'index': index, 'count': count, **(plan.to_dict() if plan is not None else {})},
-            case_filter=self.settings.filter.text if self.settings.filter is not None else None,
-            extra=extra,
-            baseline=baseline,
-        )
-
-    def write_report(self, complete: bool) -> Report:
-        """Write the report of the cases so far (`complete: false` while the run goes on)."""
-        with self.lock:
-            return self._write_report(complete)
-
-    def write_final(self, data: dict[str, Any]) -> bool:
-        """Write the final report's JSON; False (and said once) when it could not be written."""
-        try:
-            write_json_atomic(self.settings.report, data)
-        except OSError as e:
-            self.report_error(e)
-            return False
-        self.report_written = True
-        return True
-
-    def report_error(self, error: OSError) -> None:
-        """The report could not be written: said once, however often the run tries again."""
-        message = f'could not write the report {self.settings.report}: {error}'
-        if message not in self.harness_errors:
-            self.harness_errors.append(message)
-        self.report_failed = True
-
-    def _write_report(self, complete: bool) -> Report:
-        t0 = time.monotonic()
-        report = self.report_data(complete)
-        try:
-            write_json_atomic(self.settings.report, report.to_json())
-        except OSError as e:
-            self.report_error(e)
-            return report
-        finally:
-            self._last_write = time.monotonic()
-            self._write_cost = self._last_write - t0
-        self.report_written = True
-        return report
 
 
 def _junit_properties(result: CaseResult) -> list[tuple[str, object]]:
