@@ -60,7 +60,7 @@ def eval_session(config: pytest.Config) -> EvalSession:
             session.progress = progress_view(config, session.settings.progress)
             if session.progress is not None:
                 config.pluginmanager.register(session.progress, 'evaltrace-progress')
-            # Only a session with eval suites changes what Ctrl-C and SIGTERM do (see _interrupt).
+            # Only a session with eval suites changes what Ctrl-C and SIGTERM do (see schedule.interrupt).
             from .schedule.interrupt import InterruptGuard
 
             guard = InterruptGuard()
@@ -93,7 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         recover_at_start(config, settings.report)  # killed runs' finished cases, before this run replaces them
     config.pluginmanager.register(_ReportListener(config), 'evaltrace-report-listener')
-    from .views.outcome import GatedOutcome  # gated failures as their own outcome (see _outcome)
+    from .views.outcome import GatedOutcome  # gated failures as their own outcome (see views.outcome)
 
     config.pluginmanager.register(GatedOutcome(config), 'evaltrace-gated-outcome')
 
@@ -163,7 +163,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if param is not None and state.base_context is None:
         import contextvars
 
-        state.base_context = contextvars.copy_context()  # before any fixture of the first eval item (see _suite_runs)
+        # Before any fixture of the first eval item (see run.suite_runs).
+        state.base_context = contextvars.copy_context()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -57,7 +57,7 @@ def _merge(args: argparse.Namespace) -> int:
         _err(str(e))
         return EXIT_BAD_INPUT
     result = merge_reports(sources, baseline=baseline)
-    report = result.final.with_verdict(decide(result.final))  # the same rule as a pytest session's (see _decide)
+    report = result.final.with_verdict(decide(result.final))  # the same rule as a pytest session's (see report.decide)
     try:
         write_json_atomic(Path(args.output), report.to_json())
         if args.markdown:

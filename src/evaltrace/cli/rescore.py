@@ -1,7 +1,7 @@
 """`evaltrace rescore`: the current evaluators on a stored run's outputs, without calling the agents.
 
 It finds the run in the local trace store, then runs pytest on that run's suites (or the ones named) with
-`--evaltrace-rescore=RUN_ID` (see _rescore), which writes a new JSON report (and HTML report) as any run does.
+`--evaltrace-rescore=RUN_ID` (see run.rescore), which writes a new JSON report (and HTML report) as any run does.
 `--pytest-args` passes further pytest options (e.g. `--pytest-args "-k refund --evaltrace-report other.json"`).
 """
 
@@ -79,7 +79,7 @@ def run_rescore(
     env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix='evaltrace-rescore-') as tmp:
         # The run's own report (if the one on disk is that run's) fills what logfire's scrubbing took from the
-        # store (see `_rescore_load.load_stored_cases`); a copy, since the re-scoring run writes a new report in its
+        # store (see `run.rescore_load.load_stored_cases`); a copy, since the re-scoring run writes a new report in its
         # place.
         if report_path.is_file():
             copy = Path(tmp) / 'report.json'

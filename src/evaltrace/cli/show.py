@@ -1,7 +1,7 @@
-"""`evaltrace show`: a case's trace from the local store, printed as a tree (see `_show_tree`).
+"""`evaltrace show`: a case's trace from the local store, printed as a tree (see `views.show_tree`).
 
 The target is a case of the JSON report (its node id or case name), a trace id, or every failed case of the last
-run; its spans are read from the store (see `_records`) and printed with the case's evaluator results.
+run; its spans are read from the store (see `store.records`) and printed with the case's evaluator results.
 """
 
 from __future__ import annotations

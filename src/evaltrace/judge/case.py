@@ -1,4 +1,4 @@
-"""Judging a case: its status from the evaluators' results (pure). The message a reader sees is `_failure`'s."""
+"""Judging a case: its status from the evaluators' results (pure). The message a reader sees is `judge.failure`'s."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ MAX_VALUE_CHARS = 400
 def jsonable(value: Any, max_chars: int = MAX_VALUE_CHARS_CEILING) -> Any:
     """A JSON-compatible copy of any value (pydantic models, dataclasses...); unknown objects become their repr.
 
-    Never raises, and never grows past about `max_chars` characters of JSON (see `_bounds.bound_value`): a value
+    Never raises, and never grows past about `max_chars` characters of JSON (see `safety.bounds.bound_value`): a value
     that cannot be serialised is kept as a safe representation with a marker.
     """
     return bound_value(value, max_chars)

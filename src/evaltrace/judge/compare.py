@@ -368,7 +368,7 @@ def compare_runs(
     """Compare a run with a baseline: per suite and for the whole session (pure).
 
     Args:
-        baseline: A baseline written by `_baseline.make_baseline`.
+        baseline: A baseline written by `report.baseline.make_baseline`.
         cases: The run's case results.
         suite_costs: The run's suite runs, in order, each with its total cost.
         pass_k: Each suite's k of the k-of-n rule, for a suite that repeats its cases.

@@ -1,4 +1,4 @@
-"""The exit statuses evaltrace sets, in one place: a pytest session's (decided by `_decide.decide`) and the CLI's.
+"""The exit statuses evaltrace sets, in one place: a pytest session's (decided by `report.decide.decide`) and the CLI's.
 
 pytest's own statuses (0 passed, 1 failed, 2 interrupted, 3 internal error, 4 usage error, 5 no tests) keep their
 meaning; evaltrace adds 6 and 7.

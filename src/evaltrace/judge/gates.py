@@ -62,7 +62,7 @@ class Gate:
     """Minimum Wilson 95% lower bound of the case pass rate, so a small sample cannot pass by luck."""
 
     # Regression gates: checked against the baseline (the `baseline` setting) when that file exists. Only cases
-    # present in both runs with the same inputs are compared; see `_baseline.py`.
+    # present in both runs with the same inputs are compared; see `report/baseline.py`.
     no_assertion_regressions: bool = False
     """When true, no assertion that passed in the baseline may fail (or be lost to an error) now."""
     max_score_drop: float | None = None

@@ -1,4 +1,4 @@
-"""Baselines: a compact, committable digest of a run, which later runs are compared with (`_compare`) (pure).
+"""Baselines: a compact, committable digest of a run, which later runs are compared with (`judge.compare`) (pure).
 
 A baseline keeps, per suite and per case (repeats folded by the k-of-n rule): the status, each assertion's pass or
 fail, the score averages, the cost per run and the digest of the case's inputs. A later run is compared case by case,
@@ -109,7 +109,7 @@ def load_baseline(path: Path) -> dict[str, Any] | None:
 def compare(
     baseline: Mapping[str, Any], report: Report | Mapping[str, Any], *, removed_known: bool = True
 ) -> dict[str, Any]:
-    """The JSON of the comparison of a run's report with a baseline (see `_compare.compare_runs`)."""
+    """The JSON of the comparison of a run's report with a baseline (see `judge.compare.compare_runs`)."""
     from ..judge.compare import compare_runs
     from .final import as_report
 
@@ -127,7 +127,7 @@ def apply_baseline(
     removed_known: bool = True,
 ) -> dict[str, Any]:
     """The JSON of a report with the comparison with a baseline and its regression gates; a report given as JSON is
-    updated in place. A session and a merge build the typed report with its baseline at once (`_final.build`)."""
+    updated in place. A session and a merge build the typed report with its baseline at once (`report.final.build`)."""
     from .final import BaselineInput, add_baseline, as_report
 
     found = BaselineInput(baseline_path, baseline)

@@ -1,8 +1,8 @@
 """The run's report as one typed value: built once, by pure functions, from the case results, the suites, the gates
 and the baseline; serialised to JSON (`report.schema.json`) by `Report.to_json`; read back by `Report.from_json`.
 
-A session builds its report with `build` (stats, gates, the baseline comparison and the regression gates, in one
-pass), decides its verdict from the value (`_decide.decide`), and writes it once. The summaries, the CI outputs and
+A session builds its report with `build` (stats, gates, the baseline comparison and the regression gates, in one pass),
+decides its verdict from the value (`report.decide.decide`), and writes it once. The summaries, the CI outputs and
 `evaltrace merge` read the same value; nothing writes a dict, reads it back and amends it.
 """
 
@@ -137,7 +137,8 @@ class BaselineReport:
 
 @dataclass(frozen=True)
 class BaselineInput:
-    """A baseline to compare a run with, as loaded (`_baseline.load_baseline`): its data, or why it is unusable."""
+    """A baseline to compare a run with, as loaded (`report.baseline.load_baseline`): its data, or why it is
+    unusable."""
 
     path: str | None
     """As the report names it (relative to the rootdir when it is under it)."""
@@ -159,12 +160,12 @@ class Report:
     cases: tuple[CaseResult, ...] = ()
     expected: tuple[str, ...] = ()
     shard: Mapping[str, Any] = field(default_factory=lambda: {'index': 1, 'count': 1})
-    """`index` and `count`, and the shard plan when the run was split (`_shard.ShardPlan`)."""
+    """`index` and `count`, and the shard plan when the run was split (`collect.shard.ShardPlan`)."""
     extra: Mapping[str, Any] = field(default_factory=dict[str, Any])
     """What only some runs say: `interrupted`, `cancelled`, `not_started`, `merge`, a re-scoring's source."""
     baseline: BaselineReport | None = None
     verdict: RunVerdict | None = None
-    """As the session decided it, with what only pytest knew (see `_decide.report_verdict`)."""
+    """As the session decided it, with what only pytest knew (see `report.decide.report_verdict`)."""
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -235,7 +236,7 @@ class Report:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Report:
-        """The report of `to_json` (or an older one), shape already checked (`_shape`); `ValueError` if it cannot
+        """The report of `to_json` (or an older one), shape already checked (`report.shape`); `ValueError` if it cannot
         be held (a gate spec with unknown keys)."""
         s: Mapping[str, Any] = data['session']
         spec = s.get('gate_spec')
@@ -382,7 +383,7 @@ def build_report(
     case_filter: str | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON of a report built from case results (see `_final.build`, which returns the typed value)."""
+    """The JSON of a report built from case results (see `report.final.build`, which returns the typed value)."""
     return build(
         run_id=run_id,
         started_at=started_at,

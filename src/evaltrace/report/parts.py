@@ -1,5 +1,5 @@
 """What the run report is made of (suite infos, the results collected while the session runs), and writing it: JSON,
-written atomically so that it is valid at every moment (the report itself, built and read back: `_final`)."""
+written atomically so that it is valid at every moment (the report itself, built and read back: `report.final`)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class SuiteInfo:
     pass_k: int | None = None
     repeat: int = 1
     experiment: Mapping[str, Any] | None = None
-    """The suite run's experiment, once its report was built (see `_experiment.experiment_summary`)."""
+    """The suite run's experiment, once its report was built (see `run.experiment.experiment_summary`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {

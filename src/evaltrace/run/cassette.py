@@ -3,7 +3,7 @@
 The format is vcrpy's (`version: 1`, `interactions:` of `request`/`response`), so the files stay readable by vcrpy
 and pytest-recording; JSON bodies are pretty-printed and multi-line text is written as YAML block scalars, so a
 re-recording gives a readable diff. Secrets are replaced with `<scrubbed>` before anything is written, and requests
-are scrubbed the same way before they are matched. How a case uses its cassette is in `_replay`.
+are scrubbed the same way before they are matched. How a case uses its cassette is in `run.replay`.
 """
 
 from __future__ import annotations

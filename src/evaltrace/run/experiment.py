@@ -1,9 +1,9 @@
 """A suite run as one Pydantic Evals experiment: its span, its case spans, its report and report evaluators.
 
-`Dataset.evaluate` opens one experiment span (`evaluate {name}`), runs each case under it in a `case: {case_name}`
-span, builds an `EvaluationReport`, runs the dataset's report evaluators on it, and sets the experiment's summary
-attributes. evaltrace runs each case in a trace of its own instead (see _trace), so it shapes the experiment the same
-way around them: the experiment span is opened when the suite run starts, each case gets its `case: …` span in the
+`Dataset.evaluate` opens one experiment span (`evaluate {name}`), runs each case under it in a `case: {case_name}` span,
+builds an `EvaluationReport`, runs the dataset's report evaluators on it, and sets the experiment's summary attributes.
+evaltrace runs each case in a trace of its own instead (see trace.tracing), so it shapes the experiment the same way
+around them: the experiment span is opened when the suite run starts, each case gets its `case: …` span in the
 experiment's trace with the attributes pydantic-evals sets, an OpenTelemetry link to the case's own trace and the
 attribute `evaltrace.case_trace_id`, and the report is built and judged by the report evaluators when the suite run's
 last case has ended. Logfire's Evals tab then lists one experiment per suite run.

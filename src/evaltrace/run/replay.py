@@ -2,12 +2,12 @@
 
 How it works:
 
-* `use_cassette()` routes the model HTTP traffic of the current task to one case's cassette (see `_replay_http`
+* `use_cassette()` routes the model HTTP traffic of the current task to one case's cassette (see `run.replay_http`
   for the hooks in httpx/httpcore that do the routing, per task, so that concurrent cases never share a cassette).
 * Storage, record modes and matching are vcrpy's, used as a library: its `Cassette` (record-mode rules, play counts,
   re-recording in `all` mode), its `Request`, its matchers (the `body` matcher compares JSON bodies parsed, so key
   order and whitespace don't matter) and its cassette file layout (`version: 1`, `interactions:` of
-  `request`/`response`), so the files stay readable by vcrpy and pytest-recording. `_cassette` adds a serializer
+  `request`/`response`), so the files stay readable by vcrpy and pytest-recording. `run.cassette` adds a serializer
   that pretty-prints JSON bodies as YAML block text, a persister that writes atomically and reports corrupt files,
   and the scrubbing of secrets.
 * A request with no recorded match that the mode forbids to go live is the case's `CassetteMiss`, with the closest

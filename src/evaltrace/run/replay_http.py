@@ -12,7 +12,7 @@ cassettes open at once patch over each other and the last one opened receives ev
 
 Hooking the pool rather than the transport keeps logfire's httpx spans (which wrap the transport) in replayed
 traces, so a replayed trace looks like a live one, plus the attribute `evaltrace.replayed`. What a cassette holds,
-and how a request is matched, is the cassette's business (see `_replay`).
+and how a request is matched, is the cassette's business (see `run.replay`).
 """
 
 from __future__ import annotations

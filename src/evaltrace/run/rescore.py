@@ -2,12 +2,12 @@
 
 `evaltrace rescore` runs pytest on the suites with `--evaltrace-rescore=RUN_ID`, so collection, datasets, evaluator
 types, fixtures, gates and the report are the usual ones, and each case is scheduled and run as a live one is (see
-`_session`). Only the task differs: for each case, a stand-in task re-emits the spans the original task produced
+`session.state`). Only the task differs: for each case, a stand-in task re-emits the spans the original task produced
 (everything under the stored `execute {task}` span, with the original names, attributes and relative timing) as
 real spans, so pydantic-evals' span tree (and span-based evaluators) see them, and returns the stored output,
 validated against the suite function's return type. No agent is called; an LLM judge among the evaluators replays
-its recorded answers from the cases' cassettes (see `_replay.rescore_replay`), or calls its model again.
-What the run stored is read by `_rescore_load`.
+its recorded answers from the cases' cassettes (see `run.replay.rescore_replay`), or calls its model again.
+What the run stored is read by `run.rescore_load`.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ class StandIns:
     validate: Callable[[Any], Any] | None
     task_name: str
     replay: ReplayConfig | None
-    """The cassettes an LLM judge replays from (see `_replay.rescore_replay`)."""
+    """The cassettes an LLM judge replays from (see `run.replay.rescore_replay`)."""
 
     def task(self, nodeid: str) -> Callable[..., Any]:
         """The stand-in task of one case (see `stored_task`)."""

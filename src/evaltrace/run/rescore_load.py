@@ -1,5 +1,5 @@
 """Re-scoring's input: the run to re-score, and what it stored of each case (its output, or its task's error, and
-the spans its task produced), read from the local trace store (see `_records`) and the run's JSON report.
+the spans its task produced), read from the local trace store (see `store.records`) and the run's JSON report.
 """
 
 from __future__ import annotations

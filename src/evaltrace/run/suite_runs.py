@@ -2,7 +2,7 @@
 
 A suite run is one suite function with one combination of its other parameters (`parametrize` marks, parametrized
 fixtures, class or module parameters). Its cases share one set of fixture values and one context, and are reported,
-gated and baselined under the suite run's id (see `_collect.suite_run_id`).
+gated and baselined under the suite run's id (see `collect.items.suite_run_id`).
 
 When a suite run starts (see the README, "When a suite run starts"):
 

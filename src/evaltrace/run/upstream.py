@@ -1,7 +1,7 @@
 """The private parts of pydantic-evals that evaltrace calls, in one place, checked when this module is imported.
 
 evaltrace runs each case on its own (in its own trace, as soon as the scheduler starts it) and shapes the suite
-run's experiment around the cases (see _experiment), so it calls the functions `Dataset.evaluate` is made of rather
+run's experiment around the cases (see run.experiment), so it calls the functions `Dataset.evaluate` is made of rather
 than `Dataset.evaluate` itself. They are private: their signatures are checked here, and a pydantic-evals release
 that changes one fails at once with an error that names it, not with a wrong result.
 """

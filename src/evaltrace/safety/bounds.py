@@ -7,7 +7,7 @@ them into JSON-able data of at most about `max_chars` characters of JSON, and sa
 something with a marker (`[evaltrace: …]`), so the case keeps its verdict, its output and its trace link.
 
 The walk spends a budget of characters and stops when it is spent, so its cost is bounded by the budget, not by the
-size the value would have once expanded. Values are bounded before they are scrubbed (see `_scrub`), so scrubbing
+size the value would have once expanded. Values are bounded before they are scrubbed (see `safety.scrub`), so scrubbing
 regexes never run over more than the bound either.
 """
 

@@ -251,7 +251,7 @@ class SecretScrubber:
                 simply `replacement`.
             environ: Where secret environment variables are read (default: the process's).
             max_value_chars: `scrub_case_result` first cuts each value of a result to this many characters of JSON
-                (the `max_value_chars` setting; see `_bounds`), so that scrubbing never runs over more.
+                (the `max_value_chars` setting; see `safety.bounds`), so that scrubbing never runs over more.
 
         Raises:
             ValueError: A pattern is not a valid regular expression (the message names it).
@@ -372,7 +372,7 @@ class SecretScrubber:
         parses them back (so `attributes->'gen_ai.input.messages'->0` works), and so does the store.
 
         With `strings=False` only sensitive keys are redacted: for a caller that scrubs the text it finally writes
-        in one pass (see `_spool.span_to_line`), which is much cheaper than one pass per string.
+        in one pass (see `store.spool.span_to_line`), which is much cheaper than one pass per string.
         """
         redacted = self._redacted(key)
         if redacted is not None:
@@ -411,7 +411,7 @@ def _plain_json(value: Any) -> Any:
 def scrub_case_result(result: CaseResult, scrubber: SecretScrubber) -> CaseResult:
     """Remove secrets, in place, from what a case's result took from the task and its evaluators; returns it.
 
-    Every result passes here before it is journaled, reported or shown (see `_run.run_case`): the case's inputs,
+    Every result passes here before it is journaled, reported or shown (see `run.case.run_case`): the case's inputs,
     expected output, output and metadata (sensitive keys redacted, secrets in strings replaced), and the failure
     messages, error, evaluator reasons and string values. Names and node ids are the user's own and are kept.
     """

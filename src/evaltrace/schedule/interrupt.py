@@ -4,7 +4,7 @@ The first SIGINT or SIGTERM raises `KeyboardInterrupt` in the main thread, as Py
 does: the running suite's event loop stops, pytest ends the session as interrupted (exit status 2), and evaltrace
 writes the report of every finished case with `complete: false` and `interrupted: "SIGINT"` (or `"SIGTERM"`).
 A second signal while that happens exits the process immediately with status 128 + signal number; every finished
-case is already on disk by then (see _journal), and report writes are atomic, so no file is left corrupt.
+case is already on disk by then (see report.journal), and report writes are atomic, so no file is left corrupt.
 
 Handlers are installed only in the main thread, only over the default handlers (never over a user's), and removed
 at the end of the session.

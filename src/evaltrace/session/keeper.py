@@ -82,7 +82,7 @@ class ReportKeeper:
         return {}
 
     def case_finished(self, result: CaseResult, info: SuiteInfo) -> None:
-        """A case finished in this process: journal it at once (see _journal), and keep the report near current.
+        """A case finished in this process: journal it at once (see report.journal), and keep the report near current.
 
         Called on the scheduler's thread as each case ends; the lock keeps the report whole while it is written.
         """
@@ -133,7 +133,7 @@ class ReportKeeper:
     def report_data(
         self, complete: bool, *, plan: ShardPlan | None = None, baseline: BaselineInput | None = None
     ) -> Report:
-        """The report of the cases so far, built in one pass (see `_final.build`); at the session's end, with the
+        """The report of the cases so far, built in one pass (see `report.final.build`); at the session's end, with the
         shard plan and the comparison with the baseline."""
         extra: dict[str, Any] = {'interrupted': self.interrupted} if self.interrupted else {}
         not_run = self.not_finished()  # the final report names what did not finish, neither passed nor failed

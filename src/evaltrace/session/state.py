@@ -158,7 +158,7 @@ class EvalSession(ReportKeeper):
             hint = None if self.link_target().is_remote else f"see its trace: evaltrace show '{result.nodeid}'"
             pytest.fail(failure_message(result, hint, traceback_style(item.config.option)), pytrace=False)
 
-    # ---- scheduling (see _schedule and _suite_runs) ----
+    # ---- scheduling (see schedule.scheduler and run.suite_runs) ----
 
     def _plan(self, items: list[pytest.Item]) -> dict[str, SuiteRun]:
         if self.runs is None:
@@ -181,7 +181,7 @@ class EvalSession(ReportKeeper):
     def _job_for(self, item: pytest.Function, param: CaseParam) -> CaseJob:
         runs = self._plan(item.session.items)
         run = self.run_of.get(item.nodeid)
-        if run is None:  # an item that may be skipped (see _suite_runs): a suite run of its own
+        if run is None:  # an item that may be skipped (see run.suite_runs): a suite run of its own
             run = SuiteRun(suite_run_id(item, param), param.suite, Lane(1), items=[(item, param)])
         if item.nodeid not in run.jobs:
             fixtures = {name: item.funcargs[name] for name in fixture_params(run.runtime)}
@@ -231,7 +231,7 @@ class EvalSession(ReportKeeper):
         stand_ins: StandIns | None = None
         if self.settings.rescore is None:
             task, replay = make_task(runtime.bound_fn(holder or items[0][0]), fixtures), self._replay_config(runtime)
-        else:  # re-scoring: each case's stored output stands in for the task (see _rescore)
+        else:  # re-scoring: each case's stored output stands in for the task (see run.rescore)
             from ..run.rescore import stand_ins as load_stand_ins
 
             stand_ins = load_stand_ins(self.settings, runtime, run.run_id, [it.nodeid for it, _ in items])
@@ -280,7 +280,7 @@ class EvalSession(ReportKeeper):
         try:
             if experiment is not None and experiment.report is None:
                 report = await experiment.finish()
-                # A user's check: off the loop, like a sync evaluator (see _run.off_loop).
+                # A user's check: off the loop, like a sync evaluator (see run.case.off_loop).
                 checks = await asyncio.to_thread(run_report_check, run.runtime.spec.report_check, report)
                 table = self._table(run, report)
                 summary = experiment_summary(report, self.link_target().project_url, checks, table)
@@ -310,14 +310,14 @@ class EvalSession(ReportKeeper):
         try:
             baseline = load_baseline(self.settings.baseline)
         except BaselineError:
-            baseline = None  # the summary reports an unusable baseline already (see _verdict)
+            baseline = None  # the summary reports an unusable baseline already (see session.end)
         if baseline is not None:
             suites: dict[str, dict[str, Any]] = baseline.get('suites', {})
             baseline_cases = (suites.get(run.run_id) or {}).get('cases')
         return render_table(report, which, failing, baseline_cases)
 
     def before_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
-        """Hold back the teardown of a suite run's fixtures until its last case has finished (see _suite_runs).
+        """Hold back the teardown of a suite run's fixtures until its last case has finished (see run.suite_runs).
 
         They are released at the teardown of the suite run's last item before pytest moves on to another: the items
         between re-request them, and must find the same values (pytest's cache), not make new ones. pytest keeps one

@@ -8,7 +8,7 @@
 
 Keys are words; a value is a word or a quoted string (`owner='Ann Lee'`). `and` binds tighter than `or`;
 keywords are case-insensitive. `true`, `false` and `null` match booleans and None. The expression is matched
-against the case's metadata as JSON-like data (a pydantic model or dataclass is converted first, see `_collect`).
+against the case's metadata as JSON-like data (a pydantic model or dataclass is converted first, see `collect.items`).
 """
 
 from __future__ import annotations

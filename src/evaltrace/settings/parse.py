@@ -1,9 +1,9 @@
 """Parsers of settings' raw values: text from an option, a variable or an ini file, or a TOML value, to a typed value.
 
-Each raises ValueError (or TypeError) with a short reason, which the resolver turns into a one-line
-`pytest.UsageError` naming the setting and where the value came from. A parser returns the value `Settings` holds,
-except that a `Path` is still relative: the resolver anchors it at the rootdir. (`record_mode` lives in `_settings`,
-next to `suite_record_mode`, which parses a suite's own `record=` with it.)
+Each raises ValueError (or TypeError) with a short reason, which the resolver turns into a one-line `pytest.UsageError`
+naming the setting and where the value came from. A parser returns the value `Settings` holds, except that a `Path` is
+still relative: the resolver anchors it at the rootdir. (`record_mode` lives in `settings.values`, next to
+`suite_record_mode`, which parses a suite's own `record=` with it.)
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ _PLACEHOLDER = re.compile(r'\{([A-Za-z_][A-Za-z0-9_]*)\}')
 
 def url_template(raw: Any) -> str | None:
     """A trace link template (an empty value meaning none)."""
-    # Only the placeholders `_links.template_trace_url` fills; any other would stay literal in every link. Other
+    # Only the placeholders `trace.links.template_trace_url` fills; any other would stay literal in every link. Other
     # braces (JSON in a Grafana URL) are left alone, as the filling does.
     value = str(raw)
     unknown = [name for name in _PLACEHOLDER.findall(value) if name not in TRACE_URL_PLACEHOLDERS]

@@ -27,7 +27,7 @@ T = TypeVar('T')
 @dataclass(frozen=True)
 class Setting(Generic[T]):
     """One setting. Its value is `parse(raw)` of the first source that gives one, else `default` (see
-    `_settings_resolve` for the order)."""
+    `settings.resolve` for the order)."""
 
     name: str
     _: KW_ONLY

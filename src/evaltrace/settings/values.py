@@ -1,7 +1,7 @@
 """The settings of a session as its readers see them: a frozen `Settings`, resolved once at configure time.
 
-`plugin.pytest_configure` resolves them (`_settings_resolve`) and keeps them under `SETTINGS_KEY`; every reader takes
-them from there (`settings_of`), nobody resolves again. Each setting is declared once in `_settings_table`, which
+`plugin.pytest_configure` resolves them (`settings.resolve`) and keeps them under `SETTINGS_KEY`; every reader takes
+them from there (`settings_of`), nobody resolves again. Each setting is declared once in `settings.table`, which
 derives its option, environment variable and ini key from its name.
 """
 
@@ -45,7 +45,7 @@ PROGRESS_MODES = ('auto', 'live', 'plain', 'off')
 
 @dataclass(frozen=True)
 class Settings:
-    """Every evaltrace setting, resolved: one field per entry of `_settings_table.SETTINGS`, in its order, then what
+    """Every evaltrace setting, resolved: one field per entry of `settings.table.SETTINGS`, in its order, then what
     no single source gives (`gate`, `rootdir`, `sources`). Paths are absolute (relative ones are taken from the
     rootdir). What each setting means is in its declaration."""
 
@@ -78,7 +78,7 @@ class Settings:
     rate_limit_rpm: float
     rate_limit_tpm: float
     rescore: str | None
-    """The run id whose stored outputs a re-scoring session evaluates (see _rescore)."""
+    """The run id whose stored outputs a re-scoring session evaluates (see run.rescore)."""
     max_value_chars: int
     scrub_patterns: tuple[str, ...]
     gate: Gate | None

@@ -2,8 +2,8 @@
 
 Writing happens in two steps so that it never slows a run and stays safe under pytest-xdist:
 
-1. Each process appends finished spans, already scrubbed of secrets, to its own spool file (see `_spool`,
-   `_store_files`).
+1. Each process appends finished spans, already scrubbed of secrets, to its own spool file (see `store.spool`,
+   `store.files`).
 2. `merge_spool` imports the spool files into the DuckDB file (DuckDB allows one writer process per file),
    deletes them, and applies retention (keep the last N runs). `open_store` calls it before any read, so the
    store is current whenever it is queried, and the spool of a run that crashed is recovered. A run itself
@@ -309,7 +309,7 @@ def open_store(
 ) -> duckdb.DuckDBPyConnection:
     """Open the store read-only, after merging the spool into it (the runs since the last query, or a crashed one).
 
-    The merge applies `keep_runs`, or else the retention the last run configured (`_store_files.write_retention`): a
+    The merge applies `keep_runs`, or else the retention the last run configured (`store.files.write_retention`): a
     reader never applies a limit the user did not configure. An unreadable store is rebuilt from the spool (see
     `merge_spool`); what was done is passed to `on_notice`, one line each (by default, to stderr).
 

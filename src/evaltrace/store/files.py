@@ -1,8 +1,8 @@
 """The files of the local trace store: where they live, the shape of a record, and the lock writers and merges share.
 
 Beside the DuckDB file (default `.evaltrace/traces.duckdb`) is its spool folder: each process appends its spans to
-`spool/<run id>-<worker>-<pid>.jsonl` (see `_spool`), one `records` row a line, until a merge imports them into the
-DuckDB file (see `_store`). The retention the last run configured is kept there too, for that merge.
+`spool/<run id>-<worker>-<pid>.jsonl` (see `store.spool`), one `records` row a line, until a merge imports them into the
+DuckDB file (see `store.duckdb`). The retention the last run configured is kept there too, for that merge.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def _retention_file(store_path: Path | str) -> Path:
 
 
 def write_retention(store_path: Path | str, keep_runs: int | None) -> None:
-    """Record the configured retention beside the spool, for the merge that a later query runs (see `_store`)."""
+    """Record the configured retention beside the spool, for the merge that a later query runs (see `store.duckdb`)."""
     path = _retention_file(store_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(str(keep_runs or 0), encoding='utf-8')

@@ -36,7 +36,7 @@ def on_github_actions(env: Mapping[str, str]) -> bool:
 
 
 def verdict(report: Report | Mapping[str, Any]) -> str:
-    """One word for the run: the word of its verdict (see `_decide`), as the exit status says it."""
+    """One word for the run: the word of its verdict (see `report.decide`), as the exit status says it."""
     return report_verdict(report).word
 
 

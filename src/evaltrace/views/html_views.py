@@ -1,7 +1,7 @@
 """What the HTML report's views draw besides the cases, as data (pure): the verdict and the per-case comparison
 with the baseline.
 
-The verdict is the one `_ci.verdict` decides for the markdown summary, with the counts the header shows beside it,
+The verdict is the one `views.ci.verdict` decides for the markdown summary, with the counts the header shows beside it,
 so a run whose failing cases are all under passing gates reads as passed, as its exit status says.
 """
 

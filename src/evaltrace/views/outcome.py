@@ -1,7 +1,7 @@
 """Gated failures as their own outcome in pytest's report: letter `g`, word `GATED`, yellow, counted apart.
 
 A case that fails under a gate (or a failing repeat of a case that passes by the k-of-n rule) does not fail the run
-by itself (see `_decide`). Reported as pytest's `failed`, it made a green run's last line say "12 failed", put 12
+by itself (see `report.decide`). Reported as pytest's `failed`, it made a green run's last line say "12 failed", put 12
 `<failure>` elements in the JUnit XML of a green job, and showed a case that passed by k-of-n as `FAILED`.
 
 So its call report is made a non-failing outcome that pytest and JUnit consumers understand, and that stays

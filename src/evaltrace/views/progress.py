@@ -10,7 +10,7 @@ Two ways to show it, both written only when the caller says so (`update`, at mom
   runs, one at most every `plain_interval` seconds if it moved. `close()` ends with a line for each suite run that
   did not finish (`-x`, Ctrl-C), saying how many of its cases never ran.
 
-The class is standalone (no pytest): see `_progress_view` for when the plugin feeds it and lets it write.
+The class is standalone (no pytest): see `views.progress_view` for when the plugin feeds it and lets it write.
 """
 
 from __future__ import annotations

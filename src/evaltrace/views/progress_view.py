@@ -1,4 +1,4 @@
-"""Where the progress lines (see _progress) meet pytest: what feeds them, and the only moments they may write.
+"""Where the progress lines (see views.progress) meet pytest: what feeds them, and the only moments they may write.
 
 Fed from the session: a suite run starts on the main thread; its cases finish on the scheduler's thread, which only
 queues them (a deque), never writes. Under xdist the controller has no scheduler: each worker's report carries the
@@ -8,8 +8,8 @@ Written only on the main thread, when pytest is not writing:
 
 * around pytest's own writes for an item (`pytest_runtest_logstart`, `_logreport`, `_logfinish`): the block is
   hidden before pytest writes and drawn again after;
-* while an item waits for its case (`tick`, from `_schedule.wait`), with pytest's capture suspended for the write,
-  as pytest's live logging does: the block moves while a slow case holds the item.
+* while an item waits for its case (`tick`, from `schedule.scheduler.wait`), with pytest's capture suspended for the
+  write, as pytest's live logging does: the block moves while a slow case holds the item.
 
 Live (the redrawn block) when the setting is `live`, or `auto` on a terminal with markup; plain lines otherwise, and
 also under `auto` when something else writes to the terminal while items run (`-s`, `log_cli`).
