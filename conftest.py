@@ -18,7 +18,7 @@ _EVALS = Path(__file__).parent / 'evals'
 def pytest_collection_finish(session: pytest.Session) -> None:
     # Only when eval suites were collected: importing pydantic-evals would slow down a plain `pytest tests/`.
     if any(item.path.is_relative_to(_EVALS) for item in session.items):
-        from agents.models import configure_judge
+        from agents.judge import configure_judge
 
         configure_judge()
 

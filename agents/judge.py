@@ -14,18 +14,28 @@ of checks passed. Rules (rubrics are written so that a real judge reads them the
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
 from pydantic_ai.messages import ModelMessage, ModelResponse
-from pydantic_ai.models import Model
+from pydantic_ai.models import Model, infer_model
 from pydantic_ai.models.function import AgentInfo
 from pydantic_evals.evaluators.llm_as_a_judge import GradingOutput
 
 from agents._offline import final_output, last_user_prompt
-from agents.models import offline_model
+from agents.models import OFFLINE, offline_model, read_agent_settings, resolve_model_setting
 
-__all__ = ('Check', 'grade', 'judge_policy', 'offline_judge_model', 'parse_sections', 'rubric_checks')
+__all__ = (
+    'Check',
+    'configure_judge',
+    'grade',
+    'judge_model',
+    'judge_policy',
+    'offline_judge_model',
+    'parse_sections',
+    'rubric_checks',
+)
 
 _SECTION = re.compile(r'<(Input|Output|ExpectedOutput|Rubric)>\n?(.*?)\n?</\1>', re.DOTALL)
 _QUOTED = re.compile(r'"([^"]+)"')
@@ -118,3 +128,20 @@ def judge_policy(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse
 def offline_judge_model() -> Model:
     """The offline judge, reported under the `offline_priced_as` model, as the agents are (see agents.models)."""
     return offline_model(judge_policy, 'judge')
+
+
+def judge_model() -> Model:
+    """The model the LLM judge runs on: the offline judge or the configured pydantic-ai model.
+
+    A real model is built here, once, rather than passed on as a string: `LLMJudge` would build (and never close) a
+    new HTTP client from a string on every judgement.
+    """
+    name = resolve_model_setting('judge_model', os.environ, read_agent_settings())
+    return offline_judge_model() if name == OFFLINE else infer_model(name)
+
+
+def configure_judge() -> None:
+    """Make `judge_model()` the default model of every `LLMJudge` that does not name its own."""
+    from pydantic_evals.evaluators.llm_as_a_judge import set_default_judge_model
+
+    set_default_judge_model(judge_model())

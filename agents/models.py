@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.messages import ModelMessage, ModelResponse
-from pydantic_ai.models import Model, infer_model
+from pydantic_ai.models import Model
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 __all__ = (
@@ -38,8 +38,6 @@ __all__ = (
     'PYPROJECT',
     'ConfiguredModel',
     'ModelSettingError',
-    'configure_judge',
-    'judge_model',
     'offline_model',
     'read_agent_settings',
     'resolve_model_setting',
@@ -144,24 +142,3 @@ class ConfiguredModel(AbstractCapability[Any]):
         """Return the offline model or the configured pydantic-ai model string."""
         name = _setting('model')
         return self.offline() if name == OFFLINE else name
-
-
-def judge_model() -> Model:
-    """The model the LLM judge runs on: the offline judge or the configured pydantic-ai model.
-
-    A real model is built here, once, rather than passed on as a string: `LLMJudge` would build (and never close) a
-    new HTTP client from a string on every judgement.
-    """
-    name = _setting('judge_model')
-    if name == OFFLINE:
-        from agents.judge import offline_judge_model
-
-        return offline_judge_model()
-    return infer_model(name)
-
-
-def configure_judge() -> None:
-    """Make `judge_model()` the default model of every `LLMJudge` that does not name its own."""
-    from pydantic_evals.evaluators.llm_as_a_judge import set_default_judge_model
-
-    set_default_judge_model(judge_model())

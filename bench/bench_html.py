@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from evaltrace import Gate
-from evaltrace._final import build_report
-from evaltrace._html import write_html_report
-from evaltrace._report import SuiteInfo
-from evaltrace._results import CaseResult
-from evaltrace._session import _anchor  # pyright: ignore[reportPrivateUsage]
-from evaltrace._store import merge_spool
-from evaltrace._store_files import RECORD_COLUMNS, spool_dir
+from evaltrace.report.final import build_report
+from evaltrace.report.parts import SuiteInfo
+from evaltrace.results.case import CaseResult
+from evaltrace.store.duckdb import merge_spool
+from evaltrace.store.files import RECORD_COLUMNS, spool_dir
+from evaltrace.trace.links import case_anchor
+from evaltrace.views.html import write_html_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
 from tests.support.chromium import CHROMIUM_ARGS, CHROMIUM_PATH
@@ -372,7 +372,7 @@ def main() -> None:
         if not Path(CHROMIUM).exists():
             print(f'no {CHROMIUM}: load time not measured (apt-get install chromium)', file=sys.stderr)
             return
-        failed = _anchor('evals/test_support_3.py::test_support[case_0003]')
+        failed = case_anchor('evals/test_support_3.py::test_support[case_0003]')
         timings = measure(page, failed, args.rounds, args.cases)
         print(f'headless Chromium, median of {args.rounds} loads from file://:')
         print(f'  load to case list drawn: {statistics.median(timings["ready"]):.0f} ms')

@@ -18,13 +18,18 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._gates import Gate
-    from ._results import CaseResult
-    from ._suite import SuiteSpec, suite
+    from .collect.suite import SuiteSpec, suite
+    from .judge.gates import Gate
+    from .results.case import CaseResult
 
 __all__ = ('CaseResult', 'Gate', 'SuiteSpec', 'suite')
 
-_LAZY = {'suite': '._suite', 'SuiteSpec': '._suite', 'Gate': '._gates', 'CaseResult': '._results'}
+_LAZY = {
+    'suite': '.collect.suite',
+    'SuiteSpec': '.collect.suite',
+    'Gate': '.judge.gates',
+    'CaseResult': '.results.case',
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._names import RUN_ID_KEY
-from ._settings import SETTINGS_KEY, settings_of
-from ._settings_resolve import add_options, resolve_settings
-from ._threads import TOKEN_CHECK_NOTES, token_check_as_daemon, token_check_notes
-from ._xdist import EXPECTED_KEY
+from .names import RUN_ID_KEY
+from .schedule.threads import TOKEN_CHECK_NOTES, token_check_as_daemon, token_check_notes
+from .schedule.xdist import EXPECTED_KEY
+from .settings.resolve import add_options, resolve_settings
+from .settings.values import SETTINGS_KEY, settings_of
 
 if TYPE_CHECKING:
-    from ._interrupt import InterruptGuard  # noqa: F401  (named in a StashKey below)
-    from ._session import EvalSession
+    from .schedule.interrupt import InterruptGuard  # noqa: F401  (named in a StashKey below)
+    from .session.state import EvalSession
 
 SUITE_ATTR = '__evaltrace_suite__'
 _session_key = pytest.StashKey['EvalSession']()
@@ -42,8 +42,8 @@ def eval_session(config: pytest.Config) -> EvalSession:
     """The session state; created on first use, once an eval suite is collected."""
     session = config.stash.get(_session_key, None)
     if session is None:
-        from ._session import EvalSession
-        from ._xdist import batch_mode_for_worker
+        from .schedule.xdist import batch_mode_for_worker
+        from .session.state import EvalSession
 
         workerinput: dict[str, Any] | None = getattr(config, 'workerinput', None)
         is_worker = workerinput is not None
@@ -55,13 +55,13 @@ def eval_session(config: pytest.Config) -> EvalSession:
         session.run_id = workerinput[RUN_ID_KEY] if workerinput and RUN_ID_KEY in workerinput else _run_id(config)
         config.stash[_session_key] = session
         if not is_worker:  # a worker's progress is shown by the controller, from its reports
-            from ._progress_view import progress_view
+            from .views.progress_view import progress_view
 
             session.progress = progress_view(config, session.settings.progress)
             if session.progress is not None:
                 config.pluginmanager.register(session.progress, 'evaltrace-progress')
-            # Only a session with eval suites changes what Ctrl-C and SIGTERM do (see _interrupt).
-            from ._interrupt import InterruptGuard
+            # Only a session with eval suites changes what Ctrl-C and SIGTERM do (see schedule.interrupt).
+            from .schedule.interrupt import InterruptGuard
 
             guard = InterruptGuard()
             guard.install()
@@ -89,11 +89,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # reader sees the same values (`settings_of`).
     settings = config.stash[SETTINGS_KEY] = resolve_settings(config)
     if not hasattr(config, 'workerinput'):
-        from ._journal import recover_at_start
+        from .report.journal import recover_at_start
 
         recover_at_start(config, settings.report)  # killed runs' finished cases, before this run replaces them
     config.pluginmanager.register(_ReportListener(config), 'evaltrace-report-listener')
-    from ._outcome import GatedOutcome  # gated failures as their own outcome (see _outcome)
+    from .views.outcome import GatedOutcome  # gated failures as their own outcome (see views.outcome)
 
     config.pluginmanager.register(GatedOutcome(config), 'evaltrace-gated-outcome')
 
@@ -104,7 +104,7 @@ def _skip_reason(config: pytest.Config) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
-    from ._broken import EvalModule, mentions_evaltrace
+    from .collect.broken import EvalModule, mentions_evaltrace
 
     # A module of eval suites that fails to import is one error item, not a collection error that stops the session.
     if not mentions_evaltrace(module_path):
@@ -120,7 +120,7 @@ def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str
         return None
     if spec is None or not collector.istestfunction(obj, name):
         return None
-    from ._broken import broken_suite
+    from .collect.broken import broken_suite
 
     return broken_suite(collector, name, obj, spec, _skip_reason(collector.config))
 
@@ -129,7 +129,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     spec = getattr(metafunc.function, SUITE_ATTR, None)
     if spec is None:
         return
-    from ._collect import parametrize_suite
+    from .collect.items import parametrize_suite
 
     parametrize_suite(metafunc, spec, _skip_reason(metafunc.config))
 
@@ -139,8 +139,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state = config.stash.get(_session_key, None)
     if state is None:
         return
-    from ._collect import CaseParam, case_param, deselect_by_filter
-    from ._shard import apply_shard
+    from .collect.items import CaseParam, case_param, deselect_by_filter
+    from .collect.shard import apply_shard
 
     # trylast: `-k`, `--deselect` and `--lf` have already narrowed `items`; the filter narrows them by metadata,
     # and the shard splits what is left (so every shard plans from the same selection).
@@ -154,7 +154,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if _session_key not in item.config.stash:
         return
-    from ._collect import DatasetProblem, case_param
+    from .collect.items import DatasetProblem, case_param
 
     param = case_param(item)
     if isinstance(param, DatasetProblem):
@@ -163,7 +163,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if param is not None and state.base_context is None:
         import contextvars
 
-        state.base_context = contextvars.copy_context()  # before any fixture of the first eval item (see _suite_runs)
+        # Before any fixture of the first eval item (see run.suite_runs).
+        state.base_context = contextvars.copy_context()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -187,7 +188,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if _session_key not in pyfuncitem.config.stash:
         return None
-    from ._collect import CaseParam, case_param
+    from .collect.items import CaseParam, case_param
 
     param = case_param(pyfuncitem)
     if not isinstance(param, CaseParam):
@@ -206,13 +207,13 @@ def pytest_runtest_makereport(
     if state is None:
         return report
     state.scrub_report(report)
-    from ._collect import CaseParam, case_param
+    from .collect.items import CaseParam, case_param
 
     param = case_param(item) if call.when == 'call' else None
     if report.failed and isinstance(param, CaseParam) and item.config.option.tbstyle == 'line':
         failed = call.excinfo.value if call.excinfo is not None else None
         if isinstance(failed, pytest.fail.Exception) and not failed.pytrace:  # the case's verdict (run_item)
-            from ._failure import one_line_longrepr
+            from .judge.failure import one_line_longrepr
 
             lineno = item.location[1]
             report.longrepr = one_line_longrepr(str(item.path), (lineno or 0) + 1, str(failed.msg))
@@ -223,7 +224,7 @@ def pytest_runtest_makereport(
         item.config.stash[_expected_sent_key] = True
         setattr(report, EXPECTED_KEY, state.expected)
     if isinstance(param, CaseParam):
-        from ._session import CASE_REPORT_ATTR, PROGRESS_REPORT_ATTR, SUITE_REPORT_ATTR
+        from .session.keeper import CASE_REPORT_ATTR, PROGRESS_REPORT_ATTR, SUITE_REPORT_ATTR
 
         result = param.suite.results.get(item.nodeid)
         if result is not None:
@@ -273,7 +274,7 @@ class _ReportListener:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        from ._shard import record_worker_plan
+        from .collect.shard import record_worker_plan
 
         record_worker_plan(self.config, getattr(node, 'workeroutput', {}))
         expected = getattr(node, 'workeroutput', {}).get(EXPECTED_KEY)
@@ -288,7 +289,7 @@ class _ReportListener:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        from ._xdist import make_scheduler
+        from .schedule.xdist import make_scheduler
 
         return make_scheduler(config, log)
 
@@ -306,7 +307,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         workeroutput: dict[str, Any] = getattr(session.config, 'workeroutput')  # noqa: B009  (set by xdist on workers)
         workeroutput[EXPECTED_KEY] = state.expected
         return
-    from ._verdict import finish_session
+    from .session.end import finish_session
 
     guard = session.config.stash.get(_interrupt_key, None)
     if guard is not None and guard.received is not None:
@@ -328,8 +329,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     state = config.stash.get(_session_key, None)
     if state is None or state.is_worker or not state.state.cases:
         return
-    from ._summary import summary_lines
-    from ._verdict import final_report
+    from .session.end import final_report
+    from .views.summary import summary_lines
 
     terminalreporter.write_sep('=', 'evaltrace summary')
     for line in summary_lines(final_report(config) or state.report_data(complete=True)):

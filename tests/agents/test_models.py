@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from pydantic_ai.models.function import FunctionModel
 
-from agents.models import ConfiguredModel, ModelSettingError, judge_model, read_agent_settings, resolve_model_setting
+from agents.judge import judge_model
+from agents.models import ConfiguredModel, ModelSettingError, read_agent_settings, resolve_model_setting
 
 
 def test_default_is_offline() -> None:

@@ -12,7 +12,7 @@ from genai_prices import Usage, calc_price
 from logfire.testing import CaptureLogfire
 from pydantic_evals.evaluators.llm_as_a_judge import judge_output
 
-from agents.models import judge_model
+from agents.judge import judge_model
 from agents.text_to_sql import SqlDeps, sql_agent
 from tests.support.fake_openai import Reply, ToolCall, serve_openai
 

@@ -10,10 +10,10 @@ import jsonschema
 import pytest
 from logfire.testing import CaptureLogfire
 
-from evaltrace._html import read_page_data
+from evaltrace.views.html import read_page_data
 from tests.support.eval_project import EvalProject
 
-SCHEMA = json.loads((Path(__file__).parents[2] / 'src/evaltrace/report.schema.json').read_text())
+SCHEMA = json.loads((Path(__file__).parents[2] / 'src/evaltrace/report/report.schema.json').read_text())
 
 COUNTING_SUITE = """
 import evaltrace

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from evaltrace._settings_table import SETTINGS, readme_table
 from evaltrace.cli import SUBCOMMANDS, build_parser
+from evaltrace.settings.table import SETTINGS, readme_table
 
 ROOT = Path(__file__).parents[2]
 README = (ROOT / 'README.md').read_text(encoding='utf-8')
@@ -55,6 +55,6 @@ def test_pyproject_registers_the_plugin_and_the_cli() -> None:
     pyproject = tomllib.loads((ROOT / 'pyproject.toml').read_text())
     assert pyproject['project']['entry-points']['pytest11'] == {
         'evaltrace': 'evaltrace.plugin',
-        'evaltrace_disabled': 'evaltrace._disabled',  # stays loaded under -p no:evaltrace
+        'evaltrace_disabled': 'evaltrace.disabled',  # stays loaded under -p no:evaltrace
     }
     assert pyproject['project']['scripts'] == {'evaltrace': 'evaltrace.cli:main'}

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from logfire.testing import CaptureLogfire
 
-from evaltrace._upstream import EXPECTED_SIGNATURES, UpstreamChanged, check_upstream
+from evaltrace.run.upstream import EXPECTED_SIGNATURES, UpstreamChanged, check_upstream
 from tests.support.eval_project import EvalProject
 
-SCHEMA = json.loads((Path(__file__).parents[2] / 'src/evaltrace/report.schema.json').read_text())
+SCHEMA = json.loads((Path(__file__).parents[2] / 'src/evaltrace/report/report.schema.json').read_text())
 
 # A classifier with one mistake: `plain.py` runs it through plain `Dataset.evaluate`, the suite through evaltrace.
 CLASSIFIER = """

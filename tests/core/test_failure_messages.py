@@ -81,7 +81,7 @@ def test_a_tool_error_shows_the_inputs_and_only_the_users_frames(project: EvalPr
     assert "raise KeyError(f'no order {order}')" in text
     assert failures[-1] == "KeyError: 'no order ORD-1'"
     shown = '\n'.join(line for line in failures if 'hidden' not in line and 'evaltrace show' not in line)
-    for library in ('site-packages', 'pydantic_ai', 'pydantic_evals', 'evaltrace/_run.py', 'asyncio', 'anyio'):
+    for library in ('site-packages', 'pydantic_ai', 'pydantic_evals', 'evaltrace/run/case.py', 'asyncio', 'anyio'):
         assert library not in shown, library
     assert any('frames hidden' in line and 'pydantic_ai' in line and '--tb=long' in line for line in failures)
     assert len(failures) < 30, text  # it was ~200 lines
@@ -91,7 +91,7 @@ def test_a_tool_error_shows_the_inputs_and_only_the_users_frames(project: EvalPr
 def test_tb_long_and_fulltrace_keep_every_frame(project: EvalProject, option: str) -> None:
     failures = _failures(_run(project, option))
     text = '\n'.join(failures)
-    assert 'pydantic_ai/_tool_execution.py' in text and 'evaltrace/_run.py' in text
+    assert 'pydantic_ai/_tool_execution.py' in text and 'evaltrace/run/case.py' in text
     assert 'frames hidden' not in text
     assert any(line.lstrip('E ').startswith('inputs:') for line in failures)  # --fulltrace prefixes with `E`
     assert len(failures) > 100
@@ -119,7 +119,7 @@ def test_tb_line_is_one_line_naming_the_suite_and_why(project: EvalProject, work
     assert len(failures) == 1, failures
     line = failures[0]
     assert line.endswith("evals/test_orders.py:30: case tool_err error: task raised KeyError: 'no order ORD-1'"), line
-    assert 'evaltrace/_session.py' not in line
+    assert 'evaltrace/session/' not in line
 
 
 def test_tb_no_shows_no_failure_message(project: EvalProject) -> None:
@@ -135,7 +135,7 @@ ROOTS = {'/venv/site-packages/': None, '/py/lib/': None, '/src/evaltrace/': 'eva
 CHAINED = """Traceback (most recent call last):
   File "/venv/site-packages/pydantic_evals/dataset.py", line 1, in run
     await task()
-  File "/src/evaltrace/_run.py", line 75, in async_task
+  File "/src/evaltrace/run/case.py", line 75, in async_task
     return await fn(inputs)
   File "/me/evals/test_x.py", line 9, in test_x
     return helper()
@@ -155,7 +155,7 @@ RuntimeError: outer
 
 
 def test_library_of_names_the_library_or_none_for_the_users_code() -> None:
-    from evaltrace._failure import library_of
+    from evaltrace.judge.failure import library_of
 
     roots = {**ROOTS, '/py/lib/python3/': None, '/py/lib/python3/site-packages/': None}
     assert library_of('/me/evals/test_x.py', roots) is None
@@ -163,14 +163,14 @@ def test_library_of_names_the_library_or_none_for_the_users_code() -> None:
     assert library_of('/py/lib/python3/asyncio/tasks.py', roots) == 'asyncio'
     assert library_of('/py/lib/python3/contextlib.py', roots) == 'contextlib'
     assert library_of('/py/lib/python3/site-packages/anyio/x.py', roots) == 'anyio'  # the longest root wins
-    assert library_of('/src/evaltrace/_run.py', roots) == 'evaltrace'
+    assert library_of('/src/evaltrace/run/case.py', roots) == 'evaltrace'
     assert library_of('<frozen importlib._bootstrap>', roots) == 'python'
 
 
 def test_trim_keeps_the_users_frames_the_exception_lines_and_the_chain() -> None:
     from functools import partial
 
-    from evaltrace._failure import library_of, trim_traceback
+    from evaltrace.judge.failure import library_of, trim_traceback
 
     trimmed = trim_traceback(CHAINED, partial(library_of, roots=ROOTS)).splitlines()
     assert trimmed == [
@@ -200,7 +200,7 @@ def test_trim_keeps_the_users_frames_the_exception_lines_and_the_chain() -> None
 def test_trim_reads_an_exception_groups_indented_frames() -> None:
     from functools import partial
 
-    from evaltrace._failure import library_of, trim_traceback
+    from evaltrace.judge.failure import library_of, trim_traceback
 
     group = '\n'.join(
         [

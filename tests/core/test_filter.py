@@ -10,13 +10,13 @@ from typing import Any
 import jsonschema
 import pytest
 
-from evaltrace._filter import FilterError, parse_filter
-from evaltrace._merge import merge_reports
-from evaltrace._shard import ShardPlan, plan_digest
+from evaltrace.collect.shard import ShardPlan, plan_digest
+from evaltrace.report.merge import merge_reports
+from evaltrace.settings.filter import FilterError, parse_filter
 from tests.support.eval_project import EvalProject
 from tests.support.reports import case, report
 
-SCHEMA = json.loads((Path(__file__).parents[2] / 'src/evaltrace/report.schema.json').read_text())
+SCHEMA = json.loads((Path(__file__).parents[2] / 'src/evaltrace/report/report.schema.json').read_text())
 
 CASES: list[dict[str, Any]] = [
     {

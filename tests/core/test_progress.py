@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from evaltrace._progress import SuiteRunProgress
+from evaltrace.views.progress import SuiteRunProgress
 from tests.support.eval_project import EvalProject
 
 A = 'evals/test_x.py::test_x[True]'

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from vcr.request import Request  # pyright: ignore[reportMissingTypeStubs]
 
-from evaltrace._cassette import SCRUBBED, CassetteScrubber
-from evaltrace._scrub import SecretScrubber, key_patterns, logfire_key_patterns, required_literal, start_chars
+from evaltrace.run.cassette import SCRUBBED, CassetteScrubber
+from evaltrace.safety.scrub import SecretScrubber, key_patterns, logfire_key_patterns, required_literal, start_chars
 
 PREFIXED = [
     'AKIAIOSFODNN7EXAMPLE',

@@ -13,8 +13,8 @@ import pytest
 from pydantic import BaseModel
 from pydantic_evals import Case, Dataset
 
-from evaltrace._dataset import DatasetError, validate_dataset_inputs
-from evaltrace._settings_resolve import find_rootdir_and_ini, resolve_cli_settings, resolve_values
+from evaltrace.collect.dataset import DatasetError, validate_dataset_inputs
+from evaltrace.settings.resolve import find_rootdir_and_ini, resolve_cli_settings, resolve_values
 
 SUITE = """
 import evaltrace

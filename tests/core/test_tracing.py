@@ -12,7 +12,7 @@ from logfire.testing import CaptureLogfire, TestExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from evaltrace._usage import usage_of_span
+from evaltrace.results.usage import usage_of_span
 from tests.support.eval_project import EvalProject
 
 SUITE = """

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from evaltrace._links import LinkTarget, logfire_trace_url, project_url_from_credentials, template_trace_url
-from evaltrace._settings import Settings
-from evaltrace._settings_resolve import resolve_values
-from evaltrace._settings_table import SETTINGS
-from evaltrace._usage import Usage, offline_price_note, usage_of_span
+from evaltrace.results.usage import Usage, offline_price_note, usage_of_span
+from evaltrace.settings.resolve import resolve_values
+from evaltrace.settings.table import SETTINGS
+from evaltrace.settings.values import Settings
+from evaltrace.trace.links import LinkTarget, logfire_trace_url, project_url_from_credentials, template_trace_url
 
 TRACE = '0123456789abcdef0123456789abcdef'
 SPAN = '0123456789abcdef'
@@ -100,7 +100,7 @@ def test_scrubbing_keeps_eval_content_that_only_mentions_a_sensitive_word() -> N
 
     import logfire
 
-    from evaltrace._trace import keep_eval_content
+    from evaltrace.trace.tracing import keep_eval_content
 
     def match(path: tuple[str, ...], value: str, word: str) -> logfire.ScrubMatch:
         string = path[-1] if word in path[-1] else value  # a key match, or a value match

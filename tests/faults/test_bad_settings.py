@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from evaltrace._settings_resolve import check_table_keys, resolve_values
+from evaltrace.settings.resolve import check_table_keys, resolve_values
 from tests.support.eval_project import EvalProject
 
 

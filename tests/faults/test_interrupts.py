@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from evaltrace._journal import journal_paths, recover_report
+from evaltrace.report.journal import journal_paths, recover_report
 from tests.support.blocking_run import case_statuses, start_blocking_run, wait_in_flight
 from tests.support.eval_project import EvalProject
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from evaltrace._journal import journal_paths
+from evaltrace.report.journal import journal_paths
 from tests.support.blocking_run import case_statuses, start_blocking_run, wait_in_flight
 from tests.support.eval_project import EvalProject
 

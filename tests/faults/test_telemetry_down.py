@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from evaltrace._telemetry import FLUSH_BUDGET_S
+from evaltrace.trace.telemetry import FLUSH_BUDGET_S
 from tests.support.broken_endpoints import broken_endpoint
 from tests.support.eval_project import EvalProject
 

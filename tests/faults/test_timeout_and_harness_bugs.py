@@ -57,8 +57,8 @@ def test_timeout_covers_task_and_evaluators_and_other_cases_go_on(project: EvalP
 
 
 BUGGY_CONFTEST = """
-import evaltrace._run as run_module
-import evaltrace._results as results_module
+import evaltrace.run.case as run_module
+import evaltrace.results.case as results_module
 
 _judge = run_module.judge
 def judge(outcome, min_scores):

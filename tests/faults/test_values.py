@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from evaltrace._bounds import CIRCULAR, bound_text, bound_value
+from evaltrace.safety.bounds import CIRCULAR, bound_text, bound_value
 from tests.support.eval_project import EvalProject
 
 UNSERIALISABLE_SUITE = """

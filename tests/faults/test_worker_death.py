@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evaltrace._session import EXIT_HARNESS_ERROR
+from evaltrace.session.state import EXIT_HARNESS_ERROR
 from tests.support.eval_project import EvalProject
 
 SUITE = """

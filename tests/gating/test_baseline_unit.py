@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from evaltrace._baseline import BaselineError, apply_baseline, load_baseline, make_baseline, save_baseline
-from evaltrace._gates import Gate
+from evaltrace.judge.gates import Gate
+from evaltrace.report.baseline import BaselineError, apply_baseline, load_baseline, make_baseline, save_baseline
 from tests.support.reports import SUITE, case, report
 
 BASE_CASES = [

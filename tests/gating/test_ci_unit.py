@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from evaltrace._baseline import apply_baseline, make_baseline
-from evaltrace._ci import github_annotations, markdown_summary, verdict
-from evaltrace._gates import Gate
+from evaltrace.judge.gates import Gate
+from evaltrace.report.baseline import apply_baseline, make_baseline
+from evaltrace.views.ci import github_annotations, markdown_summary, verdict
 from tests.support.reports import case, report
 
 

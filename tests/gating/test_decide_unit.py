@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from evaltrace._ci import markdown_summary, verdict
-from evaltrace._decide import STOPPED_REASON, GateFailure, decide, gate_failures, is_gate, report_verdict
-from evaltrace._gates import Gate
-from evaltrace._summary import summary_lines
+from evaltrace.judge.gates import Gate
+from evaltrace.report.decide import STOPPED_REASON, GateFailure, decide, gate_failures, is_gate, report_verdict
+from evaltrace.views.ci import markdown_summary, verdict
+from evaltrace.views.summary import summary_lines
 from tests.support.reports import case, report
 
 PASSING = [case('a'), case('b')]

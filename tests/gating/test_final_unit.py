@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from evaltrace._baseline import apply_baseline, make_baseline
-from evaltrace._ci import markdown_summary
-from evaltrace._decide import decide, report_verdict
-from evaltrace._exit import EXIT_GATE_FAILED, EXIT_INCOMPLETE
-from evaltrace._final import BaselineInput, Report, as_report, build, build_report, read_report
-from evaltrace._gates import Gate
-from evaltrace._merge import merge_reports
-from evaltrace._report import SuiteInfo
-from evaltrace._results import CaseResult
-from evaltrace._summary import summary_lines
+from evaltrace.judge.exit import EXIT_GATE_FAILED, EXIT_INCOMPLETE
+from evaltrace.judge.gates import Gate
+from evaltrace.report.baseline import apply_baseline, make_baseline
+from evaltrace.report.decide import decide, report_verdict
+from evaltrace.report.final import BaselineInput, Report, as_report, build, build_report, read_report
+from evaltrace.report.merge import merge_reports
+from evaltrace.report.parts import SuiteInfo
+from evaltrace.results.case import CaseResult
+from evaltrace.views.ci import markdown_summary
+from evaltrace.views.summary import summary_lines
 from tests.support.reports import SUITE, case, report
 
 REGRESSIONS = Gate(min_pass_rate=0.5, no_assertion_regressions=True, max_cost_increase_pct=20)

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from evaltrace._gates import Gate, compute_stats, evaluate_gate, gate_from_mapping, logical_cases, wilson_lower_bound
-from evaltrace._verdict import passing_by_k_of_n
+from evaltrace.judge.gates import (
+    Gate,
+    compute_stats,
+    evaluate_gate,
+    gate_from_mapping,
+    logical_cases,
+    wilson_lower_bound,
+)
+from evaltrace.session.end import passing_by_k_of_n
 from tests.support.reports import case
 
 CASES = [

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from logfire.testing import CaptureLogfire
 
-from evaltrace._final import build_report
 from evaltrace.cli import main as evaltrace_main
+from evaltrace.report.final import build_report
 from tests.support.eval_project import EvalProject
 from tests.support.words_suite import SUITE, WORDS
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from evaltrace._gates import Gate
-from evaltrace._merge import merge_reports
-from evaltrace._shard import ShardPlan, assign_shards, plan_digest
+from evaltrace.collect.shard import ShardPlan, assign_shards, plan_digest
+from evaltrace.judge.gates import Gate
+from evaltrace.report.merge import merge_reports
 from tests.support.reports import case, report
 
 

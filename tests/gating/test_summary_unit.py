@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from evaltrace._baseline import apply_baseline, make_baseline
-from evaltrace._summary import MAX_LINE, MAX_LISTED, baseline_lines
+from evaltrace.report.baseline import apply_baseline, make_baseline
+from evaltrace.views.summary import MAX_LINE, MAX_LISTED, baseline_lines
 from tests.support.reports import case, report
 
 SUITE = 'evals/test_support_agent_with_a_long_name.py::test_support_agent_with_a_long_name'
@@ -23,7 +23,7 @@ def _compared(n_added: int, evaluators: int = 12) -> dict[str, object]:
 
 def report_again(data: dict[str, object]) -> dict[str, object]:
     # Rebuild the stats from the edited cases, as a run would have.
-    from evaltrace._results import CaseResult
+    from evaltrace.results.case import CaseResult
 
     return report([CaseResult.from_dict(c) for c in data['cases']])  # type: ignore[union-attr]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from evaltrace._html import CHUNK_CASES, build_html, read_page_data, write_html_safely
-from evaltrace._links import case_anchor
+from evaltrace.trace.links import case_anchor
+from evaltrace.views.html import CHUNK_CASES, build_html, read_page_data, write_html_safely
 from tests.support.eval_project import EvalProject
 
 SUITE = """

@@ -6,8 +6,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from evaltrace._html import read_page_data, write_html_report
-from evaltrace._store import merge_spool
+from evaltrace.store.duckdb import merge_spool
+from evaltrace.views.html import read_page_data, write_html_report
 from tests.support.eval_project import EvalProject
 from tests.support.spool_recorder import Recorder
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from opentelemetry.trace import set_span_in_context
 
-from evaltrace._html_spans import load_spans
+from evaltrace.views.html_spans import load_spans
 from tests.support.spool_recorder import Recorder
 
 MS = 1_000_000  # nanoseconds

@@ -23,8 +23,8 @@ from pydantic_evals.reporting.analyses import (
 )
 
 from evaltrace import Gate
-from evaltrace._html import build_html
 from evaltrace.cli import main as evaltrace_main
+from evaltrace.views.html import build_html
 from tests.support.eval_project import EvalProject
 from tests.support.reports import case, report
 

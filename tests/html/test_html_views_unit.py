@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from evaltrace import Gate
-from evaltrace._baseline import make_baseline
-from evaltrace._history import read_history, record_run, run_summary
-from evaltrace._html_views import MAX_LISTED_CASES, case_deltas, verdict_view
+from evaltrace.report.baseline import make_baseline
+from evaltrace.report.history import read_history, record_run, run_summary
+from evaltrace.views.html_views import MAX_LISTED_CASES, case_deltas, verdict_view
 from tests.support.reports import case, report
 
 OTHER = 'evals/test_y.py::test_y'

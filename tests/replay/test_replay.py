@@ -19,7 +19,7 @@ from pydantic_ai import Agent
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
-from evaltrace._replay import (
+from evaltrace.run.replay import (
     REPLAYED_ATTRIBUTE,
     CassetteMiss,
     CorruptCassette,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from evaltrace._cli_rescore import run_rescore
+from evaltrace.cli.rescore import run_rescore
 from tests.support.eval_project import EvalProject
 
 SUITE = """

@@ -18,9 +18,9 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCall
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from evaltrace._show import add_show_parser, run_show
-from evaltrace._sql import add_sql_parser, run_sql
-from evaltrace._store import merge_spool, open_store
+from evaltrace.cli.show import add_show_parser, run_show
+from evaltrace.cli.sql import add_sql_parser, run_sql
+from evaltrace.store.duckdb import merge_spool, open_store
 from tests.support.spool_recorder import Recorder
 
 NODEID = 'evals/test_weather.py::test_weather[paris]'

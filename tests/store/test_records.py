@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from evaltrace._records import (
+from evaltrace.store.duckdb import open_store
+from evaltrace.store.records import (
     case_traces,
     latest_runs,
     run_ids_starting_with,
@@ -17,7 +18,6 @@ from evaltrace._records import (
     trace_spans,
     traces_in_run,
 )
-from evaltrace._store import open_store
 from tests.support.spool_recorder import Recorder
 
 NODEID = 'evals/test_words.py::test_words[long]'

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from evaltrace._html import read_page_data
-from evaltrace._store import open_store
-from evaltrace._store_files import read_retention, spool_dir, spooled_runs
+from evaltrace.store.duckdb import open_store
+from evaltrace.store.files import read_retention, spool_dir, spooled_runs
+from evaltrace.views.html import read_page_data
 from tests.support.eval_project import EvalProject
 
 SUITE = """

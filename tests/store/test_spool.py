@@ -13,10 +13,10 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from evaltrace._records import read_spool
-from evaltrace._scrub import SecretScrubber, key_patterns, required_literal
-from evaltrace._spool import SpoolSpanExporter, SpoolSpanProcessor, span_to_line
-from evaltrace._store_files import read_retention, spool_dir, spooled_runs, write_retention
+from evaltrace.safety.scrub import SecretScrubber, key_patterns, required_literal
+from evaltrace.store.files import read_retention, spool_dir, spooled_runs, write_retention
+from evaltrace.store.records import read_spool
+from evaltrace.store.spool import SpoolSpanExporter, SpoolSpanProcessor, span_to_line
 
 
 def finished_span(
@@ -172,7 +172,7 @@ def test_timestamps_are_iso_to_the_microsecond() -> None:
     import datetime as dt
     import random
 
-    from evaltrace._spool import _iso  # pyright: ignore[reportPrivateUsage]
+    from evaltrace.store.spool import _iso  # pyright: ignore[reportPrivateUsage]
 
     rng = random.Random(7)
     for ns in [0, 999, 1_000_000_000, 1_795_401_682_549_123_456, *(rng.randrange(0, 4 * 10**18) for _ in range(500))]:

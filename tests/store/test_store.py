@@ -17,10 +17,10 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCall
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from evaltrace._scrub import SecretScrubber
-from evaltrace._sql import query_store
-from evaltrace._store import StoreError, merge_spool, open_store
-from evaltrace._store_files import RECORD_COLUMNS, spool_dir
+from evaltrace.cli.sql import query_store
+from evaltrace.safety.scrub import SecretScrubber
+from evaltrace.store.duckdb import StoreError, merge_spool, open_store
+from evaltrace.store.files import RECORD_COLUMNS, spool_dir
 from tests.support.spool_recorder import Recorder, spawn_writer
 
 # The three queries of the seed's "Querying Data with SQL" section, verbatim.

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from evaltrace._journal import journal_paths
+from evaltrace.report.journal import journal_paths
 from tests.support.eval_project import EvalProject
 
 __all__ = ('BLOCKING_SUITE', 'case_statuses', 'start_blocking_run', 'wait_in_flight')

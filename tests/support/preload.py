@@ -35,5 +35,5 @@ PRELOADED = (
     pydantic_ai.providers.openai,
     pydantic_evals.evaluators,
     # Every evaltrace module, so the hooks a module installs when imported (_replay, _faults) stay single.
-    *(importlib.import_module(f'evaltrace.{m.name}') for m in pkgutil.iter_modules(evaltrace.__path__)),
+    *(importlib.import_module(m.name) for m in pkgutil.walk_packages(evaltrace.__path__, 'evaltrace.')),
 )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from evaltrace._final import build_report
-from evaltrace._gates import Gate
-from evaltrace._report import SuiteInfo
-from evaltrace._results import CaseResult, EvalValue
-from evaltrace._usage import Usage
+from evaltrace.judge.gates import Gate
+from evaltrace.report.final import build_report
+from evaltrace.report.parts import SuiteInfo
+from evaltrace.results.case import CaseResult, EvalValue
+from evaltrace.results.usage import Usage
 
 SUITE = 'evals/test_x.py::test_x'
 

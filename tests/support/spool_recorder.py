@@ -10,8 +10,8 @@ from pathlib import Path
 import logfire
 from opentelemetry.trace import Tracer
 
-import evaltrace._spool
-from evaltrace._spool import SpoolSpanProcessor, spool_span_processor
+import evaltrace.store.spool
+from evaltrace.store.spool import SpoolSpanProcessor, spool_span_processor
 
 WRITER = Path(__file__).with_name('spool_writer.py')
 
@@ -43,7 +43,7 @@ def spawn_writer(
 ) -> subprocess.Popen[bytes]:
     """Start `spool_writer.py` in a new process that can import this evaltrace."""
     env = dict(os.environ)
-    src = str(Path(evaltrace._spool.__file__).resolve().parents[2])
+    src = str(Path(evaltrace.store.spool.__file__).resolve().parents[2])
     env['PYTHONPATH'] = os.pathsep.join([src, env.get('PYTHONPATH', '')])
     args = [sys.executable, str(WRITER), str(store_path), run_id, worker, str(count), *(['--crash'] if crash else [])]
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -1,0 +1,1 @@
+"""Collection: `@evaltrace.suite` functions, their datasets, and one pytest item per case (filtered, sharded)."""

@@ -1,0 +1,103 @@
+"""Judging a case: its status from the evaluators' results (pure). The message a reader sees is `judge.failure`'s."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic_evals.evaluators import EvaluationResult
+from pydantic_evals.reporting import ReportCase, ReportCaseFailure
+
+from ..results.case import CaseStatus, EvalValue
+from ..safety.bounds import MAX_VALUE_CHARS_CEILING, bound_value
+
+__all__ = ('Judged', 'inputs_hash', 'jsonable', 'judge', 'truncate')
+
+MAX_VALUE_CHARS = 400
+
+
+def jsonable(value: Any, max_chars: int = MAX_VALUE_CHARS_CEILING) -> Any:
+    """A JSON-compatible copy of any value (pydantic models, dataclasses...); unknown objects become their repr.
+
+    Never raises, and never grows past about `max_chars` characters of JSON (see `safety.bounds.bound_value`): a value
+    that cannot be serialised is kept as a safe representation with a marker.
+    """
+    return bound_value(value, max_chars)
+
+
+def inputs_hash(inputs: Any, expected_output: Any) -> str:
+    """A digest of what defines a case, so a baseline can tell a case whose inputs changed."""
+    canonical = json.dumps([jsonable(inputs), jsonable(expected_output)], sort_keys=True, default=repr)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def truncate(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return f'{text[: limit - 20]}… ({len(text) - limit + 20} more chars)'
+
+
+def _values(results: Mapping[str, EvaluationResult[Any]]) -> dict[str, EvalValue]:
+    return {name: EvalValue(r.value, r.reason, r.source.name) for name, r in results.items()}
+
+
+Judged = tuple[
+    CaseStatus,
+    list[str],
+    dict[str, EvalValue],
+    dict[str, EvalValue],
+    dict[str, EvalValue],
+    list[dict[str, str]],
+    dict[str, str] | None,
+]
+"""A verdict: status, failures, assertions, scores, labels, evaluator failures, error."""
+
+
+def judge(
+    outcome: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any], min_scores: Mapping[str, float]
+) -> Judged:
+    """Decide a case's status from pydantic-evals' outcome.
+
+    A task that raised is an `error`; so is an evaluator that raised. A False assertion, or a score below the
+    suite's `min_scores` threshold, is a `failed` case. Labels never fail a case.
+    """
+    if isinstance(outcome, ReportCaseFailure):
+        error = {
+            'type': outcome.error_message.split(':', 1)[0],
+            'message': outcome.error_message,
+            'traceback': outcome.error_stacktrace,
+        }
+        return 'error', [f'task raised {outcome.error_message}'], {}, {}, {}, [], error
+    assertions = _values(outcome.assertions)
+    scores = _values(outcome.scores)
+    labels = _values(outcome.labels)
+    failures: list[str] = []
+    for name, ev in assertions.items():
+        if not ev.value:
+            failures.append(f'assertion {name} is False' + (f': {ev.reason}' if ev.reason else ''))
+    for name, threshold in min_scores.items():
+        ev = scores.get(name)
+        if ev is None:
+            failures.append(f'score {name} is missing (threshold {threshold})')
+        elif float(ev.value) < threshold:
+            failures.append(
+                f'score {name} = {float(ev.value):.3g} is below {threshold}' + (f': {ev.reason}' if ev.reason else '')
+            )
+    evaluator_failures = [
+        {'name': f.name, 'error_message': f.error_message, 'traceback': f.error_stacktrace}
+        for f in outcome.evaluator_failures
+    ]
+    for f in evaluator_failures:
+        failures.append(f'evaluator {f["name"]} raised {f["error_message"]}')
+    status: CaseStatus = 'error' if evaluator_failures else 'failed' if failures else 'passed'
+    error = None
+    if evaluator_failures:
+        first = evaluator_failures[0]
+        error = {
+            'type': first['error_message'].split(':', 1)[0],
+            'message': first['error_message'],
+            'traceback': first['traceback'],
+        }
+    return status, failures, assertions, scores, labels, evaluator_failures, error

@@ -1,0 +1,113 @@
+"""What the run report is made of (suite infos, the results collected while the session runs), and writing it: JSON,
+written atomically so that it is valid at every moment (the report itself, built and read back: `report.final`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from pydantic_core import to_json
+
+from ..judge.gates import Gate, evaluate_analysis_gate, gate_from_mapping
+from ..results.case import CaseResult, GateResult
+from ..safety.files import write_text_atomic
+
+__all__ = ('SCHEMA_VERSION', 'SuiteInfo', 'gate_to_dict', 'write_json_atomic')
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SuiteInfo:
+    """What a report says about a suite besides its cases."""
+
+    suite: str
+    name: str
+    dataset: str
+    dataset_path: str | None = None
+    gate: Gate | None = None
+    pass_k: int | None = None
+    repeat: int = 1
+    experiment: Mapping[str, Any] | None = None
+    """The suite run's experiment, once its report was built (see `run.experiment.experiment_summary`)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            'suite': self.suite,
+            'name': self.name,
+            'dataset': self.dataset,
+            'dataset_path': self.dataset_path,
+            'gate_spec': gate_to_dict(self.gate),
+            'pass_k': self.pass_k,
+            'repeat': self.repeat,
+            'experiment': dict(self.experiment) if self.experiment is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SuiteInfo:
+        gate = data.get('gate_spec')
+        return cls(
+            suite=data['suite'],
+            name=data['name'],
+            dataset=data['dataset'],
+            dataset_path=data.get('dataset_path'),
+            gate=gate_from_mapping(gate) if gate else None,
+            pass_k=data.get('pass_k'),
+            repeat=data.get('repeat', 1),
+            experiment=data.get('experiment'),
+        )
+
+
+def gate_to_dict(gate: Gate | None) -> dict[str, Any] | None:
+    if gate is None:
+        return None
+    return {
+        k: (dict(cast(Mapping[str, Any], v)) if isinstance(v, Mapping) else v)
+        for k, v in dataclasses.asdict(gate).items()
+        if v not in (None, {})
+    }
+
+
+def experiment_checks(info: SuiteInfo) -> list[GateResult]:
+    """The suite run's checks on its report, as gates: analysis thresholds, report evaluators that raised (named,
+    with their error), and the suite's `report_check`."""
+    experiment: Mapping[str, Any] = info.experiment or {}
+    results: list[GateResult] = []
+    if info.gate is not None:
+        results.extend(evaluate_analysis_gate(info.gate, experiment.get('analyses'), info.suite))
+    failures: list[dict[str, Any]] = list(experiment.get('report_evaluator_failures') or [])
+    results.extend(
+        GateResult(f'report_evaluator {f["name"]}', info.suite, 'runs without error', f['error_message'], False)
+        for f in failures
+    )
+    checks: list[dict[str, Any]] = list(experiment.get('report_checks') or [])
+    results.extend(
+        GateResult(f'report_check {c["name"]}', info.suite, 'holds', c['error'] or 'held', bool(c['passed']))
+        for c in checks
+    )
+    return results
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename, so readers never see a half-written file."""
+    # pydantic-core's encoder: several times faster than `json`, for a report rewritten while thousands of cases run.
+    write_text_atomic(path, to_json(data, indent=1, fallback=repr).decode() + '\n')
+
+
+@dataclass
+class ReportState:
+    """Results collected in the controller while the session runs."""
+
+    cases: dict[str, CaseResult] = field(default_factory=dict[str, CaseResult])
+    order: list[str] = field(default_factory=list[str])
+
+    def add(self, result: CaseResult) -> None:
+        if result.nodeid not in self.cases:
+            self.order.append(result.nodeid)
+        self.cases[result.nodeid] = result
+
+    def ordered(self) -> list[CaseResult]:
+        return [self.cases[n] for n in self.order]

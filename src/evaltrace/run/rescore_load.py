@@ -1,0 +1,166 @@
+"""Re-scoring's input: the run to re-score, and what it stored of each case (its output, or its task's error, and
+the spans its task produced), read from the local trace store (see `store.records`) and the run's JSON report.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import duckdb
+
+from ..store.duckdb import open_store
+from ..store.records import SpanRecord, case_traces, latest_runs, run_ids_starting_with, spans_of_traces, traces_in_run
+
+__all__ = (
+    'CASE_SPAN_NAME',
+    'REPORT_ENV',
+    'TASK_SPAN_NAME',
+    'ReportCase',
+    'RescoreError',
+    'StoredCase',
+    'error_status',
+    'load_stored_cases',
+    'report_cases',
+    'resolve_run',
+)
+
+CASE_SPAN_NAME = 'case: {case_name}'
+TASK_SPAN_NAME = 'execute {task}'
+
+REPORT_ENV = 'EVALTRACE_RESCORE_REPORT'
+"""Set by `evaltrace rescore`: a copy of the run's JSON report, when the report on disk is that run's."""
+
+
+class RescoreError(Exception):
+    """A run or case cannot be re-scored; the message is one line for the user."""
+
+
+@dataclass
+class StoredCase:
+    """What a run stored about one case: its output (or the task's error) and its task's spans."""
+
+    nodeid: str
+    trace_id: str
+    task_start_us: int = 0
+    output: Any = None
+    has_output: bool = False
+    task_error: str | None = None
+    spans: list[SpanRecord] = field(default_factory=list[SpanRecord])
+    """The spans under the task's span, in start order (a parent before its children)."""
+
+
+def resolve_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> str:
+    """The run to re-score: `run_id` (or a unique prefix of it), else the latest run in the store.
+
+    Raises:
+        RescoreError: No such run, an ambiguous prefix, or an empty store.
+    """
+    if run_id is None:
+        latest = latest_runs(con, 1)
+        if not latest:
+            raise RescoreError('the trace store holds no run; run your evals with pytest first')
+        return latest[0]
+    matches = run_ids_starting_with(con, run_id)
+    if run_id in matches:
+        return run_id
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        listed = ', '.join(matches[:5])
+        raise RescoreError(f'run id {run_id!r} matches several runs ({listed}); give more characters')
+    known = ', '.join(latest_runs(con, 5)) or 'none'
+    raise RescoreError(f'no run {run_id!r} in the trace store (latest runs: {known})')
+
+
+@dataclass(frozen=True)
+class ReportCase:
+    """What the run's JSON report says about a case: its trace and its output."""
+
+    trace_id: str | None
+    output: Any
+    has_output: bool
+
+
+@functools.cache
+def report_cases(path: str, run_id: str) -> dict[str, ReportCase]:
+    """The cases of the JSON report at `path` when it is run `run_id`'s, else {} (also for a missing file)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding='utf-8'))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or cast('dict[str, Any]', data).get('run_id') != run_id:
+        return {}
+    cases: dict[str, ReportCase] = {}
+    for case in cast('list[Any]', cast('dict[str, Any]', data).get('cases') or []):
+        if isinstance(case, dict) and isinstance(nodeid := cast('dict[str, Any]', case).get('nodeid'), str):
+            case = cast('dict[str, Any]', case)
+            has_output = 'output' in case and (case.get('error') is None or case.get('output') is not None)
+            cases[nodeid] = ReportCase(case.get('trace_id'), case.get('output'), has_output)
+    return cases
+
+
+def load_stored_cases(
+    store_path: Path, run_id: str, nodeids: Sequence[str], report: Mapping[str, ReportCase] | None = None
+) -> dict[str, StoredCase]:
+    """The stored output and task spans of each of `nodeids` that the run stored (others are left out).
+
+    logfire's own scrubbing replaces whole attribute values that merely mention e.g. 'password' or 'auth' (a
+    node id `test_x[password_reset]`, a reply that says 'authorisation'). When the run's JSON report is at hand
+    (`report`), it fills both gaps: it maps node ids to trace ids, and its outputs, which logfire never saw, win.
+
+    Raises:
+        StoreError: The store is missing, corrupt or locked.
+    """
+    report = report or {}
+    con = open_store(store_path, merge=False)
+    try:
+        cases = {nodeid: StoredCase(nodeid, trace_id) for nodeid, trace_id in case_traces(con, run_id, nodeids).items()}
+        missing = [n for n in nodeids if n not in cases and report.get(n) is not None and report[n].trace_id]
+        if missing:
+            traces = [str(report[n].trace_id) for n in missing]
+            found = traces_in_run(con, run_id, traces)
+            cases.update({n: StoredCase(n, t) for n, t in zip(missing, traces, strict=True) if t in found})
+        by_trace = {case.trace_id: case for case in cases.values()}
+        spans = spans_of_traces(con, by_trace, run_id=run_id)
+    finally:
+        con.close()
+    for trace_id, trace_spans in spans.items():
+        _fill_case(by_trace[trace_id], trace_spans)
+    for nodeid, case in cases.items():
+        in_report = report.get(nodeid)
+        if in_report is not None and in_report.has_output and case.task_error is None:
+            case.output, case.has_output = in_report.output, True
+    return cases
+
+
+def _fill_case(case: StoredCase, spans: list[SpanRecord]) -> None:
+    case_span = next((s for s in spans if s.span_name == CASE_SPAN_NAME), None)
+    task_span = next((s for s in spans if s.span_name == TASK_SPAN_NAME), None)
+    if case_span is not None and 'output' in case_span.attributes:
+        case.has_output = True
+        schema = case_span.json_schema.get('output')
+        # logfire writes None as the JSON text 'null' and marks it `{"type": "null"}`; a str 'null' has no type.
+        is_null = isinstance(schema, dict) and cast('dict[str, Any]', schema).get('type') == 'null'
+        case.output = None if is_null else case_span.attributes['output']
+    if task_span is None:
+        return
+    case.task_start_us = task_span.start_us
+    if task_span.exception_type:
+        case.task_error = f'{task_span.exception_type}: {task_span.exception_message or ""}'
+    elif (status_error := error_status(task_span)) is not None:
+        case.task_error = status_error
+    below: set[str] = {task_span.span_id}
+    for span in spans:  # start order: a parent comes before its children
+        if span.parent_span_id in below:
+            below.add(span.span_id)
+            case.spans.append(span)
+
+
+def error_status(span: SpanRecord) -> str | None:
+    """The description of a span's error status, if it ended with one that has a description."""
+    return span.status_message or None if span.status_code == 'ERROR' else None

@@ -1,0 +1,1 @@
+"""What guards everything that leaves the process: secret scrubbing, value bounds, whole-file writes."""
