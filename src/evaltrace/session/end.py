@@ -1,5 +1,5 @@
 """The end of a session: the final report, the CI outputs, and the exit status, set in this one place from the
-run's verdict (`_decide.decide`, the one rule every output uses).
+run's verdict (`report.decide.decide`, the one rule every output uses).
 """
 
 from __future__ import annotations

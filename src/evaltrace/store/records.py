@@ -1,5 +1,5 @@
 """Reading the local trace store: the one module that reads its records, for the HTML report's waterfalls,
-`evaltrace show` and re-scoring (`evaltrace sql` runs the user's own SQL, see `_sql`).
+`evaltrace show` and re-scoring (`evaltrace sql` runs the user's own SQL, see `cli.sql`).
 
 Spans come back as `SpanRecord`s, one type whether a span was read from a run's spool (the HTML report at the end
 of a run, which never pays for DuckDB) or from the DuckDB file. The query functions take a connection `open_store`
@@ -126,7 +126,7 @@ def _spool_span(record: Mapping[str, Any]) -> SpanRecord:
 
 
 def _epoch_us(timestamp: str) -> int:
-    """Microseconds since the epoch of a spool timestamp (`_spool._iso`: `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`)."""
+    """Microseconds since the epoch of a spool timestamp (`store.spool._iso`: `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`)."""
     if len(timestamp) == 32 and timestamp.endswith('+00:00') and timestamp[19] == '.':
         # The spool's own form: the second is parsed once for all the spans that start in it.
         return _epoch_second(timestamp[:19]) * 1_000_000 + int(timestamp[20:26])

@@ -1,10 +1,10 @@
 """Writing the local trace store's spool: each process appends its finished spans, scrubbed, to a JSON-lines file.
 
-Each process (the controller and every xdist worker) writes its own spool file (see `_store_files.spool_file`)
+Each process (the controller and every xdist worker) writes its own spool file (see `store.files.spool_file`)
 through a `SpoolSpanProcessor`, in batches, each flushed to the OS, so a crash keeps what was already written. Each
 line is one row of the store's `records` table (Logfire's columns, plus `run_id`).
 
-The HTML report of a run reads its spans straight from the spool (see `_records`); the DuckDB store (`_store`)
+The HTML report of a run reads its spans straight from the spool (see `store.records`); the DuckDB store (`store.duckdb`)
 imports the spool when it is first queried. So a run never pays for DuckDB.
 """
 

@@ -4,8 +4,8 @@ drill into failed cases.
 It opens on the run's verdict and its gates, the suite runs with their analyses, and the cases (filterable to
 failures, sortable by cost, tokens, duration and scores); opening a case draws the waterfall of its trace from the
 local trace store, in tree order, with each span's attributes, model messages, tool calls, exceptions, tokens and
-cost. Views draw the trends of the last runs (`_history`), score distributions, cost and duration per case, flaky
-cases, and the comparison with the baseline (`_html_views`).
+cost. Views draw the trends of the last runs (`report.history`), score distributions, cost and duration per case, flaky
+cases, and the comparison with the baseline (`views.html_views`).
 
 Everything is inline (CSS and JS from `_html_assets/`, data as JSON): the file loads nothing from the network.
 To stay small and quick with thousands of cases, the case list is one plain JSON block, and the cases' details and
@@ -213,9 +213,9 @@ def build_html(
         scrubber: Removes secrets from everything taken from the report (spans were scrubbed when they were spooled).
         store_note: Shown instead of a waterfall when there are no spans at all (e.g. the store is off).
         cases_scrubbed: The cases' data was scrubbed already, with the same patterns (a run's own report: see
-            `_scrub.scrub_case_result`), so their details are not scrubbed again.
-        history: The last runs' figures, oldest first, this run's included (see `_history.record_run`): the trends.
-        baseline: The baseline the run was compared with (see `_baseline.load_baseline`): per-case deltas.
+            `safety.scrub.scrub_case_result`), so their details are not scrubbed again.
+        history: The last runs' figures, oldest first, this run's included (see `report.history.record_run`): the trends.
+        baseline: The baseline the run was compared with (see `report.baseline.load_baseline`): per-case deltas.
         typed: `report` as the typed `Report` it was written from, when the caller has it (not read again).
     """
     scrubber = scrubber or SecretScrubber()

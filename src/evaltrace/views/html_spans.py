@@ -1,4 +1,4 @@
-"""The spans of the HTML report's waterfalls: the run's spans (see `_records`), compacted, in tree order.
+"""The spans of the HTML report's waterfalls: the run's spans (see `store.records`), compacted, in tree order.
 
 Each trace becomes a list of compact span dicts in depth-first order (a parent, then each child's subtree, children
 by start time), the order `evaltrace show` prints them in: concurrent evaluators' children stay under their own
@@ -42,11 +42,11 @@ def load_spans(
 ) -> dict[str, list[dict[str, Any]]]:
     """The spans of each trace as compact dicts in tree order, ready for the page's waterfall.
 
-    They were scrubbed when they were spooled (see `_spool.span_to_line`), with the same patterns, and are not
+    They were scrubbed when they were spooled (see `store.spool.span_to_line`), with the same patterns, and are not
     scrubbed again: that doubled the cost of the page for large runs.
 
     The spans of run `run_id` are read from the spool it just wrote (no DuckDB at all, at the end of a run); the
-    traces not found there come from the DuckDB store (see `_records.trace_spans`).
+    traces not found there come from the DuckDB store (see `store.records.trace_spans`).
 
     Keys: `id`, `p` (index of the parent in the list, -1 for a root), `n` (message, else span name), `sn` (span
     name), `s` / `d` (start offset from the trace's first span and duration, in ms), `k` (kind), `l` (level),
