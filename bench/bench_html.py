@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from evaltrace import Gate
-from evaltrace.report.final import build_report
+from evaltrace.report.final import build as build_report_of
 from evaltrace.report.parts import SuiteInfo
 from evaltrace.results.case import CaseResult
 from evaltrace.store.duckdb import merge_spool
@@ -308,7 +308,7 @@ def build(directory: Path, n: int, from_store: bool = False) -> tuple[Path, floa
     store_s = time.perf_counter() - t
     suites = sorted({c['suite'] for c in cases})
     # A real report of these cases (stats, gates, verdict), as a run's end builds it.
-    report = build_report(
+    report = build_report_of(
         run_id=RUN_ID,
         started_at=T0.isoformat(),
         finished_at=T0.isoformat(),
@@ -316,7 +316,7 @@ def build(directory: Path, n: int, from_store: bool = False) -> tuple[Path, floa
         suites=[SuiteInfo(s, s.split('::')[-1], 'support', gate=Gate(min_pass_rate=0.8)) for s in suites],
         cases=[CaseResult.from_dict(c) for c in cases],
         session_gate=None,
-    )
+    ).to_json()
     page = directory / 'report.html'
     t = time.perf_counter()
     write_html_report(page, report, store_path=store)

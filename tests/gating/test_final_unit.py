@@ -11,7 +11,7 @@ from evaltrace.judge.exit import EXIT_GATE_FAILED, EXIT_INCOMPLETE
 from evaltrace.judge.gates import Gate
 from evaltrace.report.baseline import apply_baseline, make_baseline
 from evaltrace.report.decide import decide, report_verdict
-from evaltrace.report.final import BaselineInput, Report, as_report, build, build_report, read_report
+from evaltrace.report.final import BaselineInput, Report, as_report, build, read_report
 from evaltrace.report.merge import merge_reports
 from evaltrace.report.parts import SuiteInfo
 from evaltrace.results.case import CaseResult
@@ -46,7 +46,7 @@ def test_one_pass_gives_what_building_then_amending_gave() -> None:
     baseline = make_baseline(report(BEFORE))
     built = _build(AFTER, gate=REGRESSIONS, baseline=BaselineInput('evals/baseline.json', baseline))
     amended = apply_baseline(
-        build_report(
+        build(
             run_id='r2',
             started_at='2026-01-01T00:00:00+00:00',
             finished_at='2026-01-01T00:01:00+00:00',
@@ -55,7 +55,7 @@ def test_one_pass_gives_what_building_then_amending_gave() -> None:
             cases=AFTER,
             session_gate=REGRESSIONS,
             expected=[c.nodeid for c in AFTER],
-        ),
+        ).to_json(),
         baseline,
         baseline_path='evals/baseline.json',
         session_gate=REGRESSIONS,

@@ -11,7 +11,7 @@ import pytest
 from logfire.testing import CaptureLogfire
 
 from evaltrace.cli import main as evaltrace_main
-from evaltrace.report.final import build_report
+from evaltrace.report.final import build
 from tests.support.eval_project import EvalProject
 from tests.support.words_suite import SUITE, WORDS
 
@@ -354,9 +354,9 @@ def test_shards_split_the_cases_and_merge_back_with_every_gate_recomputed(
 
 def test_baseline_save_refuses_an_incomplete_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = tmp_path / 'report.json'
-    incomplete = build_report(
+    incomplete = build(
         run_id='r', started_at='', finished_at=None, complete=False, suites=[], cases=[], session_gate=None
-    )
+    ).to_json()
     report.write_text(json.dumps(incomplete))
     assert evaltrace_main(['baseline', 'save', '--report', str(report), '-o', str(tmp_path / 'b.json')]) == 2
     assert 'incomplete' in capsys.readouterr().err

@@ -247,7 +247,7 @@ def test_distributions_draw_scores_cost_and_duration(
 
 
 # pydantic-evals' report analyses as `ReportAnalysis.model_dump()` gives them, on the suite runs of a parametrized
-# suite; the report is made by `build_report` from hand-made case results, so this runs without an inner session.
+# suite; the report is made by `build` from hand-made case results, so this runs without an inner session.
 CONFUSION = ConfusionMatrix(class_labels=['refund', 'shipping', 'other'], matrix=[[5, 1, 0], [0, 7, 2], [1, 0, 4]])
 PRECISION_RECALL = PrecisionRecall(
     curves=[

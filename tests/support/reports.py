@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from evaltrace.judge.gates import Gate
-from evaltrace.report.final import build_report
+from evaltrace.report.final import build
 from evaltrace.report.parts import SuiteInfo
 from evaltrace.results.case import CaseResult, EvalValue
 from evaltrace.results.usage import Usage
@@ -60,7 +60,7 @@ def report(
     complete: bool = True,
 ) -> dict[str, Any]:
     suites = sorted({c.suite for c in cases}) or [SUITE]
-    return build_report(
+    return build(
         run_id='r1',
         started_at='2026-01-01T00:00:00+00:00',
         finished_at='2026-01-01T00:01:00+00:00',
@@ -69,5 +69,5 @@ def report(
         cases=cases,
         session_gate=session_gate,
         expected=[c.nodeid for c in cases] if expected is None else expected,
-        shard=shard,
-    )
+        shard={'index': shard[0], 'count': shard[1]},
+    ).to_json()

@@ -31,7 +31,6 @@ __all__ = (
     'add_baseline',
     'as_report',
     'build',
-    'build_report',
     'read_report',
 )
 
@@ -367,36 +366,6 @@ def add_baseline(
     elif added and baseline.path is not None:  # say so only when a regression gate wanted a baseline
         named = BaselineReport(baseline.path)
     return dataclasses.replace(report, suites=tuple(suites), session=session, baseline=named)
-
-
-def build_report(
-    *,
-    run_id: str,
-    started_at: str,
-    finished_at: str | None,
-    complete: bool,
-    suites: Sequence[SuiteInfo],
-    cases: Sequence[CaseResult],
-    session_gate: Gate | None,
-    expected: Sequence[str] = (),
-    shard: tuple[int, int] = (1, 1),
-    case_filter: str | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The JSON of a report built from case results (see `report.final.build`, which returns the typed value)."""
-    return build(
-        run_id=run_id,
-        started_at=started_at,
-        finished_at=finished_at,
-        complete=complete,
-        suites=suites,
-        cases=cases,
-        session_gate=session_gate,
-        expected=expected,
-        shard={'index': shard[0], 'count': shard[1]},
-        case_filter=case_filter,
-        extra=extra,
-    ).to_json()
 
 
 def read_report(path: Path) -> Report:

@@ -213,7 +213,7 @@ def _list(value: Any) -> list[Any]:
 def _fold(report: Path, entries: list[dict[str, Any]]) -> dict[str, Any]:
     """The report with the journal's entries folded in (entries already checked by `_parse_lines`)."""
     from ..results.case import CaseResult
-    from .final import build_report
+    from .final import build
     from .parts import SuiteInfo
 
     previous = _previous(report)
@@ -231,7 +231,7 @@ def _fold(report: Path, entries: list[dict[str, Any]]) -> dict[str, Any]:
         with contextlib.suppress(Exception):
             suites.setdefault(str(s['suite']), SuiteInfo.from_dict(s))
     expected = previous.get('expected')
-    return build_report(
+    return build(
         run_id=str(previous.get('run_id', 'recovered')),
         started_at=str(previous.get('started_at', '')),
         finished_at=None,
@@ -241,7 +241,7 @@ def _fold(report: Path, entries: list[dict[str, Any]]) -> dict[str, Any]:
         session_gate=None,
         expected=[str(n) for n in cast(list[Any], expected)] if isinstance(expected, list) else [],
         extra={'interrupted': 'killed'},
-    )
+    ).to_json()
 
 
 def recover_journals(report: Path) -> JournalRecovery:

@@ -5,7 +5,6 @@ the spans its task produced), read from the local trace store (see `store.record
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any, cast
 
 import duckdb
 
+from ..report.final import read_report
 from ..store.duckdb import open_store
 from ..store.records import SpanRecord, case_traces, latest_runs, run_ids_starting_with, spans_of_traces, traces_in_run
 
@@ -88,20 +88,20 @@ class ReportCase:
 
 @functools.cache
 def report_cases(path: str, run_id: str) -> dict[str, ReportCase]:
-    """The cases of the JSON report at `path` when it is run `run_id`'s, else {} (also for a missing file)."""
+    """The cases of the JSON report at `path` when it is run `run_id`'s, else {} (also for a missing or broken
+    file: the store alone then says what it can)."""
     try:
-        data = json.loads(Path(path).read_text(encoding='utf-8'))
-    except (OSError, ValueError):
+        report = read_report(Path(path))
+    except ValueError:
         return {}
-    if not isinstance(data, dict) or cast('dict[str, Any]', data).get('run_id') != run_id:
+    if report.run_id != run_id:
         return {}
-    cases: dict[str, ReportCase] = {}
-    for case in cast('list[Any]', cast('dict[str, Any]', data).get('cases') or []):
-        if isinstance(case, dict) and isinstance(nodeid := cast('dict[str, Any]', case).get('nodeid'), str):
-            case = cast('dict[str, Any]', case)
-            has_output = 'output' in case and (case.get('error') is None or case.get('output') is not None)
-            cases[nodeid] = ReportCase(case.get('trace_id'), case.get('output'), has_output)
-    return cases
+    # A case that errored before its task returned has no output; one whose output is None returned None.
+    return {
+        c.nodeid: ReportCase(c.trace_id, c.output, c.error is None or c.output is not None)
+        for c in report.cases
+        if c.nodeid
+    }
 
 
 def load_stored_cases(
