@@ -21,6 +21,8 @@ from pydantic_ai.usage import RequestUsage
 from evaltrace.cli.show import add_show_parser, run_show
 from evaltrace.cli.sql import add_sql_parser, run_sql
 from evaltrace.store.duckdb import merge_spool, open_store
+from tests.support.reports import case
+from tests.support.reports import report as report_of
 from tests.support.spool_recorder import Recorder
 
 NODEID = 'evals/test_weather.py::test_weather[paris]'
@@ -87,18 +89,11 @@ def filled(recorder_factory: Callable[..., Recorder], store_path: Path) -> dict[
     merge_spool(store_path)
 
     report = store_path.parent / 'report.json'
-    report.write_text(
-        json.dumps(
-            {
-                'cases': [
-                    {'suite': 'weather', 'case': 'paris', 'nodeid': NODEID, 'status': 'failed', 'trace_id': failed_trace,
-                     'span_id': '0' * 16},
-                    {'suite': 'weather', 'case': 'rome', 'nodeid': NODEID.replace('paris', 'rome'), 'status': 'passed',
-                     'trace_id': passed_trace, 'span_id': '0' * 16},
-                ]
-            }
-        )
-    )  # fmt: skip
+    paris = case('paris', 'failed', suite='weather')
+    rome = case('rome', suite='weather')
+    paris.nodeid, paris.trace_id = NODEID, failed_trace
+    rome.nodeid, rome.trace_id, rome.assertions = NODEID.replace('paris', 'rome'), passed_trace, {}
+    report.write_text(json.dumps(report_of([paris, rome])))
     con = open_store(store_path)
     costs = dict(
         con.execute(

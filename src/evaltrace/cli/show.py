@@ -7,15 +7,15 @@ run; its spans are read from the store (see `store.records`) and printed with th
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
-from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import TextIO, cast
 
 import duckdb
 
+from ..report.final import read_report
+from ..results.case import CaseResult
 from ..store.duckdb import StoreError, open_store
 from ..store.records import spans_of_traces, trace_ids_starting_with
 from ..views.show_tree import EVALUATION_KINDS, SpanNode, evaluation_lines, render_trace, short, span_tree
@@ -59,41 +59,13 @@ def load_trace(con: duckdb.DuckDBPyConnection, trace_id: str) -> list[SpanNode]:
 # --- resolving the target ----------------------------------------------------------------------------------------
 
 
-def _case_entries(data: Any) -> Iterator[dict[str, Any]]:
-    # The report's layout may grow; a case is any object with a `nodeid` and a `trace_id` key.
-    if isinstance(data, dict):
-        data = cast('dict[str, Any]', data)
-        if 'nodeid' in data and 'trace_id' in data:
-            yield data
-            return
-        for value in data.values():
-            yield from _case_entries(value)
-    elif isinstance(data, list):
-        for value in cast('list[Any]', data):
-            yield from _case_entries(value)
-
-
-def _read_report(report_path: Path) -> list[dict[str, Any]]:
+def _read_report(report_path: Path) -> list[CaseResult]:
+    if not report_path.is_file():
+        raise ShowError(f'no report at {report_path}; run your evals with pytest first, or pass a trace id')
     try:
-        data = json.loads(report_path.read_text(encoding='utf-8'))
-    except FileNotFoundError:
-        raise ShowError(f'no report at {report_path}; run your evals with pytest first, or pass a trace id') from None
-    except (OSError, ValueError) as e:
-        raise ShowError(f'{report_path}: not a readable JSON report ({e})') from None
-    from ..report.shape import report_shape_problem
-
-    # A report evaltrace wrote is checked against its schema; other JSON is searched for case entries, whose fields
-    # read here must still have their types.
-    written = isinstance(data, dict) and cast('dict[str, Any]', data).get('tool') == 'evaltrace'
-    if written and (problem := report_shape_problem(data)) is not None:
-        raise ShowError(f'{report_path}: not a valid evaltrace report: {problem}')
-    cases = list(_case_entries(data))
-    for case in cases:
-        for key in ('nodeid', 'case', 'status', 'trace_id'):
-            value = case.get(key)
-            if value is not None and not isinstance(value, str):
-                raise ShowError(f"{report_path}: not a valid evaltrace report: a case's {key} is {value!r}")
-    return cases
+        return list(read_report(report_path).cases)
+    except ValueError as e:  # the one reader's one-line error names the file and what is wrong
+        raise ShowError(str(e)) from None
 
 
 def _pytest_escaped(text: str) -> str:
@@ -111,7 +83,7 @@ def _nodeid_forms(target: str) -> tuple[str, ...]:
     return tuple(forms)
 
 
-def find_cases(report_path: Path, target: str | None) -> list[dict[str, Any]]:
+def find_cases(report_path: Path, target: str | None) -> list[CaseResult]:
     """Cases of the report: the failed/errored ones (target None), else the one matching a node id or case name.
 
     A target matches a case whose node id equals it, else ends with it (e.g. `test_fn[case]`), else whose case name
@@ -122,48 +94,45 @@ def find_cases(report_path: Path, target: str | None) -> list[dict[str, Any]]:
     """
     cases = _read_report(report_path)
     if target is None:
-        return [c for c in cases if c.get('status') in _FAILED]
+        return [c for c in cases if c.status in _FAILED]
     forms = _nodeid_forms(target)
     for matches in (
-        [c for c in cases if c.get('nodeid') in forms],
-        [c for c in cases if str(c.get('nodeid', '')).endswith(forms)],
-        [c for c in cases if c.get('case') == target],
-        [c for c in cases if any(form in str(c.get('nodeid', '')) for form in forms)],
+        [c for c in cases if c.nodeid in forms],
+        [c for c in cases if c.nodeid.endswith(forms)],
+        [c for c in cases if c.case == target],
+        [c for c in cases if any(form in c.nodeid for form in forms)],
     ):
         if len(matches) == 1:
             return matches
         if matches:
-            listed = ', '.join(str(c.get('nodeid')) for c in matches[:3])
+            listed = ', '.join(c.nodeid for c in matches[:3])
             raise ShowError(
                 f'{target!r} matches {len(matches)} cases in {report_path} ({listed}, ...); be more precise'
             )
     raise ShowError(f'no case {target!r} in {report_path}')
 
 
-def _header(case: Mapping[str, Any] | None, trace_id: str) -> str:
+def _header(case: CaseResult | None, trace_id: str) -> str:
     if case is None:
         return f'trace {trace_id}'
-    return f'{case.get("nodeid")}  {str(case.get("status", "")).upper()}  trace {trace_id}'
+    return f'{case.nodeid}  {case.status.upper()}  trace {trace_id}'
 
 
 def _show_one(
-    con: duckdb.DuckDBPyConnection, trace_id: str, case: Mapping[str, Any] | None, out: TextIO, max_chars: int
+    con: duckdb.DuckDBPyConnection, trace_id: str, case: CaseResult | None, out: TextIO, max_chars: int
 ) -> None:
     roots = load_trace(con, trace_id)
     if not roots:
-        what = f' (case {case.get("nodeid")})' if case is not None else ''
+        what = f' (case {case.nodeid})' if case is not None else ''
         raise ShowError(f'trace {trace_id}{what} is not in the store; it may be older than the runs kept')
     out.write(_header(case, trace_id) + '\n')
     render_trace(roots, out, max_chars=max_chars)
     # The report's evaluator results, unless the spans already showed them.
     has_span_results = any(k in n.span.attributes for r in roots for n in r.walk() for k in EVALUATION_KINDS)
     if case is not None and not has_span_results:
-        lines = evaluation_lines(case, max_chars)
-        failures = case.get('evaluator_failures')
-        for failure in cast('list[Any]', failures) if isinstance(failures, list) else []:
-            if isinstance(failure, dict):
-                failure = cast('dict[str, Any]', failure)
-                lines.append(f'✗ {failure.get("name")} raised: {short(failure.get("error_message", ""), max_chars)}')
+        lines = evaluation_lines(case.to_dict(), max_chars)
+        for failure in case.evaluator_failures:
+            lines.append(f'✗ {failure.get("name")} raised: {short(failure.get("error_message", ""), max_chars)}')
         if lines:
             out.write('evaluators\n')
             out.writelines(f'   {line}\n' for line in lines)
@@ -190,13 +159,13 @@ def run_show(
         report_path = cli_report_path(None if report_path is None else Path(report_path))
         if last_failed == (target is not None):
             raise ShowError('give either a case node id / trace id, or --last-failed')
-        targets: list[tuple[str | None, dict[str, Any] | None]]
+        targets: list[tuple[str | None, CaseResult | None]]
         if last_failed:
             failed = find_cases(report_path, None)
             if not failed:
                 out.write(f'no failed case in {report_path}\n')
                 return 0
-            targets = [(cast('str | None', c.get('trace_id')), c) for c in failed]
+            targets = [(c.trace_id, c) for c in failed]
         else:
             assert target is not None
             is_trace_id = _TRACE_ID.fullmatch(target.lower()) is not None
@@ -207,7 +176,7 @@ def run_show(
                     raise
                 targets = [(target, None)]
             else:
-                targets = [(cast('str | None', case.get('trace_id')), case)]
+                targets = [(case.trace_id, case)]
         con = open_store(store_path, keep_runs=keep_runs, on_notice=lambda line: err.write(line + '\n'))
         try:
             status = 0
@@ -233,14 +202,14 @@ def run_show(
 def _show_target(
     con: duckdb.DuckDBPyConnection,
     trace_id: str | None,
-    case: Mapping[str, Any] | None,
+    case: CaseResult | None,
     store_path: Path | str,
     out: TextIO,
     max_chars: int,
 ) -> None:
     if not trace_id:
         assert case is not None
-        raise ShowError(f'case {case.get("nodeid")} has no trace (status {case.get("status")})')
+        raise ShowError(f'case {case.nodeid} has no trace (status {case.status})')
     full_id = resolve_trace_id(con, trace_id) if case is None else trace_id
     if full_id is None:
         raise ShowError(f'no trace {trace_id!r} in {store_path}')
