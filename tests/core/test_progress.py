@@ -225,14 +225,25 @@ from pydantic_ai import Agent
 from helpers_models import priced_model
 
 agent = Agent(priced_model(input_tokens=100, output_tokens=20))
+finished = {True: 0, False: 0}
 
 @pytest.mark.parametrize('shout', [True, False])
 @evaltrace.suite('datasets/words.yaml')
 async def test_words(inputs: str, shout: bool) -> str:
     if inputs == 'word0':
-        await asyncio.sleep(0.8)  # the first item waits for this case while the others finish
-    result = await agent.run(inputs)
-    return result.output if shout or inputs != 'word1' else 'nope'
+        # The first item waits for this case while the others finish: waited for (a loaded machine is slow; up to
+        # 3 s, as an xdist worker runs the others only after this one), then long enough for the waiting item to
+        # redraw the block a few times.
+        for _ in range(60):
+            if finished[shout] == 3:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.6)
+    try:
+        result = await agent.run(inputs)
+        return result.output if shout or inputs != 'word1' else 'nope'
+    finally:
+        finished[shout] += inputs != 'word0'
 """
 RUNS = ('evals/test_words.py::test_words[True]', 'evals/test_words.py::test_words[False]')
 
