@@ -32,6 +32,7 @@ from pydantic_core import to_json
 
 if TYPE_CHECKING:
     from ..results.case import CaseResult
+    from .final import Report
     from .parts import SuiteInfo
 
 try:  # POSIX; elsewhere every journal counts as dead once its run has ended (no lock to tell a live one)
@@ -198,16 +199,15 @@ def _read_fd(fd: int) -> str:
     return b''.join(chunks).decode('utf-8', errors='replace')
 
 
-def _previous(report: Path) -> dict[str, Any]:
+def _previous(report: Path) -> Report | None:
+    """The report the dead run wrote last, through the one reader of report.json; a missing or broken one adds
+    nothing (the journal holds every case that finished)."""
+    from .final import read_report
+
     try:
-        data: Any = json.loads(report.read_text(encoding='utf-8'))
-    except (OSError, ValueError):
-        return {}
-    return cast(dict[str, Any], data) if isinstance(data, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return cast(list[Any], value) if isinstance(value, list) else []
+        return read_report(report)
+    except ValueError:
+        return None
 
 
 def _fold(report: Path, entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -217,29 +217,24 @@ def _fold(report: Path, entries: list[dict[str, Any]]) -> dict[str, Any]:
     from .parts import SuiteInfo
 
     previous = _previous(report)
-    cases: dict[str, CaseResult] = {}
+    cases: dict[str, CaseResult] = {c.nodeid: c for c in previous.cases} if previous is not None else {}
     suites: dict[str, SuiteInfo] = {}
-    for c in _list(previous.get('cases')):  # a previous report of the wrong shape adds nothing
-        with contextlib.suppress(Exception):
-            cases[str(c['nodeid'])] = CaseResult.from_dict(c)
     for entry in entries:
         result = CaseResult.from_dict(entry['case'])
         cases[result.nodeid] = result
         info = SuiteInfo.from_dict(entry['suite'])
         suites.setdefault(info.suite, info)
-    for s in _list(previous.get('suites')):
-        with contextlib.suppress(Exception):
-            suites.setdefault(str(s['suite']), SuiteInfo.from_dict(s))
-    expected = previous.get('expected')
+    for suite in previous.suites if previous is not None else ():
+        suites.setdefault(suite.suite, suite.info)
     return build(
-        run_id=str(previous.get('run_id', 'recovered')),
-        started_at=str(previous.get('started_at', '')),
+        run_id=previous.run_id if previous is not None else 'recovered',
+        started_at=previous.started_at if previous is not None else '',
         finished_at=None,
         complete=False,
         suites=list(suites.values()),
         cases=list(cases.values()),
         session_gate=None,
-        expected=[str(n) for n in cast(list[Any], expected)] if isinstance(expected, list) else [],
+        expected=list(previous.expected) if previous is not None else [],
         extra={'interrupted': 'killed'},
     ).to_json()
 
