@@ -11,12 +11,15 @@ run in fresh subprocesses (interpreter start and imports included), alternating,
 The medians are printed, with evaltrace's ratio and overhead per case against plain and against the floor.
 `--compare PYTHON` adds a fourth command, the same `pytest evals/` under another interpreter (for example the venv
 of an older checkout of evaltrace), timed in the same alternation, so that two versions are compared side by side.
+`--variant 'NAME=ARGS'` (repeatable) adds `pytest evals/ ARGS` to the alternation, for example
+`--variant 'no html=--evaltrace-html=off'`: what one output costs, measured beside the default.
 
 The commands run with bytecode caching on, Python's default, even where the environment turns it off
 (`PYTHONDONTWRITEBYTECODE`): otherwise pytest re-parses and rewrites every plugin module on every run, which a user
 pays once. One unmeasured round first fills the caches.
 
     uv run python bench/bench_overhead.py [--rounds 3] [--compare ../old/.venv/bin/python] [--workload '50ms latency x200']
+        [--variant 'no html=--evaltrace-html=off']
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -31,6 +35,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import cast
 
 WORKLOADS = {
     'trivial x1000': {'cases': 1000, 'latency': 0.0},
@@ -121,7 +126,16 @@ def main() -> None:
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--compare', metavar='PYTHON', help='also time `pytest evals/` under this interpreter')
     parser.add_argument('--workload', choices=list(WORKLOADS), action='append', help='only these workloads')
+    parser.add_argument(
+        '--variant', action='append', default=[], metavar='NAME=ARGS', help='also time `pytest evals/ ARGS`'
+    )
     args = parser.parse_args()
+    variants: dict[str, list[str]] = {}
+    for spec in cast('list[str]', args.variant):
+        name, sep, extra = spec.partition('=')
+        if not sep or not name.strip():
+            parser.error(f'--variant {spec!r}: expected NAME=ARGS, e.g. "no html=--evaltrace-html=off"')
+        variants[name.strip()] = shlex.split(extra)
     pytest_args = ['-m', 'pytest', '-q', '-p', 'no:cacheprovider']
     commands = {
         'plain': [sys.executable, 'plain.py'],
@@ -131,6 +145,8 @@ def main() -> None:
     if args.compare:
         commands['compare'] = [args.compare, *pytest_args, 'evals']
         print(f'compare: {args.compare}')
+    for name, extra in variants.items():
+        commands[f'variant {name}'] = [sys.executable, *pytest_args, 'evals', *extra]
     header = (
         f'{"workload":<20} {"plain s":>8} {"floor s":>8} {"evaltrace s":>12} '
         f'{"vs plain":>9} {"per case":>9} {"vs floor":>9} {"per case":>9}'
@@ -158,6 +174,11 @@ def main() -> None:
                 c = statistics.median(times['compare'])
                 line += f' {c:>10.2f} {c / f:>8.2f}x {(c - f) / n * 1000:>6.2f} ms'
             print(line)
+            for name in variants:
+                v = statistics.median(times[f'variant {name}'])
+                print(
+                    f'  variant {name!r}: {v:.2f} s, {v / f:.2f}x floor, {(v - f) / n * 1000:.2f} ms per case over it'
+                )
 
 
 if __name__ == '__main__':
