@@ -15,6 +15,7 @@ __all__ = (
     'DEFAULT_REPORT_PATH',
     'DEFAULT_STORE_PATH',
     'EXPECTED_KEY',
+    'OPERATION_ATTRIBUTE',
     'OUTCOME_PROPERTY',
     'REPLAYED_ATTRIBUTE',
     'ROOT_ATTRIBUTE',
@@ -33,6 +34,8 @@ REPLAYED_ATTRIBUTE = 'evaltrace.replayed'
 """On a model-request span answered from a cassette (its usage was not spent by this run), and on the case's root."""
 CASE_TRACE_ATTRIBUTE = 'evaltrace.case_trace_id'
 """On each case span of a suite run's experiment: the trace id of the case's own trace."""
+OPERATION_ATTRIBUTE = 'gen_ai.operation.name'
+"""OpenTelemetry's GenAI operation of a span: `experiment` on a suite run's, `invoke_agent`, `execute_tool`, ..."""
 OUTCOME_PROPERTY = 'evaltrace.outcome'
 """A JUnit property: why a failure did not fail the run (gated), or that a gate failed."""
 

@@ -247,6 +247,11 @@ def test_eval_traces_are_never_sampled_out(project: EvalProject, upper_cases: An
     for root in roots:
         in_trace = [s for s in spans if s.context.trace_id == root.context.trace_id]  # pyright: ignore[reportOptionalMemberAccess]
         assert sum(s.name == 'chat gpt-4o-mini' for s in in_trace) == 2
+    # The suite run's experiment (Logfire's Evals tab) is kept too, with a case span for each case.
+    [experiment] = [s for s in spans if (s.attributes or {}).get('gen_ai.operation.name') == 'experiment']
+    assert experiment.parent is None
+    under = [s for s in spans if s.parent is not None and s.parent.span_id == experiment.context.span_id]  # pyright: ignore[reportOptionalMemberAccess]
+    assert len(under) == 3
 
 
 def test_a_batch_runs_with_the_prior_heap_frozen_and_unfreezes_it(project: EvalProject) -> None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from ..names import OPERATION_ATTRIBUTE
+
 __all__ = (
     'OFFLINE_PROVIDERS',
     'CaseUsage',
@@ -87,7 +89,7 @@ class Usage:
 
 def is_model_request(attributes: Mapping[str, Any]) -> bool:
     """Whether a span is one model request (not an agent run repeating the sums)."""
-    if attributes.get('gen_ai.operation.name') in ('invoke_agent', 'execute_tool'):
+    if attributes.get(OPERATION_ATTRIBUTE) in ('invoke_agent', 'execute_tool'):
         return False
     return 'gen_ai.usage.input_tokens' in attributes or 'gen_ai.usage.output_tokens' in attributes
 

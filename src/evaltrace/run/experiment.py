@@ -25,7 +25,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from pydantic_evals import Case, Dataset
 from pydantic_evals.reporting import EvaluationReport, ReportCase, ReportCaseFailure
 
-from ..names import CASE_TRACE_ATTRIBUTE
+from ..names import CASE_TRACE_ATTRIBUTE, OPERATION_ATTRIBUTE
 from ..trace.links import experiment_url
 from .upstream import evaluation_results_adapter, logfire_span, run_report_evaluators, set_experiment_span_attributes
 
@@ -74,7 +74,7 @@ class Experiment:
     report: EvaluationReport[Any, Any, Any] | None = None
 
     def start(self) -> None:
-        extra: dict[str, Any] = {'gen_ai.operation.name': 'experiment'}
+        extra: dict[str, Any] = {OPERATION_ATTRIBUTE: 'experiment'}
         if self.metadata is not None:
             extra['metadata'] = dict(self.metadata)
         if self.repeat > 1:

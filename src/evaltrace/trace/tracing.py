@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.util.types import Attributes
 
-from ..names import REPLAYED_ATTRIBUTE, ROOT_ATTRIBUTE, STATUS_ATTRIBUTE
+from ..names import OPERATION_ATTRIBUTE, REPLAYED_ATTRIBUTE, ROOT_ATTRIBUTE, STATUS_ATTRIBUTE
 from ..results.usage import CaseUsage, usage_attributes, usage_of_span
 from ..schedule.threads import token_check_as_daemon
 from .telemetry import TelemetryHealth, bounded_flush, guard_exit, watch_exporters
@@ -120,7 +120,8 @@ class UsageProcessor(SpanProcessor):
 
 
 class EvalTraceSampler(Sampler):
-    """Wraps the user's sampler so that eval-case traces are always recorded, whatever sampling they configured."""
+    """Wraps the user's sampler so that eval-case traces, and each suite run's experiment (what Logfire's Evals tab
+    lists), are always recorded, whatever sampling they configured."""
 
     def __init__(self, inner: Sampler) -> None:
         self.inner = inner
@@ -136,8 +137,13 @@ class EvalTraceSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: Any = None,
     ) -> SamplingResult:
-        if _current_case.get() is not None and not get_current_span(parent_context).get_span_context().is_valid:
+        is_root = not get_current_span(parent_context).get_span_context().is_valid
+        if is_root and _current_case.get() is not None:
             self._forced.add(trace_id)  # a case's root (see UsageProcessor)
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        if is_root and attributes and attributes.get(OPERATION_ATTRIBUTE) == 'experiment':
+            # A suite run's experiment and its case spans; one trace per suite run, so the set stays small.
+            self._forced.add(trace_id)
             return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
         if trace_id in self._forced:
             return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
