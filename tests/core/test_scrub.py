@@ -112,3 +112,19 @@ def test_a_token_the_request_sent_is_scrubbed_from_its_response() -> None:
     stored = scrubber.response(response, secrets)
     assert stored['headers'] == {'X-Echo': [SCRUBBED]}  # and the date, a volatile header, is not stored
     assert stored['body']['string'] == f'{{"text": "your token is {SCRUBBED}, bearer {SCRUBBED}"}}'.encode()
+
+
+def test_a_text_scrubbed_before_a_literal_was_added_is_scrubbed_again_after() -> None:
+    # scrub_text remembers short texts it scrubbed; a secret learnt later must not hide behind that memory.
+    scrubber = SecretScrubber(environ={})
+    text = 'the reply quoted zq81-Vv0-secret-of-the-day'
+    assert scrubber.scrub_text(text) == text
+    scrubber.add_literals(['zq81-Vv0-secret-of-the-day'])
+    assert scrubber.scrub_text(text) == 'the reply quoted [Scrubbed]'
+
+
+def test_a_secret_in_a_span_attribute_name_is_scrubbed() -> None:
+    scrubber = SecretScrubber(environ={})
+    secret = 'sk-proj-Abc123Def456Ghi789Jkl012'
+    scrubbed = scrubber.scrub_attributes({f'reply.{secret}': 'x', 'ok': 'y'})
+    assert scrubbed == {'reply.[Scrubbed]': 'x', 'ok': 'y'}

@@ -38,6 +38,8 @@ __all__ = (
 )
 
 SCRUBBED = '[Scrubbed]'
+_CACHED_TEXT_CHARS = 4000
+_CACHED_TEXTS = 4096
 _JSON_TYPES = ('object', 'array')
 # Key names logfire leaves out of its defaults (a bare `token` would match `input_tokens`): whole words only, so
 # `LOGFIRE_TOKEN`, `x-org-token` and `token=` match, `input_tokens`, `token_count` and `max_tokens` do not. They start
@@ -276,6 +278,7 @@ class SecretScrubber:
         self._key_triggers = None if None in literals else tuple(cast(list[str], literals))
         self._safe_keys = frozenset(BaseScrubber.SAFE_KEYS)
         self._key_cache: dict[str, str | None] = {}
+        self._text_cache: dict[str, str] = {}
         self._literals: tuple[str, ...] = ()
         self.add_literals(env_secrets(environ))
 
@@ -284,6 +287,7 @@ class SecretScrubber:
         merged = set(self._literals) | {v for v in values if len(v) >= 6}
         # Longest first, so a secret that contains another is replaced whole.
         self._literals = tuple(sorted(merged, key=len, reverse=True))
+        self._text_cache = {}  # what was scrubbed before may hold a new literal
 
     def _replace_shape(self, match: re.Match[str]) -> str:
         if scheme := match.group('scheme'):
@@ -292,6 +296,20 @@ class SecretScrubber:
 
     def scrub_text(self, text: str) -> str:
         """Return `text` with every secret replaced."""
+        # Span names, attribute values and reasons repeat on every case: a short text is scrubbed once. Each check
+        # below scans the whole text, so even a short one costs dozens of scans.
+        try:
+            return self._text_cache[text]
+        except KeyError:
+            pass
+        scrubbed = self._scrub_text(text)
+        if len(text) <= _CACHED_TEXT_CHARS:
+            if len(self._text_cache) >= _CACHED_TEXTS:
+                self._text_cache = {}
+            self._text_cache[text] = scrubbed
+        return scrubbed
+
+    def _scrub_text(self, text: str) -> str:
         # `in` checks on the lowered text (C speed) decide which patterns can match at all; a non-ASCII text may
         # match a pattern case-insensitively without containing its literal, so it runs them all.
         lowered = text.lower() if text.isascii() else None
@@ -365,14 +383,11 @@ class SecretScrubber:
             return [self._redact_keys(v) for v in cast('list[Any]', value)]
         return value
 
-    def scrub_attribute(self, key: str, value: Any, json_schema: object = None, *, strings: bool = True) -> Any:
+    def scrub_attribute(self, key: str, value: Any, json_schema: object = None) -> Any:
         """Scrub one OTel attribute value; a JSON string that `json_schema` marks as an object/array is decoded.
 
         logfire sends dicts and lists as JSON strings and marks them in `logfire.json_schema`; Logfire's backend
         parses them back (so `attributes->'gen_ai.input.messages'->0` works), and so does the store.
-
-        With `strings=False` only sensitive keys are redacted: for a caller that scrubs the text it finally writes
-        in one pass (see `store.spool.span_to_line`), which is much cheaper than one pass per string.
         """
         redacted = self._redacted(key)
         if redacted is not None:
@@ -380,7 +395,7 @@ class SecretScrubber:
         if isinstance(value, str):
             # One pass over the JSON text is much cheaper than one per string inside it; the patterns never
             # consume quotes or backslashes, so the text stays valid JSON.
-            text = self.scrub_text(value) if strings else value
+            text = self.scrub_text(value)
             if not (isinstance(json_schema, dict) and cast('dict[str, Any]', json_schema).get('type') in _JSON_TYPES):
                 return text
             try:
@@ -389,18 +404,16 @@ class SecretScrubber:
                 return text
             # No sensitive key anywhere in the text: nothing to walk.
             return self._redact_keys(decoded) if self._may_hold_key(text) else decoded
-        if not strings:
-            return self._redact_keys(_plain_json(value))
         return self.scrub_value(value)  # OTel tuples, or already-decoded data (e.g. read back from the store)
 
     def scrub_attributes(
-        self, attributes: Mapping[str, Any], json_schema: Mapping[str, Any] | None = None, *, strings: bool = True
+        self, attributes: Mapping[str, Any], json_schema: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Scrub span attributes (see `scrub_attribute`); `json_schema` is the `properties` of `logfire.json_schema`."""
+        """Scrub span attributes, keys too (see `scrub_attribute`); `json_schema` is the `properties` of
+        `logfire.json_schema`."""
         schema = json_schema or {}
-        return {
-            key: self.scrub_attribute(key, value, schema.get(key), strings=strings) for key, value in attributes.items()
-        }
+        text = self.scrub_text
+        return {text(key): self.scrub_attribute(key, value, schema.get(key)) for key, value in attributes.items()}
 
 
 def _plain_json(value: Any) -> Any:

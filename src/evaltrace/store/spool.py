@@ -76,10 +76,6 @@ def _level_name(level_num: object, status: StatusCode) -> str:
     return 'error' if status is StatusCode.ERROR else 'info'
 
 
-def _json_schema_properties(raw: object) -> dict[str, Any]:
-    return _parsed_schema_properties(raw) if isinstance(raw, str) else {}
-
-
 @functools.lru_cache(maxsize=512)
 def _parsed_schema_properties(raw: str) -> dict[str, Any]:
     # Cached: a span kind's schema text repeats on every case. The result is shared, and only ever read.
@@ -91,30 +87,18 @@ def _parsed_schema_properties(raw: str) -> dict[str, Any]:
     return cast('dict[str, Any]', properties) if isinstance(properties, dict) else {}
 
 
-def _same(text: str) -> str:
-    return text
-
-
 def span_to_line(span: ReadableSpan, run_id: str, scrubber: SecretScrubber) -> str | None:
     """A finished span as one JSON line of the spool (no newline), scrubbed; None for pending spans.
 
-    Sensitive keys are redacted while the row is built; secrets inside strings are then scrubbed in one pass over
-    the line's text, which is several times cheaper than a pass per string. The patterns never consume quotes or
-    backslashes, so the line stays JSON; where a replacement would break it anyway (a user's pattern, a number
-    under a secret-looking key), the row is built again with every string scrubbed on its own.
+    Each string is scrubbed on its own as the row is built, never the line's JSON scaffolding: the strings of a
+    span kind repeat on every case, and the scrubber scrubs a repeated text once (`SecretScrubber.scrub_text`).
     """
-    record = _record(span, run_id, scrubber, strings=False)
+    record = _record(span, run_id, scrubber)
     if record is None:
         return None
     line = to_json(record, fallback=str).decode()
-    scrubbed = scrubber.scrub_text(line)
-    if scrubbed != line:
-        try:
-            json.loads(scrubbed)
-        except ValueError:
-            scrubbed = to_json(_record(span, run_id, scrubber, strings=True), fallback=str).decode()
     # The columns taken from the resource are the same on every span of a process: scrubbed and encoded once.
-    return f'{scrubbed[:-1]},{_RESOURCE_COLUMNS.fragment(span.resource, scrubber)}}}'
+    return f'{line[:-1]},{_RESOURCE_COLUMNS.fragment(span.resource, scrubber)}}}'
 
 
 class _ResourceColumns:
@@ -144,24 +128,24 @@ class _ResourceColumns:
 _RESOURCE_COLUMNS = _ResourceColumns()
 
 
-def _record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber, *, strings: bool) -> dict[str, Any] | None:
-    """A finished span as a `records` row (a JSON-ready dict) without the columns from its resource; None if pending.
-
-    Sensitive keys are always redacted; secrets inside strings only with `strings=True` (see `span_to_line`).
-    """
-    text = scrubber.scrub_text if strings else _same
+def _record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber) -> dict[str, Any] | None:
+    """A finished span as a `records` row (a JSON-ready dict), scrubbed, without the columns from its resource; None
+    if pending."""
+    text = scrubber.scrub_text
     raw = dict(span.attributes or {})
     context = span.context
     if raw.get('logfire.span_type') == 'pending_span' or context is None or span.start_time is None:
         return None
     end_time = span.end_time if span.end_time is not None else span.start_time
-    schema_properties = _json_schema_properties(raw.get('logfire.json_schema'))
+    schema = raw.get('logfire.json_schema')
+    # The schema's text is the same on every span of a kind: scrubbed once (see `SecretScrubber.scrub_text`).
+    schema_properties = _parsed_schema_properties(text(schema)) if isinstance(schema, str) else {}
     attributes = {k: v for k, v in raw.items() if k not in _PROMOTED_ATTRIBUTES}
 
     events: list[dict[str, Any]] = []
     exception: dict[str, Any] = {}
     for event in span.events:
-        event_attributes = scrubber.scrub_attributes(event.attributes or {}, strings=strings)
+        event_attributes = scrubber.scrub_attributes(event.attributes or {})
         events.append({'name': event.name, 'timestamp': _iso(event.timestamp), 'attributes': event_attributes})
         if event.name == 'exception':
             exception = event_attributes  # the last one is the one that ended the span
@@ -180,14 +164,14 @@ def _record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber, *, string
         'level': _level_name(raw.get('logfire.level_num'), status.status_code),
         'span_name': text(span.name),
         'message': text(str(raw.get('logfire.msg', span.name))),
-        'attributes': scrubber.scrub_attributes(attributes, schema_properties, strings=strings),
-        'tags': [str(t) for t in cast('Sequence[Any]', tags)] if isinstance(tags, tuple | list) else [],
+        'attributes': scrubber.scrub_attributes(attributes, schema_properties),
+        'tags': [text(str(t)) for t in cast('Sequence[Any]', tags)] if isinstance(tags, tuple | list) else [],
         'is_exception': bool(exception),
         'exception_type': _str_or_none(exception.get('exception.type')),
         'exception_message': _str_or_none(exception.get('exception.message')),
         'exception_stacktrace': _str_or_none(exception.get('exception.stacktrace')),
         'otel_status_code': status.status_code.name,
-        'otel_scope_name': scope.name if scope is not None else None,
+        'otel_scope_name': text(scope.name) if scope is not None else None,
         'otel_status_message': text(status.description) if status.description else None,
         'otel_span_kind': span.kind.name,
         'otel_events': events,
@@ -195,7 +179,7 @@ def _record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber, *, string
             {
                 'trace_id': f'{link.context.trace_id:032x}',
                 'span_id': f'{link.context.span_id:016x}',
-                'attributes': scrubber.scrub_attributes(link.attributes or {}, strings=strings),
+                'attributes': scrubber.scrub_attributes(link.attributes or {}),
             }
             for link in span.links
         ],
