@@ -321,6 +321,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     guard = config.stash.get(_interrupt_key, None)
     if guard is not None:
         guard.uninstall()
+    state = config.stash.get(_session_key, None)
+    if state is not None:
+        state.release_heap()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from typing import Any
@@ -291,3 +292,14 @@ def test_function_scoped_fixtures_live_until_the_suite_runs_last_case_ends(proje
     result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
     result.assert_outcomes(passed=4)
     assert {c['case']: c['output'] for c in project.report()['cases']} == {'c0': 'open', 'c1': 'open', 'c2': 'open'}
+
+
+def test_the_heap_frozen_while_cases_run_is_given_back_to_the_collector(project: EvalProject) -> None:
+    # The heap is left out of full collections while cases run and through the session's end (gc.freeze); a
+    # process that goes on after pytest (pytester, an IDE) must get it back.
+    project.dataset('sleepy', _sleep_cases(0.0, 0.0))
+    project.write('evals/test_sleepy.py', TIMED.format(name='sleepy', options=''))
+    before = gc.get_freeze_count()
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=2)
+    assert gc.get_freeze_count() == before
