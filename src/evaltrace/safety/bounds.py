@@ -21,6 +21,8 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from pydantic_core import from_json, to_json, to_jsonable_python
 
+from ..span_attributes import attributes_of
+
 __all__ = (
     'CIRCULAR',
     'DEFAULT_MAX_VALUE_CHARS',
@@ -165,7 +167,7 @@ class BoundAttributesProcessor(SpanProcessor):
         self.max_chars = max_chars
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        attributes = span.attributes or {}
+        attributes = attributes_of(span)
         long = [k for k, v in attributes.items() if isinstance(v, str) and len(v) > self.max_chars]
         for key in long:
             text = cast(str, attributes[key])

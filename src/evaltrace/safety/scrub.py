@@ -202,6 +202,15 @@ def _kv_pattern(key: str, lowered: bool) -> re.Pattern[str]:
     return re.compile(rf'(?:{key})[\w.-]*{_SEP}{_KV_VALUE}', flags)
 
 
+def _contains_any(text: str, literals: Sequence[str]) -> bool:
+    # A loop, not `any()` over a generator: this runs for most texts scrubbed, and the generator costs as much as
+    # the C-speed scans themselves.
+    for literal in literals:  # noqa: SIM110  (see above)
+        if literal in text:
+            return True
+    return False
+
+
 def _splice(text: str, spans: list[tuple[int, int]], replacement: str) -> str:
     """`text` with each span (merged where they overlap) replaced."""
     spans.sort()
@@ -321,7 +330,7 @@ class SecretScrubber:
         ]
         if spans:
             text = _splice(text, spans, self.replacement)
-        if lowered is None or any(trigger in lowered for trigger in _SHAPE_TRIGGERS):
+        if lowered is None or _contains_any(lowered, _SHAPE_TRIGGERS):
             text = _SHAPE_PATTERN.sub(self._replace_shape, text)
         for literal in self._literals:
             if literal in text:  # a C-speed scan; most texts hold none
@@ -338,7 +347,7 @@ class SecretScrubber:
         """Whether a sensitive key may occur in `text` (no false negatives: the regex decides when unsure)."""
         if self._key_triggers is not None and text.isascii():
             lowered = text.lower()
-            return any(trigger in lowered for trigger in self._key_triggers) and bool(self._key_pattern.search(text))
+            return _contains_any(lowered, self._key_triggers) and bool(self._key_pattern.search(text))
         return bool(self._key_pattern.search(text))
 
     def _redacted(self, key: str) -> str | None:
@@ -414,11 +423,6 @@ class SecretScrubber:
         schema = json_schema or {}
         text = self.scrub_text
         return {text(key): self.scrub_attribute(key, value, schema.get(key)) for key, value in attributes.items()}
-
-
-def _plain_json(value: Any) -> Any:
-    # OTel attribute values are scalars or tuples of scalars.
-    return list(cast('Sequence[Any]', value)) if isinstance(value, tuple) else value
 
 
 def scrub_case_result(result: CaseResult, scrubber: SecretScrubber) -> CaseResult:

@@ -27,6 +27,7 @@ from opentelemetry.trace import StatusCode
 from pydantic_core import to_json
 
 from ..safety.scrub import SecretScrubber
+from ..span_attributes import attributes_of
 from .files import locked, spool_file
 
 __all__ = (
@@ -132,7 +133,7 @@ def _record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber) -> dict[s
     """A finished span as a `records` row (a JSON-ready dict), scrubbed, without the columns from its resource; None
     if pending."""
     text = scrubber.scrub_text
-    raw = dict(span.attributes or {})
+    raw = attributes_of(span)
     context = span.context
     if raw.get('logfire.span_type') == 'pending_span' or context is None or span.start_time is None:
         return None
