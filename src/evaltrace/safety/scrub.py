@@ -287,7 +287,8 @@ class SecretScrubber:
         self._key_triggers = None if None in literals else tuple(cast(list[str], literals))
         self._safe_keys = frozenset(BaseScrubber.SAFE_KEYS)
         self._key_cache: dict[str, str | None] = {}
-        self._text_cache: dict[str, str] = {}
+        # Span names, attribute values and reasons repeat on every case: a short text is scrubbed once.
+        self._scrub_short = functools.lru_cache(maxsize=_CACHED_TEXTS)(self._scrub_text)
         self._literals: tuple[str, ...] = ()
         self.add_literals(env_secrets(environ))
 
@@ -296,7 +297,7 @@ class SecretScrubber:
         merged = set(self._literals) | {v for v in values if len(v) >= 6}
         # Longest first, so a secret that contains another is replaced whole.
         self._literals = tuple(sorted(merged, key=len, reverse=True))
-        self._text_cache = {}  # what was scrubbed before may hold a new literal
+        self._scrub_short.cache_clear()  # what was scrubbed before may hold a new literal
 
     def _replace_shape(self, match: re.Match[str]) -> str:
         if scheme := match.group('scheme'):
@@ -305,18 +306,8 @@ class SecretScrubber:
 
     def scrub_text(self, text: str) -> str:
         """Return `text` with every secret replaced."""
-        # Span names, attribute values and reasons repeat on every case: a short text is scrubbed once. Each check
-        # below scans the whole text, so even a short one costs dozens of scans.
-        try:
-            return self._text_cache[text]
-        except KeyError:
-            pass
-        scrubbed = self._scrub_text(text)
-        if len(text) <= _CACHED_TEXT_CHARS:
-            if len(self._text_cache) >= _CACHED_TEXTS:
-                self._text_cache = {}
-            self._text_cache[text] = scrubbed
-        return scrubbed
+        # Each check scans the whole text, so even a short one costs dozens of scans: short texts are remembered.
+        return self._scrub_short(text) if len(text) <= _CACHED_TEXT_CHARS else self._scrub_text(text)
 
     def _scrub_text(self, text: str) -> str:
         # `in` checks on the lowered text (C speed) decide which patterns can match at all; a non-ASCII text may
