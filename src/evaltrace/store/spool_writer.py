@@ -8,10 +8,9 @@ copies each batch to it as plain data (`RawSpan`s, pickled down a pipe). The chi
 the parent would write (`store.spool.SpoolSpanExporter.export_raw`), with a scrubber built from the same patterns and
 the same environment.
 
-The messages down the pipe are pickled tuples: `('spans', n, [(resource index, RawSpan fields), ...])`, which the
-child answers with the line `wrote n` once it is written, `('resource', index, attributes)` before the first span of
-each resource, and `('flush', n)`, answered with `flushed n ok` (or `flushed n failed`). The parent keeps each batch
-until the child said it wrote it, and writes what it kept itself if the child dies. At the end of its input (the
+The messages down the pipe are pickled tuples: `('spans', [(resource index, RawSpan fields), ...])`,
+`('resource', index, attributes)` before the first span of each resource, and `('flush', n)`, which the child
+answers with the line `n ok` (or `n failed`) once everything before it is written. At the end of its input (the
 parent closed the pipe, or died) the child writes what it has and exits. The child's stderr goes nowhere: it holds
 spans that are not scrubbed yet.
 """
@@ -57,9 +56,8 @@ class SpoolWriterProcess:
         self._pipe = _Turn()  # one message down the pipe at a time, whichever thread sends it
         self._answers = _Turn()  # one reader of the child's answers at a time
         self._dead = False
-        self._batches = 0
-        # The batches sent that the child has not said it wrote: written by the parent if the child dies first.
-        self._pending: dict[int, Sequence[ReadableSpan]] = {}
+        # What was sent before the child said it is ready (it imports first): written by the parent if it dies first.
+        self._unconfirmed: list[ReadableSpan] | None = []
         self._answered = b''  # what the child answered and was not read yet
 
     @classmethod
@@ -105,17 +103,15 @@ class SpoolWriterProcess:
         return not self._dead and os.getpid() == self._pid
 
     def unwritten(self) -> list[ReadableSpan]:
-        """Once the child died: the spans it was sent and did not say it wrote (a batch written just before it died
-        may be among them, and then is in the spool twice, rather than not at all)."""
-        if not self._dead:
-            return []
-        return [span for _, batch in sorted(self._pending.items()) for span in batch]
+        """The spans this child took and died before it could have written: those sent before it was ready."""
+        return list(self._unconfirmed or ()) if self._dead else []
 
     def send(self, spans: Sequence[ReadableSpan]) -> bool:
         """Copy the batch to the child; False if the child is gone, or this is a forked copy of the parent."""
         if not self.alive:
             return False
-        self._read_answers(0, None)  # the batches written since: no longer kept
+        if self._unconfirmed is not None:
+            self._read_answers(0, None)
         items: list[tuple[int, tuple[Any, ...]]] = []
         messages: list[tuple[Any, ...]] = []
         for span in spans:
@@ -129,16 +125,11 @@ class SpoolWriterProcess:
                 self._kept.append(resource)
                 messages.append(('resource', index, dict(resource.attributes)))
             items.append((index, tuple(raw)))
-        with self._pipe.enter() as mine:
-            if not mine:
-                return False
-            self._batches += 1
-            number = self._batches
-        messages.append(('spans', number, items))
-        self._pending[number] = spans  # before it is sent: the child may answer before this thread goes on
+        messages.append(('spans', items))
         if not all(self._post(message) for message in messages):
-            self._pending.pop(number, None)  # not sent whole: the caller writes it
             return False
+        if self._unconfirmed is not None:
+            self._unconfirmed.extend(spans)
         return True
 
     def flush(self, timeout_s: float) -> bool:
@@ -171,11 +162,10 @@ class SpoolWriterProcess:
                     self._dead = not chunk
                     continue
                 line, _, self._answered = self._answered.partition(b'\n')
-                kind, _, rest = line.decode().partition(' ')
-                if kind == 'wrote':
-                    self._pending.pop(int(rest), None)
-                elif kind == 'flushed':
-                    number, _, status = rest.partition(' ')
+                if line == b'ready':
+                    self._unconfirmed = None
+                else:
+                    number, _, status = line.decode().partition(' ')
                     if number == str(flush):
                         return status == 'ok'
             return False
@@ -250,8 +240,10 @@ def _serve(source: IO[bytes], answers: IO[bytes]) -> None:
             if kind == 'config':
                 _, path, run_id, patterns = message
                 exporter = SpoolSpanExporter(Path(path), run_id, SecretScrubber(patterns))
+                answers.write(b'ready\n')
+                answers.flush()
             elif kind == 'flush':
-                answers.write(f'flushed {message[1]} {"failed" if failed or exporter is None else "ok"}\n'.encode())
+                answers.write(f'{message[1]} {"failed" if failed or exporter is None else "ok"}\n'.encode())
                 answers.flush()
                 failed = False
             elif exporter is None:
@@ -260,11 +252,8 @@ def _serve(source: IO[bytes], answers: IO[bytes]) -> None:
                 _, index, attributes = message
                 resources[index] = resource_columns(attributes, exporter.scrubber)
             elif kind == 'spans':
-                _, number, items = message
-                spans = [(RawSpan(*fields), resources[index]) for index, fields in items]
+                spans = [(RawSpan(*fields), resources[index]) for index, fields in message[1]]
                 failed = exporter.export_raw(spans) is not SpanExportResult.SUCCESS or failed
-                answers.write(f'wrote {number}\n'.encode())
-                answers.flush()
         except Exception:  # a message this child cannot use: reported by the next flush, and the next is read
             if exporter is None:
                 return  # not even configured: the parent writes what it sent (see `SpoolWriterProcess.unwritten`)
