@@ -11,8 +11,7 @@ import logfire
 from opentelemetry.trace import Tracer
 
 import evaltrace.store.spool
-from evaltrace.store.spool import SpoolSpanProcessor
-from evaltrace.store.spool_writer import spool_span_processor
+from evaltrace.store.spool import SpoolSpanProcessor, spool_span_processor
 
 WRITER = Path(__file__).with_name('spool_writer.py')
 

@@ -12,7 +12,7 @@ import sys
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from evaltrace.store.spool_writer import spool_span_processor
+from evaltrace.store.spool import spool_span_processor
 
 
 def main() -> None:

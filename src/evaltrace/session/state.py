@@ -15,7 +15,6 @@ import contextvars
 import dataclasses
 import functools
 import gc
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -111,16 +110,9 @@ class EvalSession(ReportKeeper):
             s = self.settings
             extra: list[SpanProcessor] = [BoundAttributesProcessor(s.max_value_chars)]
             if s.store is not None:
-                from ..store.spool_writer import spool_span_processor
+                from ..store.spool import spool_span_processor
 
-                # A writer process pays off where a core is free for it; an xdist worker shares the cores with the
-                # other workers already.
-                writer_process = not self.is_worker and _usable_cpus() > 1
-                extra.append(
-                    spool_span_processor(
-                        s.store, self.run_id, extra_patterns=s.scrub_patterns, writer_process=writer_process
-                    )
-                )
+                extra.append(spool_span_processor(s.store, self.run_id, extra_patterns=s.scrub_patterns))
             self.trace = setup_tracing(
                 service_name=s.service_name,
                 environment=s.environment,
@@ -444,10 +436,3 @@ def _junit_properties(result: CaseResult) -> list[tuple[str, object]]:
     props.extend((f'score.{name}', ev.value) for name, ev in result.scores.items())
     props.extend((f'assertion.{name}', bool(ev.value)) for name, ev in result.assertions.items())
     return props
-
-
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
