@@ -59,7 +59,7 @@ def eval_session(config: pytest.Config) -> EvalSession:
 
             session.progress = progress_view(config, session.settings.progress)
             if session.progress is not None:
-                config.pluginmanager.register(session.progress, 'evaltrace-progress')
+                config.pluginmanager.register(session.progress.hooks(), 'evaltrace-progress')
             # Only a session with eval suites changes what Ctrl-C and SIGTERM do (see schedule.interrupt).
             from .schedule.interrupt import InterruptGuard
 

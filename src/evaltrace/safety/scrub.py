@@ -41,6 +41,7 @@ SCRUBBED = '[Scrubbed]'
 _CACHED_TEXT_CHARS = 4000
 _CACHED_TEXTS = 4096
 _JSON_TYPES = ('object', 'array')
+_PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
 # Key names logfire leaves out of its defaults (a bare `token` would match `input_tokens`): whole words only, so
 # `LOGFIRE_TOKEN`, `x-org-token` and `token=` match, `input_tokens`, `token_count` and `max_tokens` do not. They start
 # with their literal (the look-behind comes after it), so the regex engine finds candidates by a fast literal scan.
@@ -358,6 +359,8 @@ class SecretScrubber:
 
     def scrub_value(self, value: Any) -> Any:
         """Scrub JSON-like data (dicts, lists, tuples, scalars): sensitive keys and secrets in strings; a new value."""
+        if type(value) in _PLAIN_SCALARS:  # most values: kept without the slow `Mapping` check of an ABC
+            return value
         if isinstance(value, str):
             return self.scrub_text(value)
         if isinstance(value, Mapping):

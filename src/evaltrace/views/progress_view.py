@@ -6,8 +6,9 @@ case and the size of its suite run on that worker, and the controller counts wha
 
 Written only on the main thread, when pytest is not writing:
 
-* around pytest's own writes for an item (`pytest_runtest_logstart`, `_logreport`, `_logfinish`): the block is
-  hidden before pytest writes and drawn again after;
+* around pytest's own writes for an item (`pytest_runtest_logstart`, `_logreport`, `_logfinish`): the live block is
+  hidden before pytest writes and drawn again after; plain lines hide nothing, and are written after the item's
+  last write (`_logfinish`);
 * while an item waits for its case (`tick`, from `schedule.scheduler.wait`), with pytest's capture suspended for the
   write, as pytest's live logging does: the block moves while a slow case holds the item.
 
@@ -78,27 +79,14 @@ class ProgressView:
         self.progress.update()  # the suite runs that ended since the last report
         self.progress.close()
 
-    # ---- pytest's own writes ----
+    def hooks(self) -> object:
+        """The plugin to register with pytest: what must run around (live) or after (plain) pytest's writes."""
+        return _LiveHooks(self) if self.progress.live else _PlainHooks(self)
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_logstart(self) -> Generator[None, object, object]:
-        return (yield from self._around_pytest())
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_logreport(self) -> Generator[None, object, object]:
-        return (yield from self._around_pytest())
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_logfinish(self) -> Generator[None, object, object]:
-        return (yield from self._around_pytest())
-
-    def _around_pytest(self) -> Generator[None, object, object]:
-        self.progress.hide()
-        try:
-            return (yield)
-        finally:
-            self._drain()
-            self.progress.update()
+    def after_pytest(self) -> None:
+        """pytest has written for an item: write what is due."""
+        self._drain()
+        self.progress.update()
 
     @staticmethod
     def _write_line(terminal: Any, writer: Any, line: str) -> None:
@@ -119,6 +107,43 @@ class ProgressView:
             return
         with self._capture.global_and_fixture_disabled():
             yield
+
+
+class _LiveHooks:
+    """The block is hidden before each of pytest's writes for an item and drawn again after it."""
+
+    def __init__(self, view: ProgressView) -> None:
+        self._view = view
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logstart(self) -> Generator[None, object, object]:
+        return (yield from self._around_pytest())
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logreport(self) -> Generator[None, object, object]:
+        return (yield from self._around_pytest())
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logfinish(self) -> Generator[None, object, object]:
+        return (yield from self._around_pytest())
+
+    def _around_pytest(self) -> Generator[None, object, object]:
+        self._view.progress.hide()
+        try:
+            return (yield)
+        finally:
+            self._view.after_pytest()
+
+
+class _PlainHooks:
+    """Plain lines hide nothing: once an item's writes are done is enough, and costs one call per item, not five."""
+
+    def __init__(self, view: ProgressView) -> None:
+        self._view = view
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logfinish(self) -> None:
+        self._view.after_pytest()
 
 
 def _raw_writer(writer: Any) -> Callable[[str], None]:
