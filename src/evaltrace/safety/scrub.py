@@ -112,6 +112,7 @@ def _parse(pattern: str) -> Any:
         return None
 
 
+@functools.lru_cache(maxsize=512)  # every scrubber of a run (session, spool, page) reads the same patterns
 def required_literal(pattern: str) -> str | None:
     """A lowercase ASCII substring (3+ characters) that every match of `pattern` contains, or None."""
     parsed = _parse(pattern)

@@ -105,7 +105,13 @@ def _compact(spans: Sequence[SpanRecord]) -> list[dict[str, Any]]:
             'd': round(span.duration * 1000, 3),
             'k': span.kind,
             'l': span.level,
-            'a': {k: _shown(v) for k, v in attributes.items() if k not in _DROPPED_ATTRIBUTES},
+            # Most values are short strings and numbers: kept as they are, without a call (a large run has tens of
+            # thousands); the rest are cut.
+            'a': {
+                k: v if type(v) in _KEPT or (type(v) is str and len(v) <= MAX_VALUE_CHARS) else cut(v)
+                for k, v in attributes.items()
+                if k not in _DROPPED_ATTRIBUTES
+            },
         }
         if span.exception_type or span.exception_message:
             compact['x'] = [
@@ -117,13 +123,6 @@ def _compact(spans: Sequence[SpanRecord]) -> list[dict[str, Any]]:
             compact['u'] = [usage.input_tokens, usage.output_tokens, usage.cost_usd]
         out.append(compact)
     return out
-
-
-def _shown(value: Any) -> Any:
-    # Most values are short strings and numbers: kept without a call to `cut` (a large run has tens of thousands).
-    if type(value) in _KEPT or (type(value) is str and len(value) <= MAX_VALUE_CHARS):
-        return value
-    return cut(value)
 
 
 SHARED_REF = '__et_ref__'
