@@ -126,3 +126,9 @@ def test_bound_value_unit() -> None:
         nested = [nested]
     assert 'nested deeper than' in json.dumps(bound_value(nested, 100_000))
     assert bound_text(bound_text('z' * 1000, 500), 100).endswith('… [evaltrace: truncated, 900 more chars]')
+
+
+def test_a_mapping_keeps_its_key_when_its_value_spends_the_budget() -> None:
+    bounded = bound_value({'blob': 'y' * 2_000, 'next': 1}, 1_000)
+    assert list(bounded) == ['blob', '[evaltrace: truncated]']  # the key whose value was cut is still its name
+    assert bounded['blob'].endswith('more chars]') and len(bounded['blob']) < 1_100

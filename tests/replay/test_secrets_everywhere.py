@@ -8,6 +8,7 @@ markdown summary, the GitHub step summary and annotations, and the terminal.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,12 @@ def test_planted_secrets_reach_no_output(
         'terminal': result.stdout.str() + result.stderr.str(),
         **{str(p.relative_to(project.path)): p.read_text(encoding='utf-8') for p in _files(project, step_summary)},
     }
+    # The page's case details and spans are gzipped blocks: scanned decoded too.
+    from evaltrace.views.html import read_page_data
+
+    decoded = json.dumps(read_page_data(outputs['.evaltrace/report.html']))
+    assert '"failures"' in decoded and '"spans"' in decoded
+    outputs['report.html (decoded blocks)'] = decoded
     assert any('cassettes' in name for name in outputs)
     assert any('spool' in name for name in outputs)
     assert '::error' in outputs['terminal']
@@ -208,4 +215,52 @@ def test_a_fixture_raising_with_a_secret_leaks_it_nowhere(project: EvalProject) 
     assert project.cases()['a']['status'] == 'error'
     for name, text in outputs.items():
         for secret in (HUNTER, PREFIXED['ghp_']):
+            assert secret not in text, f'{secret!r} found in {name}'
+
+
+ATTRIBUTE_SUITE = f"""
+import evaltrace
+from pydantic_evals.dataset import increment_eval_metric, set_eval_attribute
+
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_attrs(inputs: str) -> str:
+    set_eval_attribute('note', 'login password={HUNTER} with {PREFIXED['ghp_']}')
+    set_eval_attribute('api_key', '{PREFIXED['hf_']}')
+    set_eval_attribute('blob', 'y' * 5000)
+    increment_eval_metric('lookups', 2)
+    return inputs.upper()
+"""
+
+
+def test_secrets_a_task_puts_in_its_attributes_reach_no_output_and_attributes_are_bounded(
+    project: EvalProject,
+) -> None:
+    """`set_eval_attribute` values are the task's own data, like its output: scrubbed and bounded before any output."""
+    from evaltrace.views.html import read_page_data
+
+    project.write('evals/test_attrs.py', ATTRIBUTE_SUITE)
+    project.dataset('words', [{'name': 'a', 'inputs': 'x', 'expected_output': 'X'}], ['EqualsExpected'])
+    result = project.pytester.runpytest_inprocess(
+        '-p', 'no:cacheprovider', 'evals', '--junitxml=junit.xml', '--evaltrace-markdown=summary.md',
+        '--evaltrace-max-value-chars=1000',
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    case = project.cases()['a']
+    attributes = case['attributes']
+    assert attributes['note'] == 'login password=[Scrubbed] with [Scrubbed]'  # kept, its secrets not
+    assert attributes['api_key'] != PREFIXED['hf_'] and '[Scrubbed' in attributes['api_key']
+    assert len(attributes['blob']) < 1100 and 'truncated' in attributes['blob']  # max_value_chars holds for them too
+    assert case['metrics'] == {'lookups': 2}
+    page = (project.path / '.evaltrace' / 'report.html').read_text(encoding='utf-8')
+    outputs = {
+        'terminal': result.stdout.str() + result.stderr.str(),
+        'report.html (decoded blocks)': json.dumps(read_page_data(page)),
+        **{p: (project.path / p).read_text(encoding='utf-8') for p in ('junit.xml', 'summary.md')},
+        'report.json': (project.path / '.evaltrace' / 'report.json').read_text(encoding='utf-8'),
+        **{str(p): p.read_text(encoding='utf-8') for p in (project.path / '.evaltrace' / 'spool').rglob('*.jsonl')},
+    }
+    assert 'login password=[Scrubbed]' in outputs['report.html (decoded blocks)']  # the scan reads the case's detail
+    for name, text in outputs.items():
+        for secret in (HUNTER, PREFIXED['ghp_'], PREFIXED['hf_']):
             assert secret not in text, f'{secret!r} found in {name}'

@@ -123,7 +123,9 @@ class _Walk:
                 out['[evaltrace: truncated]'] = f'{len(value) - i:,} more items'
                 break
             key = k if isinstance(k, str) else safe_repr(k, 200) if not isinstance(k, int | float | bool) else str(k)
-            out[self.text(key)] = self.value(v, depth + 1)
+            # The key first: in `out[a] = b`, Python evaluates `b` before `a`, and the value would spend the budget.
+            key = self.text(key)
+            out[key] = self.value(v, depth + 1)
         return out
 
     def sequence(self, items: list[Any], depth: int) -> list[Any]:

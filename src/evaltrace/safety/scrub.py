@@ -425,7 +425,8 @@ def scrub_case_result(result: CaseResult, scrubber: SecretScrubber) -> CaseResul
 
     Every result passes here before it is journaled, reported or shown (see `run.case.run_case`): the case's inputs,
     expected output, output and metadata (sensitive keys redacted, secrets in strings replaced), and the failure
-    messages, error, evaluator reasons and string values. Names and node ids are the user's own and are kept.
+    messages, error, evaluator reasons and string values, and the attributes it set (`set_eval_attribute`) and the
+    names of its metrics. Names and node ids are the user's own and are kept.
     """
     limit = scrubber.max_value_chars
     if limit is not None:  # cut before scrubbing: the regexes then never run over more than the bound
@@ -435,6 +436,8 @@ def scrub_case_result(result: CaseResult, scrubber: SecretScrubber) -> CaseResul
     result.expected_output = scrubber.scrub_value(result.expected_output)
     result.output = scrubber.scrub_value(result.output)
     result.metadata = scrubber.scrub_value(result.metadata)
+    result.attributes = scrubber.scrub_value(result.attributes)  # `set_eval_attribute`: the task's own values
+    result.metrics = {text(k): v for k, v in result.metrics.items()}  # numbers, under the task's own names
     result.failures = [text(f) for f in result.failures]
     if result.error is not None:
         result.error = {k: text(v) for k, v in result.error.items()}
@@ -453,6 +456,7 @@ def _bound_case_result(result: CaseResult, limit: int) -> None:
     result.expected_output = bound_value(result.expected_output, limit)
     result.output = bound_value(result.output, limit)
     result.metadata = bound_value(result.metadata, limit)
+    result.attributes = bound_value(result.attributes, limit)
     result.failures = [bound_text(f, limit) for f in result.failures]
     if result.error is not None:
         result.error = {k: bound_text(v, limit) for k, v in result.error.items()}

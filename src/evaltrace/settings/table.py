@@ -291,8 +291,8 @@ SETTINGS: tuple[Setting[Any], ...] = (
         parse=parse.value_chars,
         default=DEFAULT_MAX_VALUE_CHARS,
         metavar='N',
-        help="Characters of JSON kept per stored value (a case's inputs, expected output, output, metadata, each "
-        'failure message and span attribute); the rest is cut with a marker.',
+        help="Characters of JSON kept per stored value (a case's inputs, expected output, output, metadata, "
+        'attributes, each failure message and span attribute); the rest is cut with a marker.',
     ),
     Setting(
         'scrub_patterns',
