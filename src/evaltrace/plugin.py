@@ -139,11 +139,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state = config.stash.get(_session_key, None)
     if state is None:
         return
-    from .collect.items import CaseParam, case_param, deselect_by_filter
+    from .collect.items import CaseParam, case_param, deselect_by_filter, fail_node_id_collisions
     from .collect.shard import apply_shard
 
     # trylast: `-k`, `--deselect` and `--lf` have already narrowed `items`; the filter narrows them by metadata,
     # and the shard splits what is left (so every shard plans from the same selection).
+    # Collisions first, over the whole selection: a shard or the filter could otherwise keep one item of a pair
+    # here and the other in another shard, whose reports are merged by node id.
+    fail_node_id_collisions(items)
     if state.settings.filter is not None:
         deselect_by_filter(config, items, state.settings.filter)
     apply_shard(config, items, state.settings.shard)
@@ -158,7 +161,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
     param = case_param(item)
     if isinstance(param, DatasetProblem):
-        pytest.fail(f'evaltrace: bad dataset: {param.error}', pytrace=False)
+        pytest.fail(param.message, pytrace=False)
     state = item.config.stash[_session_key]
     if param is not None and state.base_context is None:
         import contextvars

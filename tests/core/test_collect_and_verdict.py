@@ -367,3 +367,45 @@ def test_secrets_never_reach_the_report_the_terminal_or_junit(project: EvalProje
     assert got['echo']['inputs']['headers']['Authorization'].startswith('[Scrubbed')
     assert got['boom']['error']['message'] == 'RuntimeError: provider rejected [Scrubbed]'
     assert got['boom']['inputs']['mode'] == 'raise'  # the rest of the data is kept
+
+
+COLLIDING_SUITE = """
+import pytest
+import evaltrace
+
+
+@pytest.mark.parametrize('variant', ['b-c', 'c'])
+@evaltrace.suite('datasets/collide.yaml')
+def test_collide(inputs: str, variant: str) -> str:
+    return inputs if variant == 'b-c' else 'WRONG'
+"""
+
+
+def test_two_items_with_one_node_id_are_errors_never_each_others_results(project: EvalProject) -> None:
+    """Case `a` under `b-c` and case `a-b` under `c` both get the id `[a-b-c]`: results keyed by node id would mix."""
+    project.dataset(
+        'collide',
+        [
+            {'name': 'a', 'inputs': 'a', 'expected_output': 'a'},
+            {'name': 'a-b', 'inputs': 'a-b', 'expected_output': 'a-b'},
+        ],
+        ['EqualsExpected'],
+    )
+    project.write('evals/test_collide.py', COLLIDING_SUITE)
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider', '-rE')
+    # `a` under `b-c` and `a-b` under `c`: errors; `a-b` under `b-c` passes; `a` under `c` fails (its own result).
+    result.assert_outcomes(passed=1, failed=1, errors=2)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            '*evaltrace: node id collision: evals/test_collide.py::test_collide[[]a-b-c[]] is the id of 2 items '
+            "(case 'a' of *test_collide[[]b-c[]], case 'a-b' of *test_collide[[]c[]])*"
+        ]
+    )
+    report = project.report()
+    by_item = {(c['nodeid'], c['case']): c['status'] for c in report['cases']}
+    assert by_item == {
+        ('evals/test_collide.py::test_collide[a-b-b-c]', 'a-b'): 'passed',
+        ('evals/test_collide.py::test_collide[a-c]', 'a'): 'failed',
+    }
+    assert report['complete'] is True

@@ -9,7 +9,7 @@ pytest; the `filter` setting then deselects cases by metadata (`deselect_by_filt
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ __all__ = (
     'SuiteRuntime',
     'case_param',
     'deselect_by_filter',
+    'fail_node_id_collisions',
     'parametrize_suite',
     'suite_run_id',
 )
@@ -78,9 +79,42 @@ class CaseParam:
 
 @dataclass(frozen=True, eq=False)
 class DatasetProblem:
-    """The parameter value of the single item that stands for a suite whose dataset cannot be used."""
+    """The parameter value of an item that cannot run its case: the single item that stands for a suite whose dataset
+    cannot be used, or a case item whose node id another item has too (see `fail_node_id_collisions`)."""
 
-    error: DatasetError
+    error: DatasetError | str
+    what: str = 'bad dataset'
+
+    @property
+    def message(self) -> str:
+        """What the item's setup fails with."""
+        return f'evaltrace: {self.what}: {self.error}'
+
+
+def fail_node_id_collisions(items: Sequence[pytest.Item]) -> None:
+    """Make the case items that share a node id errors of their own, so that no case is reported as another's.
+
+    pytest joins stacked parameter ids with `-` and does not make the joined ids unique: case `a` under `b-c` and
+    case `a-b` under `c` are both `[a-b-c]`. Every result, job and report line is keyed by node id, so two such items
+    would swap or lose results. Each becomes an error naming the id and both cases; their cases never run.
+    """
+    by_nodeid: dict[str, list[tuple[pytest.Item, CaseParam]]] = {}
+    for item in items:
+        param = case_param(item)
+        if isinstance(param, CaseParam):
+            by_nodeid.setdefault(item.nodeid, []).append((item, param))
+    for nodeid, group in by_nodeid.items():
+        if len(group) < 2:
+            continue
+        cases = ', '.join(f'case {param.case_id!r} of {suite_run_id(item, param)}' for item, param in group)
+        problem = DatasetProblem(
+            f'{nodeid} is the id of {len(group)} items ({cases}), so their results cannot be told apart: give the '
+            'cases or the other parameters ids that do not join into the same text (pytest.param(..., id=...))',
+            what='node id collision',
+        )
+        for item, param in group:
+            callspec: Any = getattr(item, 'callspec')  # noqa: B009  (a case item always has one)
+            callspec.params[param.suite.inputs_param] = problem
 
 
 def case_param(item: pytest.Item) -> CaseParam | DatasetProblem | None:
