@@ -139,7 +139,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state = config.stash.get(_session_key, None)
     if state is None:
         return
-    from .collect.items import CaseParam, case_param, deselect_by_filter, fail_node_id_collisions
+    from .collect.items import deselect_by_filter, fail_node_id_collisions
     from .collect.shard import apply_shard
 
     # trylast: `-k`, `--deselect` and `--lf` have already narrowed `items`; the filter narrows them by metadata,
@@ -150,7 +150,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if state.settings.filter is not None:
         deselect_by_filter(config, items, state.settings.filter)
     apply_shard(config, items, state.settings.shard)
-    state.expected = [it.nodeid for it in items if isinstance(case_param(it), CaseParam)]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = session.config.stash.get(_session_key, None)
+    if state is None:
+        return
+    from .collect.items import CaseParam, case_param
+
+    # The cases the report expects, from the final selection: `--lf` on a file deselects the passed items in a
+    # wrapper around every `pytest_collection_modifyitems`, so after the one above.
+    state.expected = [it.nodeid for it in session.items if isinstance(case_param(it), CaseParam)]
 
 
 @pytest.hookimpl(tryfirst=True)

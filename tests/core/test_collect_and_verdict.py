@@ -75,6 +75,24 @@ def test_deselect_and_last_failed(project: EvalProject, upper_cases: Any) -> Non
     assert _calls(project) == ['word2']
 
 
+def test_last_failed_on_a_file_is_the_failures_verdict_not_an_incomplete_run(
+    project: EvalProject, upper_cases: Any
+) -> None:
+    """With a file argument, `--lf` deselects the passed items after every other plugin has narrowed the items."""
+    project.dataset('words', upper_cases(3), ['EqualsExpected'])
+    project.write('evals/test_words.py', COUNTING_SUITE.format(options=''))
+    result = project.pytester.runpytest_inprocess('evals/test_words.py')
+    result.assert_outcomes(passed=2, failed=1)
+    (project.path / 'calls.log').unlink()
+    result = project.pytester.runpytest_inprocess('evals/test_words.py', '--lf')
+    result.assert_outcomes(failed=1, deselected=2)
+    assert _calls(project) == ['word2']
+    assert result.ret == 1  # the case still fails; nothing is missing
+    assert 'INCOMPLETE' not in result.stdout.str()
+    report = project.report()
+    assert report['complete'] is True and sorted(project.cases()) == ['c2']
+
+
 def test_failure_message_names_evaluator_expected_actual_usage_and_trace(
     project: EvalProject, upper_cases: Any
 ) -> None:

@@ -108,3 +108,18 @@ def test_a_run_stopped_by_exitfirst_fails_with_1_serially_and_under_xdist(projec
     not_run = set(report.get('missing', [])) | set(report.get('cancelled', [])) | set(report.get('not_started', []))
     assert not_run and all(n.startswith('evals/test_slow.py::test_slow[') for n in not_run)
     assert 'evals/test_slow.py::test_slow[c1]' not in not_run
+
+
+def test_last_failed_records_the_gated_case_not_the_gate(project: EvalProject) -> None:
+    """`--lf` re-runs the failing cases of a failed gate: pytest's cache (keyed by `report.id` in pytest 9) holds
+    them, and no `gate[...]` id, which names no test to re-run."""
+    import json
+
+    project.dataset('words', FOUR_WORDS, ['EqualsExpected'])
+    project.write('evals/test_words.py', SUITE.format(gate='evaltrace.Gate(min_pass_rate=0.9)'))
+    result = project.pytester.runpytest_inprocess('evals')
+    assert result.ret == 6, result.stdout.str()
+    lastfailed = json.loads((project.path / '.pytest_cache/v/cache/lastfailed').read_text())
+    assert list(lastfailed) == ['evals/test_words.py::test_words[bad]']
+    result = project.pytester.runpytest_inprocess('evals', '--lf')
+    assert result.parseoutcomes().get('gated') == 1 and 'passed' not in result.parseoutcomes()

@@ -154,8 +154,10 @@ class GatedOutcome:
         if gated or gate:
             lf: Any = self.config.pluginmanager.get_plugin('lfplugin')
             if lf is not None and isinstance(getattr(lf, 'lastfailed', None), dict):
-                lastfailed: dict[str, bool] = lf.lastfailed
+                lastfailed: dict[object, bool] = lf.lastfailed
+                # pytest 9 keys its cache by the report's structured id (`report.id`), earlier ones by the string.
+                key: object = getattr(report, 'id', report.nodeid)
                 if gated:
-                    lastfailed[report.nodeid] = True
+                    lastfailed[key] = True
                 else:
-                    lastfailed.pop(report.nodeid, None)
+                    lastfailed.pop(key, None)
