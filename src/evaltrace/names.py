@@ -14,6 +14,7 @@ __all__ = (
     'DEFAULT_HTML_PATH',
     'DEFAULT_REPORT_PATH',
     'DEFAULT_STORE_PATH',
+    'DIST_KEY',
     'EXPECTED_KEY',
     'OPERATION_ATTRIBUTE',
     'OUTCOME_PROPERTY',
@@ -45,6 +46,8 @@ SESSION_GATE_NODE = 'evaltrace'
 # Keys of pytest-xdist's channels between the controller and its workers.
 RUN_ID_KEY = 'evaltrace_run_id'
 """workerinput: the run id every process of the run shares."""
+DIST_KEY = 'evaltrace_dist'
+"""workerinput: the controller's `--dist` mode (xdist sets every worker's own to `no`)."""
 EXPECTED_KEY = 'evaltrace_expected'
 """workeroutput: the node ids of the eval cases a worker was given."""
 SHARD_PLAN_KEY = 'evaltrace_shard_plan'

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .names import RUN_ID_KEY
+from .names import DIST_KEY, RUN_ID_KEY
 from .schedule.threads import TOKEN_CHECK_NOTES, token_check_as_daemon, token_check_notes
 from .schedule.xdist import EXPECTED_KEY
 from .settings.resolve import add_options, resolve_settings
@@ -285,6 +285,7 @@ class _ReportListener:
         # Every worker writes its spans under the controller's run id (made here, without starting a session:
         # the controller does not collect, and a run with no eval suite must leave nothing behind).
         node.workerinput[RUN_ID_KEY] = _run_id(self.config)
+        node.workerinput[DIST_KEY] = self.config.getoption('dist', 'no')  # see schedule.xdist.batch_mode_for_worker
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

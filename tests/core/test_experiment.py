@@ -206,11 +206,17 @@ def _gates(project: EvalProject) -> dict[str, dict[str, Any]]:
     return {g['name']: g for g in project.report()['suites'][0]['gates']}
 
 
-def test_gates_on_analysis_values_and_a_report_check(project: EvalProject) -> None:
+@pytest.mark.parametrize('xdist', [False, True], ids=['serial', 'xdist'])
+def test_gates_on_analysis_values_and_a_report_check(project: EvalProject, xdist: bool) -> None:
+    """Under `-n 2` too: the suite run stays on one worker, which runs its report evaluators and report check."""
     _write(project)
     gates = "{'Confusion Matrix.accuracy': 0.7, 'Confusion Matrix.recall[fruit]': 0.9}"
     project.write('evals/test_food.py', CHECKED.format(gates=gates, check='at_least_three_cases'))
-    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    if xdist:
+        result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '-n', '2')
+    else:
+        result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    assert project.report()['suites'][0]['experiment'] is not None, result.stdout.str()
     found = _gates(project)
     assert found['min_analysis[Confusion Matrix.accuracy]']['actual'] == 0.75
     assert found['min_analysis[Confusion Matrix.accuracy]']['passed'] is True

@@ -13,6 +13,18 @@ async def test_w(inputs: str) -> str:
     return inputs
 """
 
+# A worker runs its suite's cases as one batch: `c` and `d` are still running when the worker dies.
+SLOW_SUITE = """
+import asyncio
+import evaltrace
+
+@evaltrace.suite('datasets/cases.yaml')
+async def test_w(inputs: str) -> str:
+    if inputs in ('c', 'd'):
+        await asyncio.sleep(30)
+    return inputs
+"""
+
 # The worker dies once the case `die` has finished (and is journaled), before its result reaches the controller.
 KILLER = """
 import os, signal
@@ -54,7 +66,7 @@ def test_a_lone_dead_worker_still_leaves_an_incomplete_report(project: EvalProje
     # With one worker there is no other to tell the controller which cases to expect: the worker's list must reach it
     # before the worker can die (a dead worker's end-of-run output never arrives).
     project.dataset('cases', [{'name': n, 'inputs': n} for n in ('a', 'b', 'die', 'c', 'd')])
-    project.write('evals/test_w.py', SUITE)
+    project.write('evals/test_w.py', SLOW_SUITE)
     project.write('evals/conftest.py', KILLER)
     result = project.pytester.runpytest_subprocess(
         'evals', '-p', 'no:cacheprovider', '-n', '1', '--max-worker-restart=0'

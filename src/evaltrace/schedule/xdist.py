@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ..names import EXPECTED_KEY
+from ..names import DIST_KEY, EXPECTED_KEY
 
 __all__ = ('EXPECTED_KEY', 'batch_mode_for_worker', 'make_scheduler', 'scope_of')
 
@@ -39,5 +39,9 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def batch_mode_for_worker(config: pytest.Config) -> bool:
-    """Whether a worker may run a suite's selected cases as one batch (the suite is known to be all on it)."""
-    return config.getoption('dist', 'no') in GROUPING_MODES
+    """Whether a worker may run a suite's selected cases as one batch (the suite is known to be all on it).
+
+    The mode is the controller's, sent in `workerinput`: xdist sets each worker's own `--dist` to `no`.
+    """
+    workerinput: dict[str, Any] = getattr(config, 'workerinput', {})
+    return workerinput.get(DIST_KEY, config.getoption('dist', 'no')) in GROUPING_MODES
