@@ -264,3 +264,35 @@ def test_secrets_a_task_puts_in_its_attributes_reach_no_output_and_attributes_ar
     for name, text in outputs.items():
         for secret in (HUNTER, PREFIXED['ghp_'], PREFIXED['hf_']):
             assert secret not in text, f'{secret!r} found in {name}'
+
+
+AUTH_SUITE = """
+import evaltrace
+
+
+@evaltrace.suite('datasets/logins.yaml')
+def test_auth_flow(inputs: str) -> str:
+    return inputs.upper()
+"""
+
+
+def test_names_that_mention_a_sensitive_word_are_kept_whole(project: EvalProject) -> None:
+    """`test_auth.py::test_auth_flow[...]` names a suite, not a secret: the failure's `evaltrace show` command, the
+    store's node ids and span messages keep it, so the command works and `rescore` finds the suite."""
+    project.write('evals/test_auth.py', AUTH_SUITE)
+    logins = [
+        {'name': 'login_ok', 'inputs': 'a', 'expected_output': 'A'},
+        {'name': 'login_bad', 'inputs': 'b', 'expected_output': 'X'},
+    ]
+    project.dataset('logins', logins, ['EqualsExpected'])
+    result = project.pytester.runpytest_inprocess('-p', 'no:cacheprovider', 'evals')
+    result.assert_outcomes(passed=1, failed=1)
+    assert "evaltrace show 'evals/test_auth.py::test_auth_flow[login_bad]'" in result.stdout.str()
+    rows = [
+        json.loads(line)
+        for path in (project.path / '.evaltrace' / 'spool').rglob('*.jsonl')
+        for line in path.read_text(encoding='utf-8').splitlines()
+    ]
+    nodeids = {r['attributes']['nodeid'] for r in rows if 'nodeid' in r['attributes']}
+    assert nodeids == {f'evals/test_auth.py::test_auth_flow[{n}]' for n in ('login_ok', 'login_bad')}
+    assert {r['message'] for r in rows if r['span_name'] == 'execute {task}'} == {'execute test_auth_flow'}

@@ -64,8 +64,9 @@ _SHAPE_TRIGGERS = (
     'bearer', 'basic', 'sk-', 'aiza', 'gsk', 'xai', 'pylf_', 'hf_', 'ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_',
     'github_pat_', 'akia', 'xox',
 )  # fmt: skip
-# The separator of a key and its value in free text: `k=v`, `k: v`, `"k": "v"`, `'k': 'v'`, `\"k\": \"v\"`.
-_SEP = r'(?P<sep>\\?["\']?\s*[:=]\s*\\?["\']?)'
+# The separator of a key and its value in free text: `k=v`, `k: v`, `"k": "v"`, `'k': 'v'`, `\"k\": \"v\"`. Not `::`,
+# pytest's node id separator: `test_auth.py::test_login[x]` names a test, it holds no secret.
+_SEP = r'(?P<sep>\\?["\']?\s*(?:=|:(?!:))\s*\\?["\']?)'
 # A value worth scrubbing: 6+ characters up to a delimiter, not a value scrubbed already (lowercase: see `_kv_pattern`).
 _KV_VALUE = r'(?:(?:bearer|basic)\s+)?(?!\[scrubbed|<scrubbed>)[^\s"\'\\,;&}\]]{6,}'
 # Environment variables whose values are secrets, scrubbed wherever they appear (values of 8+ characters).

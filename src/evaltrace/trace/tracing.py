@@ -198,6 +198,7 @@ _EVAL_CONTENT_KEYS = frozenset(
     {
         'case', 'suite', 'nodeid', 'dataset', 'case_name', 'task_name', 'name', 'inputs', 'output',
         'expected_output', 'metadata', 'assertions', 'scores', 'labels', STATUS_ATTRIBUTE,
+        'task', 'evaluator_name', 'source_case_name', 'dataset_name',
     }
 )  # fmt: skip
 _CREDENTIAL_SHAPE = re.compile(r'sk-[A-Za-z0-9_-]{12,}|Bearer\s+[A-Za-z0-9._~+/=-]{12,}|AIza[0-9A-Za-z_-]{20,}')
