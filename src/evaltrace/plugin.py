@@ -6,7 +6,7 @@ pays almost nothing for having evaltrace installed.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,12 +144,27 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
     # trylast: `-k`, `--deselect` and `--lf` have already narrowed `items`; the filter narrows them by metadata,
     # and the shard splits what is left (so every shard plans from the same selection).
+    # `-k`, `--deselect` and the filter say so through `pytest_deselected`; a file or node id argument, or `--lf`
+    # (which may leave whole files uncollected), collect some suites or cases only.
+    if config.getoption('lf', False) or any('::' in arg or arg.endswith('.py') for arg in config.args):
+        state.whole_selection = False
     # Collisions first, over the whole selection: a shard or the filter could otherwise keep one item of a pair
     # here and the other in another shard, whose reports are merged by node id.
     fail_node_id_collisions(items)
     if state.settings.filter is not None:
         deselect_by_filter(config, items, state.settings.filter)
     apply_shard(config, items, state.settings.shard)
+
+
+def pytest_deselected(items: Sequence[pytest.Item]) -> None:
+    if not items:
+        return
+    state = items[0].config.stash.get(_session_key, None)
+    if state is not None:
+        from .collect.items import CaseParam, case_param
+
+        if any(isinstance(case_param(item), CaseParam) for item in items):
+            state.whole_selection = False
 
 
 @pytest.hookimpl(trylast=True)

@@ -448,3 +448,22 @@ def test_gated_failures_have_their_own_outcome_in_the_terminal_and_in_junit(
     result = _run(project, 'evals')
     assert result.ret == 1
     result.assert_outcomes(passed=4, failed=2)
+
+
+@pytest.mark.parametrize(
+    'selection', [('-k', 'w0'), ('--evaltrace-filter', 'tier=a'), ('evals/test_words.py::test_words[w0]',)]
+)
+def test_a_partial_run_lists_no_case_of_the_baseline_as_removed(
+    project: EvalProject, capfire: CaptureLogfire, selection: tuple[str, ...]
+) -> None:
+    """`-k`, a filter or a node id runs some cases: the others were not removed, only not selected."""
+    project.dataset('words', [{**WORDS[0], 'metadata': {'tier': 'a'}}, *WORDS[1:4]], ['EqualsExpected'])
+    project.write('evals/test_words.py', BASELINE_SUITE.format(tokens=100, broken=()))
+    _run(project, 'evals')
+    report_path = project.path / '.evaltrace/report.json'
+    assert evaltrace_main(['baseline', 'save', '--report', str(report_path), '-o', 'evals/baseline.json']) == 0
+    args = selection if selection[0].startswith('evals/') else ('evals', *selection)
+    result = _run(project, *args)
+    cmp = json.loads(report_path.read_text())['baseline']
+    assert cmp['session']['removed'] == [] and cmp['removed_known'] is False, result.stdout.str()
+    assert 'removed' not in ''.join(line for line in result.stdout.lines if line.strip().startswith('baseline'))

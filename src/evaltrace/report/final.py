@@ -290,9 +290,14 @@ def build(
     extra_gates: Sequence[GateResult] = (),
     extra: Mapping[str, Any] | None = None,
     baseline: BaselineInput | None = None,
+    whole_selection: bool = True,
 ) -> Report:
     """Build the report in one pass (pure): per-suite stats and gates, session totals and gates, and, given a
-    baseline, the comparison with it and the regression gates."""
+    baseline, the comparison with it and the regression gates.
+
+    `whole_selection` is false when the run selected some cases only (`-k`, a filter, a file or node id, `--lf`):
+    the baseline's cases it did not run are then not listed as removed, as for one shard of a run.
+    """
     pass_k = {s.suite: s.pass_k for s in suites if s.pass_k}
     by_suite: dict[str, list[CaseResult]] = {}
     for c in cases:
@@ -319,7 +324,8 @@ def build(
     )
     if baseline is None:
         return report
-    return add_baseline(report, baseline, session_gate=session_gate, removed_known=report.shard_count == 1)
+    removed_known = whole_selection and report.shard_count == 1
+    return add_baseline(report, baseline, session_gate=session_gate, removed_known=removed_known)
 
 
 def add_baseline(

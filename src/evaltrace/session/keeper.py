@@ -75,6 +75,8 @@ class ReportKeeper:
     lock: threading.Lock = field(default_factory=threading.Lock)
     progress: ProgressView | None = None
     """The progress lines of the running suite runs (none on a worker, or when the setting is off)."""
+    whole_selection: bool = True
+    """False once the run is known to select some cases only (see `plugin`): the baseline's others are not removed."""
 
     def not_finished(self) -> dict[str, list[str]]:
         """The selected cases that will not finish, by why (`cancelled`, `not started`), once no case runs any more;
@@ -159,6 +161,7 @@ class ReportKeeper:
             case_filter=self.settings.filter.text if self.settings.filter is not None else None,
             extra=extra,
             baseline=baseline,
+            whole_selection=self.whole_selection,
         )
 
     def write_report(self, complete: bool) -> Report:
