@@ -285,7 +285,8 @@ def test_names_that_mention_a_sensitive_word_are_kept_whole(project: EvalProject
         {'name': 'login_bad', 'inputs': 'b', 'expected_output': 'X'},
     ]
     project.dataset('logins', logins, ['EqualsExpected'])
-    result = project.pytester.runpytest_inprocess('-p', 'no:cacheprovider', 'evals')
+    # A process of its own: logfire is configured once per process, here by evaltrace (another test's may differ).
+    result = project.pytester.runpytest_subprocess('-p', 'no:cacheprovider', 'evals')
     result.assert_outcomes(passed=1, failed=1)
     assert "evaltrace show 'evals/test_auth.py::test_auth_flow[login_bad]'" in result.stdout.str()
     rows = [
