@@ -53,6 +53,9 @@ def eval_session(config: pytest.Config) -> EvalSession:
             batch_mode=not is_worker or batch_mode_for_worker(config),
         )
         session.run_id = workerinput[RUN_ID_KEY] if workerinput and RUN_ID_KEY in workerinput else _run_id(config)
+        from .collect.items import selects_some_cases_only
+
+        session.whole_selection = not selects_some_cases_only(config, session.settings.filter)
         config.stash[_session_key] = session
         if not is_worker:  # a worker's progress is shown by the controller, from its reports
             from .views.progress_view import progress_view
@@ -144,10 +147,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
     # trylast: `-k`, `--deselect` and `--lf` have already narrowed `items`; the filter narrows them by metadata,
     # and the shard splits what is left (so every shard plans from the same selection).
-    # `-k`, `--deselect` and the filter say so through `pytest_deselected`; a file or node id argument, or `--lf`
-    # (which may leave whole files uncollected), collect some suites or cases only.
-    if config.getoption('lf', False) or any('::' in arg or arg.endswith('.py') for arg in config.args):
-        state.whole_selection = False
     # Collisions first, over the whole selection: a shard or the filter could otherwise keep one item of a pair
     # here and the other in another shard, whose reports are merged by node id.
     fail_node_id_collisions(items)
@@ -157,6 +156,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def pytest_deselected(items: Sequence[pytest.Item]) -> None:
+    # What another plugin deselects (the command line's own selection is read in `eval_session`).
     if not items:
         return
     state = items[0].config.stash.get(_session_key, None)

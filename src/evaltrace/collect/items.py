@@ -30,6 +30,7 @@ __all__ = (
     'deselect_by_filter',
     'fail_node_id_collisions',
     'parametrize_suite',
+    'selects_some_cases_only',
     'suite_run_id',
 )
 
@@ -189,6 +190,16 @@ def parametrize_suite(metafunc: pytest.Metafunc, spec: SuiteSpec, skip: str | No
             value = CaseParam(runtime, case, case_name, repeat if spec.repeat > 1 else None, spec.repeat)
             params.append(pytest.param(value, id=value.case_id, marks=marks))
     metafunc.parametrize(inputs_param, params)
+
+
+def selects_some_cases_only(config: pytest.Config, case_filter: CaseFilter | None) -> bool:
+    """Whether the command line runs some cases only (`-k`, `-m`, `--deselect`, `--lf`, the filter, a file or node
+    id argument): the baseline's other cases were then not run, rather than removed. Read from the options, so the
+    xdist controller, which collects nothing, knows it too."""
+    narrowing = ('keyword', 'markexpr', 'deselect', 'lf')
+    if case_filter is not None or any(config.getoption(name, None) for name in narrowing):
+        return True
+    return any('::' in arg or arg.endswith('.py') for arg in config.args)
 
 
 def deselect_by_filter(config: pytest.Config, items: list[pytest.Item], case_filter: CaseFilter) -> None:
