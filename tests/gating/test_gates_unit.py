@@ -127,3 +127,15 @@ def test_k_of_n_folds_repeats_and_reports_flaky_cases_with_their_ratio() -> None
     ]
     assert passing_by_k_of_n(runs, {suite: 2}) == {r.nodeid for r in runs[:3]}
     assert passing_by_k_of_n(runs, {}) == set()
+
+
+def test_a_gate_exactly_at_its_threshold_holds_despite_float_sums() -> None:
+    """0.7, 0.8 and 0.9 average to 0.7999999999999999 in floats; three costs of 1.995e-05 sum past 5.985e-05."""
+    scores = [case(name, score=s) for name, s in (('a', 0.7), ('b', 0.8), ('c', 0.9))]
+    [at] = evaluate_gate(Gate(min_score_avg={'quality': 0.8}), compute_stats(scores), 'suite')
+    assert at.passed, at
+    costs = [case(name, cost=1.995e-05) for name in 'abc']
+    [budget] = evaluate_gate(Gate(max_cost_usd=5.985e-05), compute_stats(costs), 'suite')
+    assert budget.passed, budget
+    [past] = evaluate_gate(Gate(max_cost_usd=5.98e-05), compute_stats(costs), 'suite')
+    assert not past.passed

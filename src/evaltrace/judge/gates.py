@@ -336,13 +336,20 @@ def compute_stats(cases: Sequence[CaseResult], pass_k: Mapping[str, int] | None 
     return s
 
 
+def _at(actual: float, threshold: float) -> bool:
+    # Sums and means of floats miss by the last bits (0.7, 0.8, 0.9 average to 0.7999999999999999): a value
+    # equal to the threshold but for rounding is at it, and holds.
+    return math.isclose(actual, threshold, rel_tol=1e-9, abs_tol=1e-12)
+
+
 def _min(name: str, scope: str, threshold: float, actual: float | None) -> GateResult:
     value = None if actual is None else round(actual, 6)
-    return GateResult(name, scope, threshold, value, actual is not None and actual >= threshold)
+    passed = actual is not None and (actual >= threshold or _at(actual, threshold))
+    return GateResult(name, scope, threshold, value, passed)
 
 
 def _max(name: str, scope: str, threshold: float, actual: float) -> GateResult:
-    return GateResult(name, scope, threshold, round(actual, 10), actual <= threshold)
+    return GateResult(name, scope, threshold, round(actual, 10), actual <= threshold or _at(actual, threshold))
 
 
 def evaluate_gate(gate: Gate, stats: Stats, scope: str) -> list[GateResult]:
