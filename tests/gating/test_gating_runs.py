@@ -471,3 +471,23 @@ def test_a_partial_run_lists_no_case_of_the_baseline_as_removed(
     cmp = json.loads(report_path.read_text())['baseline']
     assert cmp['session']['removed'] == [] and cmp['removed_known'] is False, result.stdout.str()
     assert 'removed' not in ''.join(line for line in result.stdout.lines if line.strip().startswith('baseline'))
+
+
+def test_a_plain_test_that_fails_in_a_shard_fails_the_merged_run(
+    project: EvalProject, capfire: CaptureLogfire, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each shard exits 1 for a failing plain test; the merge, the sharded run's only verdict, must too."""
+    project.dataset('words', [{'name': f'c{i}', 'inputs': f'w{i}', 'expected_output': f'W{i}'} for i in range(4)])
+    project.write('evals/test_words.py', SUITE.format(gate='None'))
+    project.write('evals/test_plain.py', 'def test_plain_fails() -> None:\n    assert 1 == 2\n')
+    reports: list[str] = []
+    for index in (1, 2):
+        path = f'.evaltrace/shard{index}.json'
+        result = _run(project, 'evals', f'--evaltrace-shard={index}/2', f'--evaltrace-report={path}')
+        assert result.ret == 1, result.stdout.str()
+        reports.append(str(project.path / path))
+    merged = str(project.path / 'merged.json')
+    assert evaltrace_main(['merge', *reports, '-o', merged]) == 1
+    data = json.loads(Path(merged).read_text())
+    assert data['verdict']['word'] == 'failed'
+    assert 'evals/test_plain.py::test_plain_fails' in data['other_failures']

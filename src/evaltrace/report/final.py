@@ -196,6 +196,13 @@ class Report:
         merge: Mapping[str, Any] = self.extra.get('merge') or {}
         return list(merge.get('problems') or [])
 
+    @property
+    def other_failures(self) -> list[str]:
+        """Failed pytest items that are no failing eval case (plain tests, a broken dataset's item): they fail the
+        run, and a merge of shards too."""
+        listed: list[Any] = list(self.extra.get('other_failures') or [])
+        return [str(n) for n in listed]
+
     def suite_cases(self, suite: str) -> list[CaseResult]:
         return [c for c in self.cases if c.suite == suite]
 

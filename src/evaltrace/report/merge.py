@@ -112,6 +112,8 @@ def merge_reports(
             if n not in expected_set:
                 expected_set.add(n)
                 expected.append(n)
+    # A plain test runs in every shard: each failing one is listed once.
+    others = list(dict.fromkeys(n for _, r in sources for n in r.other_failures))
     if twice:
         problems.append(f'{len(twice)} case(s) ran more than once: {_listed(twice)}')
     never = [n for n in expected if n not in seen]
@@ -141,13 +143,14 @@ def merge_reports(
         case_filter=filters[0],
         extra_gates=[complete_gate],
         extra={
+            **({'other_failures': others} if others else {}),
             'merge': {
                 'sources': [
                     {'name': name, 'run_id': r.run_id, 'shard': dict(r.shard), 'complete': r.complete}
                     for name, r in sources
                 ],
                 'problems': problems,
-            }
+            },
         },
         baseline=baseline,
     )

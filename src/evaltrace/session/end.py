@@ -5,6 +5,7 @@ run's verdict (`report.decide.decide`, the one rule every output uses).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -146,12 +147,14 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
     with state.lock:  # the one report of the run: stats, gates, baseline comparison and regression gates
         report = state.report_data(complete, plan=config.stash.get(SHARD_PLAN_KEY, None), baseline=baseline)
     failing = {c.nodeid for c in report.cases if c.status in ('failed', 'error')}
+    if others := sorted(state.failed_nodeids - failing):  # in the report, so that a merge of shards fails on them
+        report = dataclasses.replace(report, extra={**report.extra, 'other_failures': others})
 
     def decided() -> Report:
         verdict = decide(
             report,
             pytest_status=int(session.exitstatus),
-            other_failures=len(state.failed_nodeids - failing),
+            other_failures=len(others),
             harness_errors=len(state.harness_errors),
             stopped=stopped,
         )
