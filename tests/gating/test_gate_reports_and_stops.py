@@ -123,3 +123,36 @@ def test_last_failed_records_the_gated_case_not_the_gate(project: EvalProject) -
     assert list(lastfailed) == ['evals/test_words.py::test_words[bad]']
     result = project.pytester.runpytest_inprocess('evals', '--lf')
     assert result.parseoutcomes().get('gated') == 1 and 'passed' not in result.parseoutcomes()
+
+
+K_OF_N = """
+import time
+import evaltrace
+from pydantic_evals import Case, Dataset
+from pydantic_evals.evaluators import EqualsExpected
+
+calls = {'n': 0}
+dataset = Dataset(name='det', cases=[Case(name='two_of_three', inputs='x', expected_output='ok')], evaluators=[EqualsExpected()])
+
+
+@evaltrace.suite(dataset, repeat=3, pass_k=2, max_concurrency=1)
+def test_det(inputs: str) -> str:
+    calls['n'] += 1
+    if calls['n'] == 2:
+        return 'bad'  # the second run fails at once
+    if calls['n'] == 3:
+        time.sleep(0.5)  # the third passes, after the second's item has been reached
+    return 'ok'
+"""
+
+
+@pytest.mark.parametrize('args', [(), ('-x',)], ids=['plain', 'exitfirst'])
+def test_a_failing_repeat_of_a_case_that_passes_k_of_n_is_gated_whichever_run_ends_first(
+    project: EvalProject, args: tuple[str, ...]
+) -> None:
+    """2 of 3 runs pass with pass_k=2: the failing run is GATED (not FAILED), and `-x` does not stop on it, even
+    when its item is reached before the run that makes the case pass has ended."""
+    project.write('evals/test_det.py', K_OF_N)
+    result = project.pytester.runpytest_inprocess('-p', 'no:cacheprovider', 'evals', *args)
+    assert result.parseoutcomes() == {'passed': 2, 'gated': 1}, result.stdout.str()
+    assert result.ret == 0

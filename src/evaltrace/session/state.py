@@ -151,6 +151,14 @@ class EvalSession(ReportKeeper):
         except (asyncio.CancelledError, concurrent.futures.CancelledError):
             pytest.skip('evaltrace: the run stopped before this case finished')
         run = self.run_of.get(item.nodeid)
+        if run is not None and result.repeats > 1 and result.status in ('failed', 'error'):
+            # Whether a failing repeat fails the run depends on its case's other runs (k-of-n, see
+            # `views.outcome.is_gated_failure`): wait for them, so the verdict never depends on which ended first.
+            for other, other_param in run.items:
+                job_of_other = run.jobs.get(other.nodeid)
+                if other is not item and other_param.case_name == param.case_name and job_of_other is not None:
+                    with contextlib.suppress(Exception, asyncio.CancelledError):  # each run reports its own end
+                        wait(job_of_other.future, tick)
         if run is not None and run.items[-1][0] is item:
             wait(run.done, tick)  # the last item reports the suite run's experiment too (its report, under xdist)
         item.user_properties.extend(_junit_properties(result))
