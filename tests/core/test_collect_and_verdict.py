@@ -427,3 +427,34 @@ def test_two_items_with_one_node_id_are_errors_never_each_others_results(project
         ('evals/test_collide.py::test_collide[a-c]', 'a'): 'failed',
     }
     assert report['complete'] is True
+
+
+SKIPPING_SUITE = """
+import pytest
+import evaltrace
+
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_words(inputs: str) -> str:
+    if inputs == 'word0':
+        pytest.skip('needs an API key')
+    if inputs == 'word1':
+        pytest.xfail('known to fail')
+    if inputs == 'word2':
+        pytest.fail('explicit failure')
+    return inputs.upper()
+"""
+
+
+def test_a_task_that_calls_pytest_skip_xfail_or_fail_ends_its_case_so_not_as_an_error(
+    project: EvalProject, upper_cases: Any
+) -> None:
+    project.dataset('words', upper_cases(4), ['EqualsExpected'])
+    project.write('evals/test_words.py', SKIPPING_SUITE)
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider', '-rsx')
+    result.assert_outcomes(passed=1, skipped=1, xfailed=1, failed=1)
+    assert result.ret == 1
+    assert 'needs an API key' in result.stdout.str() and 'explicit failure' in result.stdout.str()
+    assert 'internal error' not in result.stdout.str()
+    statuses = {name: c['status'] for name, c in project.cases().items()}
+    assert statuses == {'c0': 'skipped', 'c1': 'skipped', 'c2': 'failed', 'c3': 'passed'}

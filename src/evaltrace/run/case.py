@@ -21,6 +21,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from pydantic_evals import Case, Dataset
 from pydantic_evals.evaluators import Evaluator, EvaluatorContext
 from pydantic_evals.lifecycle import CaseLifecycle
@@ -122,6 +123,28 @@ def _error_result(
         error={'type': message.split(':', 1)[0], 'message': message, 'traceback': tb},
         trace_id=trace_id,
         span_id=span_id,
+        inputs=jsonable(work.case.inputs),
+        expected_output=jsonable(work.case.expected_output),
+        metadata=jsonable(work.case.metadata),
+        inputs_hash=inputs_hash(work.case.inputs, work.case.expected_output),
+    )
+
+
+def _outcome_result(work: CaseWork, suite_id: str, outcome: BaseException) -> CaseResult:
+    """A case whose task ended itself as a test may: `pytest.fail` fails it (with its message); `pytest.skip`,
+    `importorskip` and `pytest.xfail` skip it, out of pass rates and gates, and its item reports it so."""
+    if isinstance(outcome, pytest.xfail.Exception):  # first: pytest's XFailed is a kind of Failed
+        kind = 'xfail'
+    else:
+        kind = 'failed' if isinstance(outcome, pytest.fail.Exception) else 'skipped'
+    return CaseResult(
+        suite=suite_id,
+        case=work.case_name,
+        nodeid=work.nodeid,
+        status='failed' if kind == 'failed' else 'skipped',
+        repeat=work.repeat,
+        repeats=work.repeats,
+        failures=[f'{kind}: {getattr(outcome, "msg", None) or outcome}' if kind != 'failed' else str(outcome)],
         inputs=jsonable(work.case.inputs),
         expected_output=jsonable(work.case.expected_output),
         metadata=jsonable(work.case.metadata),
@@ -404,6 +427,8 @@ async def run_case(work: CaseWork, run: SuiteRunContext) -> CaseResult:
         if experiment is not None:
             experiment.abandon_case(handle)
         raise
+    except (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception) as e:  # pytest's own outcomes
+        result = _outcome_result(work, run.suite_id, e)
     except BaseException as e:  # SystemExit, KeyboardInterrupt or GeneratorExit from a task end only its own case
         internal = '' if isinstance(e, SystemExit | KeyboardInterrupt | GeneratorExit) else 'evaltrace internal error: '
         message = f'{internal}{type(e).__name__}: {e}'

@@ -162,6 +162,9 @@ class EvalSession(ReportKeeper):
         if run is not None and run.items[-1][0] is item:
             wait(run.done, tick)  # the last item reports the suite run's experiment too (its report, under xdist)
         item.user_properties.extend(_junit_properties(result))
+        if result.status == 'skipped':  # the task called pytest.skip or pytest.xfail (see run.case._skipped_result)
+            kind, _, reason = (result.failures[0] if result.failures else 'skipped: ').partition(': ')
+            (pytest.xfail if kind == 'xfail' else pytest.skip)(reason)
         if result.status in ('failed', 'error'):
             hint = None if self.link_target().is_remote else f"see its trace: evaltrace show '{result.nodeid}'"
             pytest.fail(failure_message(result, hint, traceback_style(item.config.option)), pytrace=False)
