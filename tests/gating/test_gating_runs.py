@@ -491,3 +491,21 @@ def test_a_plain_test_that_fails_in_a_shard_fails_the_merged_run(
     data = json.loads(Path(merged).read_text())
     assert data['verdict']['word'] == 'failed'
     assert 'evals/test_plain.py::test_plain_fails' in data['other_failures']
+
+
+def test_a_shard_with_no_case_writes_its_report_and_the_merge_passes(
+    project: EvalProject, capfire: CaptureLogfire, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One case, two shards: the empty shard's report says it ran nothing, so the merge is complete."""
+    project.dataset('words', [{'name': 'c0', 'inputs': 'w0', 'expected_output': 'W0'}])
+    project.write('evals/test_words.py', SUITE.format(gate='None'))
+    reports: list[str] = []
+    for index in (1, 2):
+        path = f'.evaltrace/shard{index}.json'
+        _run(project, 'evals', f'--evaltrace-shard={index}/2', f'--evaltrace-report={path}')
+        assert (project.path / path).is_file(), f'shard {index} wrote no report'
+        reports.append(str(project.path / path))
+    merged = str(project.path / 'merged.json')
+    assert evaltrace_main(['merge', *reports, '-o', merged]) == 0
+    data = json.loads(Path(merged).read_text())
+    assert data['complete'] is True and [c['case'] for c in data['cases']] == ['c0']

@@ -128,9 +128,10 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
     # -x, --maxfail: pytest stopped after a failure (serially it says 1, under xdist 2); not after a signal.
     stopped = bool(session.shouldfail) and state.interrupted is None
     interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop) or stopped
-    if not state.expected and not state.state.cases:
+    if not state.expected and not state.state.cases and state.settings.shard[1] == 1:
         # No eval case selected (`-m "not evaltrace"`, `--evaltrace-skip`, `-k` on other tests): the last real run's
-        # report and HTML page stay as they are, for `evaltrace show` and `baseline save`.
+        # report and HTML page stay as they are, for `evaltrace show` and `baseline save`. A shard that got no case
+        # still writes its report: the merge needs every shard's.
         state.close_tracing()
         return
     missing = [n for n in state.expected if n not in state.state.cases]
