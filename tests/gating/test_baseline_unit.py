@@ -166,3 +166,16 @@ def test_a_shard_does_not_call_the_other_shards_cases_removed() -> None:
         report(BASE_CASES[:2], shard=(1, 2)), baseline, baseline_path='b', session_gate=None, removed_known=False
     )
     assert data['baseline']['session']['removed'] == []
+
+
+def test_cost_growth_over_unpriced_requests_is_not_checked_and_fails() -> None:
+    baseline = make_baseline(report([case('a', cost=0.01)]))
+    unpriced = case('a', cost=0.001)
+    unpriced.task_usage.unpriced_requests = 2
+    unpriced.task_usage.unpriced_models = frozenset({'acme-unpriced-9000'})
+    now = report([unpriced], gate=Gate(max_cost_increase_pct=50))
+    [gate] = apply_baseline(now, baseline, baseline_path='b.json', session_gate=None)['suites'][0]['gates']
+    assert (gate['actual'], gate['passed']) == (None, False)
+    assert gate['detail'] == (
+        'not checked: 2 requests to a model genai-prices has no price for (acme-unpriced-9000), counted as $0'
+    )

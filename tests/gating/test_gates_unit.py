@@ -139,3 +139,19 @@ def test_a_gate_exactly_at_its_threshold_holds_despite_float_sums() -> None:
     assert budget.passed, budget
     [past] = evaluate_gate(Gate(max_cost_usd=5.98e-05), compute_stats(costs), 'suite')
     assert not past.passed
+
+
+def test_a_request_without_a_price_is_counted_unpriced_unless_the_model_is_offline() -> None:
+    from evaltrace.results.usage import usage_of_span
+
+    real = {'gen_ai.usage.input_tokens': 10, 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'acme-9'}
+    usage = usage_of_span(real)
+    assert usage is not None
+    assert (usage.unpriced_requests, usage.unpriced_models, usage.cost_usd) == (1, frozenset({'acme-9'}), 0.0)
+    priced = usage_of_span({**real, 'operation.cost': 0.5})
+    offline = usage_of_span({**real, 'gen_ai.provider.name': 'function'})
+    no_tokens = usage_of_span({**real, 'gen_ai.usage.input_tokens': 0})
+    for other in (priced, offline, no_tokens):
+        assert other is not None
+        assert other.unpriced_requests == 0
+        assert 'unpriced_requests' not in other.to_dict()

@@ -509,3 +509,56 @@ def test_a_shard_with_no_case_writes_its_report_and_the_merge_passes(
     assert evaltrace_main(['merge', *reports, '-o', merged]) == 0
     data = json.loads(Path(merged).read_text())
     assert data['complete'] is True and [c['case'] for c in data['cases']] == ['c0']
+
+
+UNPRICED_SUITE = """
+import os
+
+import pytest
+from pydantic_ai import Agent
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
+import evaltrace
+
+@pytest.mark.parametrize('model', ['gpt-4o-mini', 'acme-unpriced-9000'])
+@evaltrace.suite('datasets/priced.yaml', gate=evaltrace.Gate(max_cost_usd=100, max_cost_per_case_usd=100))
+async def test_priced(inputs: str, model: str) -> str:
+    provider = OpenAIProvider(base_url=os.environ['FAKE_OPENAI_URL'], api_key='sk-fake-key')
+    agent = Agent(OpenAIChatModel(model, provider=provider))
+    async with agent:
+        return (await agent.run(inputs)).output
+"""
+
+
+def test_a_cost_gate_over_a_model_without_a_price_is_not_checked_and_fails(
+    project: EvalProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # genai-prices knows gpt-4o-mini and not acme-unpriced-9000: pydantic-ai then sets no `operation.cost`, and the
+    # cost summed to $0 made a cost gate pass without having checked anything.
+    from tests.support.fake_openai import serve_openai
+
+    project.dataset('priced', [{'name': 'one', 'inputs': 'hi'}])
+    project.write('evals/test_priced.py', UNPRICED_SUITE)
+    with serve_openai() as server:
+        monkeypatch.setenv('FAKE_OPENAI_URL', server.base_url)
+        result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider')
+    assert result.ret == 6
+    report = project.report()
+    suites = {s['suite'].rsplit('[', 1)[-1]: s for s in report['suites']}
+    priced, unpriced = suites['gpt-4o-mini]'], suites['acme-unpriced-9000]']
+    assert priced['stats']['usage']['cost_usd'] > 0
+    assert 'unpriced_requests' not in priced['stats']['usage']
+    assert all(g['passed'] for g in priced['gates'])
+    assert unpriced['stats']['usage']['unpriced_requests'] == 1
+    assert unpriced['stats']['usage']['unpriced_models'] == ['acme-unpriced-9000']
+    gates = {g['name']: g for g in unpriced['gates']}
+    for name in ('max_cost_usd', 'max_cost_per_case_usd'):
+        assert not gates[name]['passed']
+        assert gates[name]['detail'].startswith('not checked: 1 request to a model genai-prices has no price for')
+    result.stdout.fnmatch_lines(
+        [
+            '*test_priced*acme-unpriced-9000*',
+            '*cost $0.000000 (judge $0.000000)*1 request unpriced: acme-unpriced-9000*',
+            '*gate max_cost_usd: FAIL*not checked: 1 request to a model genai-prices has no price for*',
+        ]
+    )

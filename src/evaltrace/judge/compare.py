@@ -414,10 +414,14 @@ def _names(items: Sequence[AssertionChange]) -> str:
     return shown + (f' and {len(items) - MAX_LISTED} more' if len(items) > MAX_LISTED else '')
 
 
-def regression_gates(gate: Gate, comparison: Comparison | None, scope: str) -> list[GateResult]:
+def regression_gates(
+    gate: Gate, comparison: Comparison | None, scope: str, unpriced: str | None = None
+) -> list[GateResult]:
     """The regression gates a gate sets, checked against a suite's (or the session's) comparison.
 
     Without a baseline each regression gate is reported as not checked (passed, with a note), so it is visible.
+    `unpriced` says why the run's cost is only a lower bound (`Usage.unpriced_note`): the cost gate then fails as
+    not checked.
     """
     results: list[GateResult] = []
     if not gate.has_regression_gates:
@@ -446,7 +450,13 @@ def regression_gates(gate: Gate, comparison: Comparison | None, scope: str) -> l
                     f'max_score_drop[{name}]', scope, gate.max_score_drop, drop, passed, f'{d.baseline} -> {d.current}'
                 )
             )
-    if gate.max_cost_increase_pct is not None:
+    if gate.max_cost_increase_pct is not None and unpriced is not None:
+        results.append(
+            GateResult(
+                'max_cost_increase_pct', scope, gate.max_cost_increase_pct, None, False, f'not checked: {unpriced}'
+            )
+        )
+    elif gate.max_cost_increase_pct is not None:
         cost = comparison.cost_usd
         pct = cost.delta_pct
         passed = pct is not None and pct <= gate.max_cost_increase_pct + 1e-9

@@ -352,6 +352,14 @@ def _max(name: str, scope: str, threshold: float, actual: float) -> GateResult:
     return GateResult(name, scope, threshold, round(actual, 10), actual <= threshold or _at(actual, threshold))
 
 
+def _cost(name: str, scope: str, threshold: float, actual: float, usage: Usage) -> GateResult:
+    # A cost that counted unpriced requests as $0 is a lower bound: a gate passed on it would have checked nothing.
+    note = usage.unpriced_note
+    if note is None:
+        return _max(name, scope, threshold, actual)
+    return GateResult(name, scope, threshold, round(actual, 10), False, f'not checked: {note}')
+
+
 def evaluate_gate(gate: Gate, stats: Stats, scope: str) -> list[GateResult]:
     """Check every threshold a gate sets against a set of statistics."""
     results: list[GateResult] = []
@@ -379,9 +387,11 @@ def evaluate_gate(gate: Gate, stats: Stats, scope: str) -> list[GateResult]:
     if gate.max_errors is not None:
         results.append(_max('max_errors', scope, gate.max_errors, stats.error))
     if gate.max_cost_usd is not None:
-        results.append(_max('max_cost_usd', scope, gate.max_cost_usd, stats.usage.cost_usd))
+        results.append(_cost('max_cost_usd', scope, gate.max_cost_usd, stats.usage.cost_usd, stats.usage))
     if gate.max_cost_per_case_usd is not None:
-        results.append(_max('max_cost_per_case_usd', scope, gate.max_cost_per_case_usd, stats.max_case_cost_usd))
+        results.append(
+            _cost('max_cost_per_case_usd', scope, gate.max_cost_per_case_usd, stats.max_case_cost_usd, stats.usage)
+        )
     if gate.max_total_tokens is not None:
         results.append(_max('max_total_tokens', scope, gate.max_total_tokens, stats.usage.total_tokens))
     if gate.max_p95_duration_s is not None:

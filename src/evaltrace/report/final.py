@@ -365,12 +365,17 @@ def add_baseline(
         if gate is None or (comparison is not None and found is None):
             suites.append(suite)
             continue
-        gates = regression_gates(gate, found, suite.suite)
+        gates = regression_gates(gate, found, suite.suite, suite.stats.usage.unpriced_note)
         added = added or bool(gates)
         suites.append(dataclasses.replace(suite, gates=(*suite.gates, *gates)))
     session = report.session
     if session_gate is not None:
-        gates = regression_gates(session_gate, None if comparison is None else comparison.session, 'session')
+        gates = regression_gates(
+            session_gate,
+            None if comparison is None else comparison.session,
+            'session',
+            report.session.stats.usage.unpriced_note,
+        )
         added = added or bool(gates)
         session = dataclasses.replace(session, gates=(*session.gates, *gates))
     named: BaselineReport | None = None

@@ -7,6 +7,10 @@ An offline model (pydantic-ai's `FunctionModel` or `TestModel`) that reports und
 `FunctionModel(policy, model_name='gpt-4o-mini')`, gets a real price for its (estimated) tokens. Such a cost is
 what the run would have cost on that model, not money spent: a usage keeps the names it was priced as
 (`offline_priced_as`), and every output that shows the cost labels it "offline model, priced as openai:gpt-4o-mini".
+
+A real model that genai-prices has no price for gets no `operation.cost`: its requests add $0, so a usage counts them
+(`unpriced_requests`, `unpriced_models`) and a cost gate over them is not checked (and fails) rather than passing on a
+cost that left them out. Offline models are not counted: nothing was spent on them.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ __all__ = (
     'OFFLINE_PROVIDERS',
     'CaseUsage',
     'Usage',
+    'cost_notes',
     'is_model_request',
-    'offline_price_note',
     'priced_as',
     'usage_attributes',
     'usage_of_span',
@@ -43,6 +47,9 @@ class Usage:
     cost_usd: float = 0.0
     offline_priced_as: frozenset[str] = frozenset()
     """Models (`provider:model`) under whose price offline models' requests were counted (see the module doc)."""
+    unpriced_requests: int = 0
+    """Requests to real models that genai-prices has no price for: counted as $0 in `cost_usd`."""
+    unpriced_models: frozenset[str] = frozenset()
 
     def add(self, other: Usage) -> None:
         """Add another usage into this one, in place."""
@@ -51,6 +58,8 @@ class Usage:
         self.output_tokens += other.output_tokens
         self.cost_usd += other.cost_usd
         self.offline_priced_as |= other.offline_priced_as
+        self.unpriced_requests += other.unpriced_requests
+        self.unpriced_models |= other.unpriced_models
 
     @property
     def total_tokens(self) -> int:
@@ -65,6 +74,9 @@ class Usage:
         }
         if self.offline_priced_as:
             data['offline_priced_as'] = sorted(self.offline_priced_as)
+        if self.unpriced_requests:
+            data['unpriced_requests'] = self.unpriced_requests
+            data['unpriced_models'] = sorted(self.unpriced_models)
         return data
 
     @classmethod
@@ -77,6 +89,19 @@ class Usage:
             output_tokens=int(data.get('output_tokens', 0)),
             cost_usd=float(data.get('cost_usd', 0.0)),
             offline_priced_as=frozenset(str(m) for m in data.get('offline_priced_as') or ()),
+            unpriced_requests=int(data.get('unpriced_requests', 0)),
+            unpriced_models=frozenset(str(m) for m in data.get('unpriced_models') or ()),
+        )
+
+    @property
+    def unpriced_note(self) -> str | None:
+        """Why a cost gate over this usage cannot be checked, or None when every request was priced."""
+        if not self.unpriced_requests:
+            return None
+        n = self.unpriced_requests
+        return (
+            f'{n} request{"" if n == 1 else "s"} to a model genai-prices has no price for '
+            f'({", ".join(sorted(self.unpriced_models))}), counted as $0'
         )
 
     @classmethod
@@ -118,24 +143,47 @@ def _offline_priced_as(attributes: Mapping[str, Any], cost: float) -> frozenset[
     return frozenset({priced_as(model)})
 
 
+def _unpriced_model(attributes: Mapping[str, Any], tokens: int) -> str | None:
+    """The model of a real model's request that got no price (see the module doc), or None."""
+    if 'operation.cost' in attributes or not tokens:
+        return None
+    if attributes.get('gen_ai.provider.name', attributes.get('gen_ai.system')) in OFFLINE_PROVIDERS:
+        return None
+    model = attributes.get('gen_ai.response.model') or attributes.get('gen_ai.request.model')
+    return model if isinstance(model, str) and model else 'unnamed model'
+
+
 def usage_of_span(attributes: Mapping[str, Any]) -> Usage | None:
     """The usage of one model-request span, or None when the span is not a model request."""
     if not is_model_request(attributes):
         return None
     cost = _number(attributes.get('operation.cost'))
+    input_tokens = int(_number(attributes.get('gen_ai.usage.input_tokens')))
+    output_tokens = int(_number(attributes.get('gen_ai.usage.output_tokens')))
+    unpriced = _unpriced_model(attributes, input_tokens + output_tokens)
     return Usage(
         requests=1,
-        input_tokens=int(_number(attributes.get('gen_ai.usage.input_tokens'))),
-        output_tokens=int(_number(attributes.get('gen_ai.usage.output_tokens'))),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
         cost_usd=cost,
         offline_priced_as=_offline_priced_as(attributes, cost),
+        unpriced_requests=int(unpriced is not None),
+        unpriced_models=frozenset(() if unpriced is None else (unpriced,)),
     )
 
 
-def offline_price_note(usage: Mapping[str, Any] | None) -> str:
-    """The label a cost gets when offline models were priced as real ones ('' otherwise), for every output."""
-    models = (usage or {}).get('offline_priced_as') or ()
-    return f'offline model, priced as {", ".join(models)}' if models else ''
+def cost_notes(usage: Mapping[str, Any] | None) -> str:
+    """What a cost leaves out or stands for ('' when nothing), for every output that shows it: offline models
+    priced as real ones, and requests that got no price."""
+    usage = usage or {}
+    notes: list[str] = []
+    models = usage.get('offline_priced_as') or ()
+    if models:
+        notes.append(f'offline model, priced as {", ".join(models)}')
+    n = int(usage.get('unpriced_requests') or 0)
+    if n:
+        notes.append(f'{n} request{"" if n == 1 else "s"} unpriced: {", ".join(usage.get("unpriced_models") or ())}')
+    return '; '.join(notes)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from ..judge.compare import Delta
 from ..report.decide import report_verdict
 from ..report.final import BaselineReport, Report, as_report
 from ..results.case import CaseResult, GateResult
-from ..results.usage import Usage, offline_price_note
+from ..results.usage import Usage, cost_notes
 
 __all__ = ('MAX_LINE', 'MAX_LISTED', 'baseline_lines', 'replay_note', 'summary_lines')
 
@@ -78,7 +78,7 @@ def replay_note(cases: Sequence[CaseResult]) -> str | None:
 
 
 def _offline_note(usage: Usage) -> str:
-    note = offline_price_note(usage.to_dict())
+    note = cost_notes(usage.to_dict())
     return f' ({note})' if note else ''
 
 

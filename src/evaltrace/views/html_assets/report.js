@@ -335,10 +335,14 @@
       pricedNote(u);
   }
 
-  // Offline models reported under a priced model name: the cost is what the run would cost on it (see _usage.py).
+  // What the cost leaves out or stands for, as results/usage.py's cost_notes words it: offline models reported under
+  // a priced model name (the cost is what the run would cost on it), and requests genai-prices had no price for.
   function pricedNote(u) {
-    var models = (u || {}).offline_priced_as || [];
-    return models.length ? ' <span class="muted priced-note">(offline model, priced as ' + esc(models.join(', ')) + ')</span>' : '';
+    u = u || {};
+    var notes = [], models = u.offline_priced_as || [];
+    if (models.length) notes.push('offline model, priced as ' + models.join(', '));
+    if (u.unpriced_requests) notes.push(u.unpriced_requests + ' request' + (u.unpriced_requests === 1 ? '' : 's') + ' unpriced: ' + (u.unpriced_models || []).join(', '));
+    return notes.length ? ' <span class="muted priced-note">(' + esc(notes.join('; ')) + ')</span>' : '';
   }
   function caseDetail(c, data) {
     var d = data.detail || {};
