@@ -16,8 +16,10 @@ __all__ = (
     'DEFAULT_STORE_PATH',
     'DIST_KEY',
     'EXPECTED_KEY',
+    'INPUTS_DIGEST_ATTRIBUTE',
     'OPERATION_ATTRIBUTE',
     'OUTCOME_PROPERTY',
+    'OUTPUT_TYPE_ATTRIBUTE',
     'REPLAYED_ATTRIBUTE',
     'ROOT_ATTRIBUTE',
     'RUN_ID_KEY',
@@ -35,6 +37,10 @@ REPLAYED_ATTRIBUTE = 'evaltrace.replayed'
 """On a model-request span answered from a cassette (its usage was not spent by this run), and on the case's root."""
 CASE_TRACE_ATTRIBUTE = 'evaltrace.case_trace_id'
 """On each case span of a suite run's experiment: the trace id of the case's own trace."""
+INPUTS_DIGEST_ATTRIBUTE = 'evaltrace.inputs_digest'
+"""On a case's root span: a digest of its inputs, by which re-scoring refuses an output stored for other inputs."""
+OUTPUT_TYPE_ATTRIBUTE = 'evaltrace.output_type'
+"""On a case's root span when JSON does not keep its output's type (a model, a tuple, a date...): that type."""
 OPERATION_ATTRIBUTE = 'gen_ai.operation.name'
 """OpenTelemetry's GenAI operation of a span: `experiment` on a suite run's, `invoke_agent`, `execute_tool`, ..."""
 OUTCOME_PROPERTY = 'evaltrace.outcome'

@@ -232,3 +232,118 @@ def test_rescore_replays_recorded_judge_traffic_offline(project: EvalProject) ->
     assert result.returncode == 1
     assert {c['status'] for c in _cases(project.report()).values()} == {'error'}
     assert 'no unplayed recorded response matches' in result.stdout
+
+
+FAITHFUL_SUITE = """
+import asyncio
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+from pydantic_evals import Case, Dataset
+from pydantic_evals.evaluators import EqualsExpected, Evaluator, EvaluatorContext, MaxDuration
+
+import evaltrace
+
+
+class Point(BaseModel):
+    x: int
+
+
+@dataclass
+class EndsWell(Evaluator):
+    def evaluate(self, ctx: EvaluatorContext) -> bool:
+        return not isinstance(ctx.output, str) or not ctx.output.startswith('x') or ctx.output.endswith('END')
+
+
+dataset = Dataset(
+    name='faithful',
+    cases=[
+        Case(name='big', inputs='big'),
+        Case(name='point', inputs='point', expected_output=Point(x=1)),
+        Case(name='slow', inputs='slow'),
+        Case(name='plain', inputs='{plain}', expected_output='PLAIN'),
+    ],
+    evaluators=[EqualsExpected(), EndsWell(), MaxDuration(seconds=0.3)],
+)
+
+
+@evaltrace.suite(dataset)
+async def test_faithful(inputs):
+    if inputs == 'big':
+        return 'x' * 30000 + 'END'  # over max_value_chars: stored cut
+    if inputs == 'point':
+        return Point(x=1)  # no return annotation: stored as JSON, a dict
+    if inputs == 'slow':
+        await asyncio.sleep(0.6)  # MaxDuration fails it
+        return 'SLOW'
+    return inputs.upper()
+"""
+
+
+def test_rescore_refuses_what_it_cannot_rescore_faithfully_and_keeps_durations(project: EvalProject) -> None:
+    # Each of these was re-scored wrongly: the report's cut copy of an output as if whole, though the store holds it
+    # whole (EndsWell flipped to failed), a model output as
+    # the dict JSON keeps of it (EqualsExpected flipped to failed), the stand-in's instant duration (MaxDuration
+    # flipped to passed), and a case whose inputs changed against the output of its old inputs (passed).
+    project.write('evals/test_faithful.py', FAITHFUL_SUITE.format(plain='plain'))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))}
+    first = subprocess.run(
+        [sys.executable, '-m', 'pytest', 'evals', '-p', 'no:cacheprovider'],
+        cwd=project.path, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert first.returncode == 1, first.stdout[-3000:]
+    before = {n: c['status'] for n, c in _cases(project.report()).items()}
+    assert before == {'big': 'passed', 'point': 'passed', 'slow': 'failed', 'plain': 'passed'}
+    run_id = project.report()['run_id']
+
+    project.write('evals/test_faithful.py', FAITHFUL_SUITE.format(plain='changed'))
+    result = _evaltrace(project.path, 'rescore')
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    cases = _cases(project.report())
+    assert {n: c['status'] for n, c in cases.items()} == {
+        'big': 'passed',
+        'point': 'error',
+        'slow': 'failed',
+        'plain': 'error',
+    }
+    nodeid = 'evals/test_faithful.py::test_faithful'
+    assert cases['big']['assertions']['EndsWell']['value'] is True
+    assert cases['point']['error']['message'] == (
+        f'RescoreError: run {run_id} stored the output of {nodeid}[point] as JSON, which does not keep its type '
+        '(test_faithful.Point); give the suite function a return annotation, so that rescore can rebuild it'
+    )
+    assert cases['plain']['error']['message'] == (
+        f'RescoreError: the inputs of {nodeid}[plain] changed since run {run_id} stored its output; '
+        'run it normally with pytest'
+    )
+    assert cases['slow']['assertions']['MaxDuration']['value'] is False
+    assert cases['slow']['task_duration_s'] >= 0.6
+
+    # With a return annotation the model output is rebuilt, and passes as it did.
+    annotated = FAITHFUL_SUITE.format(plain='plain').replace(
+        'def test_faithful(inputs):', 'def test_faithful(inputs) -> str | Point:'
+    )
+    project.write('evals/test_faithful.py', annotated)
+    result = _evaltrace(project.path, 'rescore', '--run', run_id)
+    assert {n: c['status'] for n, c in _cases(project.report()).items()} == {
+        'big': 'passed',
+        'point': 'passed',
+        'slow': 'failed',
+        'plain': 'passed',
+    }, result.stdout[-3000:]
+
+
+def test_an_output_stored_only_cut_is_refused_not_rescored() -> None:
+    import asyncio
+
+    from evaltrace.run.rescore import stored_task
+    from evaltrace.run.rescore_load import RescoreError, StoredCase
+    from evaltrace.safety.bounds import bound_value
+
+    for cut in (bound_value('x' * 50 + 'END', 20), bound_value({'a': 'x' * 50, 'b': 1}, 20), bound_value([1] * 50, 20)):
+        stored = StoredCase('t.py::t[a]', 'f' * 32, output=cut, has_output=True)
+        task = stored_task(stored, 'run1', None, 'task', 't.py::t[a]')
+        with pytest.raises(RescoreError, match=r'^run run1 stored the output of t.py::t\[a\] cut at max_value_chars'):
+            asyncio.run(task('a'))
+    whole = StoredCase('t.py::t[a]', 'f' * 32, output={'a': 'truncated'}, has_output=True)
+    assert asyncio.run(stored_task(whole, 'run1', None, 'task', 't.py::t[a]')('a')) == {'a': 'truncated'}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from pydantic_evals.evaluators import EvaluationResult
 from pydantic_evals.reporting import ReportCase, ReportCaseFailure
@@ -13,7 +13,7 @@ from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 from ..results.case import CaseStatus, EvalValue
 from ..safety.bounds import MAX_VALUE_CHARS_CEILING, bound_value
 
-__all__ = ('Judged', 'inputs_hash', 'jsonable', 'judge', 'truncate')
+__all__ = ('Judged', 'inputs_digest', 'inputs_hash', 'json_type_lost', 'jsonable', 'judge', 'truncate')
 
 MAX_VALUE_CHARS = 400
 
@@ -31,6 +31,23 @@ def inputs_hash(inputs: Any, expected_output: Any) -> str:
     """A digest of what defines a case, so a baseline can tell a case whose inputs changed."""
     canonical = json.dumps([jsonable(inputs), jsonable(expected_output)], sort_keys=True, default=repr)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def inputs_digest(inputs: Any) -> str:
+    """A digest of a case's inputs alone (its expected output may change and leave a stored output valid)."""
+    canonical = json.dumps(jsonable(inputs), sort_keys=True, default=repr)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def json_type_lost(value: Any, as_json: Any) -> str | None:
+    """The type of `value` when its JSON copy `as_json` (see `jsonable`) reads back as something else, else None."""
+    try:
+        if bool(as_json == value):
+            return None
+    except Exception:  # an object whose == does not give a truth value (an array): not kept either
+        pass
+    kind = cast('type[Any]', type(value))  # pyright: ignore[reportUnknownArgumentType]
+    return kind.__qualname__ if kind.__module__ == 'builtins' else f'{kind.__module__}.{kind.__qualname__}'
 
 
 def truncate(text: str, limit: int = MAX_VALUE_CHARS) -> str:

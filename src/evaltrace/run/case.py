@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import functools
 import inspect
 import time
@@ -28,8 +29,8 @@ from pydantic_evals.lifecycle import CaseLifecycle
 from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 
 from ..collect.suite import SuiteSpec
-from ..judge.case import Judged, inputs_hash, jsonable, judge
-from ..names import REPLAYED_ATTRIBUTE, STATUS_ATTRIBUTE
+from ..judge.case import Judged, inputs_digest, inputs_hash, json_type_lost, jsonable, judge
+from ..names import INPUTS_DIGEST_ATTRIBUTE, OUTPUT_TYPE_ATTRIBUTE, REPLAYED_ATTRIBUTE, STATUS_ATTRIBUTE
 from ..results.case import CaseResult
 from ..safety.scrub import SecretScrubber, scrub_case_result
 from ..schedule.scheduler import BLOCK_THRESHOLD_S, CaseClock, case_timeout
@@ -167,8 +168,10 @@ class _CaseRun:
         suite_id: str,
         replay: ReplayConfig | None,
         stack: ExitStack,
+        stored_duration: float | None = None,
     ) -> None:
         self.work = work
+        self.stored_duration = stored_duration
         self.trace = trace
         self.spec = spec
         self.suite_id = suite_id
@@ -177,6 +180,8 @@ class _CaseRun:
         self.replay_stats: ReplayStats | None = None
         self.replay_error: ReplayError | None = None
         self.judged: Judged | None = None
+        self.output_json: Any = None
+        """The output as JSON (see `jsonable`), made once for the root span's stamp and the case's result."""
 
     def hooks(self, case: Case[Any, Any, Any]) -> CaseLifecycle[Any, Any, Any]:
         return _CaseHooks(case, self)
@@ -209,6 +214,11 @@ class _CaseRun:
                 try:
                     self.judged = _judged(outcome, self.spec.min_scores, self.replay_stats)
                     stamp[STATUS_ATTRIBUTE] = self.judged[0]
+                    if isinstance(outcome, ReportCase):
+                        self.output_json = jsonable(outcome.output)
+                        # Re-scoring reads the output back from JSON: it must know when that is not the output.
+                        if (lost := json_type_lost(outcome.output, self.output_json)) is not None:
+                            stamp[OUTPUT_TYPE_ATTRIBUTE] = lost
                 except Exception:  # a harness bug: `_run_one` judges again and reports it as this case's error
                     pass
             if self.replay_stats is not None:
@@ -235,6 +245,9 @@ class _CaseHooks(CaseLifecycle[Any, Any, Any]):
             await inner.setup()
 
     async def prepare_context(self, ctx: EvaluatorContext[Any, Any, Any]) -> EvaluatorContext[Any, Any, Any]:
+        if self._run.stored_duration is not None:
+            # Re-scoring: the stand-in task returned at once; a duration evaluator judges the stored run's time.
+            ctx = dataclasses.replace(ctx, duration=self._run.stored_duration)
         return ctx if self._inner is None else await self._inner.prepare_context(ctx)
 
     async def teardown(self, result: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any] | None) -> None:
@@ -279,6 +292,8 @@ class SuiteRunContext:
     experiment: Experiment | None = None
     on_ended: Callable[[], None] | None = None
     """Called on the loop after each case of the suite run has ended and been recorded."""
+    stored_duration: float | None = None
+    """Re-scoring one case: the task duration the stored run measured, which evaluators see (see `run.rescore`)."""
     evaluators: list[Evaluator[Any, Any, Any]] = field(init=False)
     """The dataset's evaluators, the user's sync ones made to run off the loop (see `off_loop`)."""
 
@@ -320,9 +335,14 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
     report_name, source_name = _report_names(work)
     t0 = time.perf_counter()
     outcome: Outcome | None = None
-    attributes = {'suite': run.suite_name, 'nodeid': work.nodeid, 'dataset': run.dataset.name}
+    attributes = {
+        'suite': run.suite_name,
+        'nodeid': work.nodeid,
+        'dataset': run.dataset.name,
+        INPUTS_DIGEST_ATTRIBUTE: inputs_digest(case.inputs),
+    }
     with case_trace(f'{run.suite_name}[{work.case_name}]', attributes, run.setup) as trace, ExitStack() as stack:
-        case_run = _CaseRun(work, trace, spec, run.suite_id, run.replay, stack)
+        case_run = _CaseRun(work, trace, spec, run.suite_id, run.replay, stack, run.stored_duration)
         clock = None
         try:
             async with case_timeout(run.timeout) as clock:
@@ -385,7 +405,7 @@ def _result(
         span_id=trace.span_id,
         inputs=jsonable(case.inputs),
         expected_output=jsonable(case.expected_output),
-        output=jsonable(done.output) if done is not None else None,
+        output=None if done is None else case_run.output_json if case_run.judged is not None else jsonable(done.output),
         metadata=jsonable(case.metadata),
         metrics=dict(done.metrics) if done is not None else {},
         attributes=jsonable(done.attributes) if done is not None else {},

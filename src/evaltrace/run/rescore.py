@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from ..judge.case import inputs_digest
+from ..safety.bounds import was_cut
 from ..store.files import StoreError
 from .replay_http import REPLAYED_ATTRIBUTE
 from .rescore_load import REPORT_ENV, RescoreError, StoredCase, error_status, load_stored_cases, report_cases
@@ -172,18 +174,34 @@ def stored_task(
     """The task that stands in for the suite function: re-emits the stored spans, returns the stored output.
 
     `validate` (see `output_validator`) checks the output against `output_type`; `missing` is the error of a case
-    whose stored data could not be read at all.
+    whose stored data could not be read at all. A case is refused (its one-line error) rather than re-scored on
+    something else than what its task returned: an output stored for other inputs, an output cut at
+    `max_value_chars`, or one whose type JSON did not keep and no return annotation rebuilds.
     """
 
     async def task(inputs: Any, **_fixtures: Any) -> Any:
         if case is None:
             raise RescoreError(missing or f'run {run_id} stored no trace for {nodeid}; run it normally with pytest')
+        if case.inputs_digest is not None and inputs_digest(inputs) != case.inputs_digest:
+            raise RescoreError(
+                f'the inputs of {nodeid} changed since run {run_id} stored its output; run it normally with pytest'
+            )
         replay_task_spans(case, run_id)
         if case.task_error is not None:
             raise StoredTaskError(f'{case.task_error} (stored by run {run_id})')
         if not case.has_output:
             raise RescoreError(f'run {run_id} stored no output for {nodeid}; run it normally with pytest')
+        if was_cut(case.output):
+            raise RescoreError(
+                f'run {run_id} stored the output of {nodeid} cut at max_value_chars, so it cannot be re-scored; '
+                'raise max_value_chars and run it normally with pytest'
+            )
         if validate is None:
+            if case.output_type is not None:
+                raise RescoreError(
+                    f'run {run_id} stored the output of {nodeid} as JSON, which does not keep its type '
+                    f'({case.output_type}); give the suite function a return annotation, so that rescore can rebuild it'
+                )
             return case.output
         try:
             return validate(case.output)
@@ -212,6 +230,11 @@ class StandIns:
     task_name: str
     replay: ReplayConfig | None
     """The cassettes an LLM judge replays from (see `run.replay.rescore_replay`)."""
+
+    def duration(self, nodeid: str) -> float | None:
+        """The task duration the stored run measured for one case (None when it stored none)."""
+        stored = self.stored.get(nodeid)
+        return None if stored is None else stored.task_duration
 
     def task(self, nodeid: str) -> Callable[..., Any]:
         """The stand-in task of one case (see `stored_task`)."""

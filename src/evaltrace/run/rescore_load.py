@@ -12,7 +12,9 @@ from typing import Any, cast
 
 import duckdb
 
+from ..names import INPUTS_DIGEST_ATTRIBUTE, OUTPUT_TYPE_ATTRIBUTE
 from ..report.final import read_report
+from ..safety.bounds import was_cut
 from ..store.duckdb import open_store
 from ..store.records import SpanRecord, case_traces, latest_runs, run_ids_starting_with, spans_of_traces, traces_in_run
 
@@ -52,6 +54,12 @@ class StoredCase:
     task_error: str | None = None
     spans: list[SpanRecord] = field(default_factory=list[SpanRecord])
     """The spans under the task's span, in start order (a parent before its children)."""
+    task_duration: float | None = None
+    """The task's span's duration in seconds: what pydantic-evals measured, and duration evaluators judged."""
+    inputs_digest: str | None = None
+    """The digest of the inputs the output was made from (see `judge.case.inputs_digest`; None before 0.1.1)."""
+    output_type: str | None = None
+    """The output's type when JSON did not keep it (see `judge.case.json_type_lost`)."""
 
 
 def resolve_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> str:
@@ -111,7 +119,8 @@ def load_stored_cases(
 
     logfire's own scrubbing replaces whole attribute values that merely mention e.g. 'password' or 'auth' (a
     node id `test_x[password_reset]`, a reply that says 'authorisation'). When the run's JSON report is at hand
-    (`report`), it fills both gaps: it maps node ids to trace ids, and its outputs, which logfire never saw, win.
+    (`report`), it fills both gaps: it maps node ids to trace ids, and its outputs, which logfire never saw, win
+    unless they were cut and the store's are whole.
 
     Raises:
         StoreError: The store is missing, corrupt or locked.
@@ -133,7 +142,11 @@ def load_stored_cases(
         _fill_case(by_trace[trace_id], trace_spans)
     for nodeid, case in cases.items():
         in_report = report.get(nodeid)
-        if in_report is not None and in_report.has_output and case.task_error is None:
+        if in_report is None or not in_report.has_output or case.task_error is not None:
+            continue
+        # The report's copy is cut at max_value_chars; the store keeps an output whole (it is set after the span
+        # starts, past `BoundAttributesProcessor`), so a cut copy gives way to a whole one.
+        if not (was_cut(in_report.output) and case.has_output and not was_cut(case.output)):
             case.output, case.has_output = in_report.output, True
     return cases
 
@@ -141,6 +154,13 @@ def load_stored_cases(
 def _fill_case(case: StoredCase, spans: list[SpanRecord]) -> None:
     case_span = next((s for s in spans if s.span_name == CASE_SPAN_NAME), None)
     task_span = next((s for s in spans if s.span_name == TASK_SPAN_NAME), None)
+    if case_span is not None:
+        digest, kind = (
+            case_span.attributes.get(INPUTS_DIGEST_ATTRIBUTE),
+            case_span.attributes.get(OUTPUT_TYPE_ATTRIBUTE),
+        )
+        case.inputs_digest = digest if isinstance(digest, str) else None
+        case.output_type = kind if isinstance(kind, str) else None
     if case_span is not None and 'output' in case_span.attributes:
         case.has_output = True
         schema = case_span.json_schema.get('output')
@@ -150,6 +170,7 @@ def _fill_case(case: StoredCase, spans: list[SpanRecord]) -> None:
     if task_span is None:
         return
     case.task_start_us = task_span.start_us
+    case.task_duration = task_span.duration
     if task_span.exception_type:
         case.task_error = f'{task_span.exception_type}: {task_span.exception_message or ""}'
     elif (status_error := error_status(task_span)) is not None:

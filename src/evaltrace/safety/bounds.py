@@ -31,6 +31,7 @@ __all__ = (
     'bound_text',
     'bound_value',
     'safe_repr',
+    'was_cut',
 )
 
 DEFAULT_MAX_VALUE_CHARS = 20_000
@@ -55,6 +56,22 @@ def bound_text(text: str, max_chars: int) -> str:
         more = int(earlier.group(1).replace(',', ''))
         text = text[: earlier.start()]
     return f'{text[:max_chars]}… [evaltrace: truncated, {len(text) - max_chars + more:,} more chars]'
+
+
+_CUT_ITEMS = re.compile(r'\[evaltrace: truncated, [\d,]+ more items\]\Z')
+
+
+def was_cut(value: Any) -> bool:
+    """Whether a value read back from a report or the store was cut by `bound_text` or `bound_value`: it then
+    holds one of their markers (a text's end, a mapping's key, a list's last item)."""
+    if isinstance(value, str):
+        return _CUT.search(value) is not None or _CUT_ITEMS.match(value) is not None
+    if isinstance(value, Mapping):
+        mapping = cast('Mapping[Any, Any]', value)
+        return '[evaltrace: truncated]' in mapping or any(was_cut(k) or was_cut(v) for k, v in mapping.items())
+    if isinstance(value, list):
+        return any(was_cut(v) for v in cast('list[Any]', value))
+    return False
 
 
 def safe_repr(value: object, max_chars: int = DEFAULT_MAX_VALUE_CHARS) -> str:

@@ -267,7 +267,13 @@ class EvalSession(ReportKeeper):
             if it.nodeid in run.jobs:
                 continue
             work = CaseWork(p.case, p.case_name, it.nodeid, p.repeat, p.repeats)
-            case_run = shared if stand_ins is None else dataclasses.replace(shared, task=stand_ins.task(it.nodeid))
+            case_run = (
+                shared
+                if stand_ins is None
+                else dataclasses.replace(
+                    shared, task=stand_ins.task(it.nodeid), stored_duration=stand_ins.duration(it.nodeid)
+                )
+            )
             job = CaseJob(
                 self.order.get(it.nodeid, 0), run.lane, functools.partial(run_case, work, case_run),
                 scheduler.job_context(base),
