@@ -156,3 +156,43 @@ def test_a_failing_repeat_of_a_case_that_passes_k_of_n_is_gated_whichever_run_en
     result = project.pytester.runpytest_inprocess('-p', 'no:cacheprovider', 'evals', *args)
     assert result.parseoutcomes() == {'passed': 2, 'gated': 1}, result.stdout.str()
     assert result.ret == 0
+
+
+K_OF_N_ERROR = """
+import evaltrace
+from pydantic_evals import Case, Dataset
+from pydantic_evals.evaluators import EqualsExpected
+
+calls = {{'n': 0}}
+dataset = Dataset(
+    name='err',
+    cases=[Case(name='flaky', inputs='x', expected_output='ok'), Case(name='broken', inputs='y', expected_output='ok')],
+    evaluators=[EqualsExpected()],
+)
+
+
+@evaltrace.suite(dataset, repeat=3, pass_k=2, max_concurrency=1, gate=evaltrace.Gate(max_errors={max_errors}))
+def test_err(inputs: str) -> str:
+    if inputs == 'y':
+        raise RuntimeError('always down')
+    calls['n'] += 1
+    if calls['n'] == 1:
+        raise RuntimeError('down once')  # the first run errors; the case passes 2 of 3
+    return 'ok'
+"""
+
+
+@pytest.mark.parametrize('max_errors', [1, 0])
+def test_max_errors_counts_cases_that_error_not_a_repeat_of_a_case_that_passes_k_of_n(
+    project: EvalProject, max_errors: int
+) -> None:
+    # 'flaky' errors once and passes 2 of 3: k-of-n forgives that run, and so must max_errors. 'broken' errors in all
+    # three runs: one case that errored. Counting runs, the gate saw 4 errors and failed max_errors = 1.
+    project.write('evals/test_err.py', K_OF_N_ERROR.format(max_errors=max_errors))
+    result = project.pytester.runpytest_subprocess('-p', 'no:cacheprovider', 'evals')
+    [suite] = project.report()['suites']
+    [gate] = [g for g in suite['gates'] if g['name'] == 'max_errors']
+    assert (gate['actual'], gate['passed']) == (1, max_errors == 1)
+    assert suite['stats']['error'] == 4  # runs, as pytest counts its items
+    assert suite['stats']['errored_cases'] == 1
+    assert result.ret == (0 if max_errors == 1 else 6), result.stdout.str()

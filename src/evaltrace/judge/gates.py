@@ -49,7 +49,8 @@ class Gate:
     `TITLE.precision[CLASS]` or `TITLE.recall[CLASS]` for a confusion matrix, `TITLE.auc[CURVE]` for a
     precision-recall analysis (see `analysis_values`)."""
     max_errors: int | None = None
-    """Maximum number of cases with status `error`."""
+    """Maximum number of cases that errored: a case with repeats counts once, and only when it fails its k-of-n
+    (a run that errored in a case that passes k-of-n is forgiven, as its pass rate forgives it)."""
     max_cost_usd: float | None = None
     """Maximum total cost (task and judge) in USD."""
     max_cost_per_case_usd: float | None = None
@@ -210,6 +211,8 @@ class Stats:
     skipped: int = 0
     logical_cases: int = 0
     logical_passed: int = 0
+    errored_cases: int = 0
+    """Logical cases that failed their k-of-n with at least one run in error: what `max_errors` counts."""
     flaky: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     pass_rate: float | None = None
     pass_rate_lower_bound: float | None = None
@@ -237,6 +240,7 @@ class Stats:
             'skipped': self.skipped,
             'logical_cases': self.logical_cases,
             'logical_passed': self.logical_passed,
+            'errored_cases': self.errored_cases,
             'flaky': self.flaky,
             'pass_rate': self.pass_rate,
             'pass_rate_lower_bound': self.pass_rate_lower_bound,
@@ -266,6 +270,7 @@ class Stats:
             skipped=int(data.get('skipped', 0)),
             logical_cases=int(data.get('logical_cases', 0)),
             logical_passed=int(data.get('logical_passed', 0)),
+            errored_cases=int(data.get('errored_cases', data.get('error', 0))),
             flaky=list(data.get('flaky') or []),
             pass_rate=data.get('pass_rate'),
             pass_rate_lower_bound=data.get('pass_rate_lower_bound'),
@@ -318,6 +323,7 @@ def compute_stats(cases: Sequence[CaseResult], pass_k: Mapping[str, int] | None 
     logical = logical_cases(cases, pass_k)
     s.logical_cases = len(logical)
     s.logical_passed = sum(lc.passed for lc in logical)
+    s.errored_cases = sum(not lc.passed and any(r.status == 'error' for r in lc.runs) for lc in logical)
     s.flaky = [
         {'case': lc.key, 'passed': lc.n_passed, 'runs': lc.n, 'pass_ratio': round(lc.n_passed / lc.n, 4)}
         for lc in logical
@@ -385,7 +391,7 @@ def evaluate_gate(gate: Gate, stats: Stats, scope: str) -> list[GateResult]:
             else GateResult(f'max_metric_avg[{name}]', scope, threshold, None, False, f'no case reported metric {name}')
         )
     if gate.max_errors is not None:
-        results.append(_max('max_errors', scope, gate.max_errors, stats.error))
+        results.append(_max('max_errors', scope, gate.max_errors, stats.errored_cases))
     if gate.max_cost_usd is not None:
         results.append(_cost('max_cost_usd', scope, gate.max_cost_usd, stats.usage.cost_usd, stats.usage))
     if gate.max_cost_per_case_usd is not None:
