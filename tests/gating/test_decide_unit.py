@@ -95,3 +95,9 @@ def test_failed_gates_are_reported_as_failed_tests() -> None:
     assert gate_failures(passing, decide(passing)) == []  # a passing gate reports nothing
     incomplete = report(ONE_FAILING, gate=Gate(min_pass_rate=0.9), complete=False)
     assert gate_failures(incomplete, decide(incomplete)) == []  # judged on the cases that ran: the verdict says why
+
+
+def test_the_verdict_counts_failing_cases_not_their_repeats() -> None:
+    runs = [case('a', 'failed', repeat=i, repeats=3) for i in (1, 2, 3)] + [case('b', 'failed')]
+    assert decide(report(runs, repeat=3)).reason == '2 case(s) failed outside any gate (4 runs)'
+    assert decide(report(ONE_FAILING)).reason == '1 case(s) failed outside any gate'

@@ -143,7 +143,11 @@ def decide(
         return RunVerdict(word, pytest_status, f'pytest ended with status {pytest_status}')
     other_failures = other_failures or len(run.other_failures)
     ungated = ungated_failures(run)
-    failed = [f'{len(ungated)} case(s) failed outside any gate'] if ungated else []
+    failed: list[str] = []
+    if ungated:
+        n_cases = len({c.case_key for c in ungated})  # a repeated case is one case, however many runs failed
+        runs = f' ({len(ungated)} runs)' if n_cases != len(ungated) else ''
+        failed.append(f'{n_cases} case(s) failed outside any gate{runs}')
     failed += [f'{other_failures} other test(s) failed'] if other_failures else []
     if stopped:
         missing = run.missing if not run.complete else []
