@@ -133,19 +133,23 @@ def _error_result(
 
 def _outcome_result(work: CaseWork, suite_id: str, outcome: BaseException) -> CaseResult:
     """A case whose task ended itself as a test may: `pytest.fail` fails it (with its message); `pytest.skip`,
-    `importorskip` and `pytest.xfail` skip it, out of pass rates and gates, and its item reports it so."""
+    `importorskip` and `pytest.xfail` skip it, out of pass rates and gates, and its item reports it so (the item
+    reads `xfail: ` at the head of the reason as `pytest.xfail`, see `session.state`)."""
+    reason = getattr(outcome, 'msg', None) or str(outcome)
     if isinstance(outcome, pytest.xfail.Exception):  # first: pytest's XFailed is a kind of Failed
-        kind = 'xfail'
+        status, failure = 'skipped', f'xfail: {reason}'
+    elif isinstance(outcome, pytest.fail.Exception):
+        status, failure = 'failed', str(outcome)
     else:
-        kind = 'failed' if isinstance(outcome, pytest.fail.Exception) else 'skipped'
+        status, failure = 'skipped', f'skipped: {reason}'
     return CaseResult(
         suite=suite_id,
         case=work.case_name,
         nodeid=work.nodeid,
-        status='failed' if kind == 'failed' else 'skipped',
+        status=status,
         repeat=work.repeat,
         repeats=work.repeats,
-        failures=[f'{kind}: {getattr(outcome, "msg", None) or outcome}' if kind != 'failed' else str(outcome)],
+        failures=[failure],
         inputs=jsonable(work.case.inputs),
         expected_output=jsonable(work.case.expected_output),
         metadata=jsonable(work.case.metadata),

@@ -155,7 +155,6 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
         verdict = decide(
             report,
             pytest_status=int(session.exitstatus),
-            other_failures=len(others),
             harness_errors=len(state.harness_errors),
             stopped=stopped,
         )

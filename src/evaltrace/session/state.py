@@ -162,7 +162,7 @@ class EvalSession(ReportKeeper):
         if run is not None and run.items[-1][0] is item:
             wait(run.done, tick)  # the last item reports the suite run's experiment too (its report, under xdist)
         item.user_properties.extend(_junit_properties(result))
-        if result.status == 'skipped':  # the task called pytest.skip or pytest.xfail (see run.case._skipped_result)
+        if result.status == 'skipped':  # the task called pytest.skip or pytest.xfail (see run.case._outcome_result)
             kind, _, reason = (result.failures[0] if result.failures else 'skipped: ').partition(': ')
             (pytest.xfail if kind == 'xfail' else pytest.skip)(reason)
         if result.status in ('failed', 'error'):
