@@ -118,6 +118,10 @@ def _one_line_usage_error(result: pytest.RunResult, *needles: str) -> None:
         ('scrub_patterns = ["("]', ('scrub_patterns', 'invalid regular expression')),
         ('retry_max_delay = nan', ('retry_max_delay', 'finite')),
         ('max_concurrency = 2.7', ('max_concurrency', 'expected a whole number >= 1, got 2.7')),
+        (
+            '[tool.evaltrace.gate]\nmax_errors = 1.5',
+            ('[tool.evaltrace.gate]', 'max_errors must be a whole number, got 1.5'),
+        ),
     ],
 )
 def test_bad_pyproject_settings_stop_the_run_with_one_line(

@@ -43,6 +43,7 @@ async def test_other(inputs: str) -> str:
             'gate: min_pass_rate is a fraction between 0 and 1, got 1.5',
         ),
         ('gate=evaltrace.Gate(max_errors=-1)', 'inputs: str', 'gate: max_errors must be >= 0, got -1'),
+        ('gate=evaltrace.Gate(max_errors=1.5)', 'inputs: str', 'gate: max_errors must be a whole number, got 1.5'),
         ('repeat=0', 'inputs: str', 'repeat must be a whole number >= 1, got 0'),
         ('repeat=2.5', 'inputs: str', 'repeat must be a whole number >= 1, got 2.5'),
         ('repeat=2, pass_k=3', 'inputs: str', 'pass_k must be a whole number between 1 and repeat (2), got 3'),
@@ -57,6 +58,7 @@ async def test_other(inputs: str) -> str:
     ids=[
         'gate-rate',
         'gate-negative',
+        'gate-fractional-count',
         'repeat-0',
         'repeat-fraction',
         'pass-k',
