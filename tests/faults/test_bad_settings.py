@@ -65,6 +65,19 @@ def test_a_number_setting_rejects_a_boolean_and_a_word(name: str, raw: object) -
         _resolve(table={name: raw})
 
 
+@pytest.mark.parametrize(
+    ('word', 'value'), [('yes', True), ('No', False), ('on', True), ('OFF', False), ('1', True), ('0', False)]
+)
+def test_a_boolean_setting_takes_the_usual_words_from_every_source(word: str, value: bool) -> None:
+    """Text sources (option, variable, ini key) and `[tool.evaltrace]` take yes/no, on/off, 1/0 as the README says;
+    only a gate key, TOML alone, wants a TOML boolean (`test_bad_gate_values_are_rejected_with_the_key_named`)."""
+    name = 'instrument_httpx'
+    assert _resolve(cli={name: word})[name] is value
+    assert resolve_values({}, {'EVALTRACE_INSTRUMENT_HTTPX': word}, {}, {})[0][name] is value
+    assert resolve_values({}, {}, {name: word}, {})[0][name] is value
+    assert _resolve(table={name: word})[name] is value
+
+
 def test_invalid_scrub_pattern_is_a_usage_error_naming_it() -> None:
     with pytest.raises(pytest.UsageError, match=r"scrub_patterns .*: invalid regular expression 'sk-\[' "):
         _resolve(table={'scrub_patterns': ['ok-[0-9]+', 'sk-[']})
@@ -121,6 +134,10 @@ def _one_line_usage_error(result: pytest.RunResult, *needles: str) -> None:
         (
             '[tool.evaltrace.gate]\nmax_errors = 1.5',
             ('[tool.evaltrace.gate]', 'max_errors must be a whole number, got 1.5'),
+        ),
+        (
+            '[tool.evaltrace.gate]\nno_assertion_regressions = "yes"',
+            ('[tool.evaltrace.gate]', "no_assertion_regressions must be true or false, got 'yes'"),
         ),
     ],
 )
