@@ -360,10 +360,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     for note in token_check_notes(config):
         terminalreporter.write_line(f'evaltrace: {note}', yellow=True)
     state = config.stash.get(_session_key, None)
-    if state is None or state.is_worker or not state.state.cases:
+    if state is None or state.is_worker:
         return
     from .session.end import final_report
     from .views.summary import summary_lines
+
+    if not state.state.cases and final_report(config) is None:  # no eval case selected: no report written either
+        return
 
     terminalreporter.write_sep('=', 'evaltrace summary')
     for line in summary_lines(final_report(config) or state.report_data(complete=True)):

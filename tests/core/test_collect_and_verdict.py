@@ -203,7 +203,17 @@ BAD_INPUTS = {
     'syntax': ('cases:\n  - name: a\n    inputs: [unclosed\n', 'datasets/bad.yaml:*: not valid YAML*'),
     'unknown_evaluator': (
         'cases:\n  - name: a\n    inputs: {text: x}\nevaluators:\n  - NoSuchEvaluator\n',
-        'datasets/bad.yaml: *NoSuchEvaluator*',
+        "datasets/bad.yaml: the dataset's evaluators: unknown evaluator 'NoSuchEvaluator'; known: *, Contains, *",
+    ),
+    'unknown_case_evaluator': (
+        'cases:\n  - name: a\n    inputs: {text: x}\n  - name: b\n    inputs: {text: y}\n'
+        '    evaluators: [EqualsExpected, NoSuchEvaluator]\n',
+        "datasets/bad.yaml: case 'b' (#2): unknown evaluator 'NoSuchEvaluator'; known: *, EqualsExpected, *"
+        '; a custom evaluator class goes in @evaltrace.suite(..., evaluator_types=*',
+    ),
+    'misspelt_case_evaluator': (
+        'cases:\n  - name: a\n    inputs: {text: x}\n    evaluators:\n      - EqualsExpectd: {}\n',
+        "datasets/bad.yaml: case 'a' (#1): unknown evaluator 'EqualsExpectd'; did you mean 'EqualsExpected'?",
     ),
     'input_type': (
         'cases:\n  - name: first\n    inputs: {text: hi}\n  - name: broken\n    inputs: {txt: hi}\n',

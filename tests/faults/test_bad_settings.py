@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -21,6 +22,60 @@ def test_nan_and_inf_are_rejected_for_float_settings(name: str, raw: str) -> Non
         _resolve(cli={name: raw})
     with pytest.raises(pytest.UsageError, match=rf'bad value for {name} from \[tool.evaltrace\] {name}'):
         _resolve(table={name: float(raw)})
+
+
+# The settings that count something: int() would cut 2.7 to 2 and take true as 1, so each takes a whole number only.
+COUNT_SETTINGS = ['max_concurrency', 'session_concurrency', 'retention', 'retry_attempts', 'max_value_chars']
+
+
+@pytest.mark.parametrize('name', COUNT_SETTINGS)
+@pytest.mark.parametrize('raw', [500.5, 500.0, True, '500.5', '5e2', 'many'])
+def test_a_count_setting_takes_only_a_whole_number(name: str, raw: object) -> None:
+    shown = re.escape(repr(raw))
+    with pytest.raises(
+        pytest.UsageError,
+        match=rf'bad value for {name} from \[tool.evaltrace\] {name}: expected a whole .*, got {shown}$',
+    ):
+        _resolve(table={name: raw})
+    if isinstance(raw, str):  # an option, a variable and an ini key are text
+        with pytest.raises(pytest.UsageError, match=rf'bad value for {name} from option --evaltrace-.*, got {shown}$'):
+            _resolve(cli={name: raw})
+        env = {f'EVALTRACE_{name.upper()}': raw}
+        with pytest.raises(
+            pytest.UsageError, match=rf'bad value for {name} from environment variable .*, got {shown}$'
+        ):
+            resolve_values({}, env, {}, {})
+        with pytest.raises(
+            pytest.UsageError, match=rf'bad value for {name} from ini key evaltrace_{name}: .*, got {shown}$'
+        ):
+            resolve_values({}, {}, {name: raw}, {})
+
+
+@pytest.mark.parametrize('name', COUNT_SETTINGS)
+def test_a_count_setting_takes_a_whole_number_from_every_source(name: str) -> None:
+    assert _resolve(table={name: 500})[name] == 500
+    assert _resolve(table={name: '500'})[name] == 500
+    assert _resolve(cli={name: ' 500 '})[name] == 500
+
+
+@pytest.mark.parametrize('name', ['timeout', 'retry_max_delay', 'rate_limit_rpm', 'rate_limit_tpm'])
+@pytest.mark.parametrize('raw', [True, False, 'soon'])
+def test_a_number_setting_rejects_a_boolean_and_a_word(name: str, raw: object) -> None:
+    with pytest.raises(pytest.UsageError, match=rf'bad value for {name} from .*: expected a number.*, got {raw!r}$'):
+        _resolve(table={name: raw})
+
+
+@pytest.mark.parametrize(
+    ('word', 'value'), [('yes', True), ('No', False), ('on', True), ('OFF', False), ('1', True), ('0', False)]
+)
+def test_a_boolean_setting_takes_the_usual_words_from_every_source(word: str, value: bool) -> None:
+    """Text sources (option, variable, ini key) and `[tool.evaltrace]` take yes/no, on/off, 1/0 as the README says;
+    only a gate key, TOML alone, wants a TOML boolean (`test_bad_gate_values_are_rejected_with_the_key_named`)."""
+    name = 'instrument_httpx'
+    assert _resolve(cli={name: word})[name] is value
+    assert resolve_values({}, {'EVALTRACE_INSTRUMENT_HTTPX': word}, {}, {})[0][name] is value
+    assert resolve_values({}, {}, {name: word}, {})[0][name] is value
+    assert _resolve(table={name: word})[name] is value
 
 
 def test_invalid_scrub_pattern_is_a_usage_error_naming_it() -> None:
@@ -75,6 +130,15 @@ def _one_line_usage_error(result: pytest.RunResult, *needles: str) -> None:
         ('gate = "strict"', ('gate', 'must be a table')),
         ('scrub_patterns = ["("]', ('scrub_patterns', 'invalid regular expression')),
         ('retry_max_delay = nan', ('retry_max_delay', 'finite')),
+        ('max_concurrency = 2.7', ('max_concurrency', 'expected a whole number >= 1, got 2.7')),
+        (
+            '[tool.evaltrace.gate]\nmax_errors = 1.5',
+            ('[tool.evaltrace.gate]', 'max_errors must be a whole number, got 1.5'),
+        ),
+        (
+            '[tool.evaltrace.gate]\nno_assertion_regressions = "yes"',
+            ('[tool.evaltrace.gate]', "no_assertion_regressions must be true or false, got 'yes'"),
+        ),
     ],
 )
 def test_bad_pyproject_settings_stop_the_run_with_one_line(
@@ -91,6 +155,19 @@ def test_nan_options_stop_the_run_with_one_line(project: EvalProject, flag: str)
     project.dataset('cases', [{'name': 'a', 'inputs': 'a'}])
     project.write('evals/test_s.py', SUITE)
     _one_line_usage_error(project.pytester.runpytest_subprocess('evals', flag), flag.split('=')[0], 'finite')
+
+
+@pytest.mark.parametrize(
+    ('flag', 'needle'),
+    [
+        ('--evaltrace-max-concurrency=2.7', "expected a whole number >= 1, got '2.7'"),
+        ('--evaltrace-retention=1.5', "expected a whole number >= 1, got '1.5'"),
+    ],
+)
+def test_a_fractional_count_option_stops_the_run_with_one_line(project: EvalProject, flag: str, needle: str) -> None:
+    project.dataset('cases', [{'name': 'a', 'inputs': 'a'}])
+    project.write('evals/test_s.py', SUITE)
+    _one_line_usage_error(project.pytester.runpytest_subprocess('evals', flag), flag.split('=')[0], needle)
 
 
 @pytest.mark.parametrize(

@@ -43,9 +43,13 @@ async def test_other(inputs: str) -> str:
             'gate: min_pass_rate is a fraction between 0 and 1, got 1.5',
         ),
         ('gate=evaltrace.Gate(max_errors=-1)', 'inputs: str', 'gate: max_errors must be >= 0, got -1'),
-        ('repeat=0', 'inputs: str', 'repeat must be >= 1, got 0'),
-        ('repeat=2, pass_k=3', 'inputs: str', 'pass_k must be between 1 and repeat (2), got 3'),
-        ('max_concurrency=0', 'inputs: str', 'max_concurrency must be >= 1, got 0'),
+        ('gate=evaltrace.Gate(max_errors=1.5)', 'inputs: str', 'gate: max_errors must be a whole number, got 1.5'),
+        ('repeat=0', 'inputs: str', 'repeat must be a whole number >= 1, got 0'),
+        ('repeat=2.5', 'inputs: str', 'repeat must be a whole number >= 1, got 2.5'),
+        ('repeat=2, pass_k=3', 'inputs: str', 'pass_k must be a whole number between 1 and repeat (2), got 3'),
+        ('repeat=2, pass_k=1.5', 'inputs: str', 'pass_k must be a whole number between 1 and repeat (2), got 1.5'),
+        ('max_concurrency=0', 'inputs: str', 'max_concurrency must be a whole number >= 1, got 0'),
+        ('max_concurrency=2.7', 'inputs: str', 'max_concurrency must be a whole number >= 1, got 2.7'),
         ('record="sometimes"', 'inputs: str', "record must be one of off, none, once, new, all, got 'sometimes'"),
         ('timeout=float("nan")', 'inputs: str', 'timeout must be a number of seconds > 0, got nan'),
         ('timeout=0', 'inputs: str', 'timeout must be a number of seconds > 0, got 0'),
@@ -54,9 +58,13 @@ async def test_other(inputs: str) -> str:
     ids=[
         'gate-rate',
         'gate-negative',
+        'gate-fractional-count',
         'repeat-0',
+        'repeat-fraction',
         'pass-k',
+        'pass-k-fraction',
         'max-concurrency',
+        'max-concurrency-fraction',
         'record',
         'timeout-nan',
         'timeout-0',
@@ -178,7 +186,7 @@ def test_error_items_under_xdist(project: EvalProject) -> None:
     result.assert_outcomes(passed=3, errors=2)
     result.stdout.fnmatch_lines_random(
         [
-            '*evaltrace: bad suite: repeat must be >= 1, got 0*',
+            '*evaltrace: bad suite: repeat must be a whole number >= 1, got 0*',
             "*evaltrace: cannot import evals/test_toned.py: KeyError: 'TONE_API_KEY' (my_evaluators.py:5)*",
         ]
     )

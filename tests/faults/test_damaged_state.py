@@ -162,13 +162,72 @@ def test_a_run_that_selects_no_eval_case_leaves_report_and_html_alone(ran: EvalP
     assert saved.returncode == 0, saved.stderr  # the last real run is still there to save
 
 
+SKIPPED_SUITES = {
+    'skip-mark': """
+import pytest
+import evaltrace
+
+@pytest.mark.skip(reason='not today')
+@evaltrace.suite('datasets/cases.yaml')
+async def test_s(inputs: str) -> str:
+    return inputs
+""",
+    'fixture-skip': """
+import pytest
+import evaltrace
+
+@pytest.fixture
+def api_key() -> str:
+    pytest.skip('no API key')
+
+@evaltrace.suite('datasets/cases.yaml')
+async def test_s(inputs: str, api_key: str) -> str:
+    return inputs
+""",
+}
+
+
+@pytest.mark.parametrize('how', sorted(SKIPPED_SUITES))
+def test_a_run_whose_every_case_is_skipped_writes_its_own_report(ran: EvalProject, how: str) -> None:
+    """Every case selected, none run (no API key in CI): the report is this run's, not the last real run's, which
+    would pass for a run that never happened. Only a run that selects no eval case leaves the last one alone."""
+    before = ran.report()
+    html = ran.path / '.evaltrace/report.html'
+    html_before = html.read_bytes()
+    ran.write('evals/test_s.py', SKIPPED_SUITES[how])
+    result = ran.pytester.runpytest_subprocess('evals', 'tests_plain', '-p', 'no:cacheprovider')
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=1, skipped=2)
+    after = ran.report()
+    assert after['run_id'] != before['run_id']
+    assert (after['cases'], after['complete'], after['verdict']['word']) == ([], True, 'passed')
+    assert after['verdict']['reason'] == 'no eval case ran (every one selected was skipped)'
+    assert html.read_bytes() != html_before
+    result.stdout.fnmatch_lines(
+        ['verdict: passed (exit status 0): no eval case ran (every one selected was skipped)', 'report: *report.json']
+    )
+    saved = _cli(ran, 'baseline', 'save', '-o', 'base.json')
+    assert saved.returncode == 2 and 'the report has no cases (its run skipped every eval case' in saved.stderr
+
+
+def test_a_session_rate_gate_fails_a_run_whose_every_case_is_skipped(project: EvalProject) -> None:
+    """No case ran, so no pass rate was measured: the gate checked nothing, as when every task calls pytest.skip."""
+    project.write('pyproject.toml', '[tool.pytest.ini_options]\n\n[tool.evaltrace.gate]\nmin_pass_rate = 0.9\n')
+    project.dataset('cases', [{'name': 'a', 'inputs': 'a'}])
+    project.write('evals/test_s.py', SKIPPED_SUITES['skip-mark'])
+    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider')
+    assert result.ret == 6, result.stdout.str()
+    assert project.report()['verdict']['reason'] == 'gate(s) failed: min_pass_rate'
+
+
 def test_baseline_save_refuses_a_report_with_no_cases(ran: EvalProject) -> None:
     empty = {**ran.report(), 'cases': [], 'suites': [], 'expected': []}
     (ran.path / 'empty.json').write_text(json.dumps(empty))
     result = _cli(ran, 'baseline', 'save', '--report', 'empty.json', '-o', 'base.json')
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        'evaltrace: empty.json: the report has no cases (a run that selected no eval case); run the evals first'
+        'evaltrace: empty.json: the report has no cases (its run skipped every eval case, or selected none); run the '
+        'evals first'
     )
     assert not (ran.path / 'base.json').exists()
 

@@ -76,6 +76,10 @@ def test_a_gate_on_a_missing_score_fails() -> None:
     [
         ({'min_pass_rate': 1.5}, 'min_pass_rate is a fraction between 0 and 1, got 1.5'),
         ({'max_errors': -1}, 'max_errors must be >= 0, got -1'),
+        ({'max_errors': 1.5}, 'max_errors must be a whole number, got 1.5'),
+        ({'max_errors': 2.0}, 'max_errors must be a whole number, got 2.0'),
+        ({'max_total_tokens': 1000.5}, 'max_total_tokens must be a whole number, got 1000.5'),
+        ({'max_total_tokens': True}, 'max_total_tokens must be a whole number, got True'),
         ({'max_cost_usd': 'cheap'}, "max_cost_usd must be a number, got 'cheap'"),
         ({'min_score_avg': {'q': 'high'}}, "min_score_avg[q] must be a number, got 'high'"),
         ({'no_assertion_regressions': 'yes'}, "no_assertion_regressions must be true or false, got 'yes'"),

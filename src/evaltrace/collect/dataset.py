@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 import json
 import typing
@@ -14,6 +15,8 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 from pydantic_evals import Dataset
 from pydantic_evals.evaluators import Evaluator
+from pydantic_evals.evaluators.common import DEFAULT_EVALUATORS
+from pydantic_evals.evaluators.spec import EvaluatorSpec
 
 __all__ = ('DatasetError', 'load_dataset', 'resolve_dataset_path', 'task_types', 'validate_dataset_inputs')
 
@@ -77,6 +80,46 @@ def _describe_validation_error(error: ValidationError, data: dict[str, Any], sho
     return '; '.join(parts) + (f' (and {more} more)' if more > 0 else '')
 
 
+def _evaluator_names(specs: Any) -> list[str]:
+    """The names of a list of evaluator specs, as pydantic-evals reads them (a spec it cannot read is left to its
+    validation, which names the field)."""
+    if not isinstance(specs, list):
+        return []
+    names: list[str] = []
+    for spec in cast(list[Any], specs):
+        try:
+            names.append(EvaluatorSpec.model_validate(spec).name)
+        except ValidationError:
+            continue
+    return names
+
+
+def _unknown_evaluator(data: dict[str, Any], evaluator_types: Sequence[type[Evaluator[Any, Any, Any]]]) -> str | None:
+    """The first evaluator a dataset names that neither pydantic-evals nor the suite's `evaluator_types` has, where
+    it is (the dataset's evaluators, or a case by name and number) and the close match; None when every one is known.
+
+    pydantic-evals' own error names neither the case nor a close match, and speaks of its `custom_evaluator_types`
+    argument, which a suite spells `evaluator_types`.
+    """
+    known = [cls.get_serialization_name() for cls in (*DEFAULT_EVALUATORS, *evaluator_types)]
+    places: list[tuple[str, Any]] = [("the dataset's evaluators", data.get('evaluators'))]
+    cases: Any = data.get('cases')
+    if isinstance(cases, list):
+        for index, case in enumerate(cast(list[Any], cases)):
+            if isinstance(case, dict):
+                places.append((_case_label(data, index), cast(dict[str, Any], case).get('evaluators')))
+    for where, specs in places:
+        for name in _evaluator_names(specs):
+            if name in known:
+                continue
+            problem = f'{where}: unknown evaluator {name!r}'
+            if close := difflib.get_close_matches(name, known, n=1):
+                return f'{problem}; did you mean {close[0]!r}?'
+            custom = 'a custom evaluator class goes in @evaltrace.suite(..., evaluator_types=[...])'
+            return f'{problem}; known: {", ".join(sorted(known))}; {custom}'
+    return None
+
+
 def _exception_messages(error: BaseException) -> list[str]:
     if isinstance(error, BaseExceptionGroup):
         out: list[str] = []
@@ -118,6 +161,8 @@ def load_dataset(
     data.pop('$schema', None)
     if not data.get('cases'):  # else pytest only shows an "empty parameter set" skip, with nothing about the file
         raise DatasetError(f'{display_path}: the dataset has no cases')
+    if (unknown := _unknown_evaluator(data, evaluator_types)) is not None:
+        raise DatasetError(f'{display_path}: {unknown}')
     dataset_type: Any = Dataset[input_type, output_type, Any]  # pyright: ignore[reportInvalidTypeArguments]
     try:
         return dataset_type.from_dict(data, evaluator_types, default_name=path.stem)

@@ -130,11 +130,11 @@ def suite_problem(fn: Callable[..., Any], spec: SuiteSpec) -> str | None:
         return f'a suite function takes the case inputs as its first parameter; {fn.__name__} takes none'
     repeat = spec.repeat
     if not _whole(repeat) or repeat < 1:
-        return f'repeat must be >= 1, got {repeat!r}'
+        return f'repeat must be a whole number >= 1, got {repeat!r}'
     if spec.pass_k is not None and (not _whole(spec.pass_k) or not 1 <= spec.pass_k <= repeat):
-        return f'pass_k must be between 1 and repeat ({repeat}), got {spec.pass_k!r}'
+        return f'pass_k must be a whole number between 1 and repeat ({repeat}), got {spec.pass_k!r}'
     if spec.max_concurrency is not None and (not _whole(spec.max_concurrency) or spec.max_concurrency < 1):
-        return f'max_concurrency must be >= 1, got {spec.max_concurrency!r}'
+        return f'max_concurrency must be a whole number >= 1, got {spec.max_concurrency!r}'
     if spec.record is not None and str(spec.record).lower() not in RECORD_CHOICES:
         return f'record must be one of {", ".join(RECORD_CHOICES)}, got {spec.record!r}'
     timeout: Any = spec.timeout

@@ -114,6 +114,7 @@ def gate_from_mapping(data: Mapping[str, Any]) -> Gate:
 
 
 _RATE_KEYS = ('min_pass_rate', 'min_assertion_pass_rate', 'min_pass_rate_lower_bound')
+_COUNT_KEYS = ('max_errors', 'max_total_tokens')
 _MAPPING_KEYS = ('min_evaluator_pass_rate', 'min_score_avg', 'min_metric_avg', 'max_metric_avg', 'min_analysis')
 
 
@@ -135,6 +136,9 @@ def _check_gate_value(key: str, value: Any) -> None:
         for name, threshold in items.items():
             if not _is_number(threshold):
                 raise ValueError(f'{key}[{name}] must be a number, got {threshold!r}')
+    elif key in _COUNT_KEYS and (not isinstance(value, int) or isinstance(value, bool)):
+        # A count of cases or tokens: `max_errors = 1.5` would gate as 1, silently; `true` would be 1.
+        raise ValueError(f'{key} must be a whole number, got {value!r}')
     elif not _is_number(value):
         raise ValueError(f'{key} must be a number, got {value!r}')
     elif value < 0:

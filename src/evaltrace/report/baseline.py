@@ -54,7 +54,9 @@ def make_baseline(report: Report | Mapping[str, Any]) -> dict[str, Any]:
     if run.shard_count > 1:
         raise BaselineError('the report is one shard of a run; merge the shards first (evaltrace merge)')
     if not run.cases:
-        raise BaselineError('the report has no cases (a run that selected no eval case); run the evals first')
+        raise BaselineError(
+            'the report has no cases (its run skipped every eval case, or selected none); run the evals first'
+        )
     compact = compact_cases(run.cases, run.pass_k)
     suites: dict[str, Any] = {}
     for suite in run.suites:

@@ -163,6 +163,9 @@ def decide(
         return RunVerdict('gate failed', EXIT_GATE_FAILED, f'gate(s) failed: {", ".join(failed_gates)}')
     if harness_errors:
         return RunVerdict('error', EXIT_HARNESS_ERROR, f'{harness_errors} evaltrace error(s)')
+    if not run.cases:  # "every case passed" would claim a check that never happened
+        why = 'this shard got none' if run.shard_count > 1 else 'every one selected was skipped'
+        return RunVerdict('passed', EXIT_OK, f'no eval case ran ({why})')
     return RunVerdict('passed', EXIT_OK, 'every case passed or is within its gate')
 
 

@@ -113,6 +113,7 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
         if result.nodeid not in state.state.cases:
             state.add_result(result, info)
     # A skipped case (--evaltrace-skip, a skip mark, pytest.skip in a fixture) was never meant to run.
+    selected = bool(state.expected)
     skipped = _skipped_nodeids(session)
     state.expected = [n for n in state.expected if n not in skipped]
     # A case whose item could not be set up ran no further: an error of its own, not a case that never ran.
@@ -128,10 +129,12 @@ def finish_session(session: pytest.Session, state: EvalSession) -> None:
     # -x, --maxfail: pytest stopped after a failure (serially it says 1, under xdist 2); not after a signal.
     stopped = bool(session.shouldfail) and state.interrupted is None
     interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop) or stopped
-    if not state.expected and not state.state.cases and state.settings.shard[1] == 1:
+    nothing_selected = not selected or state.settings.skip
+    if nothing_selected and not state.expected and not state.state.cases and state.settings.shard[1] == 1:
         # No eval case selected (`-m "not evaltrace"`, `--evaltrace-skip`, `-k` on other tests): the last real run's
-        # report and HTML page stay as they are, for `evaltrace show` and `baseline save`. A shard that got no case
-        # still writes its report: the merge needs every shard's.
+        # report and HTML page stay as they are, for `evaltrace show` and `baseline save`. A run whose every selected
+        # case was skipped (a skip mark, a fixture's pytest.skip when CI has no API key) writes its own, as a shard
+        # that got no case does (the merge needs every shard's): the last run's would pass for this one.
         state.close_tracing()
         return
     missing = [n for n in state.expected if n not in state.state.cases]

@@ -54,16 +54,33 @@ def boolean(raw: Any) -> bool:
     raise ValueError(f'expected true or false, got {raw!r}')
 
 
+def _whole_number(raw: Any, expected: str) -> int:
+    # int() cuts 2.7 (a TOML float) to 2 and takes true as 1: a count given as anything but a whole number is a
+    # mistake to name, not a value to round. Text (an option, a variable, an ini key) is parsed as an integer.
+    if isinstance(raw, int | str) and not isinstance(raw, bool):
+        try:
+            return int(raw)
+        except ValueError:
+            pass
+    raise ValueError(f'expected {expected}, got {raw!r}')
+
+
 def positive_int(raw: Any) -> int:
-    value = int(raw)
+    value = _whole_number(raw, 'a whole number >= 1')
     if value < 1:
         raise ValueError(f'expected a whole number >= 1, got {raw!r}')
     return value
 
 
 def _finite_float(raw: Any) -> float:
+    # float() takes true as 1.0: a boolean is no number of seconds or requests.
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValueError(f'expected a number, got {raw!r}')
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f'expected a number, got {raw!r}') from None
     # float() takes 'nan' and 'inf': a NaN timeout times out every case, an infinite back-off hangs the run.
-    value = float(raw)
     if not math.isfinite(value):
         raise ValueError(f'expected a finite number, got {raw!r}')
     return value
@@ -84,9 +101,10 @@ def non_negative_float(raw: Any) -> float:
 
 
 def value_chars(raw: Any) -> int:
-    value = int(raw)
+    expected = f'a whole number from 100 to {MAX_VALUE_CHARS_CEILING:,}'
+    value = _whole_number(raw, expected)
     if not 100 <= value <= MAX_VALUE_CHARS_CEILING:
-        raise ValueError(f'expected a whole number from 100 to {MAX_VALUE_CHARS_CEILING:,}, got {raw!r}')
+        raise ValueError(f'expected {expected}, got {raw!r}')
     return value
 
 
