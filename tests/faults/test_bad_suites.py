@@ -1,5 +1,6 @@
 """A suite that cannot run (bad decorator settings, no parameters, a module that fails to import) is its own error
-item: the other suites, in its module and in others, still run."""
+item: the other suites, in its module and in others, still run. A fixture teardown that raises is an error of its own
+suite run's item, not of the next one."""
 
 from __future__ import annotations
 
@@ -191,3 +192,76 @@ def test_error_items_under_xdist(project: EvalProject) -> None:
         ]
     )
     assert project.report()['complete'] is True
+
+
+HELD_SUITE = """
+import asyncio
+from pathlib import Path
+import pytest
+import evaltrace
+
+
+@pytest.fixture
+def resource():
+    yield 'open'
+    raise RuntimeError('resource teardown boom')
+
+
+@evaltrace.suite('datasets/held.yaml', max_concurrency=3)
+async def test_held(inputs: str, resource: str) -> str:
+    if inputs == 'after':  # still running when c0's item is torn down: its fixture teardown is held back
+        while not Path('c0-torn-down').exists():
+            await asyncio.sleep(0.01)
+    return resource
+"""
+
+NEXT_SUITE = """
+@evaltrace.suite('datasets/good.yaml')
+async def test_next(inputs: str) -> str:
+    return inputs
+"""
+
+PLAIN_TEST = """
+def test_plain():
+    pass
+"""
+
+TORN_DOWN_CONFTEST = """
+from pathlib import Path
+
+def pytest_runtest_logreport(report):
+    if report.nodeid.endswith('test_held[c0]') and report.when == 'teardown':
+        Path('c0-torn-down').touch()
+"""
+
+
+@pytest.mark.parametrize(
+    'after', [[NEXT_SUITE, PLAIN_TEST], [PLAIN_TEST, NEXT_SUITE]], ids=['suite-next', 'plain-next']
+)
+def test_a_held_fixture_teardown_that_raises_errors_its_suite_runs_last_item(
+    project: EvalProject, after: list[str]
+) -> None:
+    # The teardown runs once the suite run's last case has ended, at the teardown of its last item: that item
+    # reports it, and pytest's teardown goes on, so the items after it (a suite, a plain test) are not touched.
+    project.dataset(
+        'held',
+        [{'name': f'c{i}', 'inputs': x, 'expected_output': 'open'} for i, x in enumerate(['now', 'after', 'after'])],
+        ['EqualsExpected'],
+    )
+    project.dataset('good', [{'name': f'g{i}', 'inputs': f'g{i}'} for i in range(2)])
+    project.write('evals/test_held.py', HELD_SUITE + ''.join(after))
+    project.write('evals/conftest.py', TORN_DOWN_CONFTEST)
+    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '-rA')
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, out
+    result.assert_outcomes(passed=6, errors=1)
+    summary = set(result.stdout.lines)
+    passed = ['test_held[c0]', 'test_held[c1]', 'test_held[c2]', 'test_next[g0]', 'test_next[g1]', 'test_plain']
+    assert {f'PASSED evals/test_held.py::{name}' for name in passed} <= summary, out
+    assert 'ERROR evals/test_held.py::test_held[c2] - RuntimeError: resource teardown boom' in summary, out
+    assert out.count('ERROR at teardown of test_held[c2]') == 1, out
+    assert 'not torn down properly' not in out
+    report = project.report()
+    assert report['other_failures'] == ['evals/test_held.py::test_held[c2]']
+    assert report['verdict']['exit_status'] == 1 and report['verdict']['reason'] == '1 other test(s) failed'
+    assert {c['case']: c['status'] for c in report['cases']} == dict.fromkeys(['c0', 'c1', 'c2', 'g0', 'g1'], 'passed')

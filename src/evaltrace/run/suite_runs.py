@@ -12,7 +12,8 @@ When a suite run starts (see the README, "When a suite run starts"):
   first eval item was set up.
 * Otherwise when pytest sets up its first item, with that item's fixture values and context (so an
   `Agent.override` in a yield fixture applies to that suite run's cases, and to no other). Function-scoped values
-  belong to that item: its fixture teardown is held back until the suite run's last case has finished.
+  belong to that item: its fixture teardown is held back until the suite run's last case has finished, then runs in
+  the teardown of the suite run's last item (which reports what it raises).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ..results.case import CaseResult
 from ..schedule.scheduler import CaseJob, Lane
 from .experiment import Experiment
 
-__all__ = ('SuiteRun', 'early_fixtures', 'plan_suite_runs', 'run_held_finalizers')
+__all__ = ('SuiteRun', 'early_fixtures', 'plan_suite_runs', 'release_teardown', 'run_held_finalizers')
 
 
 @dataclass(eq=False)
@@ -166,6 +167,21 @@ def hold_teardown(item: pytest.Item) -> list[Callable[[], object]]:
     held = list(finalizers)
     finalizers.clear()
     return held
+
+
+def release_teardown(item: pytest.Item, held: list[Callable[[], object]]) -> None:
+    """Give held finalizers back to pytest as the item's own, so that its teardown runs them (and reports what they
+    raise on this item, then tears the rest of its stack down as usual).
+
+    They go first in the item's list: pytest runs the last registered first, so the item's own finalizers (of values
+    it made after the held ones) run before them.
+    """
+    stack: Any = getattr(item.session, '_setupstate').stack  # noqa: B009  (pytest keeps no public handle on it)
+    if item not in stack:  # a setup hook raised before pytest set it up (`xfail(run=False)`): its teardown pops it
+        stack[item] = ([], None)
+    finalizers: list[Callable[[], object]] = stack[item][0]
+    finalizers[:0] = held
+    held.clear()
 
 
 def run_held_finalizers(held: list[Callable[[], object]]) -> None:

@@ -39,6 +39,7 @@ from ..run.suite_runs import (
     fixture_params,
     hold_teardown,
     plan_suite_runs,
+    release_teardown,
     run_held_finalizers,
 )
 from ..safety.bounds import BoundAttributesProcessor
@@ -342,6 +343,11 @@ class EvalSession(ReportKeeper):
         suite runs, e.g. `[x-]`, `[x-b]`, `[y-]`, `[y-b]`), that item must not find them cached: it needs values of
         its own (its instance's autouse fixtures run), and tearing them down then would pull them from under this
         suite run's cases. So the teardown waits for this suite run's cases to finish first.
+
+        The held teardown is given back to pytest as the last item's own, not run here: pytest reports what it raises
+        as that item's teardown error, and still tears the item down. An error raised from this hook would end the
+        teardown before pytest's, and leave the item set up under the next one (whose setup then fails with
+        "previous item was not torn down properly").
         """
         run = self.run_of.get(item.nodeid)
         if run is None:
@@ -354,7 +360,7 @@ class EvalSession(ReportKeeper):
                 run.held = hold_teardown(item)
         elif run.held and leaving:
             self._wait_finished(run, item)
-            run_held_finalizers(run.held)
+            release_teardown(item, run.held)
 
     def _wait_finished(self, run: SuiteRun, item: pytest.Item) -> None:
         """Wait until every started case of the suite run has ended (or was cancelled).
