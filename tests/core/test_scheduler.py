@@ -303,3 +303,34 @@ def test_the_heap_frozen_while_cases_run_is_given_back_to_the_collector(project:
     result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
     result.assert_outcomes(passed=2)
     assert gc.get_freeze_count() == before
+
+
+def test_a_case_cancelled_before_its_first_step_still_ends() -> None:
+    """`-x` hung about one run in seven: a case whose task was cancelled (`cancel_all`) after it was created and
+    before it first ran never ran its body, so its future was never resolved and the item waiting on it waited
+    forever. Here the loop is held so that the dispatch and the cancel queue up back to back: the task is created,
+    then cancelled before its first step, every time."""
+    import asyncio
+    import concurrent.futures
+    import contextvars
+    import threading
+
+    from evaltrace.schedule.scheduler import CaseJob, Lane, Scheduler
+
+    scheduler = Scheduler(cap=4)
+    held = threading.Event()
+    scheduler._loop.call_soon_threadsafe(held.wait, 5)  # pyright: ignore[reportPrivateUsage]
+
+    async def case() -> str:
+        return 'ran'
+
+    job = CaseJob(0, Lane(cap=4), case, scheduler.job_context(contextvars.copy_context()))
+    scheduler.submit([job])
+    threading.Timer(0.2, held.set).start()
+    try:
+        scheduler.cancel_all(timeout=2)
+        with pytest.raises((asyncio.CancelledError, concurrent.futures.CancelledError)):
+            job.future.result(timeout=5)
+        assert job.lane.running == 0
+    finally:
+        scheduler.close()

@@ -179,3 +179,27 @@ def test_cost_growth_over_unpriced_requests_is_not_checked_and_fails() -> None:
     assert gate['detail'] == (
         'not checked: 2 requests to a model genai-prices has no price for (acme-unpriced-9000), counted as $0'
     )
+
+
+def test_a_score_lost_to_an_error_counts_as_a_drop() -> None:
+    # Errored cases dropped out of the average: every case erroring gave no score at all, and the gate checked
+    # nothing and let them all pass as gated; half erroring kept the average of the others (0.9 -> 0.9).
+    baseline = make_baseline(report([case('a', score=0.9), case('b', score=0.7)]))
+    for now, drop in (
+        ([case('a', 'error'), case('b', score=0.7)], 0.45),
+        ([case('a', 'error'), case('b', 'error')], 0.8),
+    ):
+        data = apply_baseline(
+            report(now, gate=Gate(max_score_drop=0.05)), baseline, baseline_path='b.json', session_gate=None
+        )
+        [gate] = data['suites'][0]['gates']
+        assert (gate['name'], gate['actual'], gate['passed']) == ('max_score_drop[quality]', drop, False)
+    # A case that ran and no longer has the score (its evaluator was removed) is left out, not counted as 0.
+    data = apply_baseline(
+        report([case('a', 'failed'), case('b', score=0.7)], gate=Gate(max_score_drop=0.05)),
+        baseline,
+        baseline_path='b.json',
+        session_gate=None,
+    )
+    [gate] = data['suites'][0]['gates']
+    assert (gate['actual'], gate['passed']) == (0.0, True)

@@ -294,8 +294,7 @@ class _Pairs:
         score_names = sorted({s for _, b, c in compared for s in (*b.get('scores', {}), *c.get('scores', {}))})
         scores: dict[str, Delta] = {}
         for name in score_names:
-            both = [(b['scores'][name], c['scores'][name]) for _, b, c in compared
-                    if b.get('scores', {}).get(name) is not None and c.get('scores', {}).get(name) is not None]  # fmt: skip
+            both = [pair for _, b, c in compared if (pair := _score_pair(name, b, c)) is not None]
             scores[name] = Delta.of(_mean([x for x, _ in both]), _mean([y for _, y in both]))
         all_base = [v for _, b, _c in compared for v in b.get('assertions', {}).values()]
         all_cur = [v for _, _b, c in compared for v in c.get('assertions', {}).values()]
@@ -317,6 +316,22 @@ class _Pairs:
             assertion_regressions=tuple(self.assertion_regressions),
             assertion_fixes=tuple(self.assertion_fixes),
         )
+
+
+def _score_pair(name: str, base: _Compact, cur: _Compact) -> tuple[float, float] | None:
+    """A case's score in the baseline and now, or None when it is not compared.
+
+    A score the case had in the baseline and lost to an error now counts as 0, as `no_assertion_regressions`
+    counts a lost assertion: otherwise an errored case drops out of the average, and a run whose every case errors
+    compares nothing. A case that ran and no longer has the score (its evaluator changed) is left out.
+    """
+    before = base.get('scores', {}).get(name)
+    if before is None:
+        return None
+    now = cur.get('scores', {}).get(name)
+    if now is None:
+        return (before, 0.0) if cur.get('status') == 'error' else None
+    return before, now
 
 
 def _match(suite: str, base: Mapping[str, _Compact], cur: Mapping[str, _Compact], removed_known: bool) -> _Pairs:

@@ -363,6 +363,10 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
         except TimeoutError:
             message = _timeout_message(run.timeout, clock)
             result = _error_result(work, run.suite_id, message, '', trace.trace_id, trace.span_id)
+        except (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception) as e:  # pytest's own outcomes
+            # Caught here, in the case's trace, so that the case keeps its link to it.
+            result = _outcome_result(work, run.suite_id, e)
+            result.trace_id, result.span_id = trace.trace_id, trace.span_id
         else:
             assert outcome is not None
             if case_run.replay_error is not None:
@@ -451,8 +455,6 @@ async def run_case(work: CaseWork, run: SuiteRunContext) -> CaseResult:
         if experiment is not None:
             experiment.abandon_case(handle)
         raise
-    except (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception) as e:  # pytest's own outcomes
-        result = _outcome_result(work, run.suite_id, e)
     except BaseException as e:  # SystemExit, KeyboardInterrupt or GeneratorExit from a task end only its own case
         internal = '' if isinstance(e, SystemExit | KeyboardInterrupt | GeneratorExit) else 'evaltrace internal error: '
         message = f'{internal}{type(e).__name__}: {e}'

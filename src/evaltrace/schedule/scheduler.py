@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import functools
 import heapq
 import itertools
 import threading
@@ -294,7 +295,16 @@ class Scheduler:
                 task = self._loop.create_task(self._run(job), context=job.context)
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+                task.add_done_callback(functools.partial(self._never_ran, job))
             self._offer(lane)
+
+    def _never_ran(self, job: CaseJob, _task: asyncio.Task[Any]) -> None:
+        # A task cancelled (`cancel_all`) before its first step never runs `_run`'s body, whose `finally` resolves
+        # the job: its item would wait on it forever (`-x` hung so, now and then). Resolved here instead.
+        if not job.future.done():
+            job.future.set_exception(asyncio.CancelledError())
+            job.lane.running -= 1
+            self._running -= 1
 
     async def _run(self, job: CaseJob) -> None:
         try:
