@@ -87,3 +87,32 @@ def test_an_incomplete_merge_never_passes(mangle: Any, problem: str) -> None:
     [complete] = [g for g in merged['session']['gates'] if g['name'] == 'complete']
     assert not complete['passed']
     assert problem in complete['detail']
+
+
+def test_a_suite_runs_analysis_checks_split_across_shards_are_not_taken_from_one_shard() -> None:
+    # Each shard's report evaluators saw only its own cases; the merge took the first shard's analyses, so the
+    # order of the files decided the verdict. A check on a split suite run's report is now not checked, and fails.
+    shards = _shards(2)
+    key = 'Confusion Matrix.recall[fruit]'
+    for (_, data), recall in zip(shards, (0.5, 1.0), strict=True):
+        [suite] = data['suites']
+        suite['gate_spec'] = {'min_analysis': {key: 0.7}}
+        matrix = {'type': 'confusion_matrix', 'title': 'Confusion Matrix', 'class_labels': ['fruit', 'veg']}
+        hits = int(recall * 2)
+        matrix['matrix'] = [[hits, 2 - hits], [0, 2]]
+        checks = [{'name': 'enough', 'passed': True, 'error': None}]
+        suite['experiment'] = {
+            'name': 'x',
+            'analyses': [matrix],
+            'report_evaluator_failures': [],
+            'report_checks': checks,
+        }
+    for order in (shards, shards[::-1]):
+        merged = merge_reports(order).report
+        [suite] = merged['suites']
+        gates = {g['name']: g for g in suite['gates']}
+        assert not gates[f'min_analysis[{key}]']['passed']
+        assert gates[f'min_analysis[{key}]']['detail'].startswith('not checked: the suite run ran in 2 shards')
+        assert not gates['report_check enough']['passed']
+        assert suite['experiment']['analyses'] == []
+        assert not merged['session']['gates_passed'] or not suite['passed']

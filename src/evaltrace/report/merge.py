@@ -7,6 +7,7 @@ all of its expected cases, and no case ran twice. Anything else is a problem: th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 from ..collect.shard import ShardPlan
 from ..results.case import CaseResult, GateResult
 from .final import BaselineInput, Report, as_report, build
-from .parts import SuiteInfo, gate_to_dict
+from .parts import SuiteInfo, gate_to_dict, split_experiment
 
 __all__ = ('MergeResult', 'merge_reports')
 
@@ -99,9 +100,12 @@ def merge_reports(
     filters = [r.session.filter for _, r in sources]
     if len(set(filters)) > 1:
         problems.append('the shards were run with different filters (--evaltrace-filter)')
+    shards_of: dict[str, list[SuiteInfo]] = {}
     for name, r in sources:
         for s in r.suites:
             suites.setdefault(s.suite, s.info)
+            if any(c.suite == s.suite for c in r.cases):
+                shards_of.setdefault(s.suite, []).append(s.info)
         for c in r.cases:
             if c.nodeid in seen:
                 twice.append(f'{c.nodeid} ({seen[c.nodeid]}, {name})')
@@ -112,6 +116,9 @@ def merge_reports(
             if n not in expected_set:
                 expected_set.add(n)
                 expected.append(n)
+    for suite, infos in shards_of.items():
+        if len(infos) > 1:
+            suites[suite] = dataclasses.replace(suites[suite], experiment=split_experiment(infos))
     # A plain test runs in every shard: each failing one is listed once.
     others = list(dict.fromkeys(n for _, r in sources for n in r.other_failures))
     if twice:

@@ -4,7 +4,7 @@ written atomically so that it is valid at every moment (the report itself, built
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -71,11 +71,53 @@ def gate_to_dict(gate: Gate | None) -> dict[str, Any] | None:
     }
 
 
+def _records(experiment: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    return list(experiment.get(key) or [])
+
+
+def split_experiment(infos: Sequence[SuiteInfo]) -> dict[str, Any]:
+    """The experiment of a suite run whose cases ran in several shards (`evaltrace merge`): each shard's report
+    evaluators and `report_check` saw only its own cases, so no shard's analyses or checks stand for the run. Kept:
+    the report evaluators that raised in any shard, and the names of the checks, which `experiment_checks` reports as
+    not checked."""
+    experiments: list[Mapping[str, Any]] = [i.experiment for i in infos if i.experiment is not None]
+    failures: list[dict[str, Any]] = [f for e in experiments for f in _records(e, 'report_evaluator_failures')]
+    checks = dict.fromkeys(str(c['name']) for e in experiments for c in _records(e, 'report_checks'))
+    first: Mapping[str, Any] = experiments[0] if experiments else {}
+    return {
+        'name': first.get('name', infos[0].name),
+        'analyses': [],
+        'report_evaluator_failures': failures,
+        'report_checks': [{'name': name, 'passed': False, 'error': None} for name in checks],
+        'split_shards': len(infos),
+    }
+
+
 def experiment_checks(info: SuiteInfo) -> list[GateResult]:
     """The suite run's checks on its report, as gates: analysis thresholds, report evaluators that raised (named,
-    with their error), and the suite's `report_check`."""
+    with their error), and the suite's `report_check`. A suite run split across shards has none of them checked
+    (see `split_experiment`): each fails, saying so."""
     experiment: Mapping[str, Any] = info.experiment or {}
     results: list[GateResult] = []
+    if split := experiment.get('split_shards'):
+        note = (
+            f"not checked: the suite run ran in {split} shards, and each shard's report evaluators saw only its own "
+            'cases; run it in one shard (or unsharded) to check it'
+        )
+        if info.gate is not None:
+            results.extend(
+                GateResult(f'min_analysis[{key}]', info.suite, threshold, None, False, note)
+                for key, threshold in info.gate.min_analysis.items()
+            )
+        results.extend(
+            GateResult(f'report_check {c["name"]}', info.suite, 'holds', None, False, note)
+            for c in _records(experiment, 'report_checks')
+        )
+        results.extend(
+            GateResult(f'report_evaluator {f["name"]}', info.suite, 'runs without error', f['error_message'], False)
+            for f in _records(experiment, 'report_evaluator_failures')
+        )
+        return results
     if info.gate is not None:
         results.extend(evaluate_analysis_gate(info.gate, experiment.get('analyses'), info.suite))
     failures: list[dict[str, Any]] = list(experiment.get('report_evaluator_failures') or [])
