@@ -334,3 +334,27 @@ def test_a_case_cancelled_before_its_first_step_still_ends() -> None:
         assert job.lane.running == 0
     finally:
         scheduler.close()
+
+
+BLOCKING_AFTER_A_YIELD = """
+import asyncio, time
+import evaltrace
+
+@evaltrace.suite('datasets/block.yaml', timeout=1)
+async def test_block(inputs: str) -> str:
+    await asyncio.sleep(0)  # every case yields once: the others' next steps are queued when the block begins
+    if inputs == 'block':
+        time.sleep(2.5)
+    return inputs
+"""
+
+
+def test_a_case_whose_next_step_was_queued_before_a_block_is_not_timed_out_by_it(project: EvalProject) -> None:
+    # The innocent cases' steps run as soon as the block ends, before the loop watch's heartbeat gives the blocked
+    # time back to their timeouts: they ended past their deadline and were timed out for the blocker's 2.5 s.
+    project.dataset('block', [{'name': n, 'inputs': n} for n in ('block', 'a', 'b')])
+    project.write('evals/test_block.py', BLOCKING_AFTER_A_YIELD)
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
+    statuses = {n: c['status'] for n, c in project.cases().items()}
+    assert statuses == {'block': 'error', 'a': 'passed', 'b': 'passed'}, result.stdout.str()
+    assert 'blocked the event loop' in project.cases()['block']['error']['message']

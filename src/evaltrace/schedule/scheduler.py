@@ -64,6 +64,8 @@ class LoopWatch:
         self._lock = threading.Lock()
         self._suspect: CaseClock | None = None
         self._posted = 0.0
+        self._outstanding = False
+        """A heartbeat is posted and not yet run: a block since `_posted` is not given back yet."""
         self._stop = threading.Event()
         loop.set_task_factory(self._task_factory)  # pyright: ignore[reportArgumentType]
         self._thread = threading.Thread(target=self._watch, name='evaltrace-loop-watch', daemon=True)
@@ -95,10 +97,25 @@ class LoopWatch:
             self._suspect = None
             return time.monotonic() - self._posted
 
+    def unreturned_block(self, clock: CaseClock) -> float:
+        """The time another case has been blocking the loop (or blocked it) that the heartbeat has not yet given back
+        to `clock`'s timeout: 0 when there is none, or when `clock`'s case is the blocker.
+
+        When a block ends, the steps queued before it (a case that yielded with `asyncio.sleep(0)`) run before the
+        heartbeat that was queued during it: such a case may end in that gap, past a deadline not yet pushed back.
+        """
+        with self._lock:
+            if not self._outstanding or self._suspect is clock:
+                return 0.0
+            lag = time.monotonic() - self._posted
+        return lag if lag >= BLOCK_THRESHOLD_S else 0.0
+
     def _watch(self) -> None:
         while not self._stop.is_set():
             answered = threading.Event()
-            self._posted = time.monotonic()
+            with self._lock:
+                self._posted = time.monotonic()
+                self._outstanding = True
             try:
                 self._loop.call_soon_threadsafe(self._beat, self._posted, answered)
             except RuntimeError:  # the loop is closed
@@ -115,6 +132,7 @@ class LoopWatch:
     def _beat(self, posted: float, answered: threading.Event) -> None:
         with self._lock:
             answered.set()
+            self._outstanding = False
             blocker, self._suspect = self._suspect, None
         lag = time.monotonic() - posted
         if lag < BLOCK_THRESHOLD_S:
@@ -149,8 +167,12 @@ async def case_timeout(seconds: float | None) -> AsyncGenerator[CaseClock | None
         # never had a turn: its deadline (pushed back for the time others blocked it) still decides.
         when = cm.when()
         if when is not None and asyncio.get_running_loop().time() >= when:
-            clock.blocked_s += watch.pending_block(clock)
-            raise TimeoutError
+            own = watch.pending_block(clock)
+            clock.blocked_s += own
+            # Past the deadline only because another case blocked the loop, and the heartbeat that pushes the
+            # deadline back has not run yet: not a timeout (see `LoopWatch.unreturned_block`).
+            if own or asyncio.get_running_loop().time() >= when + watch.unreturned_block(clock):
+                raise TimeoutError
 
 
 _WATCH: contextvars.ContextVar[LoopWatch | None] = contextvars.ContextVar('evaltrace_loop_watch', default=None)
