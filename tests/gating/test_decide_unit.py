@@ -101,3 +101,14 @@ def test_the_verdict_counts_failing_cases_not_their_repeats() -> None:
     runs = [case('a', 'failed', repeat=i, repeats=3) for i in (1, 2, 3)] + [case('b', 'failed')]
     assert decide(report(runs, repeat=3)).reason == '2 case(s) failed outside any gate (4 runs)'
     assert decide(report(ONE_FAILING)).reason == '1 case(s) failed outside any gate'
+
+
+def test_a_gate_that_failed_in_several_suite_runs_is_named_with_each() -> None:
+    cases = [
+        case('a', 'failed', suite='evals/test_x.py::test_x[m1]'),
+        case('a', 'failed', suite='evals/test_x.py::test_x[m2]'),
+    ]
+    result = decide(report(cases, gate=Gate(min_pass_rate=0.9)))
+    assert result.reason == (
+        'gate(s) failed: min_pass_rate (evals/test_x.py::test_x[m1]), min_pass_rate (evals/test_x.py::test_x[m2])'
+    )

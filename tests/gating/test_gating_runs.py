@@ -284,7 +284,7 @@ def test_baseline_diff_and_regression_gates(project: EvalProject, capfire: Captu
             'baseline evals/baseline.json (run *',
             '*1 newly failing, 0 newly fixed, 1 added, 1 removed, 1 changed*',
             '*newly failing (1): evals/test_words.py::test_words[[]w1[]]*',
-            '*changed, inputs differ, not compared (1): evals/test_words.py::test_words[[]bad[]]*',
+            '*changed (inputs or expected output differ), not compared (1): evals/test_words.py::test_words[[]bad[]]*',
         ]
     )
 

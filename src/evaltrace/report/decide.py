@@ -158,7 +158,10 @@ def decide(
         return RunVerdict('incomplete', EXIT_INCOMPLETE, reason)
     if failed:
         return RunVerdict('failed', EXIT_FAILED, ', '.join(failed))
-    failed_gates = [g.name for _, g in run.gates if not g.passed]
+    failing = [g for _, g in run.gates if not g.passed]
+    # A name that failed in several suite runs says which, so that the line does not repeat it bare.
+    repeated = {g.name for g in failing if sum(o.name == g.name for o in failing) > 1}
+    failed_gates = [f'{g.name} ({g.scope})' if g.name in repeated else g.name for g in failing]
     if failed_gates:
         return RunVerdict('gate failed', EXIT_GATE_FAILED, f'gate(s) failed: {", ".join(failed_gates)}')
     if harness_errors:

@@ -41,7 +41,7 @@ def verdict_view(report: Report | Mapping[str, Any]) -> dict[str, Any]:
 
 def case_deltas(baseline: Mapping[str, Any] | None, report: Mapping[str, Any]) -> dict[str, Any] | None:
     """Per case, what changed against the baseline (pure): the cases that regressed and improved with their status,
-    score and cost deltas; the cases new, removed and changed (inputs differ), by name. None without a baseline.
+    score and cost deltas; the cases new, removed and changed (inputs or expected output differ), by name. None without a baseline.
 
     A compared case regressed when it stopped passing, an assertion that held fails now, or a score dropped; it
     improved when none of that happened and it was fixed, an assertion now holds or a score rose. Repeats are

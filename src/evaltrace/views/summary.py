@@ -151,9 +151,14 @@ def summary_lines(report: Report | Mapping[str, Any], max_links: int = 50) -> li
     return lines
 
 
+def _value(value: float | None, rate: bool) -> str:
+    # None (nothing to measure) shows as '-', as the rates of a suite's line do.
+    return _pct(value) if rate else '-' if value is None else f'{value:.3f}'
+
+
 def _delta_text(d: Delta, rate: bool) -> str:
     if d.baseline is None or d.current is None or d.delta is None:
-        return f'{d.baseline} -> {d.current}'
+        return f'{_value(d.baseline, rate)} -> {_value(d.current, rate)}'
     if rate:
         return f'{_pct(d.baseline)} -> {_pct(d.current)} ({d.delta * 100:+.1f} pts)'
     return f'{d.baseline:.3f} -> {d.current:.3f} ({d.delta:+.3f})'
@@ -164,7 +169,7 @@ _LISTS = (
     ('newly_fixed', 'newly fixed'),
     ('added', 'added'),
     ('removed', 'removed'),
-    ('changed', 'changed, inputs differ, not compared'),
+    ('changed', 'changed (inputs or expected output differ), not compared'),
 )
 _BOUNDED = frozenset({'added', 'removed', 'changed'})
 
