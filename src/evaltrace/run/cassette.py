@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import difflib
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -143,6 +144,8 @@ class CassetteScrubber:
         return body
 
     def _body_text(self, text: str, secrets: Iterable[str]) -> str:
+        if text.startswith('data:') or '\ndata:' in text:
+            text = self._stream_text(text, secrets)
         if text.lstrip().startswith(('{', '[')):
             # Values under secret JSON keys go whatever their length; the text is re-written only when one did.
             try:
@@ -154,6 +157,41 @@ class CassetteScrubber:
                 if scrubbed != data:
                     text = json.dumps(scrubbed, ensure_ascii=False)
         return self.text(text, secrets)
+
+    def _stream_text(self, text: str, secrets: Iterable[str]) -> str:
+        """A server-sent-events body with the secrets that only its joined deltas show scrubbed.
+
+        A streamed answer comes in pieces (`delta.content` of each chunk), and a secret split across two chunks is
+        whole only once a client joins them: the strings at one JSON path are joined across the events, scrubbed
+        together, and what a replacement covers is cut from the pieces it spans (the marker goes where it starts).
+        """
+        lines = text.split('\n')
+        leaves: dict[tuple[Any, ...], list[tuple[int, Any, Any]]] = {}
+        events: dict[int, Any] = {}
+        for i, line in enumerate(lines):
+            if not line.startswith('data:'):
+                continue
+            try:
+                event = json.loads(line[5:])
+            except ValueError:
+                continue
+            events[i] = event
+            for path, container, key in _string_leaves(event, ()):
+                leaves.setdefault(path, []).append((i, container, key))
+        touched: set[int] = set()
+        for found in leaves.values():
+            pieces = [cast(str, container[key]) for _, container, key in found]
+            joined = ''.join(pieces)
+            scrubbed = self.text(joined, secrets)
+            if scrubbed == joined:
+                continue
+            for (i, container, key), piece in zip(found, _respread(pieces, scrubbed), strict=True):
+                if container[key] != piece:
+                    container[key] = piece
+                    touched.add(i)
+        for i in touched:
+            lines[i] = 'data: ' + json.dumps(events[i], ensure_ascii=False)
+        return '\n'.join(lines)
 
     def uri(self, uri: str) -> str:
         parts = urlsplit(uri)
@@ -216,6 +254,37 @@ class CassetteScrubber:
         }
         response['body'] = {'string': self.body(response['body']['string'], secrets)}
         return response
+
+
+def _string_leaves(value: Any, path: tuple[Any, ...]) -> Iterable[tuple[tuple[Any, ...], Any, Any]]:
+    """Each string inside JSON data: its path, and the container and key that hold it."""
+    items: Iterable[tuple[Any, Any]]
+    if isinstance(value, dict):
+        items = cast(dict[str, Any], value).items()
+    elif isinstance(value, list):
+        items = enumerate(cast(list[Any], value))
+    else:
+        return
+    for key, item in items:
+        if isinstance(item, str):
+            yield (*path, key), value, key
+        else:
+            yield from _string_leaves(item, (*path, key))
+
+
+def _respread(pieces: Sequence[str], scrubbed: str) -> list[str]:
+    """`pieces`, whose join was scrubbed into `scrubbed`, cut so that they join into `scrubbed`: kept text stays in
+    its piece; a replacement goes into the piece where the replaced text began, and the rest of that text is cut."""
+    joined = ''.join(pieces)
+    owner: list[int] = [k for k, piece in enumerate(pieces) for _ in piece]  # the piece of each character
+    out = [''] * len(pieces)
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, joined, scrubbed, autojunk=False).get_opcodes():
+        if tag == 'equal':
+            for i in range(i1, i2):
+                out[owner[i]] += joined[i]
+        else:
+            out[owner[i1] if i1 < len(owner) else len(pieces) - 1] += scrubbed[j1:j2]
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------------
