@@ -112,3 +112,12 @@ def test_a_gate_that_failed_in_several_suite_runs_is_named_with_each() -> None:
     assert result.reason == (
         'gate(s) failed: min_pass_rate (evals/test_x.py::test_x[m1]), min_pass_rate (evals/test_x.py::test_x[m2])'
     )
+
+
+def test_a_case_that_could_not_be_set_up_is_named_so_not_as_outside_a_gate() -> None:
+    from evaltrace.report.decide import SETUP_ERROR
+
+    broken = case('b', 'error')
+    broken.error = {'type': SETUP_ERROR, 'message': 'fixture failed', 'traceback': ''}
+    result = decide(report([case('a'), broken], gate=Gate(min_pass_rate=0.1)))
+    assert (result.word, result.reason) == ('failed', '1 case(s) could not be set up')

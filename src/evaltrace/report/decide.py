@@ -144,10 +144,13 @@ def decide(
     other_failures = other_failures or len(run.other_failures)
     ungated = ungated_failures(run)
     failed: list[str] = []
-    if ungated:
-        n_cases = len({c.case_key for c in ungated})  # a repeated case is one case, however many runs failed
-        runs = f' ({len(ungated)} runs)' if n_cases != len(ungated) else ''
-        failed.append(f'{n_cases} case(s) failed outside any gate{runs}')
+    for runs, what in (
+        ([c for c in ungated if not _never_set_up(c)], 'failed outside any gate'),
+        ([c for c in ungated if _never_set_up(c)], 'could not be set up'),  # gated or not: nothing ran
+    ):
+        if runs:
+            n_cases = len({c.case_key for c in runs})  # a repeated case is one case, however many runs failed
+            failed.append(f'{n_cases} case(s) {what}' + (f' ({len(runs)} runs)' if n_cases != len(runs) else ''))
     failed += [f'{other_failures} other test(s) failed'] if other_failures else []
     if stopped:
         missing = run.missing if not run.complete else []
