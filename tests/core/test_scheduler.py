@@ -358,3 +358,32 @@ def test_a_case_whose_next_step_was_queued_before_a_block_is_not_timed_out_by_it
     statuses = {n: c['status'] for n, c in project.cases().items()}
     assert statuses == {'block': 'error', 'a': 'passed', 'b': 'passed'}, result.stdout.str()
     assert 'blocked the event loop' in project.cases()['block']['error']['message']
+
+
+def test_a_case_tasks_repr_does_not_spell_out_its_case() -> None:
+    """anyio's `CancelScope.cancel` formats the cancelled task's repr, callbacks included (a pydantic-ai agent run
+    cancels scopes on every run). A callback that held the case's job spelled out the case's whole world, and
+    `pytest evals/` spun in reprs for minutes."""
+    import asyncio
+    import contextvars
+    import functools
+    import time
+
+    from evaltrace.schedule.scheduler import CaseJob, Lane, Scheduler
+
+    async def case(payload: list[str]) -> int:
+        await asyncio.sleep(0.5)
+        return len(payload)
+
+    scheduler = Scheduler(cap=1)
+    job = CaseJob(0, Lane(cap=1), functools.partial(case, ['x' * 1000] * 1000), contextvars.copy_context())
+    scheduler.submit([job])
+    try:
+        deadline = time.monotonic() + 5
+        while not scheduler._jobs and time.monotonic() < deadline:  # pyright: ignore[reportPrivateUsage]
+            time.sleep(0.01)
+        [task] = list(scheduler._jobs)  # pyright: ignore[reportPrivateUsage]
+        assert len(repr(task)) < 2000
+        assert job.future.result(timeout=5) == 1000
+    finally:
+        scheduler.close()

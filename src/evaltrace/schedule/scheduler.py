@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import functools
 import heapq
 import itertools
 import threading
@@ -193,9 +192,9 @@ class CaseJob:
     """One case to run: where it stands in pytest's order, its lane, what to run, in which context."""
 
     order: int
-    lane: Lane
-    run: Callable[[], Awaitable[Any]]
-    context: contextvars.Context
+    lane: Lane = field(repr=False)
+    run: Callable[[], Awaitable[Any]] = field(repr=False)
+    context: contextvars.Context = field(repr=False)
     future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future[Any])
     started: bool = False
 
@@ -211,6 +210,7 @@ class Scheduler:
         self._running = 0
         self._lanes: set[Lane] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._jobs: dict[asyncio.Task[Any], CaseJob] = {}
         self.watch = LoopWatch(self._loop)
         self._base = contextvars.Context()
         started = threading.Event()
@@ -317,12 +317,16 @@ class Scheduler:
                 task = self._loop.create_task(self._run(job), context=job.context)
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-                task.add_done_callback(functools.partial(self._never_ran, job))
+                # A bound method, not a partial holding the job: asyncio and anyio put a task's callbacks in its repr
+                # (anyio on every cancel), and the job's repr would spell out the case's whole world.
+                self._jobs[task] = job
+                task.add_done_callback(self._never_ran)
             self._offer(lane)
 
-    def _never_ran(self, job: CaseJob, _task: asyncio.Task[Any]) -> None:
+    def _never_ran(self, task: asyncio.Task[Any]) -> None:
         # A task cancelled (`cancel_all`) before its first step never runs `_run`'s body, whose `finally` resolves
         # the job: its item would wait on it forever (`-x` hung so, now and then). Resolved here instead.
+        job = self._jobs.pop(task)
         if not job.future.done():
             job.future.set_exception(asyncio.CancelledError())
             job.lane.running -= 1
