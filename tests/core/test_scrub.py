@@ -155,3 +155,53 @@ def test_a_secret_split_across_the_chunks_of_a_streamed_response_is_scrubbed() -
     assert stored.decode().endswith('data: [DONE]\n\n')
     untouched = _sse(['nothing ', 'secret ', 'here'])
     assert scrubber.body(untouched) == untouched
+
+
+def _chunks(body: bytes) -> list[str]:
+    return [
+        json.loads(line[6:])['choices'][0]['delta']['content']
+        for line in body.decode().splitlines()
+        if line.startswith('data: {')
+    ]
+
+
+def test_a_streamed_chunk_keeps_its_own_text_and_a_marker_goes_where_its_secret_began() -> None:
+    scrubber = CassetteScrubber(())
+    pieces = ['login with pass', 'word=hunter2zz ple', 'ase key=t0k-abc', 'def done']
+    stored = scrubber.body(_sse(pieces), ['t0k-abcdef'])
+    assert _chunks(stored) == ['login with pass', f'word={SCRUBBED} ple', f'ase key={SCRUBBED}', ' done']
+
+
+def test_a_long_streamed_answer_is_scrubbed_whole_chunk_by_chunk() -> None:
+    # Spreading the scrubbed text back over the chunks once took minutes for a 25,000-character answer (a diff of
+    # the whole text): a long answer with secrets at both ends, scrubbed, each chunk keeping its own text.
+    scrubber = CassetteScrubber(())
+    middle = [f'sentence {i} of a long answer. ' for i in range(3000)]
+    pieces = ['password=hunt', 'er2zz and ', *middle, 'last key=t0k-abc', 'def']
+    stored = scrubber.body(_sse(pieces), ['t0k-abcdef'])
+    chunks = _chunks(stored)
+    assert chunks[0] == f'password={SCRUBBED}'
+    assert chunks[1] == ' and '
+    assert chunks[2:-2] == middle
+    assert chunks[-2:] == [f'last key={SCRUBBED}', '']
+
+
+def test_parallel_tool_calls_streamed_side_by_side_are_not_joined_into_one_text() -> None:
+    # OpenAI streams parallel tool calls each at `tool_calls[0]`, told apart by their `index`: joined by position,
+    # the end of one call's arguments and the start of the other's read as one secret, and the replayed arguments
+    # were rewritten.
+    def event(index: int, arguments: str) -> dict[str, object]:
+        call = {'index': index, 'function': {'arguments': arguments}}
+        return {'choices': [{'index': 0, 'delta': {'tool_calls': [call]}}]}
+
+    events = [event(0, '{"q": "my pass'), event(1, 'word=abcdefgh1"}'), event(0, '"}'), event(1, '')]
+    body = (''.join(f'data: {json.dumps(e)}\n\n' for e in events) + 'data: [DONE]\n\n').encode()
+    assert CassetteScrubber(()).body(body) == body
+
+
+def test_secrets_given_as_a_generator_are_kept_out_of_every_part_of_a_body() -> None:
+    # The secrets were gone after the first JSON path of a streamed body: the answer's text kept them.
+    events = [{'id': 'chatcmpl-1', 'choices': [{'index': 0, 'delta': {'content': p}}]} for p in ['t0k-abc', 'def']]
+    body = (''.join(f'data: {json.dumps(e)}\n\n' for e in events) + 'data: [DONE]\n\n').encode()
+    stored = CassetteScrubber(()).body(body, (s for s in ['t0k-abcdef']))
+    assert ''.join(_chunks(stored)) == SCRUBBED

@@ -8,11 +8,12 @@ are scrubbed the same way before they are matched. How a case uses its cassette 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import copy
 import datetime as dt
-import difflib
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -132,6 +133,7 @@ class CassetteScrubber:
         return name.lower() in _SECRET_QUERY_PARAMS or self._scrubber.is_secret_key(name)
 
     def body(self, body: Any, secrets: Iterable[str] = ()) -> Any:
+        secrets = tuple(secrets)  # read once per JSON path of a stream, and once more over the whole text
         if isinstance(body, bytes):
             try:
                 text = body.decode('utf-8')
@@ -143,7 +145,7 @@ class CassetteScrubber:
             return self._body_text(body, secrets)
         return body
 
-    def _body_text(self, text: str, secrets: Iterable[str]) -> str:
+    def _body_text(self, text: str, secrets: tuple[str, ...]) -> str:
         if text.startswith('data:') or '\ndata:' in text:
             text = self._stream_text(text, secrets)
         if text.lstrip().startswith(('{', '[')):
@@ -158,11 +160,12 @@ class CassetteScrubber:
                     text = json.dumps(scrubbed, ensure_ascii=False)
         return self.text(text, secrets)
 
-    def _stream_text(self, text: str, secrets: Iterable[str]) -> str:
+    def _stream_text(self, text: str, secrets: tuple[str, ...]) -> str:
         """A server-sent-events body with the secrets that only its joined deltas show scrubbed.
 
         A streamed answer comes in pieces (`delta.content` of each chunk), and a secret split across two chunks is
-        whole only once a client joins them: the strings at one JSON path are joined across the events, scrubbed
+        whole only once a client joins them: the strings of one delta (a JSON path under a `delta` key, told apart
+        by the `index` of what holds them, as parallel tool calls are) are joined across the events, scrubbed
         together, and what a replacement covers is cut from the pieces it spans (the marker goes where it starts).
         """
         lines = text.split('\n')
@@ -177,7 +180,8 @@ class CassetteScrubber:
                 continue
             events[i] = event
             for path, container, key in _string_leaves(event, ()):
-                leaves.setdefault(path, []).append((i, container, key))
+                if 'delta' in path:
+                    leaves.setdefault(path, []).append((i, container, key))
         touched: set[int] = set()
         for found in leaves.values():
             pieces = [cast(str, container[key]) for _, container, key in found]
@@ -185,7 +189,7 @@ class CassetteScrubber:
             scrubbed = self.text(joined, secrets)
             if scrubbed == joined:
                 continue
-            for (i, container, key), piece in zip(found, _respread(pieces, scrubbed), strict=True):
+            for (i, container, key), piece in zip(found, _respread(pieces, scrubbed, SCRUBBED), strict=True):
                 if container[key] != piece:
                     container[key] = piece
                     touched.add(i)
@@ -257,12 +261,16 @@ class CassetteScrubber:
 
 
 def _string_leaves(value: Any, path: tuple[Any, ...]) -> Iterable[tuple[tuple[Any, ...], Any, Any]]:
-    """Each string inside JSON data: its path, and the container and key that hold it."""
+    """Each string inside JSON data: its path, and the container and key that hold it.
+
+    A list item that carries an `index` (OpenAI's streamed choices and tool calls) is at that index in the path,
+    not at its position in the list: parallel tool calls each come as item 0 of their chunk.
+    """
     items: Iterable[tuple[Any, Any]]
     if isinstance(value, dict):
         items = cast(dict[str, Any], value).items()
     elif isinstance(value, list):
-        items = enumerate(cast(list[Any], value))
+        items = ((_list_key(k, item), item) for k, item in enumerate(cast(list[Any], value)))
     else:
         return
     for key, item in items:
@@ -272,18 +280,44 @@ def _string_leaves(value: Any, path: tuple[Any, ...]) -> Iterable[tuple[tuple[An
             yield from _string_leaves(item, (*path, key))
 
 
-def _respread(pieces: Sequence[str], scrubbed: str) -> list[str]:
+def _list_key(position: int, item: Any) -> Any:
+    index = cast(dict[str, Any], item).get('index') if isinstance(item, dict) else None
+    return ('index', index) if isinstance(index, int) else position
+
+
+def _respread(pieces: Sequence[str], scrubbed: str, marker: str) -> list[str]:
     """`pieces`, whose join was scrubbed into `scrubbed`, cut so that they join into `scrubbed`: kept text stays in
-    its piece; a replacement goes into the piece where the replaced text began, and the rest of that text is cut."""
+    its piece; a replacement goes into the piece where the replaced text began, and the rest of that text is cut.
+
+    Scrubbing only replaces texts with `marker`, so the texts between markers are found in the join in order (a
+    linear pass). Whatever piece a kept character lands in, the pieces hold only what `scrubbed` holds.
+    """
     joined = ''.join(pieces)
-    owner: list[int] = [k for k, piece in enumerate(pieces) for _ in piece]  # the piece of each character
+    kept = scrubbed.split(marker)
+    starts: list[int] = []
+    at = 0
+    for k, text in enumerate(kept):
+        start = 0 if k == 0 else len(joined) - len(text) if k == len(kept) - 1 else joined.find(text, at)
+        if start < at or joined[start : start + len(text)] != text:
+            return [scrubbed, *[''] * (len(pieces) - 1)]  # not a replacement of markers: all in one piece
+        starts.append(start)
+        at = start + len(text)
+    bounds = list(itertools.accumulate(len(piece) for piece in pieces))  # where each piece ends in the join
     out = [''] * len(pieces)
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, joined, scrubbed, autojunk=False).get_opcodes():
-        if tag == 'equal':
-            for i in range(i1, i2):
-                out[owner[i]] += joined[i]
-        else:
-            out[owner[i1] if i1 < len(owner) else len(pieces) - 1] += scrubbed[j1:j2]
+
+    def put(start: int, end: int) -> None:
+        # Cut the join's text [start, end) at the pieces' bounds.
+        k = bisect.bisect_right(bounds, start)
+        while start < end:
+            stop = min(end, bounds[k])
+            out[k] += joined[start:stop]
+            start, k = stop, k + 1
+
+    for k, (text, start) in enumerate(zip(kept, starts, strict=True)):
+        if k:  # the marker before this text, where what it replaced began
+            began = starts[k - 1] + len(kept[k - 1])
+            out[min(bisect.bisect_right(bounds, began), len(pieces) - 1)] += marker
+        put(start, start + len(text))
     return out
 
 
