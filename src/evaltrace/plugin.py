@@ -76,6 +76,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None]:
+    # A conftest pytest loads before the session (`evals/conftest.py` under `pytest evals/`) may configure logfire
+    # itself: its token check is contained as the session's is (see pytest_cmdline_main).
+    with token_check_as_daemon(early_config.stash.setdefault(TOKEN_CHECK_NOTES, [])):
+        return (yield)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config: pytest.Config) -> Generator[None, int | pytest.ExitCode, int | pytest.ExitCode]:
     # logfire's pytest plugin (and any conftest) may configure logfire and start its token check: see _threads.

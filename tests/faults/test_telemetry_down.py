@@ -134,3 +134,32 @@ def test_an_unreachable_logfire_api_under_filterwarnings_error_changes_no_verdic
     junit = (project.path / 'junit.xml').read_text(encoding='utf-8')
     for where, text in (('terminal', result.stdout.str() + result.stderr.str()), ('junit', junit)):
         assert WRITE_TOKEN not in text, where
+
+
+USER_CONFIGURE = """
+import logfire
+
+logfire.configure(
+    token='{token}', send_to_logfire=True, console=False, advanced=logfire.AdvancedOptions(base_url='{api}')
+)
+"""
+
+
+def test_a_token_check_started_by_the_users_own_configure_in_a_conftest_changes_no_exit_status(
+    project: EvalProject, upper_cases: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A conftest that pytest loads before the session (`evals/conftest.py` under `pytest evals/`) configures
+    logfire itself: its token check's warning, an exception in its thread under `-W error`, made pytest exit 1
+    while the verdict and the report said 0."""
+    project.dataset('words', upper_cases(1), ['EqualsExpected'])  # type: ignore[operator]
+    slow = 'import asyncio\n' + SUITE.replace('    return', '    await asyncio.sleep(3)\n    return')
+    project.write('evals/test_words.py', slow.replace("inputs != 'word2'", 'True'))
+    monkeypatch.delenv('CI', raising=False)
+    monkeypatch.delenv('LOGFIRE_TOKEN', raising=False)
+    with broken_endpoint('late reset') as url:  # the check fails a second in, while the case runs
+        project.write('evals/conftest.py', USER_CONFIGURE.format(token=WRITE_TOKEN, api=url.removesuffix('/v1/traces')))
+        result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '-W', 'error', timeout=60)
+    output = result.stdout.str() + result.stderr.str()
+    assert 'verdict: passed (exit status 0)' in output
+    assert result.ret == 0, output
+    assert WRITE_TOKEN not in output

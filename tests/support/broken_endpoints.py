@@ -1,4 +1,5 @@
-"""Broken telemetry endpoints on 127.0.0.1: refusing (reset), 503, accept-and-never-answer, and a closed port."""
+"""Broken telemetry endpoints on 127.0.0.1: refusing (reset), refusing after a second (late reset), 503,
+accept-and-never-answer, and a closed port."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ __all__ = ('broken_endpoint',)
 
 @contextmanager
 def broken_endpoint(mode: str) -> Iterator[str]:
-    """Yield the OTLP traces URL of an endpoint that fails in the given way: closed, reset, 503 or hang."""
+    """Yield the OTLP traces URL of an endpoint that fails in the given way: closed, reset, late reset, 503 or hang."""
     if mode == 'closed':
         with socket.socket() as s:
             s.bind(('127.0.0.1', 0))
@@ -34,7 +35,9 @@ def broken_endpoint(mode: str) -> Iterator[str]:
             if mode == 'hang':
                 stop.wait()
                 return
-            if mode == 'reset':
+            if mode == 'late reset':
+                stop.wait(1.0)
+            if mode in ('reset', 'late reset'):
                 self.close_connection = True
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
                 self.connection.close()

@@ -31,9 +31,10 @@ def token_check_as_daemon(notes: list[str] | None = None) -> Generator[None]:
     pytest plugin configures an instance of its own); no other thread is touched.
     """
     original_start = threading.Thread.start
+    active = True
 
     def start(self: threading.Thread) -> None:
-        if self.name == 'check_logfire_token':
+        if active and self.name == 'check_logfire_token':
             self.daemon = True
             if notes is not None:
                 self.run = _contained(self.run, notes)
@@ -43,7 +44,10 @@ def token_check_as_daemon(notes: list[str] | None = None) -> Generator[None]:
     try:
         yield
     finally:
-        threading.Thread.start = original_start
+        active = False
+        # A conftest loaded inside the block may have wrapped `start` in turn: it stays, and this one passes through.
+        if threading.Thread.start is start:
+            threading.Thread.start = original_start
 
 
 def _contained(run: Callable[[], None], notes: list[str]) -> Callable[[], None]:
