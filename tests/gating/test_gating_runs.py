@@ -562,3 +562,41 @@ def test_a_cost_gate_over_a_model_without_a_price_is_not_checked_and_fails(
             '*gate max_cost_usd: FAIL*not checked: 1 request to a model genai-prices has no price for*',
         ]
     )
+
+
+WHOLE_RUN_SUITES = """
+import evaltrace
+
+def all_eight(report):
+    return len(report.cases) == 8
+
+@evaltrace.suite('datasets/words.yaml', report_check=all_eight)
+async def test_checked(inputs: str) -> str:
+    return inputs.upper()
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_plain(inputs: str) -> str:
+    return inputs.upper()
+"""
+
+
+def test_a_suite_run_with_a_report_check_goes_to_one_shard_whole_and_its_check_holds_in_the_merge(
+    project: EvalProject, capfire: CaptureLogfire
+) -> None:
+    # A sharded suite run's report check saw only its shard's cases: the merge could only fail it as not checked.
+    cases = [{'name': f'c{i}', 'inputs': f'w{i}', 'expected_output': f'W{i}'} for i in range(8)]
+    project.dataset('words', cases, ['EqualsExpected'])
+    project.write('evals/test_words.py', WHOLE_RUN_SUITES)
+    reports: list[str] = []
+    checked: list[int] = []
+    for index in (1, 2):
+        path = f'.evaltrace/shard{index}.json'
+        _run(project, 'evals', f'--evaltrace-shard={index}/2', f'--evaltrace-report={path}')
+        data = json.loads((project.path / path).read_text())
+        checked.append(sum(1 for c in data['cases'] if c['suite'].endswith('test_checked')))
+        reports.append(str(project.path / path))
+    assert sorted(checked) == [0, 8]  # whole, on one shard
+    merged = str(project.path / 'merged.json')
+    assert evaltrace_main(['merge', *reports, '-o', merged]) == 0
+    gates = _gates(json.loads(Path(merged).read_text()))
+    assert gates['report_check all_eight']['passed'] is True

@@ -1,7 +1,9 @@
 """Sharding: `--evaltrace-shard=i/n` runs a deterministic, count-balanced slice of the selected eval cases.
 
 Cases are grouped by logical case (a case with all its repeats stays on one shard, so k-of-n holds within a shard),
-the groups are sorted by name, and each goes to the shard with the fewest cases so far. Every shard computes the same
+the groups are sorted by name, and each goes to the shard with the fewest cases so far. A suite run judged on all its
+cases at once (its dataset's report evaluators, its `report_check`, its gate's `min_analysis`) is one group: split,
+each shard would judge only its part, and the merge could not check it. Every shard computes the same
 plan from the same selection, so the shards together run every selected case exactly once. Items that are not eval
 cases (plain tests, skipped suites, dataset errors) are left to every shard.
 
@@ -70,12 +72,16 @@ def assign_shards(groups: Mapping[str, int], count: int) -> dict[str, int]:
 
 
 def _group_of(item: pytest.Item) -> str | None:
-    from .items import CaseParam, case_param
+    from .items import CaseParam, case_param, suite_run_id
 
     param = case_param(item)
     if not isinstance(param, CaseParam):
         return None
-    return f'{param.suite.suite_id}[{param.case_name}]'
+    suite = param.suite
+    gate = suite.spec.gate
+    if suite.dataset.report_evaluators or suite.spec.report_check is not None or (gate and gate.min_analysis):
+        return suite_run_id(item, param)
+    return f'{suite.suite_id}[{param.case_name}]'
 
 
 def apply_shard(config: pytest.Config, items: list[pytest.Item], shard: tuple[int, int]) -> ShardPlan:
