@@ -418,7 +418,15 @@ class SecretScrubber:
         `logfire.json_schema`."""
         schema = json_schema or {}
         text = self.scrub_text
-        return {text(key): self.scrub_attribute(key, value, schema.get(key)) for key, value in attributes.items()}
+        scrubbed: dict[str, Any] = {}
+        for key, value in attributes.items():
+            # Most values of a span are numbers and booleans (usage, line numbers): only their key can redact them.
+            if type(value) in _PLAIN_SCALARS:
+                redacted = self._redacted(key)
+                scrubbed[text(key)] = value if redacted is None else redacted
+            else:
+                scrubbed[text(key)] = self.scrub_attribute(key, value, schema.get(key))
+        return scrubbed
 
 
 def scrub_case_result(result: CaseResult, scrubber: SecretScrubber) -> CaseResult:

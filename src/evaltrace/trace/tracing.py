@@ -30,6 +30,7 @@ from opentelemetry.util.types import Attributes
 from ..names import OPERATION_ATTRIBUTE, REPLAYED_ATTRIBUTE, ROOT_ATTRIBUTE, STATUS_ATTRIBUTE
 from ..results.usage import CaseUsage, usage_attributes, usage_of_span
 from ..schedule.threads import token_check_as_daemon
+from ..span_attributes import attributes_of
 from .telemetry import TelemetryHealth, bounded_flush, guard_exit, watch_exporters
 
 __all__ = ('CaseTrace', 'TraceSetup', 'UsageProcessor', 'case_trace', 'setup_tracing')
@@ -100,7 +101,7 @@ class UsageProcessor(SpanProcessor):
         case = self._cases.get(ctx.trace_id)
         if case is None:
             return
-        attrs = span.attributes or {}
+        attrs = attributes_of(span)
         if attrs.get(ROOT_ATTRIBUTE):
             with self._lock:
                 self._cases.pop(ctx.trace_id, None)
