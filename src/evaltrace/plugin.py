@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .names import DIST_KEY, RUN_ID_KEY
+from .safety.streams import ROUTING_KEY, install_routing, shown_as_it_comes
 from .schedule.threads import TOKEN_CHECK_NOTES, token_check_as_daemon, token_check_notes
 from .schedule.xdist import EXPECTED_KEY
 from .settings.resolve import add_options, resolve_settings
@@ -52,6 +53,7 @@ def eval_session(config: pytest.Config) -> EvalSession:
             is_worker=is_worker,
             batch_mode=not is_worker or batch_mode_for_worker(config),
         )
+        session.output = config.stash.get(ROUTING_KEY, None)
         session.run_id = workerinput[RUN_ID_KEY] if workerinput and RUN_ID_KEY in workerinput else _run_id(config)
         from .collect.items import selects_some_cases_only
 
@@ -76,12 +78,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+# tryfirst: outside pytest's capture plugin's own wrapper, which starts capturing before it yields.
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None]:
-    # A conftest pytest loads before the session (`evals/conftest.py` under `pytest evals/`) may configure logfire
-    # itself: its token check is contained as the session's is (see pytest_cmdline_main).
+    # Before pytest's capture starts, so the streams it saves, and puts back whenever it suspends, are evaltrace's
+    # routed ones: what cases print in those moments is kept off the terminal (see safety.streams). The clean-up is
+    # added before the capture plugin's, so it runs after it, once pytest has put them back for good.
+    routing = early_config.stash[ROUTING_KEY] = install_routing(live=shown_as_it_comes(early_config))
+    early_config.add_cleanup(routing.uninstall)
+    # A conftest loaded now (`evals/conftest.py` under `pytest evals/`) may configure logfire itself: its token check
+    # is contained as the session's is (see pytest_cmdline_main).
     with token_check_as_daemon(early_config.stash.setdefault(TOKEN_CHECK_NOTES, [])):
         return (yield)
+
+
+def pytest_enter_pdb(config: pytest.Config) -> None:
+    # `breakpoint()` in a case: pdb talks to the terminal from the case's thread, which must not be kept for a report.
+    routing = config.stash.get(ROUTING_KEY, None)
+    if routing is not None:
+        routing.debugger(entered=True)
+
+
+def pytest_leave_pdb(config: pytest.Config) -> None:
+    routing = config.stash.get(ROUTING_KEY, None)
+    if routing is not None:
+        routing.debugger(entered=False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -244,6 +265,7 @@ def pytest_runtest_makereport(
     if state is None:
         return report
     state.scrub_report(report)
+    state.attach_case_output(report)
     from .collect.items import CaseParam, case_param
 
     param = case_param(item) if call.when == 'call' else None

@@ -44,6 +44,7 @@ from ..run.suite_runs import (
 )
 from ..safety.bounds import BoundAttributesProcessor
 from ..safety.scrub import SecretScrubber
+from ..safety.streams import OutputRouting, mark_case
 from ..schedule.scheduler import CaseJob, Lane, Scheduler, wait
 from ..settings.values import suite_record_mode
 from ..trace.links import LinkTarget, case_anchor, project_url_from_credentials
@@ -75,6 +76,8 @@ class EvalSession(ReportKeeper):
     """Scheduling has ended: no case runs any more."""
     base_context: contextvars.Context | None = None
     """The context before the first eval item was set up: suite runs that start ahead of their items run in it."""
+    output: OutputRouting | None = None
+    """The routed `sys.stdout` and `sys.stderr`, installed before pytest's capture (none with the plugin loaded late)."""
 
     # ---- running (any process that runs items) ----
 
@@ -97,6 +100,14 @@ class EvalSession(ReportKeeper):
             scrubbed = self.scrubber.scrub_text(text)
             if scrubbed != text:
                 report.longrepr = scrubbed
+
+    def attach_case_output(self, report: pytest.TestReport) -> None:
+        """Add to a case's item report what its case printed while pytest's capture was suspended, scrubbed.
+
+        At the call (the case's verdict, after its item waited for it), or the teardown for what came later.
+        """
+        if self.output is not None and report.when in ('call', 'teardown'):
+            report.sections.extend(self.output.sections(report.nodeid, report.when))
 
     def link_target(self) -> LinkTarget:
         if self.links is None:
@@ -187,6 +198,8 @@ class EvalSession(ReportKeeper):
             # The heap that exists before the first case (collected items, modules) is left out of full
             # collections while cases run: every collection walked it again, about 0.4 s per thousand cases.
             gc.freeze()
+            if self.output is not None:  # from now on, what cases print outside pytest's capture is kept or scrubbed
+                self.output.arm(self.scrubber.scrub_text)
             self.scheduler = Scheduler(s.session_concurrency, setup=lambda: enter_provider_faults(policy))
         return self.scheduler
 
@@ -275,10 +288,9 @@ class EvalSession(ReportKeeper):
                     shared, task=stand_ins.task(it.nodeid), stored_duration=stand_ins.duration(it.nodeid)
                 )
             )
-            job = CaseJob(
-                self.order.get(it.nodeid, 0), run.lane, functools.partial(run_case, work, case_run),
-                scheduler.job_context(base),
-            )  # fmt: skip
+            context = scheduler.job_context(base)
+            mark_case(context, it.nodeid)  # what the case prints is its item's (see safety.streams)
+            job = CaseJob(self.order.get(it.nodeid, 0), run.lane, functools.partial(run_case, work, case_run), context)
             job.future.add_done_callback(run.settle)
             run.jobs[it.nodeid] = job
             jobs.append(job)
@@ -393,6 +405,8 @@ class EvalSession(ReportKeeper):
             # and the page over them, and each full collection would walk every case again (0.1-0.2 s per
             # thousand cases). `release_heap` gives the heap back to the collector.
             gc.freeze()
+        if self.output is not None:  # what cases printed that no item report carried
+            self.output.release()
         for run in (self.runs or {}).values():
             if run.held:
                 try:
