@@ -322,3 +322,22 @@ def test_live_logs_of_a_case_are_shown_scrubbed(project: EvalProject, monkeypatc
     terminal = result.stdout.str() + result.stderr.str()
     assert SECRET not in terminal
     result.stdout.fnmatch_lines(['*live log call*', 'WARNING * connecting with password [[]Scrubbed[]]'])
+
+
+def test_a_run_without_pytests_logging_plugin_runs_its_cases(project: EvalProject, upper_cases: object) -> None:
+    # The progress view read the `log_cli` ini option, which only pytest's logging plugin declares: collection
+    # crashed under `-p no:logging`.
+    project.dataset('words', upper_cases(2), ['EqualsExpected'])  # type: ignore[operator]
+    project.write('evals/test_words.py', WORDS_SUITE)
+    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '-p', 'no:logging')
+    result.assert_outcomes(passed=2)
+    assert result.ret == 0
+
+
+WORDS_SUITE = """
+import evaltrace
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_words(inputs: str) -> str:
+    return inputs.upper()
+"""

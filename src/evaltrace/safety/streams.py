@@ -212,7 +212,7 @@ def shown_as_it_comes(config: pytest.Config) -> bool:
         return True
     try:
         return bool(config.getini('log_cli'))
-    except ValueError:  # pytest's logging plugin is disabled (`-p no:logging`)
+    except (ValueError, KeyError):  # pytest's logging plugin is disabled (`-p no:logging`)
         return False
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from ..safety.streams import shown_as_it_comes
 from ..settings.values import ProgressMode
 from .progress import SuiteRunProgress
 
@@ -172,8 +173,7 @@ def progress_view(config: pytest.Config, mode: ProgressMode) -> ProgressView | N
     if mode == 'off' or terminal is None:
         return None
     if mode == 'auto':
-        quiet_otherwise = config.getoption('capture', 'fd') != 'no' and not config.getini('log_cli')
-        live = _isatty(terminal) and bool(terminal.hasmarkup) and quiet_otherwise
+        live = _isatty(terminal) and bool(terminal.hasmarkup) and not shown_as_it_comes(config)
     else:
         live = mode == 'live'
     return ProgressView(config, terminal, live)
