@@ -73,10 +73,18 @@ async def test_words(inputs: str) -> Reply:
 """
 
 
-def _evaltrace(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [str(Path(sys.executable).with_name('evaltrace')), *args]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))}
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+def _run(cwd: Path, command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`command` in `cwd`, in a fresh process that sees none of the outer run's pytest or evaltrace variables."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))}
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=inherited | env, timeout=120)
+
+
+def _evaltrace(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return _run(cwd, [str(Path(sys.executable).with_name('evaltrace')), *args], env)
+
+
+def _pytest(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return _run(cwd, [sys.executable, '-m', 'pytest', *args, '-p', 'no:cacheprovider'], env)
 
 
 @pytest.fixture
@@ -347,3 +355,44 @@ def test_an_output_stored_only_cut_is_refused_not_rescored() -> None:
             asyncio.run(task('a'))
     whole = StoredCase('t.py::t[a]', 'f' * 32, output={'a': 'truncated'}, has_output=True)
     assert asyncio.run(stored_task(whole, 'run1', None, 'task', 't.py::t[a]')('a')) == {'a': 'truncated'}
+
+
+UNORDERED_SUITE = """
+from pydantic_evals import Case, Dataset
+from pydantic_evals.evaluators import EqualsExpected
+
+import evaltrace
+
+
+class Opaque:
+    pass
+
+
+dataset = Dataset(
+    name='unordered',
+    cases=[
+        Case(name='tags', inputs=frozenset({'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta'}), expected_output=6),
+        Case(name='nested', inputs={'tags': {'x', 'y', 'z', 'w'}, 'n': 1}, expected_output=6),
+        Case(name='opaque', inputs=Opaque(), expected_output=6),
+    ],
+    evaluators=[EqualsExpected()],
+)
+
+
+@evaltrace.suite(dataset)
+async def test_unordered(inputs) -> int:
+    return 6
+"""
+
+
+def test_rescore_accepts_unchanged_set_and_opaque_inputs_in_another_process(project: EvalProject) -> None:
+    # A set's order follows string hashing, which each process seeds anew, and an object with no serialiser was
+    # digested as its repr, address and all: rescore refused every such case as one whose inputs had changed.
+    project.write('evals/test_unordered.py', UNORDERED_SUITE)
+    first = _pytest(project.path, 'evals', PYTHONHASHSEED='1')
+    assert first.returncode == 0, first.stdout[-3000:]
+    result = _evaltrace(project.path, 'rescore', PYTHONHASHSEED='2')
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert {n: c['status'] for n, c in _cases(project.report()).items()} == dict.fromkeys(
+        ('tags', 'nested', 'opaque'), 'passed'
+    )

@@ -29,7 +29,7 @@ from pydantic_evals.lifecycle import CaseLifecycle
 from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 
 from ..collect.suite import SuiteSpec
-from ..judge.case import Judged, inputs_digest, inputs_hash, json_type_lost, jsonable, judge
+from ..judge.case import CaseJson, Judged, json_type_lost, jsonable, judge
 from ..names import INPUTS_DIGEST_ATTRIBUTE, OUTPUT_TYPE_ATTRIBUTE, REPLAYED_ATTRIBUTE, STATUS_ATTRIBUTE
 from ..results.case import CaseResult
 from ..safety.scrub import SecretScrubber, scrub_case_result
@@ -111,7 +111,7 @@ def off_loop(evaluators: Sequence[Evaluator[Any, Any, Any]]) -> list[Evaluator[A
 
 
 def _error_result(
-    work: CaseWork, suite_id: str, message: str, tb: str, trace_id: str | None, span_id: str | None
+    work: CaseWork, suite_id: str, values: CaseJson, message: str, tb: str, trace_id: str | None, span_id: str | None
 ) -> CaseResult:
     return CaseResult(
         suite=suite_id,
@@ -124,14 +124,14 @@ def _error_result(
         error={'type': message.split(':', 1)[0], 'message': message, 'traceback': tb},
         trace_id=trace_id,
         span_id=span_id,
-        inputs=jsonable(work.case.inputs),
-        expected_output=jsonable(work.case.expected_output),
-        metadata=jsonable(work.case.metadata),
-        inputs_hash=inputs_hash(work.case.inputs, work.case.expected_output),
+        inputs=values.inputs,
+        expected_output=values.expected_output,
+        metadata=values.metadata,
+        inputs_hash=values.inputs_hash,
     )
 
 
-def _outcome_result(work: CaseWork, suite_id: str, outcome: BaseException) -> CaseResult:
+def _outcome_result(work: CaseWork, suite_id: str, values: CaseJson, outcome: BaseException) -> CaseResult:
     """A case whose task ended itself as a test may: `pytest.fail` fails it (with its message); `pytest.skip`,
     `importorskip` and `pytest.xfail` skip it, out of pass rates and gates, and its item reports it so (the item
     reads `xfail: ` at the head of the reason as `pytest.xfail`, see `session.state`)."""
@@ -150,10 +150,10 @@ def _outcome_result(work: CaseWork, suite_id: str, outcome: BaseException) -> Ca
         repeat=work.repeat,
         repeats=work.repeats,
         failures=[failure],
-        inputs=jsonable(work.case.inputs),
-        expected_output=jsonable(work.case.expected_output),
-        metadata=jsonable(work.case.metadata),
-        inputs_hash=inputs_hash(work.case.inputs, work.case.expected_output),
+        inputs=values.inputs,
+        expected_output=values.expected_output,
+        metadata=values.metadata,
+        inputs_hash=values.inputs_hash,
     )
 
 
@@ -339,11 +339,12 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
     report_name, source_name = _report_names(work)
     t0 = time.perf_counter()
     outcome: Outcome | None = None
+    values = CaseJson.of(work.case)
     attributes = {
         'suite': run.suite_name,
         'nodeid': work.nodeid,
         'dataset': run.dataset.name,
-        INPUTS_DIGEST_ATTRIBUTE: inputs_digest(case.inputs),
+        INPUTS_DIGEST_ATTRIBUTE: values.inputs_digest,
     }
     with case_trace(f'{run.suite_name}[{work.case_name}]', attributes, run.setup) as trace, ExitStack() as stack:
         case_run = _CaseRun(work, trace, spec, run.suite_id, run.replay, stack, run.stored_duration)
@@ -362,19 +363,19 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
                 )
         except TimeoutError:
             message = _timeout_message(run.timeout, clock)
-            result = _error_result(work, run.suite_id, message, '', trace.trace_id, trace.span_id)
+            result = _error_result(work, run.suite_id, values, message, '', trace.trace_id, trace.span_id)
         except (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception) as e:  # pytest's own outcomes
             # Caught here, in the case's trace, so that the case keeps its link to it.
-            result = _outcome_result(work, run.suite_id, e)
+            result = _outcome_result(work, run.suite_id, values, e)
             result.trace_id, result.span_id = trace.trace_id, trace.span_id
         else:
             assert outcome is not None
             if case_run.replay_error is not None:
                 e = case_run.replay_error
                 message = f'{type(e).__name__}: {e}'
-                result = _error_result(work, run.suite_id, message, '', trace.trace_id, trace.span_id)
+                result = _error_result(work, run.suite_id, values, message, '', trace.trace_id, trace.span_id)
             else:
-                result = _result(work, run, case, outcome, case_run, trace)
+                result = _result(work, run, values, outcome, case_run, trace)
         if case_run.replay_stats is not None:
             case_run.replay_stats.stamp(result)
     result.duration_s = time.perf_counter() - t0
@@ -387,7 +388,7 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
 def _result(
     work: CaseWork,
     run: SuiteRunContext,
-    case: Case[Any, Any, Any],
+    values: CaseJson,
     outcome: Outcome,
     case_run: _CaseRun,
     trace: CaseTrace,
@@ -411,13 +412,13 @@ def _result(
         task_duration_s=done.task_duration if done is not None else None,
         trace_id=trace.trace_id,
         span_id=trace.span_id,
-        inputs=jsonable(case.inputs),
-        expected_output=jsonable(case.expected_output),
+        inputs=values.inputs,
+        expected_output=values.expected_output,
         output=None if done is None else case_run.output_json if case_run.judged is not None else jsonable(done.output),
-        metadata=jsonable(case.metadata),
+        metadata=values.metadata,
         metrics=dict(done.metrics) if done is not None else {},
         attributes=jsonable(done.attributes) if done is not None else {},
-        inputs_hash=inputs_hash(case.inputs, case.expected_output),
+        inputs_hash=values.inputs_hash,
     )
 
 
@@ -458,7 +459,7 @@ async def run_case(work: CaseWork, run: SuiteRunContext) -> CaseResult:
     except BaseException as e:  # SystemExit, KeyboardInterrupt or GeneratorExit from a task end only its own case
         internal = '' if isinstance(e, SystemExit | KeyboardInterrupt | GeneratorExit) else 'evaltrace internal error: '
         message = f'{internal}{type(e).__name__}: {e}'
-        result = _error_result(work, run.suite_id, message, traceback.format_exc(), None, None)
+        result = _error_result(work, run.suite_id, CaseJson.of(work.case), message, traceback.format_exc(), None, None)
     try:
         scrub_case_result(result, run.scrubber)
         run.on_result(result)
@@ -466,6 +467,7 @@ async def run_case(work: CaseWork, run: SuiteRunContext) -> CaseResult:
         result = _error_result(
             work,
             run.suite_id,
+            CaseJson.of(work.case),
             f'evaltrace internal error: {type(e).__name__}: {e}',
             traceback.format_exc(),
             result.trace_id,
