@@ -396,3 +396,62 @@ def test_rescore_accepts_unchanged_set_and_opaque_inputs_in_another_process(proj
     assert {n: c['status'] for n, c in _cases(project.report()).items()} == dict.fromkeys(
         ('tags', 'nested', 'opaque'), 'passed'
     )
+
+
+SCRUBBED_SUITE = """
+from dataclasses import dataclass
+
+from pydantic_evals import Case, Dataset
+from pydantic_evals.evaluators import Evaluator, EvaluatorContext
+
+import evaltrace
+
+
+@dataclass
+class EndsWell(Evaluator):
+    def evaluate(self, ctx: EvaluatorContext) -> bool:
+        return ctx.output.endswith('END')
+
+
+dataset = Dataset(
+    name='scrubbed',
+    cases=[Case(name='short', inputs=10), Case(name='long', inputs=500)],
+    evaluators=[EndsWell()],
+)
+
+
+@evaltrace.suite(dataset)
+async def test_scrubbed(inputs: int) -> str:
+    return 'your session key sk-' + 'a' * 20 + ' ' + 'x' * inputs + ' END'
+"""
+
+
+def test_rescore_never_judges_an_output_logfire_scrubbed_in_the_store(project: EvalProject) -> None:
+    # logfire keeps an output that mentions 'session' unless it holds something shaped like a credential; then it
+    # stores "[Scrubbed due to 'session']" in its place. That copy was preferred to the report's cut one, and
+    # rescore judged the marker (EndsWell failed a case that ended well).
+    project.write('pyproject.toml', '[tool.pytest.ini_options]\nevaltrace_max_value_chars = 250\n')
+    project.write('evals/test_scrubbed.py', SCRUBBED_SUITE)
+    first = _pytest(project.path, 'evals')
+    assert first.returncode == 0, first.stdout[-3000:]
+    run_id = project.report()['run_id']
+    nodeid = 'evals/test_scrubbed.py::test_scrubbed[long]'
+
+    result = _evaltrace(project.path, 'rescore')
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    cases = _cases(project.report())
+    assert cases['short']['status'] == 'passed'  # the report's whole copy
+    assert cases['long']['status'] == 'error'
+    assert cases['long']['error']['message'].startswith(
+        f'RescoreError: run {run_id} stored the output of {nodeid} cut at max_value_chars'
+    )
+
+    # Without the run's report (report.json is now the rescore's), the store's copy is all there is: refused too.
+    result = _evaltrace(project.path, 'rescore', '--run', run_id)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    cases = _cases(project.report())
+    assert {c['status'] for c in cases.values()} == {'error'}
+    assert cases['long']['error']['message'] == (
+        f"RescoreError: run {run_id} stored the output of {nodeid} scrubbed ([Scrubbed due to 'session']), "
+        'so it cannot be re-scored; run it normally with pytest'
+    )

@@ -196,6 +196,11 @@ def stored_task(
                 f'run {run_id} stored the output of {nodeid} cut at max_value_chars, so it cannot be re-scored; '
                 'raise max_value_chars and run it normally with pytest'
             )
+        if case.scrubbed is not None:
+            raise RescoreError(
+                f'run {run_id} stored the output of {nodeid} scrubbed ({case.scrubbed}), so it cannot be re-scored; '
+                'run it normally with pytest'
+            )
         if validate is None:
             if case.output_type is not None:
                 raise RescoreError(
