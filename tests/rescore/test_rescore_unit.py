@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from evaltrace.judge.case import inputs_digest, inputs_hash, jsonable
+from evaltrace.judge.case import inputs_digest, inputs_hash, json_type_lost, jsonable
 from evaltrace.safety.bounds import bound_value
 
 _DIGESTS = """
@@ -47,3 +47,16 @@ def test_a_set_is_kept_in_a_canonical_order() -> None:
     assert bound_value({'b', 'a', 'c'}) == ['a', 'b', 'c']
     assert bound_value(frozenset({2, 'x', 1})) == ['x', 1, 2]  # by JSON text
     assert bound_value({'s': {('b', 1), ('a', 2)}}) == {'s': [['a', 2], ['b', 1]]}
+
+
+def test_a_type_is_lost_only_when_json_reads_back_as_something_else() -> None:
+    long = 'x' * 1_100_000  # over the most any value keeps: its JSON copy is cut, not of another type
+    assert json_type_lost(long, jsonable(long)) is None
+    nan = float('nan')
+    assert json_type_lost(nan, jsonable(nan)) is None
+    assert json_type_lost([nan, 1.0], jsonable([nan, 1.0])) is None
+    assert json_type_lost((1, 2), jsonable((1, 2))) == 'tuple'
+    assert json_type_lost(_Opaque(), jsonable(_Opaque())) == f'{__name__}._Opaque'
+    assert json_type_lost({'a': [1, 'b']}, jsonable({'a': [1, 'b']})) is None
+    cut = ('x' * 1_100_000,)
+    assert json_type_lost(cut, jsonable(cut)) == 'tuple'  # cut, and of another type

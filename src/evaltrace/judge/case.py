@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pydantic_evals.evaluators import EvaluationResult
 from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 
 from ..results.case import CaseStatus, EvalValue
-from ..safety.bounds import MAX_VALUE_CHARS_CEILING, bound_value
+from ..safety.bounds import MAX_VALUE_CHARS_CEILING, bound_value, was_cut
 
 __all__ = ('CaseJson', 'Judged', 'inputs_digest', 'inputs_hash', 'json_type_lost', 'jsonable', 'judge', 'truncate')
 
@@ -70,13 +71,23 @@ class CaseJson:
 
 def json_type_lost(value: Any, as_json: Any) -> str | None:
     """The type of `value` when its JSON copy `as_json` (see `jsonable`) reads back as something else, else None."""
-    try:
-        if bool(as_json == value):
+    if was_cut(as_json):
+        # A copy cut at the bound is never equal to the value; its type is kept when it is the value's own (a str,
+        # a list, a dict), as far as can be told without walking the whole value.
+        if type(as_json) is type(value):
             return None
-    except Exception:  # an object whose == does not give a truth value (an array): not kept either
-        pass
+    else:
+        try:
+            if bool(as_json == value) or (_is_nan(value) and _is_nan(as_json)):  # NaN is no value's equal
+                return None
+        except Exception:  # an object whose == does not give a truth value (an array): not kept either
+            pass
     kind = cast('type[Any]', type(value))  # pyright: ignore[reportUnknownArgumentType]
     return kind.__qualname__ if kind.__module__ == 'builtins' else f'{kind.__module__}.{kind.__qualname__}'
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def truncate(text: str, limit: int = MAX_VALUE_CHARS) -> str:
