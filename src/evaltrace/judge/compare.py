@@ -35,6 +35,8 @@ def compact_cases(cases: Iterable[CaseResult], pass_k: Mapping[str, int] | None 
     """Fold a run's case results into `{suite: {case: compact}}`, repeats folded by the k-of-n rule.
 
     An assertion counts as passed when it held in at least k of the case's n runs, the same rule as the case itself.
+    A score is averaged over the runs: a run that errored before giving it counts 0 (as in `_score_pair`), one that
+    ran without it is left out. The status is the logical case's (`LogicalCase.status`).
     """
     out: dict[str, dict[str, Any]] = {}
     for lc in logical_cases(cases, pass_k):
@@ -45,18 +47,15 @@ def compact_cases(cases: Iterable[CaseResult], pass_k: Mapping[str, int] | None 
             for name, ev in run.assertions.items():
                 held[name] = held.get(name, 0) + bool(ev.value)
         scores: dict[str, list[float]] = {}
-        for run in lc.runs:
-            for name, ev in run.scores.items():
-                if isinstance(ev.value, int | float) and not isinstance(ev.value, bool):
+        for name in {name for run in lc.runs for name in run.scores}:
+            for run in lc.runs:
+                ev = run.scores.get(name)
+                if ev is not None and isinstance(ev.value, int | float) and not isinstance(ev.value, bool):
                     scores.setdefault(name, []).append(float(ev.value))
-        if lc.passed:
-            status = 'passed'
-        elif any(r.status == 'failed' for r in lc.runs):
-            status = 'failed'
-        else:
-            status = 'error'
+                elif ev is None and run.status == 'error':
+                    scores.setdefault(name, []).append(0.0)
         entry: dict[str, Any] = {
-            'status': status,
+            'status': lc.status,
             'assertions': {name: count >= k for name, count in sorted(held.items())},
             'scores': {name: _round(sum(v) / len(v)) for name, v in sorted(scores.items())},
             'cost_usd': round(sum(r.usage.cost_usd for r in lc.runs) / lc.n, 10),

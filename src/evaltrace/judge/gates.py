@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..results.case import CaseResult, GateResult
+from ..results.case import CaseResult, CaseStatus, GateResult
 from ..results.usage import Usage
 
 __all__ = (
@@ -182,6 +182,14 @@ class LogicalCase:
     def flaky(self) -> bool:
         return 0 < self.n_passed < self.n
 
+    @property
+    def status(self) -> CaseStatus:
+        """The case's one status (the baseline's, and what `max_errors` counts): passed by its k-of-n; else an
+        error when any run errored, else failed."""
+        if self.passed:
+            return 'passed'
+        return 'error' if any(r.status == 'error' for r in self.runs) else 'failed'
+
 
 def logical_cases(cases: Iterable[CaseResult], pass_k: Mapping[str, int] | None = None) -> list[LogicalCase]:
     """Fold repeats into logical cases. `pass_k` maps a suite to its k; by default every run must pass."""
@@ -327,7 +335,7 @@ def compute_stats(cases: Sequence[CaseResult], pass_k: Mapping[str, int] | None 
     logical = logical_cases(cases, pass_k)
     s.logical_cases = len(logical)
     s.logical_passed = sum(lc.passed for lc in logical)
-    s.errored_cases = sum(not lc.passed and any(r.status == 'error' for r in lc.runs) for lc in logical)
+    s.errored_cases = sum(lc.status == 'error' for lc in logical)
     s.flaky = [
         {'case': lc.key, 'passed': lc.n_passed, 'runs': lc.n, 'pass_ratio': round(lc.n_passed / lc.n, 4)}
         for lc in logical
