@@ -176,9 +176,7 @@ def test_cost_growth_over_unpriced_requests_is_not_checked_and_fails() -> None:
     now = report([unpriced], gate=Gate(max_cost_increase_pct=50))
     [gate] = apply_baseline(now, baseline, baseline_path='b.json', session_gate=None)['suites'][0]['gates']
     assert (gate['actual'], gate['passed']) == (None, False)
-    assert gate['detail'] == (
-        'not checked: 2 requests to a model genai-prices has no price for (acme-unpriced-9000), counted as $0'
-    )
+    assert gate['detail'] == ('not checked: 2 requests counted as $0: genai-prices has no price for acme-unpriced-9000')
 
 
 def test_a_score_lost_to_an_error_counts_as_a_drop() -> None:

@@ -26,7 +26,6 @@ __all__ = (
     'OFFLINE_PROVIDERS',
     'CaseUsage',
     'Usage',
-    'cost_notes',
     'is_model_request',
     'priced_as',
     'usage_attributes',
@@ -77,6 +76,8 @@ class Usage:
         if self.unpriced_requests:
             data['unpriced_requests'] = self.unpriced_requests
             data['unpriced_models'] = sorted(self.unpriced_models)
+        if note := self.cost_note:
+            data['cost_note'] = note  # derived, for readers of report.json (the HTML report), never read back
         return data
 
     @classmethod
@@ -99,10 +100,19 @@ class Usage:
         if not self.unpriced_requests:
             return None
         n = self.unpriced_requests
-        return (
-            f'{n} request{"" if n == 1 else "s"} to a model genai-prices has no price for '
-            f'({", ".join(sorted(self.unpriced_models))}), counted as $0'
-        )
+        models = ', '.join(sorted(self.unpriced_models))
+        return f'{n} request{"" if n == 1 else "s"} counted as $0: genai-prices has no price for {models}'
+
+    @property
+    def cost_note(self) -> str:
+        """What the cost leaves out or stands for ('' when nothing), as every output that shows the cost words it:
+        offline models priced as real ones, and requests that got no price (`unpriced_note`)."""
+        notes: list[str] = []
+        if self.offline_priced_as:
+            notes.append(f'offline model, priced as {", ".join(sorted(self.offline_priced_as))}')
+        if (unpriced := self.unpriced_note) is not None:
+            notes.append(unpriced)
+        return '; '.join(notes)
 
     @classmethod
     def total(cls, usages: Iterable[Usage]) -> Usage:
@@ -170,20 +180,6 @@ def usage_of_span(attributes: Mapping[str, Any]) -> Usage | None:
         unpriced_requests=int(unpriced is not None),
         unpriced_models=frozenset(() if unpriced is None else (unpriced,)),
     )
-
-
-def cost_notes(usage: Mapping[str, Any] | None) -> str:
-    """What a cost leaves out or stands for ('' when nothing), for every output that shows it: offline models
-    priced as real ones, and requests that got no price."""
-    usage = usage or {}
-    notes: list[str] = []
-    models = usage.get('offline_priced_as') or ()
-    if models:
-        notes.append(f'offline model, priced as {", ".join(models)}')
-    n = int(usage.get('unpriced_requests') or 0)
-    if n:
-        notes.append(f'{n} request{"" if n == 1 else "s"} unpriced: {", ".join(usage.get("unpriced_models") or ())}')
-    return '; '.join(notes)
 
 
 @dataclass
