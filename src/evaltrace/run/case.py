@@ -133,16 +133,16 @@ def _error_result(
 
 def _outcome_result(work: CaseWork, suite_id: str, values: CaseJson, outcome: BaseException) -> CaseResult:
     """A case whose task ended itself as a test may: `pytest.fail` fails it (with its message); `pytest.skip`,
-    `importorskip` and `pytest.xfail` skip it, out of pass rates and gates, and its item reports it so (the item
-    reads `xfail: ` at the head of the reason as `pytest.xfail`, see `session.state`)."""
+    `importorskip` and `pytest.xfail` skip it, out of pass rates and gates, and its item reports it so (see
+    `session.state`: `xfailed`, and the reason as its one failure)."""
     reason = getattr(outcome, 'msg', None) or str(outcome)
-    if isinstance(outcome, pytest.xfail.Exception):  # first: pytest's XFailed is a kind of Failed
-        status, failure = 'skipped', f'xfail: {reason}'
-    elif isinstance(outcome, pytest.fail.Exception):
+    xfailed = isinstance(outcome, pytest.xfail.Exception)  # first: pytest's XFailed is a kind of Failed
+    if not xfailed and isinstance(outcome, pytest.fail.Exception):
         status, failure = 'failed', str(outcome)
     else:
-        status, failure = 'skipped', f'skipped: {reason}'
+        status, failure = 'skipped', reason
     return CaseResult(
+        xfailed=xfailed,
         suite=suite_id,
         case=work.case_name,
         nodeid=work.nodeid,

@@ -19,6 +19,7 @@ When a suite run starts (see the README, "When a suite run starts"):
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -83,6 +84,15 @@ class SuiteRun:
 
     def settle(self, _future: concurrent.futures.Future[Any]) -> None:
         self.settled += 1
+
+    @functools.cached_property
+    def repeats_of(self) -> dict[str, list[str]]:
+        """The node ids of each case's runs (its repeats), by case name; made once, when first asked for (after
+        planning: a suite run's items do not change once it runs)."""
+        out: dict[str, list[str]] = {}
+        for item, param in self.items:
+            out.setdefault(param.case_name, []).append(item.nodeid)
+        return out
 
     def outcomes(self) -> Iterable[tuple[str, str]]:
         """(node id, 'cancelled' | 'not started') for each case that did not finish."""

@@ -155,17 +155,18 @@ class EvalSession(ReportKeeper):
         if run is not None and result.repeats > 1 and result.status in ('failed', 'error'):
             # Whether a failing repeat fails the run depends on its case's other runs (k-of-n, see
             # `views.outcome.is_gated_failure`): wait for them, so the verdict never depends on which ended first.
-            for other, other_param in run.items:
-                job_of_other = run.jobs.get(other.nodeid)
-                if other is not item and other_param.case_name == param.case_name and job_of_other is not None:
+            # Only the runs started in this process: under a `--dist` mode that splits suites (no batch mode),
+            # the others start at their own items, or run on other workers (see the README, "Gated failures").
+            for nodeid in run.repeats_of[param.case_name]:
+                job_of_other = run.jobs.get(nodeid)
+                if nodeid != item.nodeid and job_of_other is not None:
                     with contextlib.suppress(Exception, asyncio.CancelledError):  # each run reports its own end
                         wait(job_of_other.future, tick)
         if run is not None and run.items[-1][0] is item:
             wait(run.done, tick)  # the last item reports the suite run's experiment too (its report, under xdist)
         item.user_properties.extend(_junit_properties(result))
         if result.status == 'skipped':  # the task called pytest.skip or pytest.xfail (see run.case._outcome_result)
-            kind, _, reason = (result.failures[0] if result.failures else 'skipped: ').partition(': ')
-            (pytest.xfail if kind == 'xfail' else pytest.skip)(reason)
+            (pytest.xfail if result.xfailed else pytest.skip)(result.failures[0] if result.failures else '')
         if result.status in ('failed', 'error'):
             hint = None if self.link_target().is_remote else f"see its trace: evaltrace show '{result.nodeid}'"
             pytest.fail(failure_message(result, hint, traceback_style(item.config.option)), pytrace=False)
