@@ -121,7 +121,6 @@ def decide(
     report: Report | Mapping[str, Any],
     *,
     pytest_status: int = 0,
-    other_failures: int = 0,
     harness_errors: int = 0,
     stopped: bool = False,
 ) -> RunVerdict:
@@ -130,8 +129,6 @@ def decide(
     Args:
         report: The run's report (a session's, a shard's, or a merge's).
         pytest_status: pytest's exit status, in a pytest session.
-        other_failures: Failed pytest items that are not failing eval cases of the report (plain tests); by
-            default, those the report lists (`other_failures`, kept through a merge of shards).
         harness_errors: Problems evaltrace had doing its job (a report it could not write, ...).
         stopped: pytest stopped the run after a failure, on request (`-x`, `--maxfail`; under xdist pytest's status
             is then 2): the cases it left out are the user's choice, so the report is incomplete but the verdict is
@@ -141,7 +138,7 @@ def decide(
     if pytest_status not in (*_PYTEST_OK, EXIT_INTERRUPTED) or (pytest_status == EXIT_INTERRUPTED and not stopped):
         word = 'interrupted' if pytest_status == EXIT_INTERRUPTED else f'pytest status {pytest_status}'
         return RunVerdict(word, pytest_status, f'pytest ended with status {pytest_status}')
-    other_failures = other_failures or len(run.other_failures)
+    other_failures = len(run.other_failures)  # plain tests that failed: the report lists them (and a merge keeps them)
     ungated = ungated_failures(run)
     failed: list[str] = []
     for runs, what in (
