@@ -158,11 +158,10 @@ def _value(value: float | None, rate: bool) -> str:
 
 
 def _delta_text(d: Delta, rate: bool) -> str:
-    if d.baseline is None or d.current is None or d.delta is None:
-        return f'{_value(d.baseline, rate)} -> {_value(d.current, rate)}'
-    if rate:
-        return f'{_pct(d.baseline)} -> {_pct(d.current)} ({d.delta * 100:+.1f} pts)'
-    return f'{d.baseline:.3f} -> {d.current:.3f} ({d.delta:+.3f})'
+    text = f'{_value(d.baseline, rate)} -> {_value(d.current, rate)}'
+    if d.delta is None:  # one side measured nothing
+        return text
+    return text + (f' ({d.delta * 100:+.1f} pts)' if rate else f' ({d.delta:+.3f})')
 
 
 CHANGED = 'changed (inputs or expected output differ), not compared'
