@@ -31,7 +31,7 @@ from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 from ..collect.suite import SuiteSpec
 from ..judge.case import CaseJson, Judged, json_type_lost, jsonable, judge
 from ..names import INPUTS_DIGEST_ATTRIBUTE, OUTPUT_TYPE_ATTRIBUTE, REPLAYED_ATTRIBUTE, STATUS_ATTRIBUTE
-from ..results.case import CaseResult
+from ..results.case import CaseResult, CaseStatus
 from ..safety.scrub import SecretScrubber, scrub_case_result
 from ..schedule.scheduler import BLOCK_THRESHOLD_S, CaseClock, case_timeout
 from ..trace.tracing import CaseTrace, TraceSetup, case_trace
@@ -110,39 +110,21 @@ def off_loop(evaluators: Sequence[Evaluator[Any, Any, Any]]) -> list[Evaluator[A
     return out
 
 
-def _error_result(
-    work: CaseWork, suite_id: str, values: CaseJson, message: str, tb: str, trace_id: str | None, span_id: str | None
+def _bare_result(
+    work: CaseWork,
+    suite_id: str,
+    values: CaseJson,
+    status: CaseStatus,
+    failure: str,
+    trace_id: str | None,
+    span_id: str | None,
+    *,
+    error: dict[str, str] | None = None,
+    xfailed: bool = False,
 ) -> CaseResult:
+    """A case's result without an outcome of pydantic-evals' to judge (an error, or an end its task chose): the case,
+    its one failure, its trace and its own values."""
     return CaseResult(
-        suite=suite_id,
-        case=work.case_name,
-        nodeid=work.nodeid,
-        status='error',
-        repeat=work.repeat,
-        repeats=work.repeats,
-        failures=[message],
-        error={'type': message.split(':', 1)[0], 'message': message, 'traceback': tb},
-        trace_id=trace_id,
-        span_id=span_id,
-        inputs=values.inputs,
-        expected_output=values.expected_output,
-        metadata=values.metadata,
-        inputs_hash=values.inputs_hash,
-    )
-
-
-def _outcome_result(work: CaseWork, suite_id: str, values: CaseJson, outcome: BaseException) -> CaseResult:
-    """A case whose task ended itself as a test may: `pytest.fail` fails it (with its message); `pytest.skip`,
-    `importorskip` and `pytest.xfail` skip it, out of pass rates and gates, and its item reports it so (see
-    `session.state`: `xfailed`, and the reason as its one failure)."""
-    reason = getattr(outcome, 'msg', None) or str(outcome)
-    xfailed = isinstance(outcome, pytest.xfail.Exception)  # first: pytest's XFailed is a kind of Failed
-    if not xfailed and isinstance(outcome, pytest.fail.Exception):
-        status, failure = 'failed', str(outcome)
-    else:
-        status, failure = 'skipped', reason
-    return CaseResult(
-        xfailed=xfailed,
         suite=suite_id,
         case=work.case_name,
         nodeid=work.nodeid,
@@ -150,11 +132,35 @@ def _outcome_result(work: CaseWork, suite_id: str, values: CaseJson, outcome: Ba
         repeat=work.repeat,
         repeats=work.repeats,
         failures=[failure],
+        error=error,
+        trace_id=trace_id,
+        span_id=span_id,
         inputs=values.inputs,
         expected_output=values.expected_output,
         metadata=values.metadata,
         inputs_hash=values.inputs_hash,
+        xfailed=xfailed,
     )
+
+
+def _error_result(
+    work: CaseWork, suite_id: str, values: CaseJson, message: str, tb: str, trace_id: str | None, span_id: str | None
+) -> CaseResult:
+    error = {'type': message.split(':', 1)[0], 'message': message, 'traceback': tb}
+    return _bare_result(work, suite_id, values, 'error', message, trace_id, span_id, error=error)
+
+
+def _outcome_result(
+    work: CaseWork, suite_id: str, values: CaseJson, outcome: BaseException, trace_id: str | None, span_id: str | None
+) -> CaseResult:
+    """A case whose task ended itself as a test may: `pytest.fail` fails it (with its message); `pytest.skip`,
+    `importorskip` and `pytest.xfail` skip it, out of pass rates and gates, and its item reports it so (see
+    `session.state`: `xfailed`, and the reason as its one failure)."""
+    reason = getattr(outcome, 'msg', None) or str(outcome)
+    xfailed = isinstance(outcome, pytest.xfail.Exception)  # first: pytest's XFailed is a kind of Failed
+    if not xfailed and isinstance(outcome, pytest.fail.Exception):
+        return _bare_result(work, suite_id, values, 'failed', str(outcome), trace_id, span_id)
+    return _bare_result(work, suite_id, values, 'skipped', reason, trace_id, span_id, xfailed=xfailed)
 
 
 class _CaseRun:
@@ -366,8 +372,7 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
             result = _error_result(work, run.suite_id, values, message, '', trace.trace_id, trace.span_id)
         except (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception) as e:  # pytest's own outcomes
             # Caught here, in the case's trace, so that the case keeps its link to it.
-            result = _outcome_result(work, run.suite_id, values, e)
-            result.trace_id, result.span_id = trace.trace_id, trace.span_id
+            result = _outcome_result(work, run.suite_id, values, e, trace.trace_id, trace.span_id)
         else:
             assert outcome is not None
             if case_run.replay_error is not None:
