@@ -145,10 +145,17 @@ def priced_as(model: str) -> str:
     return f'{provider.id}:{model}'
 
 
-def _offline_priced_as(attributes: Mapping[str, Any], cost: float) -> frozenset[str]:
+def _provider_and_model(attributes: Mapping[str, Any]) -> tuple[Any, str | None]:
+    """A model request's provider (`gen_ai.provider.name`, or the older `gen_ai.system`) and model (the response's,
+    else the request's; None when neither names one)."""
     provider = attributes.get('gen_ai.provider.name', attributes.get('gen_ai.system'))
     model = attributes.get('gen_ai.response.model') or attributes.get('gen_ai.request.model')
-    if cost <= 0 or provider not in OFFLINE_PROVIDERS or not isinstance(model, str) or not model:
+    return provider, model if isinstance(model, str) and model else None
+
+
+def _offline_priced_as(attributes: Mapping[str, Any], cost: float) -> frozenset[str]:
+    provider, model = _provider_and_model(attributes)
+    if cost <= 0 or provider not in OFFLINE_PROVIDERS or model is None:
         return frozenset()
     return frozenset({priced_as(model)})
 
@@ -157,10 +164,10 @@ def _unpriced_model(attributes: Mapping[str, Any], tokens: int) -> str | None:
     """The model of a real model's request that got no price (see the module doc), or None."""
     if 'operation.cost' in attributes or not tokens:
         return None
-    if attributes.get('gen_ai.provider.name', attributes.get('gen_ai.system')) in OFFLINE_PROVIDERS:
+    provider, model = _provider_and_model(attributes)
+    if provider in OFFLINE_PROVIDERS:
         return None
-    model = attributes.get('gen_ai.response.model') or attributes.get('gen_ai.request.model')
-    return model if isinstance(model, str) and model else 'unnamed model'
+    return model or 'unnamed model'
 
 
 def usage_of_span(attributes: Mapping[str, Any]) -> Usage | None:
