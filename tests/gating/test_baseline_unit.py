@@ -231,3 +231,14 @@ def test_a_repeated_case_that_failed_and_errored_is_errored_everywhere() -> None
     forgiven = report([case('a', repeat=1, repeats=2), case('a', 'error', repeat=2, repeats=2)], pass_k=1, repeat=2)
     assert make_baseline(forgiven)['suites'][SUITE]['cases']['a']['status'] == 'passed'
     assert forgiven['suites'][0]['stats']['errored_cases'] == 0
+
+
+def test_a_regression_gate_exactly_at_its_limit_holds_despite_float_sums() -> None:
+    # 0.9 - 0.85 is 0.05000000000000004 and 1.2 * 0.1 is 0.12000000000000001: at the limit, not past it.
+    baseline = make_baseline(report([case('a', score=0.9, cost=0.1)]))
+    now = report([case('a', score=0.85, cost=0.12)], gate=Gate(max_score_drop=0.05, max_cost_increase_pct=20))
+    gates = apply_baseline(now, baseline, baseline_path='b.json', session_gate=None)['suites'][0]['gates']
+    assert [(g['name'], g['passed']) for g in gates] == [
+        ('max_score_drop[quality]', True),
+        ('max_cost_increase_pct', True),
+    ]

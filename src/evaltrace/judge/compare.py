@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ..results.case import CaseResult, GateResult
-from .gates import Gate, logical_cases
+from .gates import Gate, at_most, logical_cases
 
 __all__ = (
     'AssertionChange',
@@ -458,7 +458,7 @@ def regression_gates(
             if d.baseline is None or d.current is None:
                 continue
             drop = round(d.baseline - d.current, 6)
-            passed = drop <= gate.max_score_drop + 1e-9
+            passed = at_most(drop, gate.max_score_drop)
             results.append(
                 GateResult(
                     f'max_score_drop[{name}]', scope, gate.max_score_drop, drop, passed, f'{d.baseline} -> {d.current}'
@@ -473,7 +473,7 @@ def regression_gates(
     elif gate.max_cost_increase_pct is not None:
         cost = comparison.cost_usd
         pct = cost.delta_pct
-        passed = pct is not None and pct <= gate.max_cost_increase_pct + 1e-9
+        passed = pct is not None and at_most(pct, gate.max_cost_increase_pct)
         detail = f'${cost.baseline:.6f} -> ${cost.current:.6f}' + (
             ' (the baseline cost nothing)' if pct is None else ''
         )

@@ -15,6 +15,8 @@ __all__ = (
     'LogicalCase',
     'Stats',
     'analysis_values',
+    'at_least',
+    'at_most',
     'compute_stats',
     'evaluate_analysis_gate',
     'evaluate_gate',
@@ -360,14 +362,23 @@ def _at(actual: float, threshold: float) -> bool:
     return math.isclose(actual, threshold, rel_tol=1e-9, abs_tol=1e-12)
 
 
+def at_least(actual: float, threshold: float) -> bool:
+    """Whether a minimum holds: `actual` is at or above `threshold`, a miss in the last bits of a float counting as at."""
+    return actual >= threshold or _at(actual, threshold)
+
+
+def at_most(actual: float, threshold: float) -> bool:
+    """Whether a maximum holds: `actual` is at or below `threshold`, a miss in the last bits of a float counting as at."""
+    return actual <= threshold or _at(actual, threshold)
+
+
 def _min(name: str, scope: str, threshold: float, actual: float | None) -> GateResult:
     value = None if actual is None else round(actual, 6)
-    passed = actual is not None and (actual >= threshold or _at(actual, threshold))
-    return GateResult(name, scope, threshold, value, passed)
+    return GateResult(name, scope, threshold, value, actual is not None and at_least(actual, threshold))
 
 
 def _max(name: str, scope: str, threshold: float, actual: float) -> GateResult:
-    return GateResult(name, scope, threshold, round(actual, 10), actual <= threshold or _at(actual, threshold))
+    return GateResult(name, scope, threshold, round(actual, 10), at_most(actual, threshold))
 
 
 def _cost(name: str, scope: str, threshold: float, actual: float, usage: Usage) -> GateResult:
