@@ -21,6 +21,7 @@ __all__ = (
     'evaluate_analysis_gate',
     'evaluate_gate',
     'gate_from_mapping',
+    'is_whole_number',
     'logical_cases',
     'wilson_lower_bound',
 )
@@ -124,6 +125,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def is_whole_number(value: Any) -> bool:
+    """Whether a count given in TOML or Python is a whole number: an int, not a bool (True is 1 to `int`), and not a
+    float (2.7 would be cut to 2). The one check of every count: gates, a suite's settings, the settings' parsers."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_gate_value(key: str, value: Any) -> None:
     """Reject a gate value of the wrong type or range with a message naming the key."""
     if value is None:
@@ -138,7 +145,7 @@ def _check_gate_value(key: str, value: Any) -> None:
         for name, threshold in items.items():
             if not _is_number(threshold):
                 raise ValueError(f'{key}[{name}] must be a number, got {threshold!r}')
-    elif key in _COUNT_KEYS and (not isinstance(value, int) or isinstance(value, bool)):
+    elif key in _COUNT_KEYS and not is_whole_number(value):
         # A count of cases or tokens: `max_errors = 1.5` would gate as 1, silently; `true` would be 1.
         raise ValueError(f'{key} must be a whole number, got {value!r}')
     elif not _is_number(value):
