@@ -15,6 +15,7 @@ import contextvars
 import dataclasses
 import functools
 import gc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -160,8 +161,7 @@ class EvalSession(ReportKeeper):
             for nodeid in run.repeats_of[param.case_name]:
                 job_of_other = run.jobs.get(nodeid)
                 if nodeid != item.nodeid and job_of_other is not None:
-                    with contextlib.suppress(Exception, asyncio.CancelledError):  # each run reports its own end
-                        wait(job_of_other.future, tick)
+                    _wait_ended(job_of_other, tick)
         if run is not None and run.items[-1][0] is item:
             wait(run.done, tick)  # the last item reports the suite run's experiment too (its report, under xdist)
         item.user_properties.extend(_junit_properties(result))
@@ -373,8 +373,7 @@ class EvalSession(ReportKeeper):
             self.stop_scheduling()
         tick = self.progress.tick if self.progress is not None else None
         for job in list(run.jobs.values()):
-            with contextlib.suppress(Exception, asyncio.CancelledError):  # the case's own item reports how it ended
-                wait(job.future, tick)
+            _wait_ended(job, tick)
 
     def stop_scheduling(self) -> None:
         """Cancel every case not finished yet (`-x`, `--maxfail`, Ctrl-C, the session's end)."""
@@ -445,6 +444,12 @@ class EvalSession(ReportKeeper):
         mode = suite_record_mode(self.settings, runtime.spec.record)
         s = self.settings
         return None if mode is None else ReplayConfig(mode, s.cassettes, s.scrub_patterns)
+
+
+def _wait_ended(job: CaseJob, tick: Callable[[], None] | None) -> None:
+    """Wait until another item's case has ended, however it ended: that item reports how."""
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        wait(job.future, tick)
 
 
 def _junit_properties(result: CaseResult) -> list[tuple[str, object]]:
