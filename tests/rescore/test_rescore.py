@@ -96,11 +96,7 @@ def stored_run(project: EvalProject) -> dict[str, Any]:
         evaluators=['LongEnough', 'LookedUp'],
     )
     project.write('evals/test_words.py', SUITE.format(min_length=2))
-    result = subprocess.run(
-        [sys.executable, '-m', 'pytest', 'evals', '-p', 'no:cacheprovider'],
-        cwd=project.path, capture_output=True, text=True, timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))},
-    )  # fmt: skip
+    result = _pytest(project.path, 'evals')
     assert result.returncode == 1, result.stdout[-2000:]
     calls = project.path / 'task-calls.txt'
     assert calls.read_text().split('\n')[:-1] != []
@@ -213,30 +209,20 @@ def test_rescore_replays_recorded_judge_traffic_offline(project: EvalProject) ->
 
     verdict = ToolCall('final_result', {'reason': 'It is a greeting.', 'pass': True, 'score': 1.0})
     project.write('evals/test_greetings.py', JUDGED_SUITE.format(rubric='The output is a greeting'))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))}
     with serve_openai(lambda request: Reply.tool(verdict)) as judge:
-        env['JUDGE_URL'] = judge.base_url
-        first = subprocess.run(
-            [sys.executable, '-m', 'pytest', 'evals', '-p', 'no:cacheprovider'],
-            cwd=project.path, capture_output=True, text=True, timeout=120, env=env,
-        )  # fmt: skip
+        judge_url = judge.base_url
+        first = _pytest(project.path, 'evals', JUDGE_URL=judge_url)
         assert first.returncode == 0, first.stdout[-3000:]
         assert len(judge.requests) == 2
     # The judge's server is gone: re-scoring replays its recorded answers.
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name('evaltrace')), 'rescore'],
-        cwd=project.path, capture_output=True, text=True, timeout=120, env=env,
-    )  # fmt: skip
+    result = _evaltrace(project.path, 'rescore', JUDGE_URL=judge_url)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     cases = _cases(project.report())
     assert {n: c['status'] for n, c in cases.items()} == {'hello': 'passed', 'bye': 'passed'}
     assert all(c['assertions']['LLMJudge']['value'] is True for c in cases.values())
     # A changed rubric asks the judge something it was never asked: that case's one-line miss, no network call.
     project.write('evals/test_greetings.py', JUDGED_SUITE.format(rubric='The output is polite'))
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name('evaltrace')), 'rescore'],
-        cwd=project.path, capture_output=True, text=True, timeout=120, env=env,
-    )  # fmt: skip
+    result = _evaltrace(project.path, 'rescore', JUDGE_URL=judge_url)
     assert result.returncode == 1
     assert {c['status'] for c in _cases(project.report()).values()} == {'error'}
     assert 'no unplayed recorded response matches' in result.stdout
@@ -294,11 +280,7 @@ def test_rescore_refuses_what_it_cannot_rescore_faithfully_and_keeps_durations(p
     # the dict JSON keeps of it (EqualsExpected flipped to failed), the stand-in's instant duration (MaxDuration
     # flipped to passed), and a case whose inputs changed against the output of its old inputs (passed).
     project.write('evals/test_faithful.py', FAITHFUL_SUITE.format(plain='plain'))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))}
-    first = subprocess.run(
-        [sys.executable, '-m', 'pytest', 'evals', '-p', 'no:cacheprovider'],
-        cwd=project.path, capture_output=True, text=True, timeout=120, env=env,
-    )  # fmt: skip
+    first = _pytest(project.path, 'evals')
     assert first.returncode == 1, first.stdout[-3000:]
     before = {n: c['status'] for n, c in _cases(project.report()).items()}
     assert before == {'big': 'passed', 'point': 'passed', 'slow': 'failed', 'plain': 'passed'}
