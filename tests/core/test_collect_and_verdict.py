@@ -468,6 +468,10 @@ def test_a_task_that_calls_pytest_skip_xfail_or_fail_ends_its_case_so_not_as_an_
     assert 'internal error' not in result.stdout.str()
     statuses = {name: c['status'] for name, c in project.cases().items()}
     assert statuses == {'c0': 'skipped', 'c1': 'skipped', 'c2': 'failed', 'c3': 'passed'}
+    cases = project.cases()
+    assert (cases['c0']['xfailed'], cases['c0']['failures']) == (False, ['needs an API key'])
+    assert (cases['c1']['xfailed'], cases['c1']['failures']) == (True, ['known to fail'])
+    assert cases['c3']['xfailed'] is False
     # Each keeps the link to its own trace, as any failed case does.
     assert all(c['trace_id'] for c in project.cases().values())
     assert 'no trace' not in result.stdout.str()

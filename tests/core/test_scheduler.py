@@ -360,6 +360,18 @@ def test_a_case_whose_next_step_was_queued_before_a_block_is_not_timed_out_by_it
     assert 'blocked the event loop' in project.cases()['block']['error']['message']
 
 
+def _held_by(obj: object, skip: object, depth: int = 2) -> list[object]:
+    """What `obj` refers to, `depth` references deep (a partial's arguments are in a tuple), not through `skip`."""
+    import gc
+
+    found: list[object] = []
+    level = [obj]
+    for _ in range(depth):
+        level = [ref for o in level for ref in gc.get_referents(o) if ref is not skip]
+        found += level
+    return found
+
+
 def test_a_case_tasks_repr_does_not_spell_out_its_case() -> None:
     """anyio's `CancelScope.cancel` formats the cancelled task's repr, callbacks included (a pydantic-ai agent run
     cancels scopes on every run). A callback that held the case's job spelled out the case's whole world, and
@@ -384,6 +396,12 @@ def test_a_case_tasks_repr_does_not_spell_out_its_case() -> None:
             time.sleep(0.01)
         [task] = list(scheduler._jobs)  # pyright: ignore[reportPrivateUsage]
         assert len(repr(task)) < 2000
+        # Both guards: the job's repr leaves out its case, and no done callback of the task holds the job (a
+        # `functools.partial(..., job)` would, and would be formatted with whatever a job's repr ever shows).
+        assert len(repr(job)) < 200
+        callbacks: list[tuple[object, object]] = task._callbacks  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+        assert callbacks
+        assert not [cb for cb, _ in callbacks if job in _held_by(cb, skip=scheduler)]
         assert job.future.result(timeout=5) == 1000
     finally:
         scheduler.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evaltrace.results.usage import Usage, cost_notes, usage_of_span
+from evaltrace.results.usage import Usage, usage_of_span
 from evaltrace.settings.resolve import resolve_values
 from evaltrace.settings.table import SETTINGS
 from evaltrace.settings.values import Settings
@@ -128,12 +128,12 @@ def test_an_offline_model_under_a_priced_name_is_labelled_as_such() -> None:
     }
     usage = usage_of_span(offline)
     assert usage is not None and usage.offline_priced_as == frozenset({'openai:gpt-4o-mini'})
-    assert cost_notes(usage.to_dict()) == 'offline model, priced as openai:gpt-4o-mini'
+    assert usage.cost_note == usage.to_dict()['cost_note'] == 'offline model, priced as openai:gpt-4o-mini'
     real = usage_of_span({**offline, 'gen_ai.provider.name': 'openai'})
     unpriced = usage_of_span({**offline, 'operation.cost': 0, 'gen_ai.response.model': 'offline-x'})
     assert real is not None and unpriced is not None
     assert not real.offline_priced_as and not unpriced.offline_priced_as
-    assert 'offline_priced_as' not in real.to_dict() and cost_notes(real.to_dict()) == ''
+    assert 'offline_priced_as' not in real.to_dict() and real.cost_note == '' and 'cost_note' not in real.to_dict()
 
     total = Usage.total([real, usage])
     assert total.cost_usd == 1.0 and total.offline_priced_as == {'openai:gpt-4o-mini'}

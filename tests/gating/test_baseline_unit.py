@@ -176,9 +176,7 @@ def test_cost_growth_over_unpriced_requests_is_not_checked_and_fails() -> None:
     now = report([unpriced], gate=Gate(max_cost_increase_pct=50))
     [gate] = apply_baseline(now, baseline, baseline_path='b.json', session_gate=None)['suites'][0]['gates']
     assert (gate['actual'], gate['passed']) == (None, False)
-    assert gate['detail'] == (
-        'not checked: 2 requests to a model genai-prices has no price for (acme-unpriced-9000), counted as $0'
-    )
+    assert gate['detail'] == ('not checked: 2 requests counted as $0: genai-prices has no price for acme-unpriced-9000')
 
 
 def test_a_score_lost_to_an_error_counts_as_a_drop() -> None:
@@ -203,3 +201,44 @@ def test_a_score_lost_to_an_error_counts_as_a_drop() -> None:
     )
     [gate] = data['suites'][0]['gates']
     assert (gate['actual'], gate['passed']) == (0.0, True)
+
+
+def test_a_score_lost_to_an_error_in_a_repeat_counts_as_0() -> None:
+    # Within a case's repeats the average was over the runs that had a score: two runs errored and one at 0.9
+    # averaged 0.9, and no drop showed.
+    base_runs = [case('a', score=0.9, repeat=i, repeats=3) for i in (1, 2, 3)]
+    baseline = make_baseline(report(base_runs, repeat=3))
+    assert baseline['suites'][SUITE]['cases']['a']['scores'] == {'quality': 0.9}
+    now = [case('a', 'error', repeat=1, repeats=3), case('a', 'error', repeat=2, repeats=3)]
+    now.append(case('a', score=0.9, repeat=3, repeats=3))
+    data = apply_baseline(
+        report(now, gate=Gate(max_score_drop=0.05), repeat=3), baseline, baseline_path='b.json', session_gate=None
+    )
+    [gate] = data['suites'][0]['gates']
+    assert (gate['name'], gate['actual'], gate['passed']) == ('max_score_drop[quality]', 0.6, False)
+    # A run that ran without the score (its evaluator changed) is left out, not counted as 0.
+    ran = [case('a', repeat=1, repeats=3), case('a', repeat=2, repeats=3), case('a', score=0.9, repeat=3, repeats=3)]
+    assert make_baseline(report(ran, repeat=3))['suites'][SUITE]['cases']['a']['scores'] == {'quality': 0.9}
+
+
+def test_a_repeated_case_that_failed_and_errored_is_errored_everywhere() -> None:
+    # The baseline called it failed (a run failed), `max_errors` counted it as errored (a run errored).
+    runs = [case('a', 'failed', repeat=1, repeats=2), case('a', 'error', repeat=2, repeats=2)]
+    data = report(runs, repeat=2)
+    assert make_baseline(data)['suites'][SUITE]['cases']['a']['status'] == 'error'
+    assert data['suites'][0]['stats']['errored_cases'] == 1
+    # Passing by k-of-n, it is passed everywhere, and counts as no error.
+    forgiven = report([case('a', repeat=1, repeats=2), case('a', 'error', repeat=2, repeats=2)], pass_k=1, repeat=2)
+    assert make_baseline(forgiven)['suites'][SUITE]['cases']['a']['status'] == 'passed'
+    assert forgiven['suites'][0]['stats']['errored_cases'] == 0
+
+
+def test_a_regression_gate_exactly_at_its_limit_holds_despite_float_sums() -> None:
+    # 0.9 - 0.85 is 0.05000000000000004 and 1.2 * 0.1 is 0.12000000000000001: at the limit, not past it.
+    baseline = make_baseline(report([case('a', score=0.9, cost=0.1)]))
+    now = report([case('a', score=0.85, cost=0.12)], gate=Gate(max_score_drop=0.05, max_cost_increase_pct=20))
+    gates = apply_baseline(now, baseline, baseline_path='b.json', session_gate=None)['suites'][0]['gates']
+    assert [(g['name'], g['passed']) for g in gates] == [
+        ('max_score_drop[quality]', True),
+        ('max_cost_increase_pct', True),
+    ]

@@ -44,3 +44,29 @@ def test_runs_of_a_case_passing_k_of_n_are_not_annotated() -> None:
     assert github_annotations(data) == []
     assert verdict(data) == 'passed'
     assert '### Flaky cases' in markdown_summary(data)
+
+
+def test_every_output_words_the_cost_note_and_changed_cases_alike() -> None:
+    # The markdown summary showed the cost without what it leaves out, said "Changed inputs" where the terminal says
+    # what changed means, and the terminal, gates and HTML each worded unpriced requests their own way.
+    from evaltrace.views.summary import baseline_lines, summary_lines
+
+    baseline = make_baseline(report([case('a', cost=0.01), case('b', cost=0.01)]))
+    unpriced = case('a', cost=0.01)
+    unpriced.task_usage.unpriced_requests = 2
+    unpriced.task_usage.unpriced_models = frozenset({'acme-9'})
+    unpriced.task_usage.offline_priced_as = frozenset({'openai:gpt-4o-mini'})
+    data = report([unpriced, case('b', cost=0.01, inputs_hash='edited')], gate=Gate(max_cost_usd=1.0))
+    apply_baseline(data, baseline, baseline_path='b.json', session_gate=None)
+    note = 'offline model, priced as openai:gpt-4o-mini; 2 requests counted as $0: genai-prices has no price for acme-9'
+    assert data['session']['stats']['usage']['cost_note'] == note
+    assert data['cases'][0]['task_usage']['cost_note'] == note
+    assert 'cost_note' not in data['cases'][1]['task_usage']
+    [gate] = data['suites'][0]['gates']
+    assert gate['detail'] == 'not checked: 2 requests counted as $0: genai-prices has no price for acme-9'
+    assert any(line.endswith(f'cost $0.020000 ({note})') for line in summary_lines(data))
+    text = markdown_summary(data)
+    assert f'| $0.020000 ({note}) |' in text
+    changed = 'changed (inputs or expected output differ), not compared (1):'
+    assert any(line.strip().startswith(changed) for line in baseline_lines(data['baseline']))
+    assert f'**{changed.capitalize()}** `evals/test_x.py::test_x[b]`' in text

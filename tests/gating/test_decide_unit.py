@@ -41,6 +41,9 @@ ONE_FAILING = [case('a'), case('b', 'failed')]
     ],
 )
 def test_the_one_rule(data: dict[str, Any], kwargs: dict[str, Any], word: str, status: int) -> None:
+    kwargs = dict(kwargs)
+    if others := kwargs.pop('other_failures', 0):  # plain tests that failed: the report lists them
+        data = {**data, 'other_failures': [f'tests/test_plain.py::test_{i}' for i in range(others)]}
     result = decide(data, **kwargs)
     assert (result.word, result.exit_status) == (word, status)
     assert result.reason
@@ -62,7 +65,7 @@ def test_every_output_says_the_same(gate: Gate) -> None:
 def test_a_stored_verdict_is_the_reports_word() -> None:
     """The session's verdict knows what the report cannot (a plain test that failed): outputs read it."""
     data = report(PASSING)
-    data['verdict'] = decide(data, other_failures=1).to_dict()
+    data['verdict'] = decide({**data, 'other_failures': ['tests/test_plain.py::test_plain']}).to_dict()
     assert verdict(data) == 'failed'
     assert markdown_summary(data).startswith('## ❌ evaltrace: failed')
 

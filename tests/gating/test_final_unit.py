@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -73,7 +74,9 @@ def test_one_pass_gives_what_building_then_amending_gave() -> None:
 def test_the_json_reads_back_to_the_same_report() -> None:
     baseline = make_baseline(report(BEFORE))
     built = _build(AFTER, gate=REGRESSIONS, baseline=BaselineInput('b.json', baseline))
-    built = built.with_verdict(decide(built, other_failures=1))
+    built = dataclasses.replace(built, extra={**built.extra, 'other_failures': ['tests/test_plain.py::test_plain']})
+    built = built.with_verdict(decide(built))
+    assert built.verdict is not None and built.verdict.reason == '1 other test(s) failed'
     data = json.loads(json.dumps(built.to_json()))
     again = Report.from_json(data)
     assert again.to_json() == data

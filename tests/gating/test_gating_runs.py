@@ -554,12 +554,15 @@ def test_a_cost_gate_over_a_model_without_a_price_is_not_checked_and_fails(
     gates = {g['name']: g for g in unpriced['gates']}
     for name in ('max_cost_usd', 'max_cost_per_case_usd'):
         assert not gates[name]['passed']
-        assert gates[name]['detail'].startswith('not checked: 1 request to a model genai-prices has no price for')
+        assert (
+            gates[name]['detail']
+            == 'not checked: 1 request counted as $0: genai-prices has no price for acme-unpriced-9000'
+        )
     result.stdout.fnmatch_lines(
         [
             '*test_priced*acme-unpriced-9000*',
-            '*cost $0.000000 (judge $0.000000)*1 request unpriced: acme-unpriced-9000*',
-            '*gate max_cost_usd: FAIL*not checked: 1 request to a model genai-prices has no price for*',
+            '*cost $0.000000 (judge $0.000000) (1 request counted as $0: genai-prices has no price for acme-unpriced-9000)',
+            '*gate max_cost_usd: FAIL*not checked: 1 request counted as $0: genai-prices has no price for acme-unpriced-9000',
         ]
     )
 

@@ -8,6 +8,7 @@ import pytest
 
 from evaltrace.collect.shard import ShardPlan, assign_shards, plan_digest
 from evaltrace.judge.gates import Gate
+from evaltrace.report.decide import report_verdict
 from evaltrace.report.merge import merge_reports
 from tests.support.reports import case, report
 
@@ -107,6 +108,7 @@ def test_a_suite_runs_analysis_checks_split_across_shards_are_not_taken_from_one
             'report_evaluator_failures': [],
             'report_checks': checks,
         }
+    verdicts: list[tuple[str, str]] = []
     for order in (shards, shards[::-1]):
         merged = merge_reports(order).report
         [suite] = merged['suites']
@@ -115,4 +117,6 @@ def test_a_suite_runs_analysis_checks_split_across_shards_are_not_taken_from_one
         assert gates[f'min_analysis[{key}]']['detail'].startswith('not checked: the suite run ran in 2 shards')
         assert not gates['report_check enough']['passed']
         assert suite['experiment']['analyses'] == []
-        assert not merged['session']['gates_passed'] or not suite['passed']
+        decided = report_verdict(merged)
+        verdicts.append((decided.word, decided.reason))
+    assert verdicts == [('gate failed', f'gate(s) failed: min_analysis[{key}], report_check enough')] * 2

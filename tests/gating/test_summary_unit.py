@@ -52,3 +52,20 @@ def test_added_and_removed_lists_are_bounded_with_a_count_of_the_rest() -> None:
     assert text.count('… and 30 more') == 2  # added, and removed
     assert '    added (40):' in text
     assert '    removed (40):' in text
+
+
+def test_a_delta_with_nothing_measured_shows_a_dash() -> None:
+    # Printed 'None -> None' where a run measured nothing (no assertion ran: every case errored).
+    baseline = make_baseline(report([case('a', 'error'), case('b', score=0.5)]))
+    now = report([case('a', 'error'), case('b')])
+    lines = baseline_lines(apply_baseline(now, baseline, baseline_path='b.json', session_gate=None)['baseline'])
+    text = '\n'.join(lines)
+    assert 'None' not in text
+    assert 'assertions 100.0% -> 100.0% (+0.0 pts)' in text
+    assert 'Equals 100.0% -> 100.0% (+0.0 pts)' in text
+    assert 'score quality - -> -' in text  # b ran without the score now: not compared, nothing measured
+    only_errors = report([case('a', 'error')])
+    lines = baseline_lines(
+        apply_baseline(only_errors, make_baseline(only_errors), baseline_path='b.json', session_gate=None)['baseline']
+    )
+    assert 'assertions - -> -' in '\n'.join(lines)

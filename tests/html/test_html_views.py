@@ -212,6 +212,9 @@ def test_comparison_view_lists_regressed_improved_new_and_removed_with_deltas(
         t.split(' ', 1)[::-1] for t in page.locator('.tiles .tile').all_inner_texts() for t in [t.replace('\n', ' ')]
     )
     assert tiles == {'regressed': '1', 'improved': '1', 'new': '1', 'removed': '1', 'changed': '0'}
+    assert (
+        page.locator('#cmp-changed h3').inner_text() == 'Changed (inputs or expected output differ), not compared (0)'
+    )
     regressed = page.locator('#cmp-regressed tbody tr')
     assert regressed.count() == 1
     row = regressed.first.inner_text()

@@ -73,10 +73,18 @@ async def test_words(inputs: str) -> Reply:
 """
 
 
-def _evaltrace(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [str(Path(sys.executable).with_name('evaltrace')), *args]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))}
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+def _run(cwd: Path, command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`command` in `cwd`, in a fresh process that sees none of the outer run's pytest or evaltrace variables."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))}
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=inherited | env, timeout=120)
+
+
+def _evaltrace(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return _run(cwd, [str(Path(sys.executable).with_name('evaltrace')), *args], env)
+
+
+def _pytest(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return _run(cwd, [sys.executable, '-m', 'pytest', *args, '-p', 'no:cacheprovider'], env)
 
 
 @pytest.fixture
@@ -88,11 +96,7 @@ def stored_run(project: EvalProject) -> dict[str, Any]:
         evaluators=['LongEnough', 'LookedUp'],
     )
     project.write('evals/test_words.py', SUITE.format(min_length=2))
-    result = subprocess.run(
-        [sys.executable, '-m', 'pytest', 'evals', '-p', 'no:cacheprovider'],
-        cwd=project.path, capture_output=True, text=True, timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))},
-    )  # fmt: skip
+    result = _pytest(project.path, 'evals')
     assert result.returncode == 1, result.stdout[-2000:]
     calls = project.path / 'task-calls.txt'
     assert calls.read_text().split('\n')[:-1] != []
@@ -205,30 +209,20 @@ def test_rescore_replays_recorded_judge_traffic_offline(project: EvalProject) ->
 
     verdict = ToolCall('final_result', {'reason': 'It is a greeting.', 'pass': True, 'score': 1.0})
     project.write('evals/test_greetings.py', JUDGED_SUITE.format(rubric='The output is a greeting'))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))}
     with serve_openai(lambda request: Reply.tool(verdict)) as judge:
-        env['JUDGE_URL'] = judge.base_url
-        first = subprocess.run(
-            [sys.executable, '-m', 'pytest', 'evals', '-p', 'no:cacheprovider'],
-            cwd=project.path, capture_output=True, text=True, timeout=120, env=env,
-        )  # fmt: skip
+        judge_url = judge.base_url
+        first = _pytest(project.path, 'evals', JUDGE_URL=judge_url)
         assert first.returncode == 0, first.stdout[-3000:]
         assert len(judge.requests) == 2
     # The judge's server is gone: re-scoring replays its recorded answers.
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name('evaltrace')), 'rescore'],
-        cwd=project.path, capture_output=True, text=True, timeout=120, env=env,
-    )  # fmt: skip
+    result = _evaltrace(project.path, 'rescore', JUDGE_URL=judge_url)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     cases = _cases(project.report())
     assert {n: c['status'] for n, c in cases.items()} == {'hello': 'passed', 'bye': 'passed'}
     assert all(c['assertions']['LLMJudge']['value'] is True for c in cases.values())
     # A changed rubric asks the judge something it was never asked: that case's one-line miss, no network call.
     project.write('evals/test_greetings.py', JUDGED_SUITE.format(rubric='The output is polite'))
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name('evaltrace')), 'rescore'],
-        cwd=project.path, capture_output=True, text=True, timeout=120, env=env,
-    )  # fmt: skip
+    result = _evaltrace(project.path, 'rescore', JUDGE_URL=judge_url)
     assert result.returncode == 1
     assert {c['status'] for c in _cases(project.report()).values()} == {'error'}
     assert 'no unplayed recorded response matches' in result.stdout
@@ -286,11 +280,7 @@ def test_rescore_refuses_what_it_cannot_rescore_faithfully_and_keeps_durations(p
     # the dict JSON keeps of it (EqualsExpected flipped to failed), the stand-in's instant duration (MaxDuration
     # flipped to passed), and a case whose inputs changed against the output of its old inputs (passed).
     project.write('evals/test_faithful.py', FAITHFUL_SUITE.format(plain='plain'))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))}
-    first = subprocess.run(
-        [sys.executable, '-m', 'pytest', 'evals', '-p', 'no:cacheprovider'],
-        cwd=project.path, capture_output=True, text=True, timeout=120, env=env,
-    )  # fmt: skip
+    first = _pytest(project.path, 'evals')
     assert first.returncode == 1, first.stdout[-3000:]
     before = {n: c['status'] for n, c in _cases(project.report()).items()}
     assert before == {'big': 'passed', 'point': 'passed', 'slow': 'failed', 'plain': 'passed'}
@@ -347,3 +337,103 @@ def test_an_output_stored_only_cut_is_refused_not_rescored() -> None:
             asyncio.run(task('a'))
     whole = StoredCase('t.py::t[a]', 'f' * 32, output={'a': 'truncated'}, has_output=True)
     assert asyncio.run(stored_task(whole, 'run1', None, 'task', 't.py::t[a]')('a')) == {'a': 'truncated'}
+
+
+UNORDERED_SUITE = """
+from pydantic_evals import Case, Dataset
+from pydantic_evals.evaluators import EqualsExpected
+
+import evaltrace
+
+
+class Opaque:
+    pass
+
+
+dataset = Dataset(
+    name='unordered',
+    cases=[
+        Case(name='tags', inputs=frozenset({'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta'}), expected_output=6),
+        Case(name='nested', inputs={'tags': {'x', 'y', 'z', 'w'}, 'n': 1}, expected_output=6),
+        Case(name='opaque', inputs=Opaque(), expected_output=6),
+    ],
+    evaluators=[EqualsExpected()],
+)
+
+
+@evaltrace.suite(dataset)
+async def test_unordered(inputs) -> int:
+    return 6
+"""
+
+
+def test_rescore_accepts_unchanged_set_and_opaque_inputs_in_another_process(project: EvalProject) -> None:
+    # A set's order follows string hashing, which each process seeds anew, and an object with no serialiser was
+    # digested as its repr, address and all: rescore refused every such case as one whose inputs had changed.
+    project.write('evals/test_unordered.py', UNORDERED_SUITE)
+    first = _pytest(project.path, 'evals', PYTHONHASHSEED='1')
+    assert first.returncode == 0, first.stdout[-3000:]
+    result = _evaltrace(project.path, 'rescore', PYTHONHASHSEED='2')
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert {n: c['status'] for n, c in _cases(project.report()).items()} == dict.fromkeys(
+        ('tags', 'nested', 'opaque'), 'passed'
+    )
+
+
+SCRUBBED_SUITE = """
+from dataclasses import dataclass
+
+from pydantic_evals import Case, Dataset
+from pydantic_evals.evaluators import Evaluator, EvaluatorContext
+
+import evaltrace
+
+
+@dataclass
+class EndsWell(Evaluator):
+    def evaluate(self, ctx: EvaluatorContext) -> bool:
+        return ctx.output.endswith('END')
+
+
+dataset = Dataset(
+    name='scrubbed',
+    cases=[Case(name='short', inputs=10), Case(name='long', inputs=500)],
+    evaluators=[EndsWell()],
+)
+
+
+@evaltrace.suite(dataset)
+async def test_scrubbed(inputs: int) -> str:
+    return 'your session key sk-' + 'a' * 20 + ' ' + 'x' * inputs + ' END'
+"""
+
+
+def test_rescore_never_judges_an_output_logfire_scrubbed_in_the_store(project: EvalProject) -> None:
+    # logfire keeps an output that mentions 'session' unless it holds something shaped like a credential; then it
+    # stores "[Scrubbed due to 'session']" in its place. That copy was preferred to the report's cut one, and
+    # rescore judged the marker (EndsWell failed a case that ended well).
+    project.write('pyproject.toml', '[tool.pytest.ini_options]\nevaltrace_max_value_chars = 250\n')
+    project.write('evals/test_scrubbed.py', SCRUBBED_SUITE)
+    first = _pytest(project.path, 'evals')
+    assert first.returncode == 0, first.stdout[-3000:]
+    run_id = project.report()['run_id']
+    nodeid = 'evals/test_scrubbed.py::test_scrubbed[long]'
+
+    result = _evaltrace(project.path, 'rescore')
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    cases = _cases(project.report())
+    assert cases['short']['status'] == 'passed'  # the report's whole copy
+    assert cases['long']['status'] == 'error'
+    assert cases['long']['error']['message'].startswith(
+        f'RescoreError: run {run_id} stored the output of {nodeid} cut at max_value_chars'
+    )
+
+    # Without the run's report (report.json is now the rescore's), the store's copy is all there is: refused too.
+    result = _evaltrace(project.path, 'rescore', '--run', run_id)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    cases = _cases(project.report())
+    assert {c['status'] for c in cases.values()} == {'error'}
+    assert cases['long']['error']['message'] == (
+        f"RescoreError: run {run_id} stored the output of {nodeid} scrubbed ([Scrubbed due to 'session']), "
+        'so it cannot be re-scored; run it normally with pytest'
+    )

@@ -15,7 +15,7 @@ from pydantic_evals import Dataset
 from pydantic_evals.evaluators import Evaluator
 from pydantic_evals.reporting import EvaluationReport
 
-from ..judge.gates import Gate
+from ..judge.gates import Gate, is_whole_number
 from ..settings.values import RECORD_CHOICES
 
 __all__ = ('SUITE_ATTR', 'SuiteSpec', 'suite', 'suite_problem')
@@ -117,10 +117,6 @@ def suite(
     return decorate
 
 
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def suite_problem(fn: Callable[..., Any], spec: SuiteSpec) -> str | None:
     """What makes a suite unusable, in one line naming the setting, or None.
 
@@ -129,11 +125,11 @@ def suite_problem(fn: Callable[..., Any], spec: SuiteSpec) -> str | None:
     if not inspect.signature(fn).parameters:
         return f'a suite function takes the case inputs as its first parameter; {fn.__name__} takes none'
     repeat = spec.repeat
-    if not _whole(repeat) or repeat < 1:
+    if not is_whole_number(repeat) or repeat < 1:
         return f'repeat must be a whole number >= 1, got {repeat!r}'
-    if spec.pass_k is not None and (not _whole(spec.pass_k) or not 1 <= spec.pass_k <= repeat):
+    if spec.pass_k is not None and (not is_whole_number(spec.pass_k) or not 1 <= spec.pass_k <= repeat):
         return f'pass_k must be a whole number between 1 and repeat ({repeat}), got {spec.pass_k!r}'
-    if spec.max_concurrency is not None and (not _whole(spec.max_concurrency) or spec.max_concurrency < 1):
+    if spec.max_concurrency is not None and (not is_whole_number(spec.max_concurrency) or spec.max_concurrency < 1):
         return f'max_concurrency must be a whole number >= 1, got {spec.max_concurrency!r}'
     if spec.record is not None and str(spec.record).lower() not in RECORD_CHOICES:
         return f'record must be one of {", ".join(RECORD_CHOICES)}, got {spec.record!r}'

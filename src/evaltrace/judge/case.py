@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
+from pydantic_evals import Case
 from pydantic_evals.evaluators import EvaluationResult
 from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 
 from ..results.case import CaseStatus, EvalValue
-from ..safety.bounds import MAX_VALUE_CHARS_CEILING, bound_value
+from ..safety.bounds import MAX_VALUE_CHARS_CEILING, bound_value, was_cut
 
-__all__ = ('Judged', 'inputs_digest', 'inputs_hash', 'json_type_lost', 'jsonable', 'judge', 'truncate')
+__all__ = ('CaseJson', 'Judged', 'inputs_digest', 'inputs_hash', 'json_type_lost', 'jsonable', 'judge', 'truncate')
 
 MAX_VALUE_CHARS = 400
 
@@ -27,27 +31,63 @@ def jsonable(value: Any, max_chars: int = MAX_VALUE_CHARS_CEILING) -> Any:
     return bound_value(value, max_chars)
 
 
-def inputs_hash(inputs: Any, expected_output: Any) -> str:
-    """A digest of what defines a case, so a baseline can tell a case whose inputs changed."""
-    canonical = json.dumps([jsonable(inputs), jsonable(expected_output)], sort_keys=True, default=repr)
+_ADDRESS = re.compile(r' at 0x[0-9a-fA-F]+')
+
+
+def _digest(as_json: Any) -> str:
+    """A short digest of a JSON copy (see `jsonable`) that is the same in every process: the memory address in the
+    repr an object with no serialiser is kept as (`<… object at 0x…>`) is left out."""
+    canonical = _ADDRESS.sub('', json.dumps(as_json, sort_keys=True))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def inputs_digest(inputs: Any) -> str:
-    """A digest of a case's inputs alone (its expected output may change and leave a stored output valid)."""
-    canonical = json.dumps(jsonable(inputs), sort_keys=True, default=repr)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+def inputs_hash(inputs_json: Any, expected_json: Any) -> str:
+    """A digest of what defines a case, from the JSON copies of its inputs and expected output (see `jsonable`), so
+    that a baseline can tell a case whose inputs changed."""
+    return _digest([inputs_json, expected_json])
+
+
+def inputs_digest(inputs_json: Any) -> str:
+    """A digest of a case's inputs alone, from their JSON copy (see `jsonable`): its expected output may change and
+    leave a stored output valid."""
+    return _digest(inputs_json)
+
+
+@dataclass(frozen=True)
+class CaseJson:
+    """A case's own values as JSON (see `jsonable`), made once per case, and the digests made from them."""
+
+    inputs: Any
+    expected_output: Any
+    metadata: Any
+    inputs_hash: str
+    inputs_digest: str
+
+    @classmethod
+    def of(cls, case: Case[Any, Any, Any]) -> CaseJson:
+        inputs, expected = jsonable(case.inputs), jsonable(case.expected_output)
+        return cls(inputs, expected, jsonable(case.metadata), inputs_hash(inputs, expected), inputs_digest(inputs))
 
 
 def json_type_lost(value: Any, as_json: Any) -> str | None:
     """The type of `value` when its JSON copy `as_json` (see `jsonable`) reads back as something else, else None."""
-    try:
-        if bool(as_json == value):
+    if was_cut(as_json):
+        # A copy cut at the bound is never equal to the value; its type is kept when it is the value's own (a str,
+        # a list, a dict), as far as can be told without walking the whole value.
+        if type(as_json) is type(value):
             return None
-    except Exception:  # an object whose == does not give a truth value (an array): not kept either
-        pass
+    else:
+        try:
+            if bool(as_json == value) or (_is_nan(value) and _is_nan(as_json)):  # NaN is no value's equal
+                return None
+        except Exception:  # an object whose == does not give a truth value (an array): not kept either
+            pass
     kind = cast('type[Any]', type(value))  # pyright: ignore[reportUnknownArgumentType]
     return kind.__qualname__ if kind.__module__ == 'builtins' else f'{kind.__module__}.{kind.__qualname__}'
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def truncate(text: str, limit: int = MAX_VALUE_CHARS) -> str:

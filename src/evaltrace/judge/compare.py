@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ..results.case import CaseResult, GateResult
-from .gates import Gate, logical_cases
+from .gates import Gate, at_most, logical_cases
 
 __all__ = (
     'AssertionChange',
@@ -35,6 +35,8 @@ def compact_cases(cases: Iterable[CaseResult], pass_k: Mapping[str, int] | None 
     """Fold a run's case results into `{suite: {case: compact}}`, repeats folded by the k-of-n rule.
 
     An assertion counts as passed when it held in at least k of the case's n runs, the same rule as the case itself.
+    A score is averaged over the runs: a run that errored before giving it counts 0 (as in `_score_pair`), one that
+    ran without it is left out. The status is the logical case's (`LogicalCase.status`).
     """
     out: dict[str, dict[str, Any]] = {}
     for lc in logical_cases(cases, pass_k):
@@ -45,18 +47,15 @@ def compact_cases(cases: Iterable[CaseResult], pass_k: Mapping[str, int] | None 
             for name, ev in run.assertions.items():
                 held[name] = held.get(name, 0) + bool(ev.value)
         scores: dict[str, list[float]] = {}
-        for run in lc.runs:
-            for name, ev in run.scores.items():
-                if isinstance(ev.value, int | float) and not isinstance(ev.value, bool):
+        for name in {name for run in lc.runs for name in run.scores}:
+            for run in lc.runs:
+                ev = run.scores.get(name)
+                if ev is not None and isinstance(ev.value, int | float) and not isinstance(ev.value, bool):
                     scores.setdefault(name, []).append(float(ev.value))
-        if lc.passed:
-            status = 'passed'
-        elif any(r.status == 'failed' for r in lc.runs):
-            status = 'failed'
-        else:
-            status = 'error'
+                elif ev is None and run.status == 'error':
+                    scores.setdefault(name, []).append(0.0)
         entry: dict[str, Any] = {
-            'status': status,
+            'status': lc.status,
             'assertions': {name: count >= k for name, count in sorted(held.items())},
             'scores': {name: _round(sum(v) / len(v)) for name, v in sorted(scores.items())},
             'cost_usd': round(sum(r.usage.cost_usd for r in lc.runs) / lc.n, 10),
@@ -459,7 +458,7 @@ def regression_gates(
             if d.baseline is None or d.current is None:
                 continue
             drop = round(d.baseline - d.current, 6)
-            passed = drop <= gate.max_score_drop + 1e-9
+            passed = at_most(drop, gate.max_score_drop)
             results.append(
                 GateResult(
                     f'max_score_drop[{name}]', scope, gate.max_score_drop, drop, passed, f'{d.baseline} -> {d.current}'
@@ -474,7 +473,7 @@ def regression_gates(
     elif gate.max_cost_increase_pct is not None:
         cost = comparison.cost_usd
         pct = cost.delta_pct
-        passed = pct is not None and pct <= gate.max_cost_increase_pct + 1e-9
+        passed = pct is not None and at_most(pct, gate.max_cost_increase_pct)
         detail = f'${cost.baseline:.6f} -> ${cost.current:.6f}' + (
             ' (the baseline cost nothing)' if pct is None else ''
         )

@@ -26,7 +26,7 @@ from typing import Any
 from _pytest._code.code import ExceptionChainRepr, ReprFileLocation, ReprTraceback
 
 from ..results.case import CaseResult
-from ..results.usage import Usage, cost_notes
+from ..results.usage import Usage
 from .case import truncate
 
 __all__ = (
@@ -156,7 +156,7 @@ def trim_traceback(text: str, library: Callable[[str], str | None], *, locations
 
 
 def _usage_line(label: str, usage: Usage) -> str:
-    note = cost_notes(usage.to_dict())
+    note = usage.cost_note
     return (
         f'{label}: {usage.requests} request(s), {usage.input_tokens:,} input + {usage.output_tokens:,} output tokens, '
         f'${usage.cost_usd:.6f}' + (f' ({note})' if note else '')

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..results.case import CaseResult, GateResult
+from ..results.case import CaseResult, CaseStatus, GateResult
 from ..results.usage import Usage
 
 __all__ = (
@@ -15,10 +15,13 @@ __all__ = (
     'LogicalCase',
     'Stats',
     'analysis_values',
+    'at_least',
+    'at_most',
     'compute_stats',
     'evaluate_analysis_gate',
     'evaluate_gate',
     'gate_from_mapping',
+    'is_whole_number',
     'logical_cases',
     'wilson_lower_bound',
 )
@@ -122,6 +125,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def is_whole_number(value: Any) -> bool:
+    """Whether a count given in TOML or Python is a whole number: an int, not a bool (True is 1 to `int`), and not a
+    float (2.7 would be cut to 2). The one check of every count: gates, a suite's settings, the settings' parsers."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_gate_value(key: str, value: Any) -> None:
     """Reject a gate value of the wrong type or range with a message naming the key."""
     if value is None:
@@ -136,7 +145,7 @@ def _check_gate_value(key: str, value: Any) -> None:
         for name, threshold in items.items():
             if not _is_number(threshold):
                 raise ValueError(f'{key}[{name}] must be a number, got {threshold!r}')
-    elif key in _COUNT_KEYS and (not isinstance(value, int) or isinstance(value, bool)):
+    elif key in _COUNT_KEYS and not is_whole_number(value):
         # A count of cases or tokens: `max_errors = 1.5` would gate as 1, silently; `true` would be 1.
         raise ValueError(f'{key} must be a whole number, got {value!r}')
     elif not _is_number(value):
@@ -181,6 +190,14 @@ class LogicalCase:
     @property
     def flaky(self) -> bool:
         return 0 < self.n_passed < self.n
+
+    @property
+    def status(self) -> CaseStatus:
+        """The case's one status (the baseline's, and what `max_errors` counts): passed by its k-of-n; else an
+        error when any run errored, else failed."""
+        if self.passed:
+            return 'passed'
+        return 'error' if any(r.status == 'error' for r in self.runs) else 'failed'
 
 
 def logical_cases(cases: Iterable[CaseResult], pass_k: Mapping[str, int] | None = None) -> list[LogicalCase]:
@@ -327,7 +344,7 @@ def compute_stats(cases: Sequence[CaseResult], pass_k: Mapping[str, int] | None 
     logical = logical_cases(cases, pass_k)
     s.logical_cases = len(logical)
     s.logical_passed = sum(lc.passed for lc in logical)
-    s.errored_cases = sum(not lc.passed and any(r.status == 'error' for r in lc.runs) for lc in logical)
+    s.errored_cases = sum(lc.status == 'error' for lc in logical)
     s.flaky = [
         {'case': lc.key, 'passed': lc.n_passed, 'runs': lc.n, 'pass_ratio': round(lc.n_passed / lc.n, 4)}
         for lc in logical
@@ -352,14 +369,23 @@ def _at(actual: float, threshold: float) -> bool:
     return math.isclose(actual, threshold, rel_tol=1e-9, abs_tol=1e-12)
 
 
+def at_least(actual: float, threshold: float) -> bool:
+    """Whether a minimum holds: `actual` is at or above `threshold`, a miss in the last bits of a float counting as at."""
+    return actual >= threshold or _at(actual, threshold)
+
+
+def at_most(actual: float, threshold: float) -> bool:
+    """Whether a maximum holds: `actual` is at or below `threshold`, a miss in the last bits of a float counting as at."""
+    return actual <= threshold or _at(actual, threshold)
+
+
 def _min(name: str, scope: str, threshold: float, actual: float | None) -> GateResult:
     value = None if actual is None else round(actual, 6)
-    passed = actual is not None and (actual >= threshold or _at(actual, threshold))
-    return GateResult(name, scope, threshold, value, passed)
+    return GateResult(name, scope, threshold, value, actual is not None and at_least(actual, threshold))
 
 
 def _max(name: str, scope: str, threshold: float, actual: float) -> GateResult:
-    return GateResult(name, scope, threshold, round(actual, 10), actual <= threshold or _at(actual, threshold))
+    return GateResult(name, scope, threshold, round(actual, 10), at_most(actual, threshold))
 
 
 def _cost(name: str, scope: str, threshold: float, actual: float, usage: Usage) -> GateResult:

@@ -14,7 +14,8 @@ The rule, in order:
    case failed outside any gate (a repeated case counts once, by the k-of-n rule);
 6. 6 `gate failed`: a gate failed;
 7. 7 `error`: evaltrace itself could not do its job (for example, could not write its report);
-8. 0 `passed`.
+8. 0 `passed`: every case passed or is within its gate; or no eval case ran (every one selected was skipped, or a
+   shard got none), which the reason says, so that it does not read as a check that passed.
 
 A failed gate is also a failed pytest report of its own (`gate_failures`), so that pytest's last line and JUnit
 count it: whenever the verdict is `failed` or `gate failed` on a complete report.
@@ -121,7 +122,6 @@ def decide(
     report: Report | Mapping[str, Any],
     *,
     pytest_status: int = 0,
-    other_failures: int = 0,
     harness_errors: int = 0,
     stopped: bool = False,
 ) -> RunVerdict:
@@ -130,8 +130,6 @@ def decide(
     Args:
         report: The run's report (a session's, a shard's, or a merge's).
         pytest_status: pytest's exit status, in a pytest session.
-        other_failures: Failed pytest items that are not failing eval cases of the report (plain tests); by
-            default, those the report lists (`other_failures`, kept through a merge of shards).
         harness_errors: Problems evaltrace had doing its job (a report it could not write, ...).
         stopped: pytest stopped the run after a failure, on request (`-x`, `--maxfail`; under xdist pytest's status
             is then 2): the cases it left out are the user's choice, so the report is incomplete but the verdict is
@@ -141,13 +139,13 @@ def decide(
     if pytest_status not in (*_PYTEST_OK, EXIT_INTERRUPTED) or (pytest_status == EXIT_INTERRUPTED and not stopped):
         word = 'interrupted' if pytest_status == EXIT_INTERRUPTED else f'pytest status {pytest_status}'
         return RunVerdict(word, pytest_status, f'pytest ended with status {pytest_status}')
-    other_failures = other_failures or len(run.other_failures)
-    ungated = ungated_failures(run)
+    other_failures = len(run.other_failures)  # plain tests that failed: the report lists them (and a merge keeps them)
+    outside: list[CaseResult] = []
+    never_set_up: list[CaseResult] = []  # gated or not: nothing ran
+    for case in ungated_failures(run):
+        (never_set_up if _never_set_up(case) else outside).append(case)
     failed: list[str] = []
-    for runs, what in (
-        ([c for c in ungated if not _never_set_up(c)], 'failed outside any gate'),
-        ([c for c in ungated if _never_set_up(c)], 'could not be set up'),  # gated or not: nothing ran
-    ):
+    for runs, what in ((outside, 'failed outside any gate'), (never_set_up, 'could not be set up')):
         if runs:
             n_cases = len({c.case_key for c in runs})  # a repeated case is one case, however many runs failed
             failed.append(f'{n_cases} case(s) {what}' + (f' ({len(runs)} runs)' if n_cases != len(runs) else ''))

@@ -95,40 +95,32 @@ def split_experiment(infos: Sequence[SuiteInfo]) -> dict[str, Any]:
 
 def experiment_checks(info: SuiteInfo) -> list[GateResult]:
     """The suite run's checks on its report, as gates: analysis thresholds, report evaluators that raised (named,
-    with their error), and the suite's `report_check`. A suite run split across shards has none of them checked
-    (see `split_experiment`): each fails, saying so."""
+    with their error), and the suite's `report_check`. A suite run split across shards has its analysis thresholds
+    and checks not checked (see `split_experiment`): each fails, saying so."""
     experiment: Mapping[str, Any] = info.experiment or {}
-    results: list[GateResult] = []
+    note = None
     if split := experiment.get('split_shards'):
         note = (
             f"not checked: the suite run ran in {split} shards, and each shard's report evaluators saw only its own "
             'cases; run it in one shard (or unsharded) to check it'
         )
-        if info.gate is not None:
-            results.extend(
-                GateResult(f'min_analysis[{key}]', info.suite, threshold, None, False, note)
-                for key, threshold in info.gate.min_analysis.items()
-            )
+    results: list[GateResult] = []
+    if info.gate is not None and note is not None:
         results.extend(
-            GateResult(f'report_check {c["name"]}', info.suite, 'holds', None, False, note)
-            for c in _records(experiment, 'report_checks')
+            GateResult(f'min_analysis[{key}]', info.suite, threshold, None, False, note)
+            for key, threshold in info.gate.min_analysis.items()
         )
-        results.extend(
-            GateResult(f'report_evaluator {f["name"]}', info.suite, 'runs without error', f['error_message'], False)
-            for f in _records(experiment, 'report_evaluator_failures')
-        )
-        return results
-    if info.gate is not None:
+    elif info.gate is not None:
         results.extend(evaluate_analysis_gate(info.gate, experiment.get('analyses'), info.suite))
-    failures: list[dict[str, Any]] = list(experiment.get('report_evaluator_failures') or [])
     results.extend(
         GateResult(f'report_evaluator {f["name"]}', info.suite, 'runs without error', f['error_message'], False)
-        for f in failures
+        for f in _records(experiment, 'report_evaluator_failures')
     )
-    checks: list[dict[str, Any]] = list(experiment.get('report_checks') or [])
     results.extend(
-        GateResult(f'report_check {c["name"]}', info.suite, 'holds', c['error'] or 'held', bool(c['passed']))
-        for c in checks
+        GateResult(f'report_check {c["name"]}', info.suite, 'holds', None, False, note)
+        if note is not None
+        else GateResult(f'report_check {c["name"]}', info.suite, 'holds', c['error'] or 'held', bool(c['passed']))
+        for c in _records(experiment, 'report_checks')
     )
     return results
 

@@ -66,6 +66,9 @@ class CaseResult:
     """The cassette the case's model traffic was replayed from or recorded to (none when it ran live)."""
     recorded_at: str | None = None
     """When the replayed cassette was recorded (ISO 8601, UTC)."""
+    xfailed: bool = False
+    """A skipped case whose task called `pytest.xfail` (its item reports it as an expected failure; the reason its
+    task gave is its one failure, as for `pytest.skip`)."""
 
     @property
     def usage(self) -> Usage:
@@ -108,6 +111,7 @@ class CaseResult:
             'replayed_cost_usd': round(self.replayed_cost_usd, 10),
             'cassette': self.cassette,
             'recorded_at': self.recorded_at,
+            'xfailed': self.xfailed,
         }
 
     @classmethod
@@ -147,6 +151,7 @@ class CaseResult:
             replayed_cost_usd=float(data.get('replayed_cost_usd') or 0.0),
             cassette=data.get('cassette'),
             recorded_at=data.get('recorded_at'),
+            xfailed=bool(data.get('xfailed', False)),
         )
 
 

@@ -26,7 +26,6 @@ __all__ = (
     'OFFLINE_PROVIDERS',
     'CaseUsage',
     'Usage',
-    'cost_notes',
     'is_model_request',
     'priced_as',
     'usage_attributes',
@@ -77,6 +76,8 @@ class Usage:
         if self.unpriced_requests:
             data['unpriced_requests'] = self.unpriced_requests
             data['unpriced_models'] = sorted(self.unpriced_models)
+        if note := self.cost_note:
+            data['cost_note'] = note  # derived, for readers of report.json (the HTML report), never read back
         return data
 
     @classmethod
@@ -99,10 +100,19 @@ class Usage:
         if not self.unpriced_requests:
             return None
         n = self.unpriced_requests
-        return (
-            f'{n} request{"" if n == 1 else "s"} to a model genai-prices has no price for '
-            f'({", ".join(sorted(self.unpriced_models))}), counted as $0'
-        )
+        models = ', '.join(sorted(self.unpriced_models))
+        return f'{n} request{"" if n == 1 else "s"} counted as $0: genai-prices has no price for {models}'
+
+    @property
+    def cost_note(self) -> str:
+        """What the cost leaves out or stands for ('' when nothing), as every output that shows the cost words it:
+        offline models priced as real ones, and requests that got no price (`unpriced_note`)."""
+        notes: list[str] = []
+        if self.offline_priced_as:
+            notes.append(f'offline model, priced as {", ".join(sorted(self.offline_priced_as))}')
+        if (unpriced := self.unpriced_note) is not None:
+            notes.append(unpriced)
+        return '; '.join(notes)
 
     @classmethod
     def total(cls, usages: Iterable[Usage]) -> Usage:
@@ -135,10 +145,17 @@ def priced_as(model: str) -> str:
     return f'{provider.id}:{model}'
 
 
-def _offline_priced_as(attributes: Mapping[str, Any], cost: float) -> frozenset[str]:
+def _provider_and_model(attributes: Mapping[str, Any]) -> tuple[Any, str | None]:
+    """A model request's provider (`gen_ai.provider.name`, or the older `gen_ai.system`) and model (the response's,
+    else the request's; None when neither names one)."""
     provider = attributes.get('gen_ai.provider.name', attributes.get('gen_ai.system'))
     model = attributes.get('gen_ai.response.model') or attributes.get('gen_ai.request.model')
-    if cost <= 0 or provider not in OFFLINE_PROVIDERS or not isinstance(model, str) or not model:
+    return provider, model if isinstance(model, str) and model else None
+
+
+def _offline_priced_as(attributes: Mapping[str, Any], cost: float) -> frozenset[str]:
+    provider, model = _provider_and_model(attributes)
+    if cost <= 0 or provider not in OFFLINE_PROVIDERS or model is None:
         return frozenset()
     return frozenset({priced_as(model)})
 
@@ -147,10 +164,10 @@ def _unpriced_model(attributes: Mapping[str, Any], tokens: int) -> str | None:
     """The model of a real model's request that got no price (see the module doc), or None."""
     if 'operation.cost' in attributes or not tokens:
         return None
-    if attributes.get('gen_ai.provider.name', attributes.get('gen_ai.system')) in OFFLINE_PROVIDERS:
+    provider, model = _provider_and_model(attributes)
+    if provider in OFFLINE_PROVIDERS:
         return None
-    model = attributes.get('gen_ai.response.model') or attributes.get('gen_ai.request.model')
-    return model if isinstance(model, str) and model else 'unnamed model'
+    return model or 'unnamed model'
 
 
 def usage_of_span(attributes: Mapping[str, Any]) -> Usage | None:
@@ -170,20 +187,6 @@ def usage_of_span(attributes: Mapping[str, Any]) -> Usage | None:
         unpriced_requests=int(unpriced is not None),
         unpriced_models=frozenset(() if unpriced is None else (unpriced,)),
     )
-
-
-def cost_notes(usage: Mapping[str, Any] | None) -> str:
-    """What a cost leaves out or stands for ('' when nothing), for every output that shows it: offline models
-    priced as real ones, and requests that got no price."""
-    usage = usage or {}
-    notes: list[str] = []
-    models = usage.get('offline_priced_as') or ()
-    if models:
-        notes.append(f'offline model, priced as {", ".join(models)}')
-    n = int(usage.get('unpriced_requests') or 0)
-    if n:
-        notes.append(f'{n} request{"" if n == 1 else "s"} unpriced: {", ".join(usage.get("unpriced_models") or ())}')
-    return '; '.join(notes)
 
 
 @dataclass

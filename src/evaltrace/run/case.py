@@ -29,9 +29,9 @@ from pydantic_evals.lifecycle import CaseLifecycle
 from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 
 from ..collect.suite import SuiteSpec
-from ..judge.case import Judged, inputs_digest, inputs_hash, json_type_lost, jsonable, judge
+from ..judge.case import CaseJson, Judged, json_type_lost, jsonable, judge
 from ..names import INPUTS_DIGEST_ATTRIBUTE, OUTPUT_TYPE_ATTRIBUTE, REPLAYED_ATTRIBUTE, STATUS_ATTRIBUTE
-from ..results.case import CaseResult
+from ..results.case import CaseResult, CaseStatus
 from ..safety.scrub import SecretScrubber, scrub_case_result
 from ..schedule.scheduler import BLOCK_THRESHOLD_S, CaseClock, case_timeout
 from ..trace.tracing import CaseTrace, TraceSetup, case_trace
@@ -110,38 +110,20 @@ def off_loop(evaluators: Sequence[Evaluator[Any, Any, Any]]) -> list[Evaluator[A
     return out
 
 
-def _error_result(
-    work: CaseWork, suite_id: str, message: str, tb: str, trace_id: str | None, span_id: str | None
+def _bare_result(
+    work: CaseWork,
+    suite_id: str,
+    values: CaseJson,
+    status: CaseStatus,
+    failure: str,
+    trace_id: str | None,
+    span_id: str | None,
+    *,
+    error: dict[str, str] | None = None,
+    xfailed: bool = False,
 ) -> CaseResult:
-    return CaseResult(
-        suite=suite_id,
-        case=work.case_name,
-        nodeid=work.nodeid,
-        status='error',
-        repeat=work.repeat,
-        repeats=work.repeats,
-        failures=[message],
-        error={'type': message.split(':', 1)[0], 'message': message, 'traceback': tb},
-        trace_id=trace_id,
-        span_id=span_id,
-        inputs=jsonable(work.case.inputs),
-        expected_output=jsonable(work.case.expected_output),
-        metadata=jsonable(work.case.metadata),
-        inputs_hash=inputs_hash(work.case.inputs, work.case.expected_output),
-    )
-
-
-def _outcome_result(work: CaseWork, suite_id: str, outcome: BaseException) -> CaseResult:
-    """A case whose task ended itself as a test may: `pytest.fail` fails it (with its message); `pytest.skip`,
-    `importorskip` and `pytest.xfail` skip it, out of pass rates and gates, and its item reports it so (the item
-    reads `xfail: ` at the head of the reason as `pytest.xfail`, see `session.state`)."""
-    reason = getattr(outcome, 'msg', None) or str(outcome)
-    if isinstance(outcome, pytest.xfail.Exception):  # first: pytest's XFailed is a kind of Failed
-        status, failure = 'skipped', f'xfail: {reason}'
-    elif isinstance(outcome, pytest.fail.Exception):
-        status, failure = 'failed', str(outcome)
-    else:
-        status, failure = 'skipped', f'skipped: {reason}'
+    """A case's result without an outcome of pydantic-evals' to judge (an error, or an end its task chose): the case,
+    its one failure, its trace and its own values."""
     return CaseResult(
         suite=suite_id,
         case=work.case_name,
@@ -150,11 +132,35 @@ def _outcome_result(work: CaseWork, suite_id: str, outcome: BaseException) -> Ca
         repeat=work.repeat,
         repeats=work.repeats,
         failures=[failure],
-        inputs=jsonable(work.case.inputs),
-        expected_output=jsonable(work.case.expected_output),
-        metadata=jsonable(work.case.metadata),
-        inputs_hash=inputs_hash(work.case.inputs, work.case.expected_output),
+        error=error,
+        trace_id=trace_id,
+        span_id=span_id,
+        inputs=values.inputs,
+        expected_output=values.expected_output,
+        metadata=values.metadata,
+        inputs_hash=values.inputs_hash,
+        xfailed=xfailed,
     )
+
+
+def _error_result(
+    work: CaseWork, suite_id: str, values: CaseJson, message: str, tb: str, trace_id: str | None, span_id: str | None
+) -> CaseResult:
+    error = {'type': message.split(':', 1)[0], 'message': message, 'traceback': tb}
+    return _bare_result(work, suite_id, values, 'error', message, trace_id, span_id, error=error)
+
+
+def _outcome_result(
+    work: CaseWork, suite_id: str, values: CaseJson, outcome: BaseException, trace_id: str | None, span_id: str | None
+) -> CaseResult:
+    """A case whose task ended itself as a test may: `pytest.fail` fails it (with its message); `pytest.skip`,
+    `importorskip` and `pytest.xfail` skip it, out of pass rates and gates, and its item reports it so (see
+    `session.state`: `xfailed`, and the reason as its one failure)."""
+    reason = getattr(outcome, 'msg', None) or str(outcome)
+    xfailed = isinstance(outcome, pytest.xfail.Exception)  # first: pytest's XFailed is a kind of Failed
+    if not xfailed and isinstance(outcome, pytest.fail.Exception):
+        return _bare_result(work, suite_id, values, 'failed', str(outcome), trace_id, span_id)
+    return _bare_result(work, suite_id, values, 'skipped', reason, trace_id, span_id, xfailed=xfailed)
 
 
 class _CaseRun:
@@ -339,11 +345,12 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
     report_name, source_name = _report_names(work)
     t0 = time.perf_counter()
     outcome: Outcome | None = None
+    values = CaseJson.of(work.case)
     attributes = {
         'suite': run.suite_name,
         'nodeid': work.nodeid,
         'dataset': run.dataset.name,
-        INPUTS_DIGEST_ATTRIBUTE: inputs_digest(case.inputs),
+        INPUTS_DIGEST_ATTRIBUTE: values.inputs_digest,
     }
     with case_trace(f'{run.suite_name}[{work.case_name}]', attributes, run.setup) as trace, ExitStack() as stack:
         case_run = _CaseRun(work, trace, spec, run.suite_id, run.replay, stack, run.stored_duration)
@@ -362,19 +369,18 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
                 )
         except TimeoutError:
             message = _timeout_message(run.timeout, clock)
-            result = _error_result(work, run.suite_id, message, '', trace.trace_id, trace.span_id)
+            result = _error_result(work, run.suite_id, values, message, '', trace.trace_id, trace.span_id)
         except (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception) as e:  # pytest's own outcomes
             # Caught here, in the case's trace, so that the case keeps its link to it.
-            result = _outcome_result(work, run.suite_id, e)
-            result.trace_id, result.span_id = trace.trace_id, trace.span_id
+            result = _outcome_result(work, run.suite_id, values, e, trace.trace_id, trace.span_id)
         else:
             assert outcome is not None
             if case_run.replay_error is not None:
                 e = case_run.replay_error
                 message = f'{type(e).__name__}: {e}'
-                result = _error_result(work, run.suite_id, message, '', trace.trace_id, trace.span_id)
+                result = _error_result(work, run.suite_id, values, message, '', trace.trace_id, trace.span_id)
             else:
-                result = _result(work, run, case, outcome, case_run, trace)
+                result = _result(work, run, values, outcome, case_run, trace)
         if case_run.replay_stats is not None:
             case_run.replay_stats.stamp(result)
     result.duration_s = time.perf_counter() - t0
@@ -387,7 +393,7 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
 def _result(
     work: CaseWork,
     run: SuiteRunContext,
-    case: Case[Any, Any, Any],
+    values: CaseJson,
     outcome: Outcome,
     case_run: _CaseRun,
     trace: CaseTrace,
@@ -411,13 +417,13 @@ def _result(
         task_duration_s=done.task_duration if done is not None else None,
         trace_id=trace.trace_id,
         span_id=trace.span_id,
-        inputs=jsonable(case.inputs),
-        expected_output=jsonable(case.expected_output),
+        inputs=values.inputs,
+        expected_output=values.expected_output,
         output=None if done is None else case_run.output_json if case_run.judged is not None else jsonable(done.output),
-        metadata=jsonable(case.metadata),
+        metadata=values.metadata,
         metrics=dict(done.metrics) if done is not None else {},
         attributes=jsonable(done.attributes) if done is not None else {},
-        inputs_hash=inputs_hash(case.inputs, case.expected_output),
+        inputs_hash=values.inputs_hash,
     )
 
 
@@ -458,7 +464,7 @@ async def run_case(work: CaseWork, run: SuiteRunContext) -> CaseResult:
     except BaseException as e:  # SystemExit, KeyboardInterrupt or GeneratorExit from a task end only its own case
         internal = '' if isinstance(e, SystemExit | KeyboardInterrupt | GeneratorExit) else 'evaltrace internal error: '
         message = f'{internal}{type(e).__name__}: {e}'
-        result = _error_result(work, run.suite_id, message, traceback.format_exc(), None, None)
+        result = _error_result(work, run.suite_id, CaseJson.of(work.case), message, traceback.format_exc(), None, None)
     try:
         scrub_case_result(result, run.scrubber)
         run.on_result(result)
@@ -466,6 +472,7 @@ async def run_case(work: CaseWork, run: SuiteRunContext) -> CaseResult:
         result = _error_result(
             work,
             run.suite_id,
+            CaseJson.of(work.case),
             f'evaltrace internal error: {type(e).__name__}: {e}',
             traceback.format_exc(),
             result.trace_id,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from ..judge.case import inputs_digest
+from ..judge.case import inputs_digest, jsonable
 from ..safety.bounds import was_cut
 from ..store.files import StoreError
 from .replay_http import REPLAYED_ATTRIBUTE
@@ -182,7 +182,7 @@ def stored_task(
     async def task(inputs: Any, **_fixtures: Any) -> Any:
         if case is None:
             raise RescoreError(missing or f'run {run_id} stored no trace for {nodeid}; run it normally with pytest')
-        if case.inputs_digest is not None and inputs_digest(inputs) != case.inputs_digest:
+        if case.inputs_digest is not None and inputs_digest(jsonable(inputs)) != case.inputs_digest:
             raise RescoreError(
                 f'the inputs of {nodeid} changed since run {run_id} stored its output; run it normally with pytest'
             )
@@ -195,6 +195,11 @@ def stored_task(
             raise RescoreError(
                 f'run {run_id} stored the output of {nodeid} cut at max_value_chars, so it cannot be re-scored; '
                 'raise max_value_chars and run it normally with pytest'
+            )
+        if case.scrubbed is not None:
+            raise RescoreError(
+                f'run {run_id} stored the output of {nodeid} scrubbed ({case.scrubbed}), so it cannot be re-scored; '
+                'run it normally with pytest'
             )
         if validate is None:
             if case.output_type is not None:

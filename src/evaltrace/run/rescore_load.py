@@ -5,6 +5,7 @@ the spans its task produced), read from the local trace store (see `store.record
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ __all__ = (
     'load_stored_cases',
     'report_cases',
     'resolve_run',
+    'scrub_marker',
 )
 
 CASE_SPAN_NAME = 'case: {case_name}'
@@ -60,6 +62,8 @@ class StoredCase:
     """The digest of the inputs the output was made from (see `judge.case.inputs_digest`; None before 0.1.1)."""
     output_type: str | None = None
     """The output's type when JSON did not keep it (see `judge.case.json_type_lost`)."""
+    scrubbed: str | None = None
+    """The scrubbing marker in `output` when it is the store's copy and was scrubbed (see `scrub_marker`)."""
 
 
 def resolve_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> str:
@@ -120,7 +124,7 @@ def load_stored_cases(
     logfire's own scrubbing replaces whole attribute values that merely mention e.g. 'password' or 'auth' (a
     node id `test_x[password_reset]`, a reply that says 'authorisation'). When the run's JSON report is at hand
     (`report`), it fills both gaps: it maps node ids to trace ids, and its outputs, which logfire never saw, win
-    unless they were cut and the store's are whole.
+    unless they were cut and the store's are whole and unscrubbed.
 
     Raises:
         StoreError: The store is missing, corrupt or locked.
@@ -145,9 +149,10 @@ def load_stored_cases(
         if in_report is None or not in_report.has_output or case.task_error is not None:
             continue
         # The report's copy is cut at max_value_chars; the store keeps an output whole (it is set after the span
-        # starts, past `BoundAttributesProcessor`), so a cut copy gives way to a whole one.
-        if not (was_cut(in_report.output) and case.has_output and not was_cut(case.output)):
-            case.output, case.has_output = in_report.output, True
+        # starts, past `BoundAttributesProcessor`), so a cut copy gives way to a whole one, unless scrubbing replaced
+        # it (then the cut copy is kept, and refused as cut).
+        if not (was_cut(in_report.output) and case.has_output and not was_cut(case.output) and not case.scrubbed):
+            case.output, case.has_output, case.scrubbed = in_report.output, True, None
     return cases
 
 
@@ -167,6 +172,7 @@ def _fill_case(case: StoredCase, spans: list[SpanRecord]) -> None:
         # logfire writes None as the JSON text 'null' and marks it `{"type": "null"}`; a str 'null' has no type.
         is_null = isinstance(schema, dict) and cast('dict[str, Any]', schema).get('type') == 'null'
         case.output = None if is_null else case_span.attributes['output']
+        case.scrubbed = scrub_marker(case.output)
     if task_span is None:
         return
     case.task_start_us = task_span.start_us
@@ -180,6 +186,26 @@ def _fill_case(case: StoredCase, spans: list[SpanRecord]) -> None:
         if span.parent_span_id in below:
             below.add(span.span_id)
             case.spans.append(span)
+
+
+_SCRUBBED = re.compile(r"\[Scrubbed due to '[^']*'\]")
+
+
+def scrub_marker(value: Any) -> str | None:
+    """The first marker scrubbing left in place of a value (`[Scrubbed due to 'session']`) in a stored copy, if any.
+
+    logfire scrubs a whole value that mentions a sensitive word and holds something shaped like a credential, and any
+    value under a sensitive key; such a copy is no longer what the task returned.
+    """
+    if isinstance(value, str):
+        return match.group(0) if (match := _SCRUBBED.search(value)) is not None else None
+    if isinstance(value, Mapping):
+        items = cast('Mapping[Any, Any]', value).values()
+    elif isinstance(value, list):
+        items = cast('list[Any]', value)
+    else:
+        return None
+    return next((marker for item in items if (marker := scrub_marker(item)) is not None), None)
 
 
 def error_status(span: SpanRecord) -> str | None:

@@ -19,6 +19,7 @@ When a suite run starts (see the README, "When a suite run starts"):
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,11 +30,18 @@ from _pytest.python import get_direct_param_fixture_func
 
 from ..collect.items import CaseParam, SuiteRuntime, case_param, suite_run_id
 from ..report.parts import SuiteInfo
-from ..results.case import CaseResult
 from ..schedule.scheduler import CaseJob, Lane
 from .experiment import Experiment
 
-__all__ = ('SuiteRun', 'early_fixtures', 'plan_suite_runs', 'release_teardown', 'run_held_finalizers')
+__all__ = (
+    'SuiteRun',
+    'early_fixtures',
+    'fixture_params',
+    'hold_teardown',
+    'plan_suite_runs',
+    'release_teardown',
+    'run_held_finalizers',
+)
 
 
 @dataclass(eq=False)
@@ -83,6 +91,15 @@ class SuiteRun:
 
     def settle(self, _future: concurrent.futures.Future[Any]) -> None:
         self.settled += 1
+
+    @functools.cached_property
+    def repeats_of(self) -> dict[str, list[str]]:
+        """The node ids of each case's runs (its repeats), by case name; made once, when first asked for (after
+        planning: a suite run's items do not change once it runs)."""
+        out: dict[str, list[str]] = {}
+        for item, param in self.items:
+            out.setdefault(param.case_name, []).append(item.nodeid)
+        return out
 
     def outcomes(self) -> Iterable[tuple[str, str]]:
         """(node id, 'cancelled' | 'not started') for each case that did not finish."""
@@ -157,9 +174,14 @@ def early_fixtures(run: SuiteRun, current: pytest.Item) -> dict[str, Any] | None
     return {name: values[name] for name in fixture_params(param.suite)}
 
 
+def _setup_stack(item: pytest.Item) -> dict[pytest.Item, tuple[list[Callable[[], object]], Any]]:
+    """pytest's stack of set-up nodes, each with its finalizers (and the exception its setup raised, if any)."""
+    return getattr(item.session, '_setupstate').stack  # noqa: B009  (pytest keeps no public handle on it)
+
+
 def hold_teardown(item: pytest.Item) -> list[Callable[[], object]]:
     """Take the item's finalizers (its function-scoped fixtures' teardown) from pytest, to run them later."""
-    stack: Any = getattr(item.session, '_setupstate').stack  # noqa: B009  (pytest keeps no public handle on it)
+    stack = _setup_stack(item)
     entry = stack.get(item)
     if entry is None:
         return []
@@ -176,7 +198,7 @@ def release_teardown(item: pytest.Item, held: list[Callable[[], object]]) -> Non
     They go first in the item's list: pytest runs the last registered first, so the item's own finalizers (of values
     it made after the held ones) run before them.
     """
-    stack: Any = getattr(item.session, '_setupstate').stack  # noqa: B009  (pytest keeps no public handle on it)
+    stack = _setup_stack(item)
     if item not in stack:  # a setup hook raised before pytest set it up (`xfail(run=False)`): its teardown pops it
         stack[item] = ([], None)
     finalizers: list[Callable[[], object]] = stack[item][0]
@@ -197,10 +219,3 @@ def run_held_finalizers(held: list[Callable[[], object]]) -> None:
         raise errors[0]
     if errors:
         raise BaseExceptionGroup('errors while tearing down the fixtures of a suite run', errors)
-
-
-def case_outcome(future: concurrent.futures.Future[Any]) -> CaseResult | None:
-    """The result of a finished case, or None if it was cancelled or never started."""
-    if not future.done() or future.cancelled() or future.exception() is not None:
-        return None
-    return future.result()

@@ -121,7 +121,9 @@ class _Walk:
             try:
                 if isinstance(container, Mapping):
                     return self.mapping(container, depth)
-                return self.sequence(list(container), depth)
+                # A set's iteration order follows string hashing, which each process seeds anew: kept sorted, so
+                # that its copy (and a digest of it, see `judge.case`) is the same in every process.
+                return self.sequence(list(container), depth, ordered=isinstance(container, set | frozenset))
             finally:
                 self.active.discard(id(container))
         # Anything else (pydantic models, dataclasses, dates, enums...) as pydantic serialises it, then walked.
@@ -145,13 +147,19 @@ class _Walk:
             out[key] = self.value(v, depth + 1)
         return out
 
-    def sequence(self, items: list[Any], depth: int) -> list[Any]:
+    def sequence(self, items: list[Any], depth: int, ordered: bool = False) -> list[Any]:
+        """The items' copies, sorted by their JSON text when `ordered`; a marker last when the budget ran out."""
         out: list[Any] = []
+        cut = None
         for i, item in enumerate(items):
             if self.left <= 0:
-                out.append(f'[evaltrace: truncated, {len(items) - i:,} more items]')
+                cut = f'[evaltrace: truncated, {len(items) - i:,} more items]'
                 break
             out.append(self.value(item, depth + 1))
+        if ordered:
+            out.sort(key=to_json)
+        if cut is not None:
+            out.append(cut)
         return out
 
 

@@ -209,8 +209,8 @@ class Scheduler:
         self._seq = itertools.count()
         self._running = 0
         self._lanes: set[Lane] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._jobs: dict[asyncio.Task[Any], CaseJob] = {}
+        """The running cases' tasks, each with its job (this also keeps the tasks alive while they run)."""
         self.watch = LoopWatch(self._loop)
         self._base = contextvars.Context()
         started = threading.Event()
@@ -254,7 +254,7 @@ class Scheduler:
             for lane in self._lanes:
                 while lane.pending:
                     lane.pending.popleft().future.cancel()
-            tasks = list(self._tasks)
+            tasks = list(self._jobs)
             for task in tasks:
                 task.cancel()
 
@@ -315,33 +315,32 @@ class Scheduler:
                 lane.running += 1
                 self._running += 1
                 task = self._loop.create_task(self._run(job), context=job.context)
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._jobs[task] = job
                 # A bound method, not a partial holding the job: asyncio and anyio put a task's callbacks in its repr
                 # (anyio on every cancel), and the job's repr would spell out the case's whole world.
-                self._jobs[task] = job
-                task.add_done_callback(self._never_ran)
+                task.add_done_callback(self._on_done)
             self._offer(lane)
-
-    def _never_ran(self, task: asyncio.Task[Any]) -> None:
-        # A task cancelled (`cancel_all`) before its first step never runs `_run`'s body, whose `finally` resolves
-        # the job: its item would wait on it forever (`-x` hung so, now and then). Resolved here instead.
-        job = self._jobs.pop(task)
-        if not job.future.done():
-            job.future.set_exception(asyncio.CancelledError())
-            job.lane.running -= 1
-            self._running -= 1
 
     async def _run(self, job: CaseJob) -> None:
         try:
             job.future.set_result(await job.run())
         except BaseException as e:  # CancelledError included: the waiting item reports it
             job.future.set_exception(e)
-        finally:
-            job.lane.running -= 1
-            self._running -= 1
-            self._offer(job.lane)
-            self._dispatch()
+
+    def _on_done(self, task: asyncio.Task[Any]) -> None:
+        """A case's task has ended: free its places, start what may start, and resolve its job if `_run` could not.
+
+        A task cancelled (`cancel_all`) before its first step never runs `_run`'s body: its item would wait on the
+        job forever (`-x` hung so, now and then). Its places are freed before the job is resolved, so that whoever
+        the job wakes sees them free.
+        """
+        job = self._jobs.pop(task)
+        job.lane.running -= 1
+        self._running -= 1
+        if not job.future.done():
+            job.future.set_exception(asyncio.CancelledError())
+        self._offer(job.lane)
+        self._dispatch()
 
 
 def wait(future: concurrent.futures.Future[Any], tick: Callable[[], None] | None = None) -> Any:

@@ -15,6 +15,7 @@ import contextvars
 import dataclasses
 import functools
 import gc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -166,17 +167,17 @@ class EvalSession(ReportKeeper):
         if run is not None and result.repeats > 1 and result.status in ('failed', 'error'):
             # Whether a failing repeat fails the run depends on its case's other runs (k-of-n, see
             # `views.outcome.is_gated_failure`): wait for them, so the verdict never depends on which ended first.
-            for other, other_param in run.items:
-                job_of_other = run.jobs.get(other.nodeid)
-                if other is not item and other_param.case_name == param.case_name and job_of_other is not None:
-                    with contextlib.suppress(Exception, asyncio.CancelledError):  # each run reports its own end
-                        wait(job_of_other.future, tick)
+            # Only the runs started in this process: under a `--dist` mode that splits suites (no batch mode),
+            # the others start at their own items, or run on other workers (see the README, "Gated failures").
+            for nodeid in run.repeats_of[param.case_name]:
+                job_of_other = run.jobs.get(nodeid)
+                if nodeid != item.nodeid and job_of_other is not None:
+                    _wait_ended(job_of_other, tick)
         if run is not None and run.items[-1][0] is item:
             wait(run.done, tick)  # the last item reports the suite run's experiment too (its report, under xdist)
         item.user_properties.extend(_junit_properties(result))
         if result.status == 'skipped':  # the task called pytest.skip or pytest.xfail (see run.case._outcome_result)
-            kind, _, reason = (result.failures[0] if result.failures else 'skipped: ').partition(': ')
-            (pytest.xfail if kind == 'xfail' else pytest.skip)(reason)
+            (pytest.xfail if result.xfailed else pytest.skip)(result.failures[0] if result.failures else '')
         if result.status in ('failed', 'error'):
             hint = None if self.link_target().is_remote else f"see its trace: evaltrace show '{result.nodeid}'"
             pytest.fail(failure_message(result, hint, traceback_style(item.config.option)), pytrace=False)
@@ -384,8 +385,7 @@ class EvalSession(ReportKeeper):
             self.stop_scheduling()
         tick = self.progress.tick if self.progress is not None else None
         for job in list(run.jobs.values()):
-            with contextlib.suppress(Exception, asyncio.CancelledError):  # the case's own item reports how it ended
-                wait(job.future, tick)
+            _wait_ended(job, tick)
 
     def stop_scheduling(self) -> None:
         """Cancel every case not finished yet (`-x`, `--maxfail`, Ctrl-C, the session's end)."""
@@ -458,6 +458,12 @@ class EvalSession(ReportKeeper):
         mode = suite_record_mode(self.settings, runtime.spec.record)
         s = self.settings
         return None if mode is None else ReplayConfig(mode, s.cassettes, s.scrub_patterns)
+
+
+def _wait_ended(job: CaseJob, tick: Callable[[], None] | None) -> None:
+    """Wait until another item's case has ended, however it ended: that item reports how."""
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        wait(job.future, tick)
 
 
 def _junit_properties(result: CaseResult) -> list[tuple[str, object]]:

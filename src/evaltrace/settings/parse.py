@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..judge.gates import is_whole_number
 from ..safety.bounds import MAX_VALUE_CHARS_CEILING
 from .filter import CaseFilter, parse_filter
 from .values import PROGRESS_MODES, TABLE_MODES, ProgressMode, TableMode
@@ -57,7 +58,7 @@ def boolean(raw: Any) -> bool:
 def _whole_number(raw: Any, expected: str) -> int:
     # int() cuts 2.7 (a TOML float) to 2 and takes true as 1: a count given as anything but a whole number is a
     # mistake to name, not a value to round. Text (an option, a variable, an ini key) is parsed as an integer.
-    if isinstance(raw, int | str) and not isinstance(raw, bool):
+    if is_whole_number(raw) or isinstance(raw, str):
         try:
             return int(raw)
         except ValueError:

@@ -15,7 +15,7 @@ from typing import Any
 from ..judge.compare import Delta
 from ..report.decide import failing_cases, report_verdict, ungated_failures
 from ..report.final import BaselineReport, Report, as_report
-from .summary import analysis_line, replay_note
+from .summary import CHANGED, analysis_line, cost_note, replay_note
 
 __all__ = (
     'failing_cases',
@@ -74,7 +74,8 @@ def markdown_summary(
     for name, st in rows:
         out.append(
             f'| {_cell(name)} | {st.passed} | {st.failed} | {st.error} | {_pct(st.pass_rate)} '
-            f'| {_pct(st.assertion_pass_rate)} | {st.usage.total_tokens:,} | ${st.usage.cost_usd:.6f} |'
+            f'| {_pct(st.assertion_pass_rate)} | {st.usage.total_tokens:,} | ${st.usage.cost_usd:.6f}'
+            f'{_cell(cost_note(st.usage))} |'
         )
     replays = [(s.suite, replay_note(run.suite_cases(s.suite))) for s in run.suites]
     if any(note for _, note in replays):
@@ -161,7 +162,7 @@ def _baseline_markdown(baseline: BaselineReport | None, max_cases: int) -> list[
         (listing.newly_fixed, 'Newly fixed'),
         (listing.added, 'Added'),
         (listing.removed, 'Removed'),
-        (listing.changed, 'Changed inputs (not compared)'),
+        (listing.changed, CHANGED.capitalize()),
     ):
         if names:
             shown = ', '.join(f'`{_cell(n)}`' for n in names[:max_cases])

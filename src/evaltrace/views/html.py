@@ -34,6 +34,7 @@ from ..store.files import StoreError
 from ..trace.links import case_anchor
 from .html_spans import cut, load_spans, share_repeated_values
 from .html_views import case_deltas, verdict_view
+from .summary import CHANGED
 
 if TYPE_CHECKING:
     from ..report.final import Report
@@ -231,6 +232,7 @@ def build_html(
     meta['verdict'] = verdict_view(typed or report) if 'session' in report else None
     meta['deltas'] = case_deltas(baseline, report) if baseline and 'baseline' in report else None
     meta['history'] = list(history)
+    meta['changed_label'] = CHANGED.capitalize()  # worded as every other output words it
     head = {
         'version': HTML_VERSION,
         'meta': meta,

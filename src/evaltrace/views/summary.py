@@ -10,9 +10,9 @@ from ..judge.compare import Delta
 from ..report.decide import report_verdict
 from ..report.final import BaselineReport, Report, as_report
 from ..results.case import CaseResult, GateResult
-from ..results.usage import Usage, cost_notes
+from ..results.usage import Usage
 
-__all__ = ('MAX_LINE', 'MAX_LISTED', 'baseline_lines', 'replay_note', 'summary_lines')
+__all__ = ('CHANGED', 'MAX_LINE', 'MAX_LISTED', 'baseline_lines', 'cost_note', 'replay_note', 'summary_lines')
 
 MAX_LINE = 110
 """The comparison with the baseline is wrapped to lines of at most this many characters (a name longer than a line
@@ -77,8 +77,9 @@ def replay_note(cases: Sequence[CaseResult]) -> str | None:
     return f'replayed {len(replayed)} of {len(cases)} cases{where}{when}'
 
 
-def _offline_note(usage: Usage) -> str:
-    note = cost_notes(usage.to_dict())
+def cost_note(usage: Usage) -> str:
+    """What a cost leaves out or stands for (`Usage.cost_note`), in brackets after it ('' when nothing)."""
+    note = usage.cost_note
     return f' ({note})' if note else ''
 
 
@@ -104,7 +105,7 @@ def summary_lines(report: Report | Mapping[str, Any], max_links: int = 50) -> li
             f'    tokens {usage.input_tokens:,} in / {usage.output_tokens:,} out, {usage.requests} requests, '
             f'cost ${usage.cost_usd:.6f} (judge ${st.judge_usage.cost_usd:.6f})'
             + (f', replayed ${st.replayed_cost_usd:.6f} (spent ${spent:.6f})' if st.replayed_cost_usd else '')
-            + _offline_note(usage)
+            + cost_note(usage)
         )
         note = replay_note(cases)
         if note:
@@ -133,7 +134,7 @@ def summary_lines(report: Report | Mapping[str, Any], max_links: int = 50) -> li
     st = run.session.stats
     lines.append(
         f'session: {st.passed} passed, {st.failed} failed, {st.error} error | '
-        f'tokens {st.usage.total_tokens:,} | cost ${st.usage.cost_usd:.6f}' + _offline_note(st.usage)
+        f'tokens {st.usage.total_tokens:,} | cost ${st.usage.cost_usd:.6f}' + cost_note(st.usage)
     )
     lines.extend(_gate_line(g) for g in run.session.gates)
     lines.extend(baseline_lines(run.baseline, max_links))
@@ -157,19 +158,21 @@ def _value(value: float | None, rate: bool) -> str:
 
 
 def _delta_text(d: Delta, rate: bool) -> str:
-    if d.baseline is None or d.current is None or d.delta is None:
-        return f'{_value(d.baseline, rate)} -> {_value(d.current, rate)}'
-    if rate:
-        return f'{_pct(d.baseline)} -> {_pct(d.current)} ({d.delta * 100:+.1f} pts)'
-    return f'{d.baseline:.3f} -> {d.current:.3f} ({d.delta:+.3f})'
+    text = f'{_value(d.baseline, rate)} -> {_value(d.current, rate)}'
+    if d.delta is None:  # one side measured nothing
+        return text
+    return text + (f' ({d.delta * 100:+.1f} pts)' if rate else f' ({d.delta:+.3f})')
 
+
+CHANGED = 'changed (inputs or expected output differ), not compared'
+"""What the cases a baseline lists as changed are, as every output words it (the HTML report's copy: report.js)."""
 
 _LISTS = (
     ('newly_failing', 'newly failing'),
     ('newly_fixed', 'newly fixed'),
     ('added', 'added'),
     ('removed', 'removed'),
-    ('changed', 'changed (inputs or expected output differ), not compared'),
+    ('changed', CHANGED),
 )
 _BOUNDED = frozenset({'added', 'removed', 'changed'})
 

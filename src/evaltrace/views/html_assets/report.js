@@ -121,7 +121,7 @@
       '<div class="summary-stats"><span>' + num(s.cases) + ' cases</span><span class="ok">' + num(s.passed) + ' passed</span>' +
       '<span class="' + (v.ungated ? 'ko' : 'tolerated') + '">' + num(s.failed) + ' failed</span><span>' + num(s.error) + ' error</span>' +
       '<span>' + num(u.input_tokens) + ' in / ' + num(u.output_tokens) + ' out tokens</span><span>' + cost(u.cost_usd) + '</span>' +
-      pricedNote(u) + '</div>' +
+      costNote(u) + '</div>' +
       (gates.length ? '<div class="vgates">' + gates.map(function (g) {
         return '<span class="gate-scope muted">' + esc(g.scope === 'session' ? 'session' : suiteFunction(g.scope).split('::').pop() + suiteParams(g.scope)) + '</span>' + gateHtml(g);
       }).join(' ') + '</div>' : '') + '</div></header>';
@@ -332,17 +332,12 @@
   function usageLine(u) {
     u = u || {};
     return num(u.requests) + ' req · ' + num(u.input_tokens) + ' in / ' + num(u.output_tokens) + ' out · ' + cost(u.cost_usd) +
-      pricedNote(u);
+      costNote(u);
   }
 
-  // What the cost leaves out or stands for, as results/usage.py's cost_notes words it: offline models reported under
-  // a priced model name (the cost is what the run would cost on it), and requests genai-prices had no price for.
-  function pricedNote(u) {
-    u = u || {};
-    var notes = [], models = u.offline_priced_as || [];
-    if (models.length) notes.push('offline model, priced as ' + models.join(', '));
-    if (u.unpriced_requests) notes.push(u.unpriced_requests + ' request' + (u.unpriced_requests === 1 ? '' : 's') + ' unpriced: ' + (u.unpriced_models || []).join(', '));
-    return notes.length ? ' <span class="muted priced-note">(' + esc(notes.join('; ')) + ')</span>' : '';
+  // What the cost leaves out or stands for, as report.json words it (results/usage.py's `Usage.cost_note`).
+  function costNote(u) {
+    return u && u.cost_note ? ' <span class="muted priced-note">(' + esc(u.cost_note) + ')</span>' : '';
   }
   function caseDetail(c, data) {
     var d = data.detail || {};
@@ -557,11 +552,11 @@
     if (deltas) {
       h += caseList('regressed', 'Regressed', deltas.regressed, true) + caseList('improved', 'Improved', deltas.improved, true) +
         caseList('new', 'New (not in the baseline)', deltas['new'], false) + caseList('removed', 'Removed (in the baseline, not run)', deltas.removed, false) +
-        caseList('changed', 'Changed inputs (not compared)', deltas.changed, false);
+        caseList('changed', META.changed_label, deltas.changed, false);
     } else {
       h += caseList('regressed', 'Newly failing', (s.newly_failing || []).slice(0, 1000), false) +
         caseList('improved', 'Newly fixed', (s.newly_fixed || []).slice(0, 1000), false) + caseList('new', 'New', (s.added || []).slice(0, 1000), false) +
-        caseList('removed', 'Removed', (s.removed || []).slice(0, 1000), false) + caseList('changed', 'Changed inputs', (s.changed || []).slice(0, 1000), false);
+        caseList('removed', 'Removed', (s.removed || []).slice(0, 1000), false) + caseList('changed', META.changed_label, (s.changed || []).slice(0, 1000), false);
     }
     return h;
   }
