@@ -32,7 +32,7 @@ __all__ = (
 ROOT_ATTRIBUTE = 'evaltrace.case'
 """On the root span of a case's own trace: true."""
 STATUS_ATTRIBUTE = 'evaltrace.status'
-"""On a case's root span and in its JUnit properties: passed, failed or error."""
+"""On a case's root span and in its JUnit properties: the case's status (passed, failed, error or skipped)."""
 REPLAYED_ATTRIBUTE = 'evaltrace.replayed'
 """On a model-request span answered from a cassette (its usage was not spent by this run), and on the case's root."""
 CASE_TRACE_ATTRIBUTE = 'evaltrace.case_trace_id'

@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import functools
 import inspect
+import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -31,7 +32,7 @@ from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 from ..collect.suite import SuiteSpec
 from ..judge.case import Judged, inputs_digest, inputs_hash, json_type_lost, jsonable, judge
 from ..names import INPUTS_DIGEST_ATTRIBUTE, OUTPUT_TYPE_ATTRIBUTE, REPLAYED_ATTRIBUTE, STATUS_ATTRIBUTE
-from ..results.case import CaseResult
+from ..results.case import CaseResult, CaseStatus
 from ..safety.scrub import SecretScrubber, scrub_case_result
 from ..schedule.scheduler import BLOCK_THRESHOLD_S, CaseClock, case_timeout
 from ..trace.tracing import CaseTrace, TraceSetup, case_trace
@@ -131,17 +132,32 @@ def _error_result(
     )
 
 
+_PYTEST_OUTCOMES = (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception)
+
+
+def _outcome_status(outcome: BaseException | None) -> CaseStatus | None:
+    """The status of a case ended by a pytest outcome (see `_outcome_result`), or None for any other exception."""
+    if isinstance(outcome, pytest.xfail.Exception):  # first: pytest's XFailed is a kind of Failed
+        return 'skipped'
+    if isinstance(outcome, pytest.fail.Exception):
+        return 'failed'
+    if isinstance(outcome, pytest.skip.Exception):
+        return 'skipped'
+    return None
+
+
 def _outcome_result(work: CaseWork, suite_id: str, outcome: BaseException) -> CaseResult:
     """A case whose task ended itself as a test may: `pytest.fail` fails it (with its message); `pytest.skip`,
     `importorskip` and `pytest.xfail` skip it, out of pass rates and gates, and its item reports it so (the item
     reads `xfail: ` at the head of the reason as `pytest.xfail`, see `session.state`)."""
     reason = getattr(outcome, 'msg', None) or str(outcome)
-    if isinstance(outcome, pytest.xfail.Exception):  # first: pytest's XFailed is a kind of Failed
-        status, failure = 'skipped', f'xfail: {reason}'
+    status = _outcome_status(outcome) or 'error'
+    if isinstance(outcome, pytest.xfail.Exception):
+        failure = f'xfail: {reason}'
     elif isinstance(outcome, pytest.fail.Exception):
-        status, failure = 'failed', str(outcome)
+        failure = str(outcome)
     else:
-        status, failure = 'skipped', f'skipped: {reason}'
+        failure = f'skipped: {reason}'
     return CaseResult(
         suite=suite_id,
         case=work.case_name,
@@ -206,14 +222,24 @@ class _CaseRun:
             self.replay_error = e
             raise
 
-    def finish(self, outcome: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any] | None) -> None:
-        """Close the cassette (saving what was recorded), judge the case, and stamp the verdict on its root."""
+    def finish(
+        self,
+        outcome: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any] | None,
+        ended_by: BaseException | None = None,
+    ) -> None:
+        """Close the cassette (saving what was recorded), judge the case, and stamp the verdict on its root.
+
+        `ended_by` is what ended the case when it has no outcome: a timeout's cancellation, or a pytest outcome
+        (`pytest.skip`, `xfail`, `fail`), whose status `_run_one` gives the case's result too.
+        """
         try:
             self.stack.close()
         finally:
             stamp: dict[str, Any] = {}
-            if outcome is None or self.replay_error is not None:  # cancelled (a timeout), or an unreadable cassette
+            if self.replay_error is not None:  # an unreadable cassette
                 stamp[STATUS_ATTRIBUTE] = 'error'
+            elif outcome is None:  # a pytest outcome, else cancelled (a timeout) or ended by a BaseException
+                stamp[STATUS_ATTRIBUTE] = _outcome_status(ended_by) or 'error'
             else:
                 try:
                     self.judged = _judged(outcome, self.spec.min_scores, self.replay_stats)
@@ -255,11 +281,15 @@ class _CaseHooks(CaseLifecycle[Any, Any, Any]):
         return ctx if self._inner is None else await self._inner.prepare_context(ctx)
 
     async def teardown(self, result: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any] | None) -> None:
+        # pydantic-evals turns an Exception into a failure; with no result, a BaseException is ending the case (a
+        # timeout's cancellation, a pytest outcome) and teardown runs in the `finally` of its case span, which is
+        # about to end: the exception in flight is read now, before the suite's own teardown could replace it.
+        ended_by = sys.exception() if result is None else None
         try:
             if self._inner is not None:
                 await self._inner.teardown(result)
         finally:
-            self._run.finish(result)
+            self._run.finish(result, ended_by)
 
 
 def _judged(
@@ -363,7 +393,7 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
         except TimeoutError:
             message = _timeout_message(run.timeout, clock)
             result = _error_result(work, run.suite_id, message, '', trace.trace_id, trace.span_id)
-        except (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception) as e:  # pytest's own outcomes
+        except _PYTEST_OUTCOMES as e:  # pytest's own outcomes
             # Caught here, in the case's trace, so that the case keeps its link to it.
             result = _outcome_result(work, run.suite_id, e)
             result.trace_id, result.span_id = trace.trace_id, trace.span_id
