@@ -31,7 +31,13 @@ from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 
 from ..collect.suite import SuiteSpec
 from ..judge.case import Judged, inputs_digest, inputs_hash, json_type_lost, jsonable, judge
-from ..names import INPUTS_DIGEST_ATTRIBUTE, OUTPUT_TYPE_ATTRIBUTE, REPLAYED_ATTRIBUTE, STATUS_ATTRIBUTE
+from ..names import (
+    INPUTS_DIGEST_ATTRIBUTE,
+    OUTPUT_TYPE_ATTRIBUTE,
+    REPLAYED_ATTRIBUTE,
+    SHARD_ATTRIBUTE,
+    STATUS_ATTRIBUTE,
+)
 from ..results.case import CaseResult, CaseStatus
 from ..safety.scrub import SecretScrubber, scrub_case_result
 from ..schedule.scheduler import BLOCK_THRESHOLD_S, CaseClock, case_timeout
@@ -328,6 +334,8 @@ class SuiteRunContext:
     """Called on the loop after each case of the suite run has ended and been recorded."""
     stored_duration: float | None = None
     """Re-scoring one case: the task duration the stored run measured, which evaluators see (see `run.rescore`)."""
+    shard: tuple[int, int] = (1, 1)
+    """The run's shard (`index`, `count`): of several, it is on each case's root (re-scoring reads it back)."""
     evaluators: list[Evaluator[Any, Any, Any]] = field(init=False)
     """The dataset's evaluators, the user's sync ones made to run off the loop (see `off_loop`)."""
 
@@ -375,6 +383,8 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
         'dataset': run.dataset.name,
         INPUTS_DIGEST_ATTRIBUTE: inputs_digest(case.inputs),
     }
+    if run.shard[1] > 1:
+        attributes[SHARD_ATTRIBUTE] = f'{run.shard[0]}/{run.shard[1]}'
     with case_trace(f'{run.suite_name}[{work.case_name}]', attributes, run.setup) as trace, ExitStack() as stack:
         case_run = _CaseRun(work, trace, spec, run.suite_id, run.replay, stack, run.stored_duration)
         clock = None
