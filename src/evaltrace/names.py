@@ -24,6 +24,7 @@ __all__ = (
     'ROOT_ATTRIBUTE',
     'RUN_ID_KEY',
     'SESSION_GATE_NODE',
+    'SHARD_ATTRIBUTE',
     'SHARD_PLAN_KEY',
     'STATUS_ATTRIBUTE',
 )
@@ -32,8 +33,7 @@ __all__ = (
 ROOT_ATTRIBUTE = 'evaltrace.case'
 """On the root span of a case's own trace: true."""
 STATUS_ATTRIBUTE = 'evaltrace.status'
-"""On a case's root span and in its JUnit properties: the case's status (`results.case.CaseStatus`; JUnit also gets
-`skipped`, for a case whose task called `pytest.skip` or `pytest.xfail`)."""
+"""On a case's root span and in its JUnit properties: the case's status (passed, failed, error or skipped)."""
 REPLAYED_ATTRIBUTE = 'evaltrace.replayed'
 """On a model-request span answered from a cassette (its usage was not spent by this run), and on the case's root."""
 CASE_TRACE_ATTRIBUTE = 'evaltrace.case_trace_id'
@@ -42,6 +42,8 @@ INPUTS_DIGEST_ATTRIBUTE = 'evaltrace.inputs_digest'
 """On a case's root span: a digest of its inputs, by which re-scoring refuses an output stored for other inputs."""
 OUTPUT_TYPE_ATTRIBUTE = 'evaltrace.output_type'
 """On a case's root span when JSON does not keep its output's type (a model, a tuple, a date...): that type."""
+SHARD_ATTRIBUTE = 'evaltrace.shard'
+"""On a case's root span when its run was one shard of several: `i/n`, by which re-scoring leaves out the others'."""
 OPERATION_ATTRIBUTE = 'gen_ai.operation.name'
 """OpenTelemetry's GenAI operation of a span: `experiment` on a suite run's, `invoke_agent`, `execute_tool`, ..."""
 OUTCOME_PROPERTY = 'evaltrace.outcome'

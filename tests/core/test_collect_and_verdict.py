@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 from logfire.testing import CaptureLogfire
 
+from evaltrace.store.duckdb import open_store
 from evaltrace.views.html import read_page_data
 from tests.support.eval_project import EvalProject
 
@@ -475,3 +476,17 @@ def test_a_task_that_calls_pytest_skip_xfail_or_fail_ends_its_case_so_not_as_an_
     # Each keeps the link to its own trace, as any failed case does.
     assert all(c['trace_id'] for c in project.cases().values())
     assert 'no trace' not in result.stdout.str()
+    # And the root of that trace, in the local store, carries the case's status (not the `error` of a case whose
+    # task raised): the outcome ends pydantic-evals' case span before the case's result is made.
+    con = open_store(project.path / '.evaltrace' / 'traces.duckdb')
+    try:
+        stamped = {
+            name: con.execute(
+                "SELECT attributes->>'evaltrace.status' FROM records WHERE trace_id = ? AND span_id = ?",
+                [c['trace_id'], c['span_id']],
+            ).fetchone()
+            for name, c in project.cases().items()
+        }
+    finally:
+        con.close()
+    assert stamped == {name: (status,) for name, status in statuses.items()}

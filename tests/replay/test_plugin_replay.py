@@ -393,6 +393,97 @@ def test_none_mode_miss_is_an_error_for_that_case_with_a_diff(project: EvalProje
     assert 'Traceback' not in out
 
 
+COOKIE = 'Main ingredient of this cookie: {}'
+"""A prompt whose word after `cookie:` is scrubbed (a sensitive key in free text): cassettes store `<scrubbed>`."""
+INGREDIENT = {'chocolate': 'chocolate chips', 'oatmeal': 'rolled oats'}
+
+
+def ingredient(request: RecordedRequest) -> Reply:
+    """Answer a cookie prompt by its flavour, without echoing the prompt (an echo would be scrubbed too)."""
+    prompt = request.json['messages'][-1]['content']
+    return Reply.text(next((v for k, v in INGREDIENT.items() if k in prompt), '?'))
+
+
+def write_cookie(project: EvalProject, flavour: str) -> None:
+    project.dataset(
+        'questions',
+        [
+            {'name': 'c0', 'inputs': 'question 0', 'expected_output': answer('question 0')},
+            {'name': 'cookie', 'inputs': COOKIE.format(flavour), 'expected_output': INGREDIENT[flavour]},
+        ],
+        ['EqualsExpected'],
+    )
+
+
+@pytest.fixture
+def cookie_server(server: FakeOpenAI) -> FakeOpenAI:
+    """The server, answering cookie prompts by flavour and echoing the rest."""
+    server.responder = lambda request: (
+        ingredient(request) if 'cookie' in request.json['messages'][-1]['content'] else echo(request)
+    )
+    return server
+
+
+def test_a_prompt_changed_only_where_the_cassette_is_scrubbed_misses(
+    project: EvalProject, cookie_server: FakeOpenAI
+) -> None:
+    server = cookie_server
+    write_cookie(project, 'chocolate')
+    run(project).assert_outcomes(passed=2)
+    text = cassette(project, 'cookie').read_text(encoding='utf-8')
+    assert COOKIE.format('<scrubbed>') in text
+    assert 'chocolate"' not in text  # the cassette holds a digest of the unscrubbed body, never the value
+    server.requests.clear()
+
+    # The same prompt replays; the oatmeal one scrubs to the same recorded text, but it is not what was recorded.
+    run(project, '--evaltrace-record=none').assert_outcomes(passed=2)
+    write_cookie(project, 'oatmeal')
+    result = run(project, '--evaltrace-record=none')
+    result.assert_outcomes(passed=1, failed=1)
+    assert not server.requests
+    cookie = project.cases()['cookie']
+    assert cookie['status'] == 'error'
+    assert cookie['error']['type'] == 'CassetteMiss'
+    message = cookie['failures'][0]
+    assert 'no unplayed recorded response matches' in message
+    assert 'closest recorded request #1 differs only in values the cassette stores as <scrubbed>' in message
+    assert 'already played' not in message
+    assert 'oatmeal' not in message and 'chocolate' not in message
+
+    # Recording it anew (`new`) adds the oatmeal exchange beside the chocolate one; each replays its own answer.
+    run(project, '--evaltrace-record=new').assert_outcomes(passed=2)
+    assert len(server.requests) == 1
+    server.stop()
+    for flavour in ('oatmeal', 'chocolate'):
+        write_cookie(project, flavour)
+        run(project, '--evaltrace-record=none').assert_outcomes(passed=2)
+        assert project.cases()['cookie']['replayed']
+        assert project.cases()['cookie']['output'] == INGREDIENT[flavour]
+
+
+def test_a_cassette_recorded_without_digests_replays_on_its_scrubbed_form(
+    project: EvalProject, cookie_server: FakeOpenAI
+) -> None:
+    write_cookie(project, 'chocolate')
+    run(project).assert_outcomes(passed=2)
+    cookie_server.stop()
+    # A cassette as evaltrace wrote it before request digests: no salt, no digest beside its interactions.
+    for name in ('c0', 'cookie'):
+        path = cassette(project, name)
+        data = yaml.safe_load(path.read_text(encoding='utf-8'))
+        assert data.pop('request_digest_salt')
+        for interaction in data['interactions']:
+            assert interaction.pop('request_digest').startswith('hmac-sha256:')
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding='utf-8')
+    run(project, '--evaltrace-record=none').assert_outcomes(passed=2)
+    assert all(c['replayed'] for c in project.cases().values())
+    # Matched on the scrubbed form alone, as before: the known limit of a cassette recorded without digests.
+    write_cookie(project, 'oatmeal')
+    run(project, '--evaltrace-record=none').assert_outcomes(passed=1, failed=1)
+    assert project.cases()['cookie']['status'] == 'failed'
+    assert project.cases()['cookie']['output'] == INGREDIENT['chocolate']
+
+
 def test_corrupt_cassette_is_an_error_for_that_case_alone(project: EvalProject, server: FakeOpenAI) -> None:
     run(project).assert_outcomes(passed=2)
     server.stop()

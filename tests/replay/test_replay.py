@@ -28,6 +28,7 @@ from evaltrace.run.replay import (
     install,
     use_cassette,
 )
+from evaltrace.run.request_digest import body_digest, new_salt, valid_salt
 from tests.support.fake_openai import FakeOpenAI, RecordedRequest, Reply, serve_openai
 
 pytestmark = pytest.mark.anyio
@@ -310,3 +311,16 @@ async def test_cassettes_stay_readable_by_vcrpy(tmp_path: Path) -> None:
             response = await client.post(f'{server.base_url}/chat/completions', json=body)
     assert cassette.play_count == 1
     assert response.json()['choices'][0]['message']['content'] == 'from the cassette'
+
+
+def test_request_digest_is_keyed_by_its_salt_and_blind_to_json_layout() -> None:
+    salt = new_salt()
+    assert valid_salt(salt) == salt
+    assert valid_salt('<scrubbed>') is valid_salt(None) is None
+    digest = body_digest(salt, b'{"a": 1, "b": "cookie: chocolate"}')
+    assert digest.startswith('hmac-sha256:')
+    # Parsed JSON, as the body matcher compares it: key order and whitespace don't count, a value does.
+    assert body_digest(salt, '{"b":"cookie: chocolate","a":1}') == digest
+    assert body_digest(salt, b'{"a": 1, "b": "cookie: oatmeal"}') != digest
+    assert body_digest(new_salt(), b'{"a": 1, "b": "cookie: chocolate"}') != digest  # no comparing across cassettes
+    assert body_digest(salt, b'not json') != body_digest(salt, b'not  json')

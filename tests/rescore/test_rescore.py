@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from evaltrace.cli.rescore import run_rescore
@@ -437,3 +439,55 @@ def test_rescore_never_judges_an_output_logfire_scrubbed_in_the_store(project: E
         f"RescoreError: run {run_id} stored the output of {nodeid} scrubbed ([Scrubbed due to 'session']), "
         'so it cannot be re-scored; run it normally with pytest'
     )
+
+
+def _pytest(project: EvalProject, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))}
+    command = [sys.executable, '-m', 'pytest', 'evals', '-p', 'no:cacheprovider', *args]
+    return subprocess.run(command, cwd=project.path, capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_rescore_of_one_shard_rescores_its_cases_and_leaves_out_the_other_shards(project: EvalProject) -> None:
+    # Five cases, two shards: shard 1 runs three, shard 2 two. 'one' alone is short (1 word, MIN_LENGTH 2).
+    words = {'a': 'one two', 'b': 'one two three', 'c': 'one', 'd': 'one two three four', 'e': 'five six'}
+    project.dataset(
+        'words', [{'name': n, 'inputs': w} for n, w in words.items()], evaluators=['LongEnough', 'LookedUp']
+    )
+    project.write('evals/test_words.py', SUITE.format(min_length=2))
+    runs: dict[int, dict[str, str]] = {}
+    for index in (1, 2):
+        _pytest(project, f'--evaltrace-shard={index}/2')
+        report = project.report()
+        assert report['shard']['count'] == 2
+        runs[index] = {'run_id': report['run_id'], **{n: c['status'] for n, c in _cases(report).items()}}
+    shutil.copyfile(project.path / '.evaltrace' / 'report.json', project.path / 'shard2.json')
+    (project.path / 'task-calls.txt').unlink()
+    shard1 = {n: s for n, s in runs[1].items() if n != 'run_id'}
+    shard2 = {n: s for n, s in runs[2].items() if n != 'run_id'}
+    assert sorted([*shard1, *shard2]) == sorted(words) and len(shard1) == 3
+
+    def rescore(index: int, cases: dict[str, str], others: int, *args: str) -> None:
+        run_id = runs[index]['run_id']
+        result = _evaltrace(project.path, 'rescore', '--run', run_id, *args)
+        failed = any(s != 'passed' for s in cases.values())
+        assert result.returncode == int(failed), result.stdout[-3000:] + result.stderr[-2000:]
+        after = project.report()
+        assert {n: c['status'] for n, c in _cases(after).items()} == cases  # none of the others' is an error
+        assert after['rescored_from'] == run_id
+        assert after['rescore_left_out'] == others
+        # It is that shard: its report is not recorded in the history as a whole run's.
+        assert (after['shard']['index'], after['shard']['count']) == (index, 2)
+        assert sorted(after['expected']) == sorted(f'evals/test_words.py::test_words[{n}]' for n in cases)
+        assert after['session']['stats']['cases'] == len(cases)
+        line = f'rescore: left out {others} case(s) that run {run_id} did not run: it was shard {index}/2'
+        assert result.stdout.count(line) == 1, result.stdout[-3000:]
+        assert 'stored no trace' not in result.stdout
+
+    # The report on disk is shard 2's: shard 1's run is known from the store alone, and so is shard 2's after it.
+    rescore(1, shard1, len(shard2))
+    rescore(2, shard2, len(shard1))
+    # A run stored before case roots said their shard: the run's own report says it, when it is at hand.
+    with duckdb.connect(str(project.path / '.evaltrace' / 'traces.duckdb')) as con:
+        con.execute("""UPDATE records SET attributes = json_remove(attributes, '$."evaltrace.shard"')""")
+    rescore(2, shard2, len(shard1), '--report', 'shard2.json')
+    assert not (project.path / 'task-calls.txt').exists()

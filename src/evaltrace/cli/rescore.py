@@ -120,7 +120,8 @@ def register(subparsers: Any) -> None:
             description=(
                 "Re-run the current evaluators of a run's suites on the outputs and task span trees the local trace "
                 'store kept, without calling the tasks, and write a new report. For a changed evaluator or threshold: '
-                'the new verdict in seconds, at no task cost (an LLM judge replays its recorded answers, or calls its model when none were recorded).'
+                'the new verdict in seconds, at no task cost (an LLM judge replays its recorded answers, or calls its model when none were recorded). '
+                "A run that was one shard (--evaltrace-shard) is re-scored as that shard: the other shards' cases are left out."
             ),
         ),
     )

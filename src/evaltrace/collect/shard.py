@@ -8,12 +8,16 @@ plan from the same selection, so the shards together run every selected case exa
 cases (plain tests, skipped suites, dataset errors) are left to every shard.
 
 Each shard records the plan's size and digest, so `evaltrace merge` can tell shards planned from different selections.
+
+Re-scoring a run that was one shard (`evaltrace rescore`) keeps the cases that run ran and leaves out the others,
+which another shard ran (`keep_stored_shard`); the re-scoring run is then that shard, of its own selection.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +25,15 @@ import pytest
 
 from ..names import SHARD_PLAN_KEY as WORKEROUTPUT_KEY
 
-__all__ = ('SHARD_PLAN_KEY', 'ShardPlan', 'apply_shard', 'assign_shards', 'plan_digest', 'record_worker_plan')
+__all__ = (
+    'SHARD_PLAN_KEY',
+    'ShardPlan',
+    'apply_shard',
+    'assign_shards',
+    'keep_stored_shard',
+    'plan_digest',
+    'record_worker_plan',
+)
 
 
 @dataclass(frozen=True)
@@ -100,12 +112,33 @@ def apply_shard(config: pytest.Config, items: list[pytest.Item], shard: tuple[in
         if drop:
             config.hook.pytest_deselected(items=[it for it in items if id(it) in drop])
             items[:] = [it for it in items if id(it) not in drop]
+    _record(config, plan)
+    return plan
+
+
+def keep_stored_shard(
+    config: pytest.Config, items: list[pytest.Item], plan: ShardPlan, index: int, count: int, ran: Collection[str]
+) -> None:
+    """Re-scoring a run that was shard `index`/`count`: keep (in place) the eval cases it `ran`, deselect the others,
+    which another shard ran, and make this run that shard of `plan`'s selection, unless it is a shard of its own.
+
+    The report then says how many were left out: the plan's cases it does not expect (see `run.rescore`).
+    """
+    drop = {id(it) for it in items if _group_of(it) is not None and it.nodeid not in ran}
+    if drop:
+        config.hook.pytest_deselected(items=[it for it in items if id(it) in drop])
+        items[:] = [it for it in items if id(it) not in drop]
+    if plan.count == 1:
+        # Its report then says it is a part (not recorded in the history as a whole run), as the stored run's did.
+        _record(config, dataclasses.replace(plan, index=index, count=count))
+
+
+def _record(config: pytest.Config, plan: ShardPlan) -> None:
     config.stash[SHARD_PLAN_KEY] = plan
     workeroutput: dict[str, Any] | None = getattr(config, 'workeroutput', None)
     if workeroutput is not None:
         # Under xdist the controller does not collect; the plan travels back with the worker's output.
         workeroutput[WORKEROUTPUT_KEY] = plan.to_dict()
-    return plan
 
 
 def record_worker_plan(config: pytest.Config, workeroutput: Mapping[str, Any]) -> None:

@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import functools
 import inspect
+import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -30,7 +31,13 @@ from pydantic_evals.reporting import ReportCase, ReportCaseFailure
 
 from ..collect.suite import SuiteSpec
 from ..judge.case import CaseJson, Judged, json_type_lost, jsonable, judge
-from ..names import INPUTS_DIGEST_ATTRIBUTE, OUTPUT_TYPE_ATTRIBUTE, REPLAYED_ATTRIBUTE, STATUS_ATTRIBUTE
+from ..names import (
+    INPUTS_DIGEST_ATTRIBUTE,
+    OUTPUT_TYPE_ATTRIBUTE,
+    REPLAYED_ATTRIBUTE,
+    SHARD_ATTRIBUTE,
+    STATUS_ATTRIBUTE,
+)
 from ..results.case import CaseResult, CaseStatus
 from ..safety.scrub import SecretScrubber, scrub_case_result
 from ..schedule.scheduler import BLOCK_THRESHOLD_S, CaseClock, case_timeout
@@ -150,6 +157,20 @@ def _error_result(
     return _bare_result(work, suite_id, values, 'error', message, trace_id, span_id, error=error)
 
 
+_PYTEST_OUTCOMES = (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception)
+
+
+def _outcome_status(outcome: BaseException | None) -> CaseStatus | None:
+    """The status of a case ended by a pytest outcome (see `_outcome_result`), or None for any other exception."""
+    if isinstance(outcome, pytest.xfail.Exception):  # first: pytest's XFailed is a kind of Failed
+        return 'skipped'
+    if isinstance(outcome, pytest.fail.Exception):
+        return 'failed'
+    if isinstance(outcome, pytest.skip.Exception):
+        return 'skipped'
+    return None
+
+
 def _outcome_result(
     work: CaseWork, suite_id: str, values: CaseJson, outcome: BaseException, trace_id: str | None, span_id: str | None
 ) -> CaseResult:
@@ -157,9 +178,9 @@ def _outcome_result(
     `importorskip` and `pytest.xfail` skip it, out of pass rates and gates, and its item reports it so (see
     `session.state`: `xfailed`, and the reason as its one failure)."""
     reason = getattr(outcome, 'msg', None) or str(outcome)
-    xfailed = isinstance(outcome, pytest.xfail.Exception)  # first: pytest's XFailed is a kind of Failed
-    if not xfailed and isinstance(outcome, pytest.fail.Exception):
+    if _outcome_status(outcome) == 'failed':
         return _bare_result(work, suite_id, values, 'failed', str(outcome), trace_id, span_id)
+    xfailed = isinstance(outcome, pytest.xfail.Exception)
     return _bare_result(work, suite_id, values, 'skipped', reason, trace_id, span_id, xfailed=xfailed)
 
 
@@ -212,14 +233,24 @@ class _CaseRun:
             self.replay_error = e
             raise
 
-    def finish(self, outcome: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any] | None) -> None:
-        """Close the cassette (saving what was recorded), judge the case, and stamp the verdict on its root."""
+    def finish(
+        self,
+        outcome: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any] | None,
+        ended_by: BaseException | None = None,
+    ) -> None:
+        """Close the cassette (saving what was recorded), judge the case, and stamp the verdict on its root.
+
+        `ended_by` is what ended the case when it has no outcome: a timeout's cancellation, or a pytest outcome
+        (`pytest.skip`, `xfail`, `fail`), whose status `_run_one` gives the case's result too.
+        """
         try:
             self.stack.close()
         finally:
             stamp: dict[str, Any] = {}
-            if outcome is None or self.replay_error is not None:  # cancelled (a timeout), or an unreadable cassette
+            if self.replay_error is not None:  # an unreadable cassette
                 stamp[STATUS_ATTRIBUTE] = 'error'
+            elif outcome is None:  # a pytest outcome, else cancelled (a timeout) or ended by a BaseException
+                stamp[STATUS_ATTRIBUTE] = _outcome_status(ended_by) or 'error'
             else:
                 try:
                     self.judged = _judged(outcome, self.spec.min_scores, self.replay_stats)
@@ -261,11 +292,15 @@ class _CaseHooks(CaseLifecycle[Any, Any, Any]):
         return ctx if self._inner is None else await self._inner.prepare_context(ctx)
 
     async def teardown(self, result: ReportCase[Any, Any, Any] | ReportCaseFailure[Any, Any, Any] | None) -> None:
+        # pydantic-evals turns an Exception into a failure; with no result, a BaseException is ending the case (a
+        # timeout's cancellation, a pytest outcome) and teardown runs in the `finally` of its case span, which is
+        # about to end: the exception in flight is read now, before the suite's own teardown could replace it.
+        ended_by = sys.exception() if result is None else None
         try:
             if self._inner is not None:
                 await self._inner.teardown(result)
         finally:
-            self._run.finish(result)
+            self._run.finish(result, ended_by)
 
 
 def _judged(
@@ -304,6 +339,8 @@ class SuiteRunContext:
     """Called on the loop after each case of the suite run has ended and been recorded."""
     stored_duration: float | None = None
     """Re-scoring one case: the task duration the stored run measured, which evaluators see (see `run.rescore`)."""
+    shard: tuple[int, int] = (1, 1)
+    """The run's shard (`index`, `count`): of several, it is on each case's root (re-scoring reads it back)."""
     evaluators: list[Evaluator[Any, Any, Any]] = field(init=False)
     """The dataset's evaluators, the user's sync ones made to run off the loop (see `off_loop`)."""
 
@@ -352,6 +389,8 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
         'dataset': run.dataset.name,
         INPUTS_DIGEST_ATTRIBUTE: values.inputs_digest,
     }
+    if run.shard[1] > 1:
+        attributes[SHARD_ATTRIBUTE] = f'{run.shard[0]}/{run.shard[1]}'
     with case_trace(f'{run.suite_name}[{work.case_name}]', attributes, run.setup) as trace, ExitStack() as stack:
         case_run = _CaseRun(work, trace, spec, run.suite_id, run.replay, stack, run.stored_duration)
         clock = None
@@ -370,7 +409,7 @@ async def _run_one(work: CaseWork, run: SuiteRunContext) -> tuple[CaseResult, Ou
         except TimeoutError:
             message = _timeout_message(run.timeout, clock)
             result = _error_result(work, run.suite_id, values, message, '', trace.trace_id, trace.span_id)
-        except (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception) as e:  # pytest's own outcomes
+        except _PYTEST_OUTCOMES as e:  # pytest's own outcomes
             # Caught here, in the case's trace, so that the case keeps its link to it.
             result = _outcome_result(work, run.suite_id, values, e, trace.trace_id, trace.span_id)
         else:

@@ -3,7 +3,8 @@
 The format is vcrpy's (`version: 1`, `interactions:` of `request`/`response`), so the files stay readable by vcrpy
 and pytest-recording; JSON bodies are pretty-printed and multi-line text is written as YAML block scalars, so a
 re-recording gives a readable diff. Secrets are replaced with `<scrubbed>` before anything is written, and requests
-are scrubbed the same way before they are matched. How a case uses its cassette is in `run.replay`.
+are scrubbed the same way before they are matched; what the scrubber took is matched through a digest of the
+unscrubbed body, kept beside each request (`run.request_digest`). How a case uses its cassette is in `run.replay`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import yaml
 
 from ..safety.files import write_text_atomic
 from ..safety.scrub import SecretScrubber
+from .request_digest import DIGEST_KEY, SALT_KEY, digest_of, new_salt, valid_salt, with_digest
 from .vcrpy import vcr
 
 __all__ = (
@@ -373,7 +375,18 @@ class CassetteSerializer:
 
 
 class CassettePersister:
-    """A vcrpy persister that writes atomically and turns an unreadable file into `CorruptCassette`."""
+    """A vcrpy persister that writes atomically, turns an unreadable file into `CorruptCassette`, and keeps the
+    cassette's request digests (see `run.request_digest`): its salt, and the digest beside each interaction."""
+
+    def __init__(self) -> None:
+        self._salt: str | None = None
+
+    @property
+    def salt(self) -> str:
+        """The cassette's digest salt: the one its file holds once loaded, else a new one (written with the file)."""
+        if self._salt is None:
+            self._salt = new_salt()
+        return self._salt
 
     def load_cassette(self, cassette_path: str | Path, serializer: Any) -> Any:
         path = Path(cassette_path)
@@ -386,23 +399,57 @@ class CassettePersister:
         if not data.strip():
             raise vcr().CassetteNotFoundError()
         try:
-            requests, responses, *_ = cast(tuple[Any, ...], vcr().deserialize(data, serializer))
+            parsed = serializer.deserialize(data)
+            requests, responses, *_ = cast(tuple[Any, ...], vcr().deserialize(parsed, _Parsed()))
             for response in responses:
                 _check_response(response)
         except Exception as e:
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CorruptCassette(f'corrupt cassette {path}: {reason}') from e
+        # Digests count only under the salt they were made with: without a readable salt (a cassette from before
+        # digests, or one edited by hand) its requests have none, and are matched on their scrubbed form.
+        self._salt = valid_salt(cast(dict[str, Any], parsed).get(SALT_KEY))
+        if self._salt is not None:
+            for request, interaction in zip(requests, cast(list[dict[str, Any]], parsed['interactions']), strict=True):
+                with_digest(request, interaction.get(DIGEST_KEY))
         return requests, responses
 
     def save_cassette(self, cassette_path: str | Path, cassette_dict: dict[str, Any], serializer: Any) -> None:
         path = Path(cassette_path)
-        text = cast(str, vcr().serialize(cassette_dict, serializer))
+        requests = cast(list[Any], cassette_dict['requests'])
+        text = cast(str, vcr().serialize(cassette_dict, _WithDigests(serializer, requests, self.salt)))
         # Recording an unchanged exchange again leaves the file alone: an empty diff, and the date of what it holds.
         with contextlib.suppress(OSError, UnicodeDecodeError):
             if _stable(path.read_text(encoding='utf-8')) == _stable(text):
                 return
         # Write then rename, so an interrupted run never leaves a half-written cassette.
         write_text_atomic(path, text)
+
+
+class _Parsed:
+    """A serializer for vcrpy's `deserialize` that hands back the mapping it is given, parsed once already."""
+
+    def deserialize(self, parsed: Any) -> Any:
+        return parsed
+
+
+class _WithDigests:
+    """A serializer for vcrpy's `serialize`: the interactions vcrpy built get their request's digest beside them,
+    and the cassette its salt, before `serializer` writes them."""
+
+    def __init__(self, serializer: Any, requests: list[Any], salt: str) -> None:
+        self._serializer = serializer
+        self._requests = requests
+        self._salt = salt
+
+    def serialize(self, data: dict[str, Any]) -> Any:
+        interactions = cast(list[dict[str, Any]], data['interactions'])
+        for interaction, request in zip(interactions, self._requests, strict=True):
+            digest = digest_of(request)
+            if digest is not None:
+                interaction[DIGEST_KEY] = digest
+        data = {k: v for k, v in data.items() if k != 'interactions'}
+        return self._serializer.serialize({**data, SALT_KEY: self._salt, 'interactions': interactions})
 
 
 _RECORDED_AT = re.compile(r"^recorded_at: '?([^'\n]*)'?\n", re.MULTILINE)

@@ -33,10 +33,12 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, get_args
+from urllib.parse import urlsplit, urlunsplit
 
 from ..results.case import CaseResult
 from ..settings.values import RecordMode
 from .cassette import (
+    SCRUBBED,
     CassetteMiss,
     CassettePersister,
     CassetteScrubber,
@@ -47,6 +49,7 @@ from .cassette import (
     recorded_at,
 )
 from .replay_http import REPLAYED_ATTRIBUTE, Recorded, install, routed_to
+from .request_digest import body_digest, digest_of, unscrubbed_body, with_digest
 from .vcrpy import vcr
 
 if TYPE_CHECKING:
@@ -81,8 +84,9 @@ def port_unless_loopback(r1: Any, r2: Any) -> None:
     vcr().matchers.port(r1, r2)
 
 
-# Matching: method, URL (query order-insensitive) and body (JSON compared parsed). Headers are left out on purpose:
-# they carry volatile values (user agent, retry count, SDK versions) and secrets, which are scrubbed.
+# Matching: method, URL (query order-insensitive) and body (JSON compared parsed), all scrubbed, and the digest of the
+# unscrubbed body (what the scrubber took counts too). Headers are left out on purpose: they carry volatile values
+# (user agent, retry count, SDK versions) and secrets, which are scrubbed.
 def _match_on() -> tuple[Any, ...]:
     matchers = vcr().matchers
     return (
@@ -93,6 +97,7 @@ def _match_on() -> tuple[Any, ...]:
         matchers.path,
         matchers.query,
         matchers.body,
+        unscrubbed_body,
     )
 
 
@@ -143,11 +148,17 @@ def _scrubber_for(patterns: tuple[str, ...]) -> CassetteScrubber:
 
 class _CaseCassette:
     def __init__(
-        self, load: Callable[[], Any], stats: ReplayStats, scrubber: CassetteScrubber, file_existed: bool
+        self,
+        load: Callable[[], Any],
+        persister: CassettePersister,
+        stats: ReplayStats,
+        scrubber: CassetteScrubber,
+        file_existed: bool,
     ) -> None:
         # A case with no cassette file usually makes no HTTP request at all (offline models): load on first use.
         self._load = load
         self._cassette: Any = load() if file_existed else None
+        self.persister = persister
         self.stats = stats
         self.scrubber = scrubber
         self.file_existed = file_existed
@@ -165,8 +176,11 @@ class _CaseCassette:
             self._cassette._save()  # pyright: ignore[reportPrivateUsage]  # vcrpy's own exit path; saves only when dirty
 
     def request(self, method: str, uri: str, body: bytes, headers: dict[str, str]) -> Any:
-        """A request as vcrpy matches and stores it."""
-        return vcr().Request(method, uri, body, headers)
+        """A request as vcrpy matches and stores it, with the digest of its unscrubbed body."""
+        with self.lock:
+            _ = self.cassette  # loaded first: a digest is made under the salt of the cassette's file, if it has one
+            salt = self.persister.salt
+        return with_digest(vcr().Request(method, uri, body, headers), body_digest(salt, body))
 
     def lookup(self, request: Any) -> Recorded | None:
         """The recorded response for `request`, or `None` when it must go live; raises `CassetteMiss` if forbidden."""
@@ -212,6 +226,7 @@ class _CaseCassette:
         closest = self._closest(request)
         if closest is not None:
             index, recorded = closest
+            scrubbed_away = not _digests_agree(recorded, request)
             diff = list(
                 difflib.unified_diff(
                     _describe(recorded).splitlines(),
@@ -224,10 +239,21 @@ class _CaseCassette:
             )
             if len(diff) > 60:
                 diff = [*diff[:60], f'... ({len(diff) - 60} more diff lines)']
-            lines.append(
-                '  closest recorded request differs:' if diff else '  closest recorded request (already played):'
+            # Values stored scrubbed can't be shown: the cassette keeps only a digest of them, and this request's
+            # may be secret.
+            scrubbed_note = (
+                f'values the cassette stores as {SCRUBBED} (the text after a sensitive word such as cookie:, '
+                'session:, token:, or a secret)'
             )
-            lines.extend(f'    {line}' for line in diff)
+            if diff:
+                lines.append('  closest recorded request differs:')
+                lines.extend(f'    {line}' for line in diff)
+                if scrubbed_away:
+                    lines.append(f'    and in {scrubbed_note}')
+            elif scrubbed_away:
+                lines.append(f'  closest recorded request #{index + 1} differs only in {scrubbed_note}')
+            else:
+                lines.append('  closest recorded request (already played):')
         hint = 'new' if stats.mode in ('none', 'once') else 'all'
         lines.append(f'  to record it, run with --evaltrace-record={hint} (needs the provider API key)')
         return '\n'.join(lines)
@@ -247,6 +273,11 @@ class _CaseCassette:
         return max(enumerate(recorded), key=score)
 
 
+def _digests_agree(recorded: Any, request: Any) -> bool:
+    theirs, ours = digest_of(recorded), digest_of(request)
+    return theirs is None or ours is None or theirs == ours
+
+
 def _display_path(path: Path) -> str:
     # Relative to the working directory (pytest's rootdir, usually) when under it: the report is shared.
     try:
@@ -261,7 +292,12 @@ def _describe(request: Any) -> str:
         body = body.decode('utf-8', errors='replace')
     with contextlib.suppress(ValueError):
         body = json.dumps(json.loads(body), indent=2, sort_keys=True, ensure_ascii=False) if body else ''
-    return f'{request.method} {request.uri}\n{body}'
+    uri = str(request.uri)
+    parts = urlsplit(uri)
+    if parts.hostname in _LOOPBACK and parts.port is not None:
+        # The port of a loopback host is not matched (see `port_unless_loopback`): a diff showing it would mislead.
+        uri = urlunsplit(parts._replace(netloc=parts.netloc.rsplit(':', 1)[0] + ':<port>'))
+    return f'{request.method} {uri}\n{body}'
 
 
 def _to_recorded(response: dict[str, Any]) -> Recorded:
@@ -310,11 +346,13 @@ def use_cassette(
     scrubber = _scrubber_for(tuple(scrub_patterns))
     file_existed = path.is_file()
 
+    persister = CassettePersister()
+
     def load() -> Any:
         return vcr().Cassette.load(
             path=str(path),
             serializer=CassetteSerializer(scrubber),
-            persister=CassettePersister(),
+            persister=persister,
             record_mode=vcr().record_modes[mode],
             match_on=_match_on(),
             before_record_request=scrubber.request,
@@ -324,7 +362,7 @@ def use_cassette(
     stats = ReplayStats(case=case or path.stem, path=path, mode=mode)
     if file_existed:
         stats.recorded_at = recorded_at(path)
-    active = _CaseCassette(load, stats, scrubber, file_existed)
+    active = _CaseCassette(load, persister, stats, scrubber, file_existed)
     try:
         with routed_to(active):
             yield stats

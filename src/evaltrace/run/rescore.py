@@ -59,9 +59,13 @@ def rescore_note(run_id: str) -> str:
     )
 
 
-def rescore_report_fields(run_id: str) -> dict[str, Any]:
-    """The fields a re-scored report carries at its top level."""
-    return {'rescored_from': run_id, 'rescore_note': rescore_note(run_id)}
+def rescore_report_fields(run_id: str, left_out: int | None = None) -> dict[str, Any]:
+    """The fields a re-scored report carries at its top level; `left_out`, when the run was one shard of several:
+    how many selected cases it left out, which another shard ran (see `collect.shard.keep_stored_shard`)."""
+    fields: dict[str, Any] = {'rescored_from': run_id, 'rescore_note': rescore_note(run_id)}
+    if left_out is not None:
+        fields['rescore_left_out'] = left_out
+    return fields
 
 
 # --- re-emitting the task's spans ----------------------------------------------------------------------------------

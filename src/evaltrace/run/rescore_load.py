@@ -1,10 +1,12 @@
-"""Re-scoring's input: the run to re-score, and what it stored of each case (its output, or its task's error, and
-the spans its task produced), read from the local trace store (see `store.records`) and the run's JSON report.
+"""Re-scoring's input: the run to re-score, which of the selected cases it ran (one shard's, when it was a shard),
+and what it stored of each case (its output, or its task's error, and the spans its task produced), read from the
+local trace store (see `store.records`) and the run's JSON report.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,10 +16,19 @@ from typing import Any, cast
 import duckdb
 
 from ..names import INPUTS_DIGEST_ATTRIBUTE, OUTPUT_TYPE_ATTRIBUTE
-from ..report.final import read_report
+from ..report.final import Report, read_report
 from ..safety.bounds import was_cut
 from ..store.duckdb import open_store
-from ..store.records import SpanRecord, case_traces, latest_runs, run_ids_starting_with, spans_of_traces, traces_in_run
+from ..store.files import StoreError
+from ..store.records import (
+    SpanRecord,
+    case_traces,
+    latest_runs,
+    run_ids_starting_with,
+    run_shard,
+    spans_of_traces,
+    traces_in_run,
+)
 
 __all__ = (
     'CASE_SPAN_NAME',
@@ -26,11 +37,13 @@ __all__ = (
     'ReportCase',
     'RescoreError',
     'StoredCase',
+    'StoredShard',
     'error_status',
     'load_stored_cases',
     'report_cases',
     'resolve_run',
     'scrub_marker',
+    'stored_shard',
 )
 
 CASE_SPAN_NAME = 'case: {case_name}'
@@ -99,14 +112,20 @@ class ReportCase:
 
 
 @functools.cache
-def report_cases(path: str, run_id: str) -> dict[str, ReportCase]:
-    """The cases of the JSON report at `path` when it is run `run_id`'s, else {} (also for a missing or broken
-    file: the store alone then says what it can)."""
+def _run_report(path: str, run_id: str) -> Report | None:
+    """The JSON report at `path` when it is run `run_id`'s, else None (also for a missing or broken file)."""
     try:
         report = read_report(Path(path))
     except ValueError:
-        return {}
-    if report.run_id != run_id:
+        return None
+    return report if report.run_id == run_id else None
+
+
+def report_cases(path: str, run_id: str) -> dict[str, ReportCase]:
+    """The cases of the JSON report at `path` when it is run `run_id`'s, else {} (also for a missing or broken
+    file: the store alone then says what it can)."""
+    report = _run_report(path, run_id)
+    if report is None:
         return {}
     # A case that errored before its task returned has no output; one whose output is None returned None.
     return {
@@ -114,6 +133,51 @@ def report_cases(path: str, run_id: str) -> dict[str, ReportCase]:
         for c in report.cases
         if c.nodeid
     }
+
+
+@dataclass(frozen=True)
+class StoredShard:
+    """The shard a stored run was, and which of the selected cases it ran."""
+
+    index: int
+    count: int
+    ran: frozenset[str]
+
+
+def _shard_of(text: str) -> tuple[int, int] | None:
+    index, _, count = text.partition('/')
+    try:
+        return int(index), int(count)
+    except ValueError:
+        return None
+
+
+def stored_shard(store_path: Path, run_id: str, nodeids: Sequence[str]) -> StoredShard | None:
+    """The shard run `run_id` was, with those of `nodeids` it ran; None when it was not one of several shards.
+
+    Its case roots say which shard it was (`evaltrace.shard`), and the run's JSON report when `evaltrace rescore`
+    passed it on (a run stored before the roots said it). A case ran when the store holds its root, or the report
+    lists it. A store that cannot be read says nothing here: re-scoring then makes that every case's error.
+    """
+    report_copy = os.environ.get(REPORT_ENV)
+    report = _run_report(report_copy, run_id) if report_copy else None
+    try:
+        con = open_store(store_path, merge=False)
+        try:
+            text = run_shard(con, run_id)
+            ran = set(case_traces(con, run_id, nodeids))
+        finally:
+            con.close()
+    except StoreError:
+        return None
+    shard = _shard_of(text) if text is not None else None
+    if shard is None and report is not None:
+        shard = report.shard.get('index', 1), report.shard_count
+    if shard is None or shard[1] <= 1:
+        return None
+    if report is not None:
+        ran.update(c.nodeid for c in report.cases if c.nodeid)
+    return StoredShard(int(shard[0]), int(shard[1]), frozenset(n for n in nodeids if n in ran))
 
 
 def load_stored_cases(

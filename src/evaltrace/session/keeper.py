@@ -146,7 +146,10 @@ class ReportKeeper:
         if self.settings.rescore:
             from ..run.rescore import rescore_report_fields  # only a re-scoring run pays for importing it
 
-            extra.update(rescore_report_fields(self.settings.rescore))
+            # One shard's run, re-scored as that shard (not as one of its own): the plan's other cases were left out.
+            split = plan is not None and plan.count > 1 and self.settings.shard[1] == 1
+            left_out = plan.total_cases - len(self.expected) if plan is not None and split else None
+            extra.update(rescore_report_fields(self.settings.rescore, left_out))
         index, count = self.settings.shard
         return build(
             run_id=self.run_id,

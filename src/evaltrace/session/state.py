@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from pydantic_evals.reporting import EvaluationReport
 
 from ..collect.items import CaseParam, SuiteRuntime, suite_run_id
+from ..collect.shard import SHARD_PLAN_KEY
 from ..judge.exit import EXIT_HARNESS_ERROR  # re-exported: where tests of a run's exit status have long found it
 from ..judge.failure import failure_message, traceback_style
 from ..names import STATUS_ATTRIBUTE
@@ -275,6 +276,7 @@ class EvalSession(ReportKeeper):
             on_result=on_result,
             experiment=run.experiment,
             on_ended=functools.partial(self._case_ended, run),
+            shard=self._shard(items[0][0]),
         )
         base = context if context is not None else contextvars.copy_context()
         jobs: list[CaseJob] = []
@@ -452,6 +454,11 @@ class EvalSession(ReportKeeper):
                 if it.nodeid in run.runtime.results
             )
         return out
+
+    def _shard(self, item: pytest.Item) -> tuple[int, int]:
+        # The plan's, when collection made one: a re-scoring of one shard's run is that shard (see `collect.shard`).
+        plan = item.config.stash.get(SHARD_PLAN_KEY, None)
+        return self.settings.shard if plan is None else (plan.index, plan.count)
 
     def _replay_config(self, runtime: SuiteRuntime) -> ReplayConfig | None:
         # Live (no cassette) unless the `record` setting or the suite turns recording on.

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pydantic_core import from_json
 
-from ..names import ROOT_ATTRIBUTE
+from ..names import ROOT_ATTRIBUTE, SHARD_ATTRIBUTE
 from .files import spool_files
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ __all__ = (
     'latest_runs',
     'read_spool',
     'run_ids_starting_with',
+    'run_shard',
     'run_suites',
     'spans_of_traces',
     'trace_ids_starting_with',
@@ -245,6 +246,16 @@ def case_traces(con: duckdb.DuckDBPyConnection, run_id: str, nodeids: Sequence[s
         [run_id, list(nodeids)],
     ).fetchall()
     return {str(nodeid): str(trace_id) for nodeid, trace_id in rows}
+
+
+def run_shard(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """The shard (`i/n`) the run was, as its case roots say; None when it was not one (or stored no case)."""
+    row = con.execute(
+        f"SELECT attributes->>'{SHARD_ATTRIBUTE}' FROM records WHERE run_id = ? AND {_IS_CASE_ROOT} "
+        f"AND attributes->>'{SHARD_ATTRIBUTE}' IS NOT NULL LIMIT 1",
+        [run_id],
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 def traces_in_run(con: duckdb.DuckDBPyConnection, run_id: str, trace_ids: Sequence[str]) -> set[str]:

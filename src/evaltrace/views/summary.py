@@ -140,6 +140,11 @@ def summary_lines(report: Report | Mapping[str, Any], max_links: int = 50) -> li
     lines.extend(baseline_lines(run.baseline, max_links))
     if run.shard_count > 1:
         lines.append(f'shard {run.shard["index"]}/{run.shard_count}: {len(run.expected)} case(s) of this shard')
+    if (left_out := run.extra.get('rescore_left_out')) is not None:
+        lines.append(
+            f'rescore: left out {left_out} case(s) that run {run.extra.get("rescored_from")} did not run: it was '
+            f'shard {run.shard["index"]}/{run.shard_count}, and another shard ran them'
+        )
     if not run.complete:
         problems = run.merge_problems or ['interrupted, or some expected cases did not run']
         lines.extend(f'INCOMPLETE: {p}' for p in problems)
