@@ -441,12 +441,6 @@ def test_rescore_never_judges_an_output_logfire_scrubbed_in_the_store(project: E
     )
 
 
-def _pytest(project: EvalProject, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'EVALTRACE_'))}
-    command = [sys.executable, '-m', 'pytest', 'evals', '-p', 'no:cacheprovider', *args]
-    return subprocess.run(command, cwd=project.path, capture_output=True, text=True, timeout=120, env=env)
-
-
 def test_rescore_of_one_shard_rescores_its_cases_and_leaves_out_the_other_shards(project: EvalProject) -> None:
     # Five cases, two shards: shard 1 runs three, shard 2 two. 'one' alone is short (1 word, MIN_LENGTH 2).
     words = {'a': 'one two', 'b': 'one two three', 'c': 'one', 'd': 'one two three four', 'e': 'five six'}
@@ -456,7 +450,7 @@ def test_rescore_of_one_shard_rescores_its_cases_and_leaves_out_the_other_shards
     project.write('evals/test_words.py', SUITE.format(min_length=2))
     runs: dict[int, dict[str, str]] = {}
     for index in (1, 2):
-        _pytest(project, f'--evaltrace-shard={index}/2')
+        _pytest(project.path, 'evals', f'--evaltrace-shard={index}/2')
         report = project.report()
         assert report['shard']['count'] == 2
         runs[index] = {'run_id': report['run_id'], **{n: c['status'] for n, c in _cases(report).items()}}
