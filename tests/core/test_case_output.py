@@ -222,21 +222,24 @@ atexit.register(lambda: sys.__stdout__.write(f'streams at exit: {type(sys.stdout
 """
 
 
-def _chatty_project(project: EvalProject, monkeypatch: pytest.MonkeyPatch) -> None:
+def _run_chatty(project: EvalProject, monkeypatch: pytest.MonkeyPatch, *args: str) -> pytest.RunResult:
+    """The chatty project run with `args`: its outcomes, and no raw secret anywhere in the terminal."""
     project.write('evals/test_chatty.py', CHATTY)
     project.write('conftest.py', AT_EXIT)
     monkeypatch.setenv('DB_PASSWORD', SECRET)
+    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', *args)
+    result.assert_outcomes(passed=152, failed=1)
+    terminal = result.stdout.str() + result.stderr.str()
+    assert SECRET not in terminal, f'{terminal.count(SECRET)} raw lines'
+    return result
 
 
 def test_a_chatty_case_leaks_nothing_between_pytests_captures(
     project: EvalProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The raw secret never reaches the terminal; what the case printed is shown, scrubbed, with its failure."""
-    _chatty_project(project, monkeypatch)
-    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '-rA')
-    result.assert_outcomes(passed=152, failed=1)
+    result = _run_chatty(project, monkeypatch, '-rA')
     terminal = result.stdout.str() + result.stderr.str()
-    assert SECRET not in terminal, f'{terminal.count(SECRET)} raw lines'
     assert 'connecting with password [Scrubbed]' in terminal
     failure = terminal.split('= FAILURES =', 1)[1].split('= PASSES =', 1)[0]
     assert f'Captured stdout call ({SECTION_NOTE})' in failure
@@ -246,22 +249,14 @@ def test_a_chatty_case_leaks_nothing_between_pytests_captures(
 
 def test_a_chatty_case_leaks_nothing_quietly(project: EvalProject, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without `-rA`, with `-q` and no progress lines (the trial leaked in each of these runs): nothing raw either."""
-    _chatty_project(project, monkeypatch)
-    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '-q', '--evaltrace-progress=off')
-    result.assert_outcomes(passed=152, failed=1)
-    terminal = result.stdout.str() + result.stderr.str()
-    assert SECRET not in terminal, f'{terminal.count(SECRET)} raw lines'
+    _run_chatty(project, monkeypatch, '-q', '--evaltrace-progress=off')
 
 
 def test_with_capture_off_a_case_prints_to_the_terminal_scrubbed(
     project: EvalProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`-s`: what the case prints is shown as it runs, one whole line at a time, scrubbed."""
-    _chatty_project(project, monkeypatch)
-    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '-s')
-    result.assert_outcomes(passed=152, failed=1)
-    terminal = result.stdout.str() + result.stderr.str()
-    assert SECRET not in terminal, f'{terminal.count(SECRET)} raw lines'
+    result = _run_chatty(project, monkeypatch, '-s')
     # Whole lines, though print writes its text and its newline apart (pytest's progress dots may come before).
     printed = [line for line in result.stdout.lines if 'with password' in line]
     assert len(printed) > 100
