@@ -171,7 +171,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state = config.stash.get(_session_key, None)
     if state is None:
         return
-    from .collect.items import CaseParam, case_param, deselect_by_filter, fail_node_id_collisions
+    from .collect.items import deselect_by_filter, fail_node_id_collisions
     from .collect.shard import apply_shard
 
     # trylast: `-k`, `--deselect` and `--lf` have already narrowed `items`; the filter narrows them by metadata,
@@ -182,15 +182,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if state.settings.filter is not None:
         deselect_by_filter(config, items, state.settings.filter)
     plan = apply_shard(config, items, state.settings.shard)
-    if state.settings.rescore is not None and state.settings.store is not None:
-        from .collect.shard import keep_stored_shard
-        from .run.rescore_load import stored_shard
+    if state.settings.rescore is not None:
+        from .run.rescore_load import leave_out_other_shards
 
-        # Re-scoring one shard's run: the cases another shard ran are left out, not errors (see collect.shard).
-        nodeids = [it.nodeid for it in items if isinstance(case_param(it), CaseParam)]
-        stored = stored_shard(state.settings.store, state.settings.rescore, nodeids)
-        if stored is not None:
-            keep_stored_shard(config, items, plan, stored.index, stored.count, stored.ran)
+        leave_out_other_shards(config, items, plan, state.settings)
 
 
 def pytest_deselected(items: Sequence[pytest.Item]) -> None:

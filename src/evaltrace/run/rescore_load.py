@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 
@@ -30,6 +30,12 @@ from ..store.records import (
     traces_in_run,
 )
 
+if TYPE_CHECKING:
+    import pytest
+
+    from ..collect.shard import ShardPlan
+    from ..settings.values import Settings
+
 __all__ = (
     'CASE_SPAN_NAME',
     'REPORT_ENV',
@@ -39,6 +45,7 @@ __all__ = (
     'StoredCase',
     'StoredShard',
     'error_status',
+    'leave_out_other_shards',
     'load_stored_cases',
     'report_cases',
     'resolve_run',
@@ -178,6 +185,22 @@ def stored_shard(store_path: Path, run_id: str, nodeids: Sequence[str]) -> Store
     if report is not None:
         ran.update(c.nodeid for c in report.cases if c.nodeid)
     return StoredShard(int(shard[0]), int(shard[1]), frozenset(n for n in nodeids if n in ran))
+
+
+def leave_out_other_shards(
+    config: pytest.Config, items: list[pytest.Item], plan: ShardPlan, settings: Settings
+) -> None:
+    """Re-scoring one shard's run: leave out (deselect) the selected cases another shard ran, rather than make each
+    an error that the run stored no trace of (see `collect.shard.keep_stored_shard`)."""
+    from ..collect.items import CaseParam, case_param
+    from ..collect.shard import keep_stored_shard
+
+    if settings.rescore is None or settings.store is None:
+        return
+    nodeids = [it.nodeid for it in items if isinstance(case_param(it), CaseParam)]
+    stored = stored_shard(settings.store, settings.rescore, nodeids)
+    if stored is not None:
+        keep_stored_shard(config, items, plan, stored.index, stored.count, stored.ran)
 
 
 def load_stored_cases(
