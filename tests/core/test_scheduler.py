@@ -169,15 +169,18 @@ def test_exitfirst_cancels_running_cases_and_starts_no_more(project: EvalProject
     result = project.pytester.runpytest_inprocess('evals', '-x', '-p', 'no:cacheprovider')
     result.assert_outcomes(failed=1)
     # 'bad' freed its slot before pytest saw its failure, so a third case may have started; no more did.
+    # A case the scheduler started may be cancelled before its task's first line logs 'start': it is still
+    # reported cancelled, so the task's own log bounds the cancelled cases from below.
     names = {0.0: 'bad', 2: 's0', 2.1: 's1', 2.2: 's2', 2.3: 's3', 2.4: 's4'}
-    started = {names[e['case']] for e in _events(project) if e['what'] == 'start'} - {'bad'}
-    assert len(started) in (1, 2)
+    body_started = {names[e['case']] for e in _events(project) if e['what'] == 'start'} - {'bad'}
     report = project.report()
     assert report['complete'] is False
     name = 'evals/test_slow.py::test_slow[{}]'.format
-    assert sorted(report['cancelled']) == sorted(name(c) for c in started)
-    assert sorted(report['not_started']) == sorted(name(f's{i}') for i in range(5) if f's{i}' not in started)
-    assert len(report['not_started']) >= 3
+    cancelled, not_started = set(report['cancelled']), set(report['not_started'])
+    assert {name(c) for c in body_started} <= cancelled
+    assert len(cancelled) in (1, 2)
+    assert not cancelled & not_started
+    assert cancelled | not_started == {name(f's{i}') for i in range(5)}
     assert [c['case'] for c in report['cases']] == ['bad']
 
 

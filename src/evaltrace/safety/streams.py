@@ -62,6 +62,11 @@ class _Text(Protocol):
     def flush(self) -> None: ...
 
 
+def _partial_key(case: object) -> tuple[str, object]:
+    """Whose unfinished line a write continues: its case's, or outside any case its thread's."""
+    return ('case', case) if case is not None else ('thread', threading.get_ident())
+
+
 class RoutedStream:
     """Stands in for `sys.stdout` or `sys.stderr`: writes are routed (see the module docstring), and every other
     attribute (`isatty`, `fileno`, `encoding`, `buffer`...) is the replaced stream's."""
@@ -97,7 +102,7 @@ class RoutedStream:
             if case is not None and not (self._live or self._debugging):
                 self._kept.setdefault(case, []).append(text)
                 return len(text)
-            key = ('case', case) if case is not None else ('thread', threading.get_ident())
+            key = _partial_key(case)
             done, newline, rest = (self._partial.pop(key, '') + text).rpartition('\n')
             if rest:
                 self._partial[key] = rest
@@ -112,10 +117,8 @@ class RoutedStream:
     def flush(self) -> None:
         scrub = self._scrub
         if scrub is not None and threading.get_ident() != self._owner:
-            case = _CASE.get()
-            key = ('case', case) if case is not None else ('thread', threading.get_ident())
             with self._lock:
-                partial = self._partial.pop(key, '')
+                partial = self._partial.pop(_partial_key(_CASE.get()), '')
                 if partial:  # a prompt, a progress dot: shown when its writer flushes, as a terminal would
                     self.target.write(scrub(partial))
         self.target.flush()
