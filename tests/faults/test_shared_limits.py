@@ -7,7 +7,7 @@ import pytest
 from tests.support.eval_project import EvalProject
 from tests.support.fake_openai import Reply, serve_openai
 
-ARGS_RATE = ('evals', '-p', 'no:cacheprovider', '--evaltrace-rate-limit-rpm=1', '--evaltrace-timeout=3')
+ARGS_RATE = ('evals', '-p', 'no:cacheprovider', '--evaltrace-rate-limit-rpm=1', '--evaltrace-timeout=15')
 
 SUITE = """
 import os
@@ -50,13 +50,19 @@ def test_the_rate_limit_is_shared_by_every_suite_of_the_process(
 
 
 def test_a_replayed_retry_does_not_wait_out_its_back_off(project: EvalProject, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Recorded live: a 429 with `Retry-After: 3`, then the answer. Replayed under a 2 s timeout, the case passes
-    # only if the replay does not sleep the 3 s the provider once asked for.
-    with serve_openai([Reply.error(429, retry_after=3), Reply.text('fine')]) as server:
+    # Recorded live: a 429 with `Retry-After: 1`, then the answer. The cassette then asks for 120 s (within the retry
+    # budget given): replayed under a 60 s timeout, room for a loaded machine, the case passes only if the replay does
+    # not wait out the back-off.
+    with serve_openai([Reply.error(429, retry_after=1), Reply.text('fine')]) as server:
         _project(project, monkeypatch, server.base_url, {'busy': ['busy']})
         recorded = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', '--evaltrace-record=all')
         recorded.assert_outcomes(passed=1)
-        args = ['evals', '-p', 'no:cacheprovider', '--evaltrace-record=none', '--evaltrace-timeout=2']
+        (cassette,) = (project.path / 'evals/cassettes').rglob('*.yaml')
+        text = cassette.read_text()
+        assert text.count("Retry-After:\n      - '1'") == 1, text
+        cassette.write_text(text.replace("Retry-After:\n      - '1'", "Retry-After:\n      - '120'"))
+        args = ['evals', '-p', 'no:cacheprovider', '--evaltrace-record=none', '--evaltrace-timeout=60']
+        args.append('--evaltrace-retry-max-delay=300')
         replayed = project.pytester.runpytest_subprocess(*args)
     replayed.assert_outcomes(passed=1)
     assert project.cases()['busy']['replayed'] is True
