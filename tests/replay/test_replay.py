@@ -7,6 +7,7 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx2
@@ -28,7 +29,15 @@ from evaltrace.run.replay import (
     install,
     use_cassette,
 )
-from evaltrace.run.request_digest import body_digest, new_salt, valid_salt
+from evaltrace.run.request_digest import (
+    body_digest,
+    digest_to_store,
+    digests_agree,
+    new_salt,
+    valid_salt,
+    with_body,
+    with_digest,
+)
 from tests.support.fake_openai import FakeOpenAI, RecordedRequest, Reply, serve_openai
 
 pytestmark = pytest.mark.anyio
@@ -318,9 +327,34 @@ def test_request_digest_is_keyed_by_its_salt_and_blind_to_json_layout() -> None:
     assert valid_salt(salt) == salt
     assert valid_salt('<scrubbed>') is valid_salt(None) is None
     digest = body_digest(salt, b'{"a": 1, "b": "cookie: chocolate"}')
-    assert digest.startswith('hmac-sha256:')
+    assert digest.startswith('scrypt-n16384-r8-p1:')
     # Parsed JSON, as the body matcher compares it: key order and whitespace don't count, a value does.
     assert body_digest(salt, '{"b":"cookie: chocolate","a":1}') == digest
     assert body_digest(salt, b'{"a": 1, "b": "cookie: oatmeal"}') != digest
     assert body_digest(new_salt(), b'{"a": 1, "b": "cookie: chocolate"}') != digest  # no comparing across cassettes
     assert body_digest(salt, b'not json') != body_digest(salt, b'not  json')
+
+
+def test_a_request_is_digested_only_when_scrubbing_changed_its_body_and_checked_under_the_stored_scheme() -> None:
+    salt = new_salt()
+    sent = with_body(SimpleNamespace(), salt, b'{"q": "cookie: chocolate"}')
+    assert digest_to_store(sent, '{"q": "cookie: chocolate"}') is None  # stored as sent: nothing to tell apart
+    stored = digest_to_store(sent, '{"q": "cookie: <scrubbed>"}')
+    assert stored == body_digest(salt, b'{"q":"cookie: chocolate"}')
+    recorded = with_digest(SimpleNamespace(), stored)
+    assert digests_agree(recorded, with_body(SimpleNamespace(), salt, '{"q": "cookie: chocolate"}'))
+    assert not digests_agree(recorded, with_body(SimpleNamespace(), salt, '{"q": "cookie: oatmeal"}'))
+    # A cassette written when digests were one HMAC is still checked under it.
+    legacy = with_digest(SimpleNamespace(), body_digest(salt, b'{"q": "cookie: chocolate"}', 'hmac-sha256'))
+    assert digest_of_scheme(legacy) == 'hmac-sha256'
+    assert digests_agree(with_body(SimpleNamespace(), salt, b'{"q": "cookie: chocolate"}'), legacy)
+    assert not digests_agree(with_body(SimpleNamespace(), salt, b'{"q": "cookie: oatmeal"}'), legacy)
+    assert digests_agree(SimpleNamespace(), legacy)  # a recording or request without a digest is not checked
+    # Two requests sent in this run are compared by body, with no digest made.
+    assert not digests_agree(
+        with_body(SimpleNamespace(), salt, b'{"q": 1}'), with_body(SimpleNamespace(), salt, b'{"q": 2}')
+    )
+
+
+def digest_of_scheme(request: object) -> str:
+    return str(vars(request)['evaltrace_request_digest']).partition(':')[0]

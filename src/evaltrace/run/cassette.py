@@ -26,7 +26,7 @@ import yaml
 
 from ..safety.files import write_text_atomic
 from ..safety.scrub import SecretScrubber
-from .request_digest import DIGEST_KEY, SALT_KEY, digest_of, new_salt, valid_salt, with_digest
+from .request_digest import DIGEST_KEY, SALT_KEY, digest_to_store, new_salt, valid_salt, with_digest
 from .vcrpy import vcr
 
 __all__ = (
@@ -445,7 +445,7 @@ class _WithDigests:
     def serialize(self, data: dict[str, Any]) -> Any:
         interactions = cast(list[dict[str, Any]], data['interactions'])
         for interaction, request in zip(interactions, self._requests, strict=True):
-            digest = digest_of(request)
+            digest = digest_to_store(request, cast(dict[str, Any], interaction['request']).get('body'))
             if digest is not None:
                 interaction[DIGEST_KEY] = digest
         data = {k: v for k, v in data.items() if k != 'interactions'}

@@ -49,7 +49,7 @@ from .cassette import (
     recorded_at,
 )
 from .replay_http import REPLAYED_ATTRIBUTE, Recorded, install, routed_to
-from .request_digest import body_digest, digest_of, unscrubbed_body, with_digest
+from .request_digest import digests_agree, unscrubbed_body, with_body
 from .vcrpy import vcr
 
 if TYPE_CHECKING:
@@ -176,11 +176,11 @@ class _CaseCassette:
             self._cassette._save()  # pyright: ignore[reportPrivateUsage]  # vcrpy's own exit path; saves only when dirty
 
     def request(self, method: str, uri: str, body: bytes, headers: dict[str, str]) -> Any:
-        """A request as vcrpy matches and stores it, with the digest of its unscrubbed body."""
+        """A request as vcrpy matches and stores it, able to digest its unscrubbed body when a match needs it."""
         with self.lock:
             _ = self.cassette  # loaded first: a digest is made under the salt of the cassette's file, if it has one
             salt = self.persister.salt
-        return with_digest(vcr().Request(method, uri, body, headers), body_digest(salt, body))
+        return with_body(vcr().Request(method, uri, body, headers), salt, body)
 
     def lookup(self, request: Any) -> Recorded | None:
         """The recorded response for `request`, or `None` when it must go live; raises `CassetteMiss` if forbidden."""
@@ -226,7 +226,7 @@ class _CaseCassette:
         closest = self._closest(request)
         if closest is not None:
             index, recorded = closest
-            scrubbed_away = not _digests_agree(recorded, request)
+            scrubbed_away = not digests_agree(recorded, request)
             diff = list(
                 difflib.unified_diff(
                     _describe(recorded).splitlines(),
@@ -271,11 +271,6 @@ class _CaseCassette:
             return len(cast(list[str], successes)), ratio
 
         return max(enumerate(recorded), key=score)
-
-
-def _digests_agree(recorded: Any, request: Any) -> bool:
-    theirs, ours = digest_of(recorded), digest_of(request)
-    return theirs is None or ours is None or theirs == ours
 
 
 def _display_path(path: Path) -> str:
