@@ -342,6 +342,9 @@ def test_an_output_stored_only_cut_is_refused_not_rescored() -> None:
 
 
 UNORDERED_SUITE = """
+from dataclasses import dataclass
+
+from pydantic import BaseModel
 from pydantic_evals import Case, Dataset
 from pydantic_evals.evaluators import EqualsExpected
 
@@ -352,12 +355,28 @@ class Opaque:
     pass
 
 
+class Tagged(BaseModel):
+    tags: set[str]
+    more: list[frozenset[str]]
+
+
+@dataclass
+class Labels:
+    names: frozenset[str]
+
+
 dataset = Dataset(
     name='unordered',
     cases=[
         Case(name='tags', inputs=frozenset({'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta'}), expected_output=6),
         Case(name='nested', inputs={'tags': {'x', 'y', 'z', 'w'}, 'n': 1}, expected_output=6),
         Case(name='opaque', inputs=Opaque(), expected_output=6),
+        Case(
+            name='model',
+            inputs=Tagged(tags={'alpha', 'beta', 'gamma', 'delta'}, more=[frozenset({'x', 'y', 'z', 'w'})]),
+            expected_output=6,
+        ),
+        Case(name='dataclass', inputs=Labels(frozenset({'one', 'two', 'three', 'four', 'five'})), expected_output=6),
     ],
     evaluators=[EqualsExpected()],
 )
@@ -378,7 +397,7 @@ def test_rescore_accepts_unchanged_set_and_opaque_inputs_in_another_process(proj
     result = _evaltrace(project.path, 'rescore', PYTHONHASHSEED='2')
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert {n: c['status'] for n, c in _cases(project.report()).items()} == dict.fromkeys(
-        ('tags', 'nested', 'opaque'), 'passed'
+        ('tags', 'nested', 'opaque', 'model', 'dataclass'), 'passed'
     )
 
 

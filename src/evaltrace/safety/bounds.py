@@ -13,12 +13,14 @@ regexes never run over more than the bound either.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from pydantic import BaseModel
 from pydantic_core import from_json, to_json, to_jsonable_python
 
 from ..span_attributes import attributes_of
@@ -126,9 +128,16 @@ class _Walk:
                 return self.sequence(list(container), depth, ordered=isinstance(container, set | frozenset))
             finally:
                 self.active.discard(id(container))
-        # Anything else (pydantic models, dataclasses, dates, enums...) as pydantic serialises it, then walked.
+        # Anything else (pydantic models, dataclasses, dates, enums...) as pydantic serialises it, then walked. A
+        # model or dataclass is opened one level at a time, so that a set inside it still reaches the walk as a set
+        # (and is sorted) rather than as the list pydantic makes of it in this process's iteration order.
         try:
-            converted = to_jsonable_python(value, fallback=lambda v: safe_repr(v, max(self.left, 0)))
+            converted = _fields(value)
+        except Exception:  # a serialiser that fails in python mode: as pydantic serialises it to JSON, below
+            converted = None
+        try:
+            if converted is None:
+                converted = to_jsonable_python(value, fallback=lambda v: safe_repr(v, max(self.left, 0)))
         except Exception:  # non-UTF-8 bytes or a cycle inside a model: its repr instead
             return self.text(safe_repr(value, max(self.left, 0)))
         if isinstance(converted, str):
@@ -161,6 +170,15 @@ class _Walk:
         if cut is not None:
             out.append(cut)
         return out
+
+
+def _fields(value: Any) -> dict[str, Any] | None:
+    """A pydantic model's or a dataclass instance's fields as a dict of their own values, else None."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode='python')  # its serialisers, aliases and exclusions apply, values left as they are
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return None
 
 
 def _bytes_text(data: bytes, max_chars: int) -> str:
