@@ -12,13 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import io
+import re
 import sys
 import threading
 from collections.abc import Callable
 
 import pytest
 
-from evaltrace.safety.streams import SECTION_NOTE, OutputRouting, RoutedStream, install_routing, mark_case
+from evaltrace.safety.streams import (
+    KEPT_CHARS,
+    SECTION_NOTE,
+    OutputRouting,
+    RoutedStream,
+    install_routing,
+    mark_case,
+)
 from tests.support.eval_project import EvalProject
 
 SECRET = 'Sup3rS3cretDbPass'
@@ -87,6 +95,44 @@ def test_a_cases_writes_are_kept_for_its_report_scrubbed() -> None:
         (f'Captured stdout call ({SECTION_NOTE})', 'connecting with password [Scrubbed]\na second line\n')
     ]
     assert routing.sections(CASE, 'teardown') == []  # taken once
+
+
+def _kept_and_dropped(text: str) -> tuple[str, int]:
+    note, _, kept = text.partition('\n')
+    found = re.fullmatch(r'\[evaltrace: the first ([\d,]+) characters this case printed were not kept\]', note)
+    assert found, text[:200]
+    return kept, int(found[1].replace(',', ''))
+
+
+def test_what_a_case_keeps_is_bounded_to_its_last_whole_lines_with_a_note_of_what_was_dropped() -> None:
+    # A case that prints without end while pytest is not capturing must not hold the run's memory: its last lines,
+    # at most twice KEPT_CHARS characters, are kept (the lines before a failure), with a note of how much went before.
+    # Whole lines only: a secret cut in two would not be known to the scrubber.
+    stream, _ = routed()
+    line = f'{SECRET} ' + 'x' * 973 + '\n'
+    lines = 5 * KEPT_CHARS // len(line)
+
+    def chatty() -> None:
+        for _ in range(lines):
+            stream.write(line[:500])  # a line in two writes
+            stream.write(line[500:])
+
+    in_thread(chatty, case=CASE)
+    kept, dropped = _kept_and_dropped(stream.take(CASE))
+    assert KEPT_CHARS <= len(kept) <= 2 * KEPT_CHARS
+    assert set(kept.splitlines()) == {line.replace(SECRET, '[Scrubbed]').rstrip('\n')}
+    assert dropped + len(kept.replace('[Scrubbed]', SECRET)) == lines * len(line)
+    assert stream.take(CASE) == ''
+
+    def endless() -> None:
+        stream.write(f'first {SECRET}\n')
+        stream.write('x' * (3 * KEPT_CHARS))  # one line longer than the bound: dropped, and its end when it comes
+        stream.write(f'{SECRET[-5:]} end of the long line\nlast words {SECRET}\n')
+
+    in_thread(endless, case=CASE)
+    kept, dropped = _kept_and_dropped(stream.take(CASE))
+    assert kept == 'last words [Scrubbed]\n'
+    assert dropped == len(f'first {SECRET}\n') + 3 * KEPT_CHARS + len(f'{SECRET[-5:]} end of the long line\n')
 
 
 def test_threads_and_tasks_that_copy_a_cases_context_are_the_case() -> None:

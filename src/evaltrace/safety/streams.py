@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import pytest
 
 __all__ = (
+    'KEPT_CHARS',
     'ROUTING_KEY',
     'SECTION_NOTE',
     'OutputRouting',
@@ -48,6 +49,9 @@ ROUTING_KEY = pytest.StashKey['OutputRouting']()
 _CASE: contextvars.ContextVar[str | None] = contextvars.ContextVar('evaltrace_case_output', default=None)
 """The node id of the case whose code runs in this context: what it prints is kept for that item's report."""
 
+KEPT_CHARS = 1_000_000
+"""The most a case's kept output holds: its last characters (the lines before a failure), with a note of the rest."""
+
 SECTION_NOTE = "printed by the case outside pytest's capture"
 """How a report section of kept output is told from pytest's own (`Captured stdout call (...)`)."""
 
@@ -60,6 +64,43 @@ def mark_case(context: contextvars.Context, nodeid: str) -> None:
 class _Text(Protocol):
     def write(self, text: str, /) -> int: ...
     def flush(self) -> None: ...
+
+
+class _Kept:
+    """What one case printed, waiting for its report: its last lines, about `KEPT_CHARS` characters, and how many
+    characters went before them.
+
+    Only whole lines are dropped, so a secret is never cut in two halves that the scrubber would no longer know.
+    Dropping waits until twice the bound is held, so a case that prints without end costs a join now and then, not
+    one per write.
+    """
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.chars = 0
+        self.dropped = 0
+        self.mid_line = False
+        """The line being written was dropped in part: the rest of it is dropped too."""
+
+    def add(self, text: str) -> None:
+        if self.mid_line:
+            head, newline, text = text.partition('\n')
+            self.dropped += len(head) + len(newline)
+            self.mid_line = not newline
+        self.texts.append(text)
+        self.chars += len(text)
+        if self.chars > 2 * KEPT_CHARS:
+            whole = ''.join(self.texts)
+            end = whole.find('\n', len(whole) - KEPT_CHARS - 1)
+            cut = len(whole) if end < 0 else end + 1
+            self.mid_line = end < 0
+            self.texts = [whole[cut:]]
+            self.chars = len(whole) - cut
+            self.dropped += cut
+
+    def text(self) -> str:
+        note = f'[evaltrace: the first {self.dropped:,} characters this case printed were not kept]\n'
+        return (note if self.dropped else '') + ''.join(self.texts)
 
 
 def _partial_key(case: object) -> tuple[str, object]:
@@ -80,7 +121,7 @@ class RoutedStream:
         """pdb runs, entered from a case (`breakpoint()`): the terminal is the user's, as with `-s`."""
         self._scrub: Callable[[str], str] | None = None
         self._lock = threading.RLock()
-        self._kept: dict[str, list[str]] = {}
+        self._kept: dict[str, _Kept] = {}
         self._partial: dict[tuple[str, object], str] = {}
 
     def __getattr__(self, name: str) -> Any:
@@ -100,7 +141,10 @@ class RoutedStream:
         case = _CASE.get()
         with self._lock:
             if case is not None and not (self._live or self._debugging):
-                self._kept.setdefault(case, []).append(text)
+                kept = self._kept.get(case)
+                if kept is None:
+                    kept = self._kept[case] = _Kept()
+                kept.add(text)
                 return len(text)
             key = _partial_key(case)
             done, newline, rest = (self._partial.pop(key, '') + text).rpartition('\n')
@@ -133,7 +177,7 @@ class RoutedStream:
             self._debugging = self._debugging + 1 if entered else max(0, self._debugging - 1)
             kept = self._kept.pop(case, None) if entered and case is not None else None
             if kept and scrub is not None:
-                self.target.write(scrub(''.join(kept)))
+                self.target.write(scrub(kept.text()))
         self.target.flush()
 
     def take(self, nodeid: str) -> str:
@@ -142,7 +186,7 @@ class RoutedStream:
             kept = self._kept.pop(nodeid, None)
         if not kept or self._scrub is None:
             return ''
-        return self._scrub(''.join(kept))
+        return self._scrub(kept.text())
 
     def release(self) -> None:
         """Write what is kept or partial, scrubbed; from now on a case's writes are passed through, not kept."""
@@ -153,8 +197,8 @@ class RoutedStream:
             partial, self._partial = self._partial, {}
             if scrub is None:
                 return
-            for nodeid, texts in kept.items():
-                text = ''.join(texts)
+            for nodeid, held in kept.items():
+                text = held.text()
                 self.target.write(scrub(f'evaltrace: {nodeid} printed (no report of its item was left to show it):\n'))
                 self.target.write(scrub(text if text.endswith('\n') else text + '\n'))
             for text in partial.values():
