@@ -308,7 +308,7 @@ def test_the_heap_frozen_while_cases_run_is_given_back_to_the_collector(project:
     assert gc.get_freeze_count() == before
 
 
-def test_a_case_cancelled_before_its_first_step_still_ends() -> None:
+def test_a_case_cancelled_before_its_first_step_still_ends(monkeypatch: pytest.MonkeyPatch) -> None:
     """`-x` hung about one run in seven: a case whose task was cancelled (`cancel_all`) after it was created and
     before it first ran never ran its body, so its future was never resolved and the item waiting on it waited
     forever. Here the loop is held so that the dispatch and the cancel queue up back to back: the task is created,
@@ -321,21 +321,34 @@ def test_a_case_cancelled_before_its_first_step_still_ends() -> None:
     from evaltrace.schedule.scheduler import CaseJob, Lane, Scheduler
 
     scheduler = Scheduler(cap=4)
+    loop = scheduler._loop  # pyright: ignore[reportPrivateUsage]
     held = threading.Event()
-    scheduler._loop.call_soon_threadsafe(held.wait, 5)  # pyright: ignore[reportPrivateUsage]
+    loop.call_soon_threadsafe(held.wait, 60)
+    # The loop is let go only once the cancel is queued behind the dispatch (not after a fixed delay, which a loaded
+    # machine could outlast between the submit and the cancel: the case would then run to its end first).
+    queue = loop.call_soon_threadsafe
+
+    def queue_then_release(callback: Any, *args: Any, **kwargs: Any) -> asyncio.Handle:
+        handle = queue(callback, *args, **kwargs)
+        if getattr(callback, '__name__', None) == 'cancel':
+            held.set()
+        return handle
+
+    monkeypatch.setattr(loop, 'call_soon_threadsafe', queue_then_release)
 
     async def case() -> str:
         return 'ran'
 
     job = CaseJob(0, Lane(cap=4), case, scheduler.job_context(contextvars.copy_context()))
     scheduler.submit([job])
-    threading.Timer(0.2, held.set).start()
     try:
-        scheduler.cancel_all(timeout=2)
+        scheduler.cancel_all(timeout=60)
+        assert held.is_set()  # released by the cancel, not by the hold's own bound
         with pytest.raises((asyncio.CancelledError, concurrent.futures.CancelledError)):
-            job.future.result(timeout=5)
+            job.future.result(timeout=60)
         assert job.lane.running == 0
     finally:
+        held.set()
         scheduler.close()
 
 
@@ -382,19 +395,24 @@ def test_a_case_tasks_repr_does_not_spell_out_its_case() -> None:
     import asyncio
     import contextvars
     import functools
+    import threading
     import time
 
     from evaltrace.schedule.scheduler import CaseJob, Lane, Scheduler
 
+    release = threading.Event()
+
     async def case(payload: list[str]) -> int:
-        await asyncio.sleep(0.5)
+        # Runs until the task has been looked at (a fixed sleep could end first on a loaded machine).
+        while not release.is_set():
+            await asyncio.sleep(0.01)
         return len(payload)
 
     scheduler = Scheduler(cap=1)
     job = CaseJob(0, Lane(cap=1), functools.partial(case, ['x' * 1000] * 1000), contextvars.copy_context())
     scheduler.submit([job])
     try:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60
         while not scheduler._jobs and time.monotonic() < deadline:  # pyright: ignore[reportPrivateUsage]
             time.sleep(0.01)
         [task] = list(scheduler._jobs)  # pyright: ignore[reportPrivateUsage]
@@ -405,6 +423,8 @@ def test_a_case_tasks_repr_does_not_spell_out_its_case() -> None:
         callbacks: list[tuple[object, object]] = task._callbacks  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
         assert callbacks
         assert not [cb for cb, _ in callbacks if job in _held_by(cb, skip=scheduler)]
-        assert job.future.result(timeout=5) == 1000
+        release.set()
+        assert job.future.result(timeout=60) == 1000
     finally:
+        release.set()
         scheduler.close()
