@@ -119,14 +119,39 @@ async def test_{name}(inputs: float) -> float:
     return inputs
 """
 
-REPORT_TIMES = """
-import json, time
+REPORTED = """
+import json
 from pathlib import Path
 
 def pytest_runtest_logreport(report):
     if report.when == 'call':
         with Path('events.jsonl').open('a') as f:
-            f.write(json.dumps({'nodeid': report.nodeid, 'what': 'report', 't': time.time()}) + '\\n')
+            f.write(json.dumps({'nodeid': report.nodeid, 'what': 'report'}) + '\\n')
+        Path('reported-' + report.nodeid.rsplit('[', 1)[1].rstrip(']')).touch()
+"""
+
+# A case whose inputs are 'after-X' ends only once the file X exists (written by another case or a hook): an order
+# that holds however slow the machine, where a sleep would only make it likely. Bounded (60 s), so that a run in which
+# X never comes still ends, and the test's check of the log's order fails.
+UNTIL = """
+import asyncio, json, time
+from pathlib import Path
+import evaltrace
+
+def log(**event):
+    with Path('events.jsonl').open('a') as f:
+        f.write(json.dumps(event) + '\\n')
+
+@evaltrace.suite('datasets/{name}.yaml')
+async def test_{name}(inputs: str) -> str:
+    log(suite='{name}', case=inputs, what='start')
+    Path(f'started-{{inputs}}').touch()
+    if inputs.startswith('after-'):
+        marker, deadline = Path(inputs.removeprefix('after-')), time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+    log(suite='{name}', case=inputs, what='end')
+    return inputs
 """
 
 
@@ -139,26 +164,30 @@ def _sleep_cases(*delays: float) -> list[dict[str, Any]]:
 
 
 def test_cases_of_different_suites_overlap(project: EvalProject) -> None:
+    # The first suite's cases end only once a case of the second has started: they overlap, or the first wait out
+    # their bound and end before the second starts.
+    project.dataset('first', [{'name': f's{i}', 'inputs': 'after-started-x'} for i in range(2)])
+    project.dataset('second', [{'name': f's{i}', 'inputs': w} for i, w in enumerate('xy')])
     for name in ('first', 'second'):
-        project.dataset(name, _sleep_cases(0.5, 0.5))
-        project.write(f'evals/test_{name}.py', TIMED.format(name=name, options=''))
+        project.write(f'evals/test_{name}.py', UNTIL.format(name=name))
     result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
     result.assert_outcomes(passed=4)
-    events = _events(project)
-    first_end = max(e['t'] for e in events if e['suite'] == 'first' and e['what'] == 'end')
-    second_start = min(e['t'] for e in events if e['suite'] == 'second' and e['what'] == 'start')
+    events = _events(project)  # in the order they happened
+    first_end = max(i for i, e in enumerate(events) if e['suite'] == 'first' and e['what'] == 'end')
+    second_start = min(i for i, e in enumerate(events) if e['suite'] == 'second' and e['what'] == 'start')
     assert second_start < first_end  # the second suite's cases started while the first suite's still ran
 
 
 def test_an_item_reports_as_soon_as_its_own_case_has_finished(project: EvalProject) -> None:
-    project.dataset('mixed', _sleep_cases(0.05, 1.5))
-    project.write('evals/test_mixed.py', TIMED.format(name='mixed', options=''))
-    project.write('evals/conftest.py', REPORT_TIMES)
+    # The slow case ends only once the fast case's item has reported (or after its bound, if it never does).
+    project.dataset('mixed', [{'name': 's0', 'inputs': 'fast'}, {'name': 's1', 'inputs': 'after-reported-s0'}])
+    project.write('evals/test_mixed.py', UNTIL.format(name='mixed'))
+    project.write('evals/conftest.py', REPORTED)
     result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
     result.assert_outcomes(passed=2)
-    events = _events(project)
-    fast_reported = next(e['t'] for e in events if e.get('nodeid', '').endswith('[s0]'))
-    slow_ended = next(e['t'] for e in events if e.get('case') == 1.5 and e['what'] == 'end')
+    events = _events(project)  # in the order they happened
+    fast_reported = next(i for i, e in enumerate(events) if e.get('nodeid', '').endswith('[s0]'))
+    slow_ended = next(i for i, e in enumerate(events) if e.get('case') == 'after-reported-s0' and e['what'] == 'end')
     assert fast_reported < slow_ended
 
 
