@@ -192,7 +192,8 @@ def test_an_item_reports_as_soon_as_its_own_case_has_finished(project: EvalProje
 
 
 def test_exitfirst_cancels_running_cases_and_starts_no_more(project: EvalProject) -> None:
-    cases = [{'name': 'bad', 'inputs': 0.0, 'expected_output': -1.0}, *_sleep_cases(2, 2.1, 2.2, 2.3, 2.4)]
+    # The others would run 30 s: -x must stop them long before any ends, however slow the machine (cancelled at once).
+    cases = [{'name': 'bad', 'inputs': 0.0, 'expected_output': -1.0}, *_sleep_cases(30, 30.1, 30.2, 30.3, 30.4)]
     project.dataset('slow', cases, ['EqualsExpected'])
     project.write('evals/test_slow.py', TIMED.format(name='slow', options=', max_concurrency=2'))
     result = project.pytester.runpytest_inprocess('evals', '-x', '-p', 'no:cacheprovider')
@@ -200,7 +201,7 @@ def test_exitfirst_cancels_running_cases_and_starts_no_more(project: EvalProject
     # 'bad' freed its slot before pytest saw its failure, so a third case may have started; no more did.
     # A case the scheduler started may be cancelled before its task's first line logs 'start': it is still
     # reported cancelled, so the task's own log bounds the cancelled cases from below.
-    names = {0.0: 'bad', 2: 's0', 2.1: 's1', 2.2: 's2', 2.3: 's3', 2.4: 's4'}
+    names = {0.0: 'bad', 30: 's0', 30.1: 's1', 30.2: 's2', 30.3: 's3', 30.4: 's4'}
     body_started = {names[e['case']] for e in _events(project) if e['what'] == 'start'} - {'bad'}
     report = project.report()
     assert report['complete'] is False
