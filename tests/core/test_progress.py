@@ -219,6 +219,7 @@ def test_start_adds_cases_to_a_suite_run_already_running() -> None:
 
 SUITE = """
 import asyncio
+import os
 import pytest
 import evaltrace
 from pydantic_ai import Agent
@@ -231,14 +232,15 @@ finished = {True: 0, False: 0}
 @evaltrace.suite('datasets/words.yaml')
 async def test_words(inputs: str, shout: bool) -> str:
     if inputs == 'word0':
-        # The first item waits for this case while the others finish: waited for (a loaded machine is slow; up to
-        # 3 s, as an xdist worker runs the others only after this one), then long enough for the waiting item to
-        # redraw the block a few times.
-        for _ in range(60):
+        # The first item waits for this case while the others finish: waited for (up to 60 s, however loaded the
+        # machine; 3 s under xdist, whose worker runs the others only after this one), then long enough for the
+        # waiting item to redraw the block (it looks every 0.2 s) several times over.
+        patience = float(os.environ.get('WORD0_PATIENCE_S', '60'))
+        for _ in range(int(patience / 0.05)):
             if finished[shout] == 3:
                 break
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(2)
     try:
         result = await agent.run(inputs)
         return result.output if shout or inputs != 'word1' else 'nope'
@@ -269,13 +271,14 @@ def _expected_lines(project: EvalProject) -> set[str]:
 
 @pytest.mark.parametrize('workers', [None, '2'], ids=['serial', 'xdist'])
 def test_a_ci_log_gets_one_plain_line_per_suite_run_with_its_counts_failures_and_spend(
-    project: EvalProject, upper_cases: Any, workers: str | None
+    project: EvalProject, upper_cases: Any, workers: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _project(project, upper_cases)
     args = ('evals', '-p', 'no:cacheprovider')
     if workers is None:
         result = project.pytester.runpytest_inprocess(*args)
     else:  # the controller shows what the workers' reports say
+        monkeypatch.setenv('WORD0_PATIENCE_S', '3')
         result = project.pytester.runpytest_subprocess(*args, '-n', workers)
     result.assert_outcomes(passed=7, failed=1)
     out = result.stdout.str()
@@ -346,7 +349,8 @@ async def test_slow(inputs: float) -> float:
 
 def test_a_ci_log_says_how_many_cases_of_a_stopped_suite_run_never_ran(project: EvalProject) -> None:
     cases = [{'name': 'bad', 'inputs': 0.0, 'expected_output': -1.0}]
-    cases += [{'name': f's{i}', 'inputs': 2.0, 'expected_output': 2.0} for i in range(5)]
+    # The others would run 30 s: -x must stop the run long before any ends, however slow the machine.
+    cases += [{'name': f's{i}', 'inputs': 30.0, 'expected_output': 30.0} for i in range(5)]
     project.dataset('slow', cases, ['EqualsExpected'])
     project.write('evals/test_slow.py', STOPPED)
     result = project.pytester.runpytest_inprocess('evals', '-x', '-p', 'no:cacheprovider')

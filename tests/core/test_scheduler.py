@@ -119,14 +119,39 @@ async def test_{name}(inputs: float) -> float:
     return inputs
 """
 
-REPORT_TIMES = """
-import json, time
+REPORTED = """
+import json
 from pathlib import Path
 
 def pytest_runtest_logreport(report):
     if report.when == 'call':
         with Path('events.jsonl').open('a') as f:
-            f.write(json.dumps({'nodeid': report.nodeid, 'what': 'report', 't': time.time()}) + '\\n')
+            f.write(json.dumps({'nodeid': report.nodeid, 'what': 'report'}) + '\\n')
+        Path('reported-' + report.nodeid.rsplit('[', 1)[1].rstrip(']')).touch()
+"""
+
+# A case whose inputs are 'after-X' ends only once the file X exists (written by another case or a hook): an order
+# that holds however slow the machine, where a sleep would only make it likely. Bounded (60 s), so that a run in which
+# X never comes still ends, and the test's check of the log's order fails.
+UNTIL = """
+import asyncio, json, time
+from pathlib import Path
+import evaltrace
+
+def log(**event):
+    with Path('events.jsonl').open('a') as f:
+        f.write(json.dumps(event) + '\\n')
+
+@evaltrace.suite('datasets/{name}.yaml')
+async def test_{name}(inputs: str) -> str:
+    log(suite='{name}', case=inputs, what='start')
+    Path(f'started-{{inputs}}').touch()
+    if inputs.startswith('after-'):
+        marker, deadline = Path(inputs.removeprefix('after-')), time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+    log(suite='{name}', case=inputs, what='end')
+    return inputs
 """
 
 
@@ -139,31 +164,36 @@ def _sleep_cases(*delays: float) -> list[dict[str, Any]]:
 
 
 def test_cases_of_different_suites_overlap(project: EvalProject) -> None:
+    # The first suite's cases end only once a case of the second has started: they overlap, or the first wait out
+    # their bound and end before the second starts.
+    project.dataset('first', [{'name': f's{i}', 'inputs': 'after-started-x'} for i in range(2)])
+    project.dataset('second', [{'name': f's{i}', 'inputs': w} for i, w in enumerate('xy')])
     for name in ('first', 'second'):
-        project.dataset(name, _sleep_cases(0.5, 0.5))
-        project.write(f'evals/test_{name}.py', TIMED.format(name=name, options=''))
+        project.write(f'evals/test_{name}.py', UNTIL.format(name=name))
     result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
     result.assert_outcomes(passed=4)
-    events = _events(project)
-    first_end = max(e['t'] for e in events if e['suite'] == 'first' and e['what'] == 'end')
-    second_start = min(e['t'] for e in events if e['suite'] == 'second' and e['what'] == 'start')
+    events = _events(project)  # in the order they happened
+    first_end = max(i for i, e in enumerate(events) if e['suite'] == 'first' and e['what'] == 'end')
+    second_start = min(i for i, e in enumerate(events) if e['suite'] == 'second' and e['what'] == 'start')
     assert second_start < first_end  # the second suite's cases started while the first suite's still ran
 
 
 def test_an_item_reports_as_soon_as_its_own_case_has_finished(project: EvalProject) -> None:
-    project.dataset('mixed', _sleep_cases(0.05, 1.5))
-    project.write('evals/test_mixed.py', TIMED.format(name='mixed', options=''))
-    project.write('evals/conftest.py', REPORT_TIMES)
+    # The slow case ends only once the fast case's item has reported (or after its bound, if it never does).
+    project.dataset('mixed', [{'name': 's0', 'inputs': 'fast'}, {'name': 's1', 'inputs': 'after-reported-s0'}])
+    project.write('evals/test_mixed.py', UNTIL.format(name='mixed'))
+    project.write('evals/conftest.py', REPORTED)
     result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider')
     result.assert_outcomes(passed=2)
-    events = _events(project)
-    fast_reported = next(e['t'] for e in events if e.get('nodeid', '').endswith('[s0]'))
-    slow_ended = next(e['t'] for e in events if e.get('case') == 1.5 and e['what'] == 'end')
+    events = _events(project)  # in the order they happened
+    fast_reported = next(i for i, e in enumerate(events) if e.get('nodeid', '').endswith('[s0]'))
+    slow_ended = next(i for i, e in enumerate(events) if e.get('case') == 'after-reported-s0' and e['what'] == 'end')
     assert fast_reported < slow_ended
 
 
 def test_exitfirst_cancels_running_cases_and_starts_no_more(project: EvalProject) -> None:
-    cases = [{'name': 'bad', 'inputs': 0.0, 'expected_output': -1.0}, *_sleep_cases(2, 2.1, 2.2, 2.3, 2.4)]
+    # The others would run 30 s: -x must stop them long before any ends, however slow the machine (cancelled at once).
+    cases = [{'name': 'bad', 'inputs': 0.0, 'expected_output': -1.0}, *_sleep_cases(30, 30.1, 30.2, 30.3, 30.4)]
     project.dataset('slow', cases, ['EqualsExpected'])
     project.write('evals/test_slow.py', TIMED.format(name='slow', options=', max_concurrency=2'))
     result = project.pytester.runpytest_inprocess('evals', '-x', '-p', 'no:cacheprovider')
@@ -171,7 +201,7 @@ def test_exitfirst_cancels_running_cases_and_starts_no_more(project: EvalProject
     # 'bad' freed its slot before pytest saw its failure, so a third case may have started; no more did.
     # A case the scheduler started may be cancelled before its task's first line logs 'start': it is still
     # reported cancelled, so the task's own log bounds the cancelled cases from below.
-    names = {0.0: 'bad', 2: 's0', 2.1: 's1', 2.2: 's2', 2.3: 's3', 2.4: 's4'}
+    names = {0.0: 'bad', 30: 's0', 30.1: 's1', 30.2: 's2', 30.3: 's3', 30.4: 's4'}
     body_started = {names[e['case']] for e in _events(project) if e['what'] == 'start'} - {'bad'}
     report = project.report()
     assert report['complete'] is False
@@ -308,7 +338,7 @@ def test_the_heap_frozen_while_cases_run_is_given_back_to_the_collector(project:
     assert gc.get_freeze_count() == before
 
 
-def test_a_case_cancelled_before_its_first_step_still_ends() -> None:
+def test_a_case_cancelled_before_its_first_step_still_ends(monkeypatch: pytest.MonkeyPatch) -> None:
     """`-x` hung about one run in seven: a case whose task was cancelled (`cancel_all`) after it was created and
     before it first ran never ran its body, so its future was never resolved and the item waiting on it waited
     forever. Here the loop is held so that the dispatch and the cancel queue up back to back: the task is created,
@@ -321,21 +351,34 @@ def test_a_case_cancelled_before_its_first_step_still_ends() -> None:
     from evaltrace.schedule.scheduler import CaseJob, Lane, Scheduler
 
     scheduler = Scheduler(cap=4)
+    loop = scheduler._loop  # pyright: ignore[reportPrivateUsage]
     held = threading.Event()
-    scheduler._loop.call_soon_threadsafe(held.wait, 5)  # pyright: ignore[reportPrivateUsage]
+    loop.call_soon_threadsafe(held.wait, 60)
+    # The loop is let go only once the cancel is queued behind the dispatch (not after a fixed delay, which a loaded
+    # machine could outlast between the submit and the cancel: the case would then run to its end first).
+    queue = loop.call_soon_threadsafe
+
+    def queue_then_release(callback: Any, *args: Any, **kwargs: Any) -> asyncio.Handle:
+        handle = queue(callback, *args, **kwargs)
+        if getattr(callback, '__name__', None) == 'cancel':
+            held.set()
+        return handle
+
+    monkeypatch.setattr(loop, 'call_soon_threadsafe', queue_then_release)
 
     async def case() -> str:
         return 'ran'
 
     job = CaseJob(0, Lane(cap=4), case, scheduler.job_context(contextvars.copy_context()))
     scheduler.submit([job])
-    threading.Timer(0.2, held.set).start()
     try:
-        scheduler.cancel_all(timeout=2)
+        scheduler.cancel_all(timeout=60)
+        assert held.is_set()  # released by the cancel, not by the hold's own bound
         with pytest.raises((asyncio.CancelledError, concurrent.futures.CancelledError)):
-            job.future.result(timeout=5)
+            job.future.result(timeout=60)
         assert job.lane.running == 0
     finally:
+        held.set()
         scheduler.close()
 
 
@@ -382,19 +425,24 @@ def test_a_case_tasks_repr_does_not_spell_out_its_case() -> None:
     import asyncio
     import contextvars
     import functools
+    import threading
     import time
 
     from evaltrace.schedule.scheduler import CaseJob, Lane, Scheduler
 
+    release = threading.Event()
+
     async def case(payload: list[str]) -> int:
-        await asyncio.sleep(0.5)
+        # Runs until the task has been looked at (a fixed sleep could end first on a loaded machine).
+        while not release.is_set():
+            await asyncio.sleep(0.01)
         return len(payload)
 
     scheduler = Scheduler(cap=1)
     job = CaseJob(0, Lane(cap=1), functools.partial(case, ['x' * 1000] * 1000), contextvars.copy_context())
     scheduler.submit([job])
     try:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60
         while not scheduler._jobs and time.monotonic() < deadline:  # pyright: ignore[reportPrivateUsage]
             time.sleep(0.01)
         [task] = list(scheduler._jobs)  # pyright: ignore[reportPrivateUsage]
@@ -405,6 +453,8 @@ def test_a_case_tasks_repr_does_not_spell_out_its_case() -> None:
         callbacks: list[tuple[object, object]] = task._callbacks  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
         assert callbacks
         assert not [cb for cb, _ in callbacks if job in _held_by(cb, skip=scheduler)]
-        assert job.future.result(timeout=5) == 1000
+        release.set()
+        assert job.future.result(timeout=60) == 1000
     finally:
+        release.set()
         scheduler.close()

@@ -28,15 +28,20 @@ def test_interrupt_leaves_report_of_finished_cases(project: EvalProject, sig: si
 
 
 def test_second_ctrl_c_exits_at_once(project: EvalProject) -> None:
-    # a conftest whose session-finish hook hangs: only a second Ctrl-C can end the run
-    project.write('conftest.py', 'import time\ndef pytest_sessionfinish():\n    time.sleep(60)\n')
+    # a conftest whose session-finish hook hangs: only a second Ctrl-C can end the run. The hook leaves a marker, so
+    # that the second Ctrl-C is sent once the first has been handled (two signals sent close together, before the
+    # process runs its handler, would be seen as one).
+    hook = 'import time\nfrom pathlib import Path\ndef pytest_sessionfinish():\n    Path("in-finish").touch()\n'
+    project.write('conftest.py', hook + '    time.sleep(60)\n')
     proc = start_blocking_run(project)
     wait_in_flight(project, proc)
     proc.send_signal(signal.SIGINT)
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while not (project.path / 'in-finish').exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert proc.poll() is None  # held by the hanging hook
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=10)
+    out, _ = proc.communicate(timeout=30)  # at once: well before the hook's 60 s
     assert proc.returncode == 128 + signal.SIGINT, out.decode()
     assert b'second SIGINT, exiting now' in out
     # finished cases are on disk: the journal (or a report written since) holds c0 and c1

@@ -91,7 +91,8 @@ def test_after() -> None:
 @pytest.mark.parametrize('xdist', [False, True], ids=['serial', 'xdist'])
 def test_a_run_stopped_by_exitfirst_fails_with_1_serially_and_under_xdist(project: EvalProject, xdist: bool) -> None:
     """pytest's convention: a run stopped by -x after a failure exits 1; the cases it left out are listed."""
-    inputs = [0.1, 0.2] + [1.0 + i / 10 for i in range(6)]
+    # c1 fails at 0.2 s; the others would run 30 s or more, so that -x stops the run before they end on any machine.
+    inputs = [0.1, 0.2] + [30.0 + i / 10 for i in range(6)]
     project.dataset(
         'slow', [{'name': f'c{i}', 'inputs': x, 'expected_output': x} for i, x in enumerate(inputs)], ['EqualsExpected']
     )

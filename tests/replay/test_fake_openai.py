@@ -89,7 +89,8 @@ async def test_faults_over_raw_http() -> None:
         Reply.stall(),
     ]
     with serve_openai(script) as server:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=0.5) as client:
+        # Room for a loaded machine on the answers; the stall alone is given up on after 0.5 s (it never answers).
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
             r = await client.post('/chat/completions', json={'model': 'm', 'messages': []})
             assert (r.status_code, r.headers['retry-after']) == (429, '2')
             r = await client.post('/chat/completions', json={'model': 'm', 'messages': []})
@@ -100,7 +101,7 @@ async def test_faults_over_raw_http() -> None:
             with pytest.raises(httpx.TransportError):
                 await client.post('/chat/completions', json={'model': 'm', 'messages': []})
             with pytest.raises(httpx.ReadTimeout):
-                await client.post('/chat/completions', json={'model': 'm', 'messages': []})
+                await client.post('/chat/completions', json={'model': 'm', 'messages': []}, timeout=0.5)
     assert len(server.requests) == 5
 
 
