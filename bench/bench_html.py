@@ -5,9 +5,10 @@ message history, tool schemas, system prompt), a tool call, four evaluators and 
 spans; one case in ten fails. The spans go through the path of a run's end (spool file -> `load_spans` -> page), or
 with `--from-store` through DuckDB first. The page is then opened from file:// in Debian's headless Chromium (`apt-get install chromium`), with no
 network; printed: file size, build time, time until the case list is drawn, time to filter to failures, and time to
-open a failed case and draw its waterfall (medians over `--rounds` page loads).
+open a failed case and draw its waterfall (medians over `--rounds` page loads). By default the page holds every
+case's waterfall (`--html-traces all`), not only the failures' as a run's default does.
 
-    uv run python bench/bench_html.py [--cases 2000] [--rounds 3] [--from-store]
+    uv run python bench/bench_html.py [--cases 2000] [--rounds 3] [--from-store] [--html-traces failures]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from evaltrace import Gate
 from evaltrace.report.final import build as build_report_of
 from evaltrace.report.parts import SuiteInfo
 from evaltrace.results.case import CaseResult
+from evaltrace.settings.values import HTML_TRACES, HtmlTraces
 from evaltrace.store.duckdb import merge_spool
 from evaltrace.store.files import RECORD_COLUMNS, spool_dir
 from evaltrace.trace.links import case_anchor
@@ -287,7 +289,9 @@ def _case(i: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return case, records
 
 
-def build(directory: Path, n: int, from_store: bool = False) -> tuple[Path, float, float]:
+def build(
+    directory: Path, n: int, from_store: bool = False, html_traces: HtmlTraces = 'all'
+) -> tuple[Path, float, float]:
     """Write the synthetic spool and report, then the page; returns its path, store and page build seconds.
 
     As at the end of a run, the page reads the run's spans from its spool; with `from_store`, the spool is first
@@ -319,7 +323,7 @@ def build(directory: Path, n: int, from_store: bool = False) -> tuple[Path, floa
     ).to_json()
     page = directory / 'report.html'
     t = time.perf_counter()
-    write_html_report(page, report, store_path=store)
+    write_html_report(page, report, store_path=store, html_traces=html_traces)
     return page, store_s, time.perf_counter() - t
 
 
@@ -359,9 +363,12 @@ def main() -> None:
     parser.add_argument('--cases', type=int, default=2000)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--from-store', action='store_true', help='read the spans from DuckDB, not the spool')
+    parser.add_argument(
+        '--html-traces', choices=HTML_TRACES, default='all', help="which cases' waterfalls the page holds (default all)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        page, store_s, build_s = build(Path(tmp), args.cases, args.from_store)
+        page, store_s, build_s = build(Path(tmp), args.cases, args.from_store, args.html_traces)
         size = page.stat().st_size
         print(f'cases: {args.cases:,}  spans: {args.cases * 14:,}')
         print(

@@ -70,6 +70,38 @@ def test_failure_links_to_the_case_in_the_html_report_and_names_evaltrace_show(h
     assert chunk['cases'][index % CHUNK_CASES]['detail']['trace_id'] == failed['trace_id']
 
 
+def _traces(text: str) -> dict[str, dict[str, Any]]:
+    """Each case's entry in the page's gzipped blocks (detail, spans, ...), by case name."""
+    data = read_page_data(text)
+    entries = [entry for key in sorted(data) if key.startswith('et-z') for entry in data[key]['cases']]
+    names = [row['case'] for row in data['et-data']['cases']]
+    return dict(zip(names, entries, strict=True))
+
+
+def test_the_page_holds_the_waterfalls_of_cases_that_did_not_pass_and_says_how_to_see_the_others(
+    html_run: dict[str, Any], project: EvalProject, browser_page: Any
+) -> None:
+    entries = _traces(html_run['text'])
+    assert [n for n, e in entries.items() if e['spans']] == ['c2']  # the failed case only
+    assert all(e.get('left_out') for n, e in entries.items() if n != 'c2')
+    assert 'left_out' not in entries['c2']
+
+    page = browser_page
+    page.goto(html_run['html'].resolve().as_uri())
+    page.wait_for_function('window.__evaltraceReady === true')
+    page.locator('tr.case-row', has_text='c0').first.click()
+    note = page.locator('.wf-left-out')
+    note.wait_for()
+    assert "evaltrace show 'evals/test_words.py::test_words[c0]'" in note.inner_text()
+    assert 'html_traces' in note.inner_text()
+
+    # With every trace asked for, every case has its waterfall.
+    result = project.pytester.runpytest_inprocess('evals', '-p', 'no:cacheprovider', '--evaltrace-html-traces=all')
+    result.assert_outcomes(passed=3, failed=1)
+    entries = _traces(html_run['html'].read_text(encoding='utf-8'))
+    assert all(e['spans'] and 'left_out' not in e for e in entries.values())
+
+
 def test_page_is_self_contained(html_run: dict[str, Any]) -> None:
     text = html_run['text']
     # Nothing fetched: no external script, stylesheet, image, font or frame; a CSP that forbids any fetch.

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from evaltrace.safety.scrub import SecretScrubber, key_patterns, required_literal
@@ -156,6 +156,21 @@ def test_read_spool_skips_a_line_cut_short_and_lists_waiting_runs(tmp_path: Path
     (directory / 'abc123-gw0-8.jsonl.0f0f0f.merging').write_text('{"span_id": "c"}\n')
     assert [r['span_id'] for r in read_spool(store, '20250101T120000-3f9a1c')] == ['a']
     assert spooled_runs(store) == {'20250101T120000-3f9a1c', 'abc123'}
+
+
+def test_read_spool_of_some_traces_reads_only_their_lines(tmp_path: Path) -> None:
+    path = tmp_path / 'spool' / 'run-4-main-1.jsonl'
+    exporter = SpoolSpanExporter(path, 'run-4')
+    spans = [finished_span({'i': i, 'note': f'"trace_id":"{i:032x}"'}) for i in range(3)]
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    wanted = [json.loads(line)['trace_id'] for line in path.read_text().splitlines()][1]
+    # A value that looks like another trace's id column does not mislead the filter.
+    assert [r['attributes']['i'] for r in read_spool(tmp_path / 'traces.duckdb', 'run-4', trace_ids={wanted})] == [1]
+    assert list(read_spool(tmp_path / 'traces.duckdb', 'run-4', trace_ids=set())) == []
+    # A line without the column (never written by the spool) is read and left to the caller.
+    with path.open('a') as f:
+        f.write('{"span_id": "odd"}\n')
+    assert [r.get('span_id') for r in read_spool(tmp_path / 'traces.duckdb', 'run-4', trace_ids={'x'})] == ['odd']
 
 
 def test_retention_is_recorded_for_the_next_merge(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from ..judge.gates import is_whole_number
 from ..safety.bounds import MAX_VALUE_CHARS_CEILING
 from .filter import CaseFilter, parse_filter
-from .values import PROGRESS_MODES, TABLE_MODES, ProgressMode, TableMode
+from .values import HTML_TRACES, PROGRESS_MODES, TABLE_MODES, HtmlTraces, ProgressMode, TableMode
 
 __all__ = (
     'FALSE_WORDS',
@@ -24,6 +24,7 @@ __all__ = (
     'TRUE_WORDS',
     'boolean',
     'case_filter',
+    'html_traces',
     'non_negative_float',
     'optional_path',
     'optional_text',
@@ -137,6 +138,13 @@ def table_mode(raw: Any) -> TableMode:
     value = str(raw)
     if value not in TABLE_MODES:
         raise ValueError(f'expected one of {", ".join(TABLE_MODES)}, got {raw!r}')
+    return value  # pyright: ignore[reportReturnType]
+
+
+def html_traces(raw: Any) -> HtmlTraces:
+    value = str(raw).strip().lower()
+    if value not in HTML_TRACES:
+        raise ValueError(f'expected one of {", ".join(HTML_TRACES)}, got {raw!r}')
     return value  # pyright: ignore[reportReturnType]
 
 

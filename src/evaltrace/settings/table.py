@@ -187,6 +187,14 @@ SETTINGS: tuple[Setting[Any], ...] = (
         help='Path of the self-contained HTML report; off disables it.',
     ),
     Setting(
+        'html_traces',
+        parse=parse.html_traces,
+        default='failures',
+        metavar='WHICH',
+        help="Which cases' waterfalls the HTML report holds: failures (the cases that did not pass; any case's trace "
+        'is in the local trace store, `evaltrace show`) or all.',
+    ),
+    Setting(
         'record',
         parse=record_mode,
         default=None,

@@ -18,10 +18,12 @@ from ..judge.gates import Gate
 from .filter import CaseFilter
 
 __all__ = (
+    'HTML_TRACES',
     'PROGRESS_MODES',
     'RECORD_CHOICES',
     'SETTINGS_KEY',
     'TABLE_MODES',
+    'HtmlTraces',
     'ProgressMode',
     'RecordMode',
     'Settings',
@@ -38,6 +40,9 @@ RECORD_CHOICES = (RECORD_OFF, 'none', 'once', 'new', 'all')
 
 TableMode = Literal['none', 'failures', 'all']
 TABLE_MODES = ('none', 'failures', 'all')
+
+HtmlTraces = Literal['failures', 'all']
+HTML_TRACES = ('failures', 'all')
 
 ProgressMode = Literal['auto', 'live', 'plain', 'off']
 PROGRESS_MODES = ('auto', 'live', 'plain', 'off')
@@ -63,6 +68,7 @@ class Settings:
     store: Path | None
     retention: int
     html: Path | None
+    html_traces: HtmlTraces
     record: RecordMode | None
     """None: off, live (the default)."""
     table: TableMode

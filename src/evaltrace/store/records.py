@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -142,14 +142,27 @@ def _epoch_second(second: str) -> int:
 # --- spans -------------------------------------------------------------------------------------------------------
 
 
-def read_spool(store_path: Path | str, run_id: str | None = None) -> Iterator[dict[str, Any]]:
-    """The records in the spool (of one run, if given), in file order; a line cut short by a crash is skipped."""
+_TRACE_KEY = b'"trace_id":"'
+
+
+def read_spool(
+    store_path: Path | str, run_id: str | None = None, *, trace_ids: Set[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The records in the spool (of one run, if given), in file order; a line cut short by a crash is skipped.
+
+    With `trace_ids`, only the records of those traces: a line of another trace is not parsed (the spool writes
+    `trace_id` among its first, fixed-format columns, so its first occurrence in the line is the column).
+    """
     for path in spool_files(store_path, run_id):
         try:
             data = path.read_bytes()
         except FileNotFoundError:  # claimed by a merge meanwhile
             continue
         for raw in data.splitlines():
+            if trace_ids is not None and (at := raw.find(_TRACE_KEY)) >= 0:
+                start = at + len(_TRACE_KEY)
+                if raw[start : start + 32].decode('ascii', 'replace') not in trace_ids:
+                    continue
             try:
                 record = from_json(raw)
             except ValueError:
@@ -190,7 +203,7 @@ def trace_spans(
         return {}
     by_trace: dict[str, list[SpanRecord]] = {}
     if run_id:
-        for record in read_spool(store_path, run_id):
+        for record in read_spool(store_path, run_id, trace_ids=wanted):
             if (trace_id := str(record.get('trace_id'))) in wanted:
                 by_trace.setdefault(trace_id, []).append(_spool_span(record))
     missing = sorted(wanted - by_trace.keys())

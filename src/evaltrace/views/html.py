@@ -2,8 +2,8 @@
 drill into failed cases.
 
 It opens on the run's verdict and its gates, the suite runs with their analyses, and the cases (filterable to
-failures, sortable by cost, tokens, duration and scores); opening a case draws the waterfall of its trace from the
-local trace store, in tree order, with each span's attributes, model messages, tool calls, exceptions, tokens and
+failures, sortable by cost, tokens, duration and scores); opening a case that did not pass (any case, with the
+`html_traces` setting `all`) draws the waterfall of its trace from the local trace store, in tree order, with each span's attributes, model messages, tool calls, exceptions, tokens and
 cost. Views draw the trends of the last runs (`report.history`), score distributions, cost and duration per case, flaky
 cases, and the comparison with the baseline (`views.html_views`).
 
@@ -38,13 +38,14 @@ from .summary import CHANGED
 
 if TYPE_CHECKING:
     from ..report.final import Report
-    from ..settings.values import Settings
+    from ..settings.values import HtmlTraces, Settings
 
 __all__ = (
     'CHUNK_CASES',
     'HTML_VERSION',
     'build_html',
     'case_anchor',
+    'keeps_trace',
     'read_page_data',
     'write_html_report',
     'write_html_safely',
@@ -135,6 +136,15 @@ _DETAIL_KEYS = (
 _USER_DATA_KEYS = ('inputs', 'expected_output', 'output', 'metadata', 'attributes')
 
 
+def keeps_trace(case: Mapping[str, Any], html_traces: HtmlTraces) -> bool:
+    """Whether the page holds the waterfall of `case` under the `html_traces` setting (pure).
+
+    By default only the cases that did not pass: drawing every passing case's waterfall was most of what the page cost
+    a large run (reading its spans back, ordering and packing them), for traces the local store keeps anyway.
+    """
+    return html_traces == 'all' or case.get('status') != 'passed'
+
+
 def _case_detail(case: Mapping[str, Any], scrubber: SecretScrubber | None) -> dict[str, Any]:
     detail = {key: case.get(key) for key in _DETAIL_KEYS if key in case}
     if scrubber is not None:
@@ -205,6 +215,7 @@ def build_html(
     history: Sequence[Mapping[str, Any]] = (),
     baseline: Mapping[str, Any] | None = None,
     typed: Report | None = None,
+    html_traces: HtmlTraces = 'all',
 ) -> str:
     """The report page as one HTML string.
 
@@ -218,6 +229,8 @@ def build_html(
         history: The last runs' figures, oldest first, this run's included (see `report.history.record_run`): the trends.
         baseline: The baseline the run was compared with (see `report.baseline.load_baseline`): per-case deltas.
         typed: `report` as the typed `Report` it was written from, when the caller has it (not read again).
+        html_traces: The setting: a case whose waterfall it leaves out is marked `left_out` (the page says
+            how to see its trace).
     """
     scrubber = scrubber or SecretScrubber()
     spans = spans or {}
@@ -248,11 +261,18 @@ def build_html(
     blocks: list[str] = [f'<script type="application/json" id="et-data">{_script_json(head)}</script>']
     for start in range(0, len(cases), CHUNK_CASES):
         chunk_cases = cases[start : start + CHUNK_CASES]
-        traces = [spans.get(str(case.get('trace_id')), []) for case in chunk_cases]
+        kept = [keeps_trace(case, html_traces) for case in chunk_cases]
+        traces = [
+            spans.get(str(case.get('trace_id')), []) if k else [] for case, k in zip(chunk_cases, kept, strict=True)
+        ]
         # Each chunk has its own table of repeated values, so opening a case never inflates more than its chunk.
         table = share_repeated_values(traces)
         details = [_case_detail(case, None if cases_scrubbed else scrubber) for case in chunk_cases]
-        payload = {'shared': table, 'cases': [{'detail': d, 'spans': t} for d, t in zip(details, traces, strict=True)]}
+        entries = [
+            {'detail': d, 'spans': t, **({} if k else {'left_out': True})}
+            for d, t, k in zip(details, traces, kept, strict=True)
+        ]
+        payload = {'shared': table, 'cases': entries}
         blocks.append(_gzip_block(f'et-z{start // CHUNK_CASES}', payload))
     title = f'evaltrace report {report.get("run_id", "")}'
     scripts = '\n'.join(f'<script>{_asset(name)}</script>' for name in _ASSETS)
@@ -284,12 +304,13 @@ def write_html_report(
     history: Sequence[Mapping[str, Any]] = (),
     baseline: Mapping[str, Any] | None = None,
     typed: Report | None = None,
+    html_traces: HtmlTraces = 'all',
 ) -> None:
     """Write the HTML report of `report` to `path` (atomically), with the waterfalls from the store at `store_path`.
 
-    A missing or unreadable store does not stop the page: it is written without waterfalls and says why.
-    `cases_scrubbed` is for a run's own report, whose cases were scrubbed with `scrub_patterns`; `history` and
-    `baseline` and `typed` are as in `build_html`.
+    A missing or unreadable store does not stop the page: it is written without waterfalls and says why. Only the
+    spans of the cases whose waterfalls `html_traces` keeps are read. `cases_scrubbed` is for a run's own report,
+    whose cases were scrubbed with `scrub_patterns`; `history`, `baseline` and `typed` are as in `build_html`.
 
     Raises:
         OSError: The file could not be written.
@@ -303,7 +324,7 @@ def write_html_report(
         note = 'The local trace store is off (evaltrace_store = off): no waterfalls.'
     else:
         try:
-            trace_ids = (str(c.get('trace_id') or '') for c in cases)
+            trace_ids = (str(c.get('trace_id') or '') for c in cases if keeps_trace(c, html_traces))
             spans = load_spans(store_path, trace_ids, run_id=str(report.get('run_id') or '') or None)
         except StoreError as e:
             note = f'No waterfalls: {e}'
@@ -316,6 +337,7 @@ def write_html_report(
         history=history,
         baseline=baseline,
         typed=typed,
+        html_traces=html_traces,
     )
     write_text_atomic(path, page)
 
@@ -350,6 +372,7 @@ def write_html_safely(
             history=history,
             baseline=baseline,
             typed=typed,
+            html_traces=settings.html_traces,
         )
     except Exception as e:  # the JSON report is already written; the page is a convenience on top of it
         first = str(e).strip().splitlines()[0] if str(e).strip() else ''

@@ -353,7 +353,7 @@
       h += '<h3>Expected output</h3><pre>' + esc(json(d.expected_output)) + '</pre>';
     }
     h += '<h3>Output</h3><pre>' + esc(json(d.output)) + '</pre></div></div>';
-    h += '<h3>Trace</h3>' + waterfall(c.i, data.spans || []);
+    h += '<h3>Trace</h3>' + (data.left_out && !DATA.store_note ? leftOut(c) : waterfall(c.i, data.spans || []));
     return h;
   }
 
@@ -366,6 +366,13 @@
     if (s.sn.indexOf('evaluator') === 0) return 'eval';
     return '';
   }
+  // A passing case's waterfall is left out of the page by default (the html_traces setting); its trace is in the store.
+  function leftOut(c) {
+    return '<p class="muted wf-left-out">This case passed: its waterfall is not in this page (html_traces = failures). ' +
+      'Its trace is in the local trace store: <span class="mono">evaltrace show ' + esc(shellQuote(c.nodeid)) +
+      '</span>. With <span class="mono">--evaltrace-html-traces=all</span> the page holds every case\'s waterfall.</p>';
+  }
+  function shellQuote(text) { return "'" + String(text).replace(/'/g, "'\\''") + "'"; }
   function waterfall(ci, spans) {
     if (!spans.length) return '<p class="muted">' + esc(DATA.store_note || 'No spans of this trace in the local trace store.') + '</p>';
     var depth = [], total = 0, sums = [];
