@@ -3,8 +3,8 @@ drill into failed cases.
 
 It opens on the run's verdict and its gates, the suite runs with their analyses, and the cases (filterable to
 failures, sortable by cost, tokens, duration and scores); opening a case that did not pass (any case, with the
-`html_traces` setting `all`) draws the waterfall of its trace from the local trace store, in tree order, with each span's attributes, model messages, tool calls, exceptions, tokens and
-cost. Views draw the trends of the last runs (`report.history`), score distributions, cost and duration per case, flaky
+`html_traces` setting `all`) draws the waterfall of its trace from the local trace store, in tree order, with each
+span's attributes, model messages, tool calls, exceptions, tokens and cost. Views draw the trends of the last runs (`report.history`), score distributions, cost and duration per case, flaky
 cases, and the comparison with the baseline (`views.html_views`).
 
 Everything is inline (CSS and JS from `_html_assets/`, data as JSON): the file loads nothing from the network.
