@@ -15,6 +15,7 @@ import pytest
 
 from evaltrace.cli.rescore import run_rescore
 from tests.support.eval_project import EvalProject
+from tests.support.otlp_sink import otlp_sink
 
 SUITE = """
 from pathlib import Path
@@ -430,12 +431,14 @@ async def test_scrubbed(inputs: int) -> str:
 
 
 def test_rescore_never_judges_an_output_logfire_scrubbed_in_the_store(project: EvalProject) -> None:
-    # logfire keeps an output that mentions 'session' unless it holds something shaped like a credential; then it
-    # stores "[Scrubbed due to 'session']" in its place. That copy was preferred to the report's cut one, and
-    # rescore judged the marker (EndsWell failed a case that ended well).
+    # In a run that exports its spans (here to an OTLP endpoint; offline logfire does not scrub), logfire keeps an
+    # output that mentions 'session' unless it holds something shaped like a credential; then it stores
+    # "[Scrubbed due to 'session']" in its place, in the store too. That copy was preferred to the report's cut one,
+    # and rescore judged the marker (EndsWell failed a case that ended well).
     project.write('pyproject.toml', '[tool.pytest.ini_options]\nevaltrace_max_value_chars = 250\n')
     project.write('evals/test_scrubbed.py', SCRUBBED_SUITE)
-    first = _pytest(project.path, 'evals')
+    with otlp_sink() as (url, _):
+        first = _pytest(project.path, 'evals', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=url)
     assert first.returncode == 0, first.stdout[-3000:]
     run_id = project.report()['run_id']
     nodeid = 'evals/test_scrubbed.py::test_scrubbed[long]'

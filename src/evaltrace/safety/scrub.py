@@ -239,9 +239,10 @@ def _splice(text: str, spans: list[tuple[int, int]], replacement: str) -> str:
 class SecretScrubber:
     """Removes secrets from what evaltrace writes: span data, case results, cassettes (see the module docstring).
 
-    logfire's span processor has already scrubbed spans that went through a logfire-configured provider (its
-    whole-value redaction of values that merely mention e.g. 'session' is not repeated here); this adds what
-    logfire leaves in place, so that no file evaltrace writes holds a credential.
+    The spool's spans may or may not have been through logfire's scrubbing (on when logfire exports them, see
+    `trace.tracing.setup_tracing`; absent for a logfire the user configured, whose spans reach evaltrace's processors
+    unscrubbed), so this alone keeps credentials out of every file evaltrace writes. logfire's whole-value redaction
+    of values that merely mention e.g. 'session' is not repeated here.
 
     `scrub_text` for a string, `scrub_value` for JSON-like data, `scrub_attributes` for a span's attributes,
     `is_secret_key` for a header or parameter name.

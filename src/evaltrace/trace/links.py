@@ -9,6 +9,7 @@ from typing import Any, cast
 from urllib.parse import quote
 
 __all__ = (
+    'CREDENTIALS_FILE',
     'LinkTarget',
     'case_anchor',
     'experiment_url',
@@ -37,13 +38,17 @@ def experiment_url(project_url: str | None, trace_id: str | None, span_id: str |
     return f'{project_url.rstrip("/")}/evals/compare?experiment={trace_id}-{span_id}'
 
 
+CREDENTIALS_FILE = 'logfire_credentials.json'
+"""The file `logfire auth` / `logfire projects use` write in logfire's data folder (`.logfire`)."""
+
+
 def project_url_from_credentials(data_dir: Path) -> str | None:
     """The `project_url` from `.logfire/logfire_credentials.json`, or None when there is none.
 
     A credentials file that is not valid JSON is treated as absent: links then fall back to local ones, and logfire
     itself reports the broken file when it configures.
     """
-    path = data_dir / 'logfire_credentials.json'
+    path = data_dir / CREDENTIALS_FILE
     try:
         data: Any = json.loads(path.read_text(encoding='utf-8'))
     except (OSError, ValueError):

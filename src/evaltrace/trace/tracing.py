@@ -11,12 +11,15 @@ an eval module is seen and respected; evaltrace then only adds its span processo
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
-from collections.abc import Generator, Sequence
+import tomllib
+from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import logfire
@@ -31,9 +34,10 @@ from ..names import OPERATION_ATTRIBUTE, REPLAYED_ATTRIBUTE, ROOT_ATTRIBUTE, STA
 from ..results.usage import CaseUsage, usage_attributes, usage_of_span
 from ..schedule.threads import token_check_as_daemon
 from ..span_attributes import attributes_of
-from .telemetry import TelemetryHealth, bounded_flush, guard_exit, watch_exporters
+from .links import CREDENTIALS_FILE
+from .telemetry import TelemetryHealth, WatchedExporter, bounded_flush, guard_exit, watch_exporters
 
-__all__ = ('CaseTrace', 'TraceSetup', 'UsageProcessor', 'case_trace', 'setup_tracing')
+__all__ = ('CaseTrace', 'TraceSetup', 'UsageProcessor', 'case_trace', 'readers_foreseen', 'setup_tracing')
 
 JUDGE_SPAN_PREFIX = 'evaluator:'
 
@@ -220,7 +224,7 @@ def keep_eval_content(match: logfire.ScrubMatch) -> Any:
     return None
 
 
-def _configure_logfire(service_name: str, environment: str, processors: list[SpanProcessor]) -> None:
+def _configure_logfire(service_name: str, environment: str, processors: list[SpanProcessor], *, scrub: bool) -> None:
     logfire.configure(
         # logfire does not send by default under pytest; eval traces should reach Logfire when a token is set.
         send_to_logfire='if-token-present',
@@ -228,8 +232,37 @@ def _configure_logfire(service_name: str, environment: str, processors: list[Spa
         environment=environment,
         console=False,
         additional_span_processors=processors,
-        scrubbing=logfire.ScrubbingOptions(callback=keep_eval_content),
+        scrubbing=logfire.ScrubbingOptions(callback=keep_eval_content) if scrub else False,
     )
+
+
+# What makes the logfire evaltrace configures export spans: a token (this variable, `token` in `[tool.logfire]`, or
+# the credentials file `logfire auth` / `logfire projects use` write in its data folder), or an OTLP endpoint.
+_EXPORT_VARIABLES = ('LOGFIRE_TOKEN', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT')
+
+
+def readers_foreseen(environ: Mapping[str, str], cwd: Path) -> bool:
+    """Whether the logfire evaltrace configures may export spans (no false negatives: unsure means yes).
+
+    Read as logfire reads them: the variables, then `[tool.logfire]` of `pyproject.toml` in `LOGFIRE_CONFIG_DIR`
+    (default the current folder), then `logfire_credentials.json` in `LOGFIRE_DATA_DIR` (default `.logfire`).
+    """
+    if any(environ.get(name) for name in _EXPORT_VARIABLES):
+        return True
+    config = cwd / environ.get('LOGFIRE_CONFIG_DIR', '.') / 'pyproject.toml'
+    try:
+        tool: Any = tomllib.loads(config.read_text(encoding='utf-8')).get('tool')
+        if isinstance(tool, dict) and 'logfire' in tool:
+            return True  # its settings may name a token or a data folder
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        return True
+    data_dir = cwd / (environ.get('LOGFIRE_DATA_DIR') or '.logfire')
+    try:
+        return (data_dir / CREDENTIALS_FILE).exists()
+    except OSError:
+        return True
 
 
 def _logfire_is_configured() -> bool:
@@ -269,8 +302,16 @@ def setup_tracing(
     processors: list[SpanProcessor] = [usage, *extra_processors]
     configured_by_us = not _logfire_is_configured()
     if configured_by_us:
+        # logfire's scrubbing is for what it exports. With nothing to export to (offline, the default), evaltrace's
+        # own processors are the spans' only readers: the local store's spool scrubs each span itself, as it does
+        # the spans of a logfire the user configured (they reach it unscrubbed), and logfire's pass over every
+        # attribute was half of evaltrace's cost per case.
+        scrub = readers_foreseen(os.environ, Path.cwd())
         with token_check_as_daemon():
-            _configure_logfire(service_name, environment, processors)
+            _configure_logfire(service_name, environment, processors, scrub=scrub)
+        if not scrub and _exported(watch_exporters()):  # a reader not foreseen: its spans are scrubbed after all
+            with token_check_as_daemon():
+                _configure_logfire(service_name, environment, processors, scrub=True)
     else:
         provider: Any = logfire.DEFAULT_LOGFIRE_INSTANCE.config.get_tracer_provider()
         for p in processors:
@@ -279,9 +320,13 @@ def setup_tracing(
         logfire.instrument_pydantic_ai()
     if instrument_httpx:
         logfire.instrument_httpx()
-    watched = watch_exporters()  # wrap exporters in circuit breakers before any span is exported
-    exported = any(not type(w.inner).__module__.startswith('evaltrace.') for w in watched)
+    exported = _exported(watch_exporters())  # wraps exporters in circuit breakers before any span is exported
     return TraceSetup(usage, configured_by_us, _force_sampling(), list(extra_processors), exported=exported)
+
+
+def _exported(watched: Sequence[WatchedExporter]) -> bool:
+    """Whether spans reach a reader besides evaltrace's own (Logfire, an OTLP endpoint, a test exporter)."""
+    return any(not type(w.inner).__module__.startswith('evaltrace.') for w in watched)
 
 
 @contextmanager
