@@ -291,6 +291,8 @@ class SecretScrubber:
         self._key_triggers = None if None in literals else tuple(cast(list[str], literals))
         self._safe_keys = frozenset(BaseScrubber.SAFE_KEYS)
         self._key_cache: dict[str, str | None] = {}
+        self._attribute_keys: dict[str, tuple[str, str | None]] = {}
+        """Each span attribute key seen: the key scrubbed, and the replacement of its value if the key is sensitive."""
         # Span names, attribute values and reasons repeat on every case: a short text is scrubbed once.
         self._scrub_short = functools.lru_cache(maxsize=_CACHED_TEXTS)(self._scrub_text)
         self._literals: tuple[str, ...] = ()
@@ -302,6 +304,7 @@ class SecretScrubber:
         # Longest first, so a secret that contains another is replaced whole.
         self._literals = tuple(sorted(merged, key=len, reverse=True))
         self._scrub_short.cache_clear()  # what was scrubbed before may hold a new literal
+        self._attribute_keys = {}
 
     def _replace_shape(self, match: re.Match[str]) -> str:
         if scheme := match.group('scheme'):
@@ -396,8 +399,10 @@ class SecretScrubber:
         parses them back (so `attributes->'gen_ai.input.messages'->0` works), and so does the store.
         """
         redacted = self._redacted(key)
-        if redacted is not None:
-            return redacted
+        return redacted if redacted is not None else self._scrub_kept_attribute(value, json_schema)
+
+    def _scrub_kept_attribute(self, value: Any, json_schema: object) -> Any:
+        # The value of an attribute whose key is not sensitive (see `scrub_attribute`).
         if isinstance(value, str):
             # One pass over the JSON text is much cheaper than one per string inside it; the patterns never
             # consume quotes or backslashes, so the text stays valid JSON.
@@ -418,15 +423,22 @@ class SecretScrubber:
         """Scrub span attributes, keys too (see `scrub_attribute`); `json_schema` is the `properties` of
         `logfire.json_schema`."""
         schema = json_schema or {}
-        text = self.scrub_text
+        keys = self._attribute_keys
         scrubbed: dict[str, Any] = {}
         for key, value in attributes.items():
-            # Most values of a span are numbers and booleans (usage, line numbers): only their key can redact them.
-            if type(value) in _PLAIN_SCALARS:
-                redacted = self._redacted(key)
-                scrubbed[text(key)] = value if redacted is None else redacted
+            # The same few dozen keys come on every span: each is scrubbed and judged once.
+            known = keys.get(key)
+            if known is None:
+                known = (self.scrub_text(key), self._redacted(key))
+                if len(keys) < _CACHED_TEXTS:
+                    keys[key] = known
+            name, redacted = known
+            if redacted is not None:
+                scrubbed[name] = redacted
+            elif type(value) in _PLAIN_SCALARS:  # most values (usage, line numbers): only their key could redact them
+                scrubbed[name] = value
             else:
-                scrubbed[text(key)] = self.scrub_attribute(key, value, schema.get(key))
+                scrubbed[name] = self._scrub_kept_attribute(value, schema.get(key))
         return scrubbed
 
 
