@@ -123,6 +123,15 @@ def test_a_text_scrubbed_before_a_literal_was_added_is_scrubbed_again_after() ->
     assert scrubber.scrub_text(text) == 'the reply quoted [Scrubbed]'
 
 
+def test_an_attribute_key_scrubbed_before_a_literal_was_added_is_scrubbed_again_after() -> None:
+    # scrub_attributes remembers each key it scrubbed; a secret learnt later must not hide behind that memory.
+    scrubber = SecretScrubber(environ={})
+    attributes = {'reply.zq81-Vv0-secret-of-the-day': 1, 'note': 'zq81-Vv0-secret-of-the-day'}
+    assert scrubber.scrub_attributes(attributes) == attributes
+    scrubber.add_literals(['zq81-Vv0-secret-of-the-day'])
+    assert scrubber.scrub_attributes(attributes) == {'reply.[Scrubbed]': 1, 'note': '[Scrubbed]'}
+
+
 def test_a_secret_in_a_span_attribute_name_is_scrubbed() -> None:
     scrubber = SecretScrubber(environ={})
     secret = 'sk-proj-Abc123Def456Ghi789Jkl012'
