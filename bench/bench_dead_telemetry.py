@@ -16,18 +16,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.faults._endpoints import broken_endpoint  # noqa: E402
+from tests.support.broken_endpoints import broken_endpoint  # noqa: E402
+from tests.support.otlp_sink import otlp_sink  # noqa: E402
 
 CASES = 40
 SUITE = """
@@ -42,32 +40,13 @@ async def test_cases(inputs: str) -> str:
 
 
 @contextmanager
-def healthy_endpoint() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = 'HTTP/1.1'
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get('Content-Length') or 0))
-            self.send_response(200)
-            self.send_header('Content-Type', 'application/x-protobuf')
-            self.send_header('Content-Length', '0')
-            self.end_headers()
-
-    server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        yield f'http://127.0.0.1:{server.server_address[1]}/v1/traces'
-    finally:
-        server.shutdown()
-        server.server_close()
+def healthy_endpoint() -> Generator[str]:
+    with otlp_sink() as (url, _):
+        yield url
 
 
 @contextmanager
-def no_endpoint() -> Iterator[str]:
+def no_endpoint() -> Generator[str]:
     yield ''
 
 

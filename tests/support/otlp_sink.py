@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -13,7 +13,7 @@ __all__ = ('otlp_sink',)
 
 
 @contextmanager
-def otlp_sink() -> Iterator[tuple[str, list[bytes]]]:
+def otlp_sink() -> Generator[tuple[str, list[bytes]]]:
     """A healthy OTLP/HTTP traces endpoint on 127.0.0.1; yields its URL and the bodies it received (inflated)."""
     bodies: list[bytes] = []
 
