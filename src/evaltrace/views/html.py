@@ -45,7 +45,6 @@ __all__ = (
     'HTML_VERSION',
     'build_html',
     'case_anchor',
-    'keeps_trace',
     'read_page_data',
     'write_html_report',
     'write_html_safely',
@@ -136,7 +135,7 @@ _DETAIL_KEYS = (
 _USER_DATA_KEYS = ('inputs', 'expected_output', 'output', 'metadata', 'attributes')
 
 
-def keeps_trace(case: Mapping[str, Any], html_traces: HtmlTraces) -> bool:
+def _keeps_trace(case: Mapping[str, Any], html_traces: HtmlTraces) -> bool:
     """Whether the page holds the waterfall of `case` under the `html_traces` setting (pure).
 
     By default only the cases that did not pass: drawing every passing case's waterfall was most of what the page cost
@@ -261,7 +260,7 @@ def build_html(
     blocks: list[str] = [f'<script type="application/json" id="et-data">{_script_json(head)}</script>']
     for start in range(0, len(cases), CHUNK_CASES):
         chunk_cases = cases[start : start + CHUNK_CASES]
-        kept = [keeps_trace(case, html_traces) for case in chunk_cases]
+        kept = [_keeps_trace(case, html_traces) for case in chunk_cases]
         traces = [
             spans.get(str(case.get('trace_id')), []) if k else [] for case, k in zip(chunk_cases, kept, strict=True)
         ]
@@ -324,7 +323,7 @@ def write_html_report(
         note = 'The local trace store is off (evaltrace_store = off): no waterfalls.'
     else:
         try:
-            trace_ids = (str(c.get('trace_id') or '') for c in cases if keeps_trace(c, html_traces))
+            trace_ids = (str(c.get('trace_id') or '') for c in cases if _keeps_trace(c, html_traces))
             spans = load_spans(store_path, trace_ids, run_id=str(report.get('run_id') or '') or None)
         except StoreError as e:
             note = f'No waterfalls: {e}'
