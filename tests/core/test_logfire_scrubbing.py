@@ -23,6 +23,7 @@ import evaltrace
 @evaltrace.suite('datasets/words.yaml')
 async def test_words(inputs: str) -> str:
     logfire.info('login', password='hunter2-hunter2', remark='session notes for today')
+    logfire.info('note', detail='password: "correct horse battery staple"')
     return inputs.upper()
 """
 
@@ -49,6 +50,8 @@ def test_offline_the_spool_alone_scrubs_and_a_mere_mention_of_a_sensitive_word_i
     spool = _spool(project)
     assert spool.count('"span_name":"login"') == 2
     assert 'hunter2-hunter2' not in spool  # under a sensitive key: the spool's scrubber redacts it
+    assert 'horse battery staple' not in spool  # a quoted value after a sensitive key goes whole
+    assert spool.count('password: \\"[Scrubbed]\\"') == 2
     # logfire's scrubbing, which redacts a whole value that merely mentions a sensitive word, did not run.
     assert spool.count('session notes for today') == 2
 
@@ -69,6 +72,7 @@ def test_what_logfire_exports_it_scrubs_even_when_evaltrace_did_not_foresee_the_
     sent = b''.join(bodies)
     assert sent.count(b'login') >= 2
     assert b'hunter2-hunter2' not in sent
+    assert b'horse battery staple' not in sent
     assert b'session notes for today' not in sent
     assert b"[Scrubbed due to 'session']" in sent
     assert 'session notes for today' not in _spool(project)  # the spool read the spans logfire scrubbed

@@ -214,3 +214,18 @@ def test_secrets_given_as_a_generator_are_kept_out_of_every_part_of_a_body() -> 
     body = (''.join(f'data: {json.dumps(e)}\n\n' for e in events) + 'data: [DONE]\n\n').encode()
     stored = CassetteScrubber(()).body(body, (s for s in ['t0k-abcdef']))
     assert ''.join(_chunks(stored)) == SCRUBBED
+
+
+@pytest.mark.parametrize(
+    ('text', 'scrubbed'),
+    [
+        ('password: "correct horse battery staple"', 'password: "[Scrubbed]"'),
+        ("api_key='a b c' then more", "api_key='[Scrubbed]' then more"),
+        ('{"password": "my dog", "n": 1}', '{"password": "[Scrubbed]", "n": 1}'),
+        ('{\\"password\\": \\"my dog\\"}', '{\\"password\\": \\"[Scrubbed]\\"}'),
+        ('password: "[Scrubbed]"', 'password: "[Scrubbed]"'),
+        ('password: "unclosed quote here', 'password: "[Scrubbed] quote here'),
+    ],
+)
+def test_a_quoted_value_after_a_sensitive_key_is_scrubbed_whole(text: str, scrubbed: str) -> None:
+    assert SecretScrubber(environ={}).scrub_text(text) == scrubbed

@@ -67,8 +67,13 @@ _SHAPE_TRIGGERS = (
 # The separator of a key and its value in free text: `k=v`, `k: v`, `"k": "v"`, `'k': 'v'`, `\"k\": \"v\"`. Not `::`,
 # pytest's node id separator: `test_auth.py::test_login[x]` names a test, it holds no secret.
 _SEP = r'(?P<sep>\\?["\']?\s*(?:=|:(?!:))\s*\\?["\']?)'
-# A value worth scrubbing: 6+ characters up to a delimiter, not a value scrubbed already (lowercase: see `_kv_pattern`).
-_KV_VALUE = r'(?:(?:bearer|basic)\s+)?(?!\[scrubbed|<scrubbed>)[^\s"\'\\,;&}\]]{6,}'
+# A value worth scrubbing, not one scrubbed already (lowercase: see `_kv_pattern`): a quoted one whole, up to its
+# closing quote (`password: "correct horse battery staple"`), else 6+ characters up to a delimiter.
+_KV_VALUE = (
+    r'(?!\[scrubbed|<scrubbed>)'
+    r'(?:(?<=")[^"\\\n]+(?=\\?")|(?<=\')[^\'\\\n]+(?=\\?\')'
+    r'|(?:(?:bearer|basic)\s+)?[^\s"\'\\,;&}\]]{6,})'
+)
 # Environment variables whose values are secrets, scrubbed wherever they appear (values of 8+ characters).
 _SECRET_ENV_NAME = re.compile(
     r'(API_?KEY|ACCESS_KEY|SECRET_KEY|PRIVATE_KEY|_TOKEN|_SECRET|PASSWORD|PASSWD|_PWD)$', re.IGNORECASE
