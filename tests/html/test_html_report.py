@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +104,43 @@ def test_the_page_holds_the_waterfalls_of_cases_that_did_not_pass_and_says_how_t
     result.assert_outcomes(passed=3, failed=1)
     entries = _traces(html_run['html'].read_text(encoding='utf-8'))
     assert all(e['spans'] and 'left_out' not in e for e in entries.values())
+
+
+def test_the_show_commands_printed_and_in_the_page_read_a_store_and_report_set_on_the_command_line(
+    project: EvalProject,
+) -> None:
+    project.dataset(
+        # The failing case's name holds a quote: the printed command must still be one word for the shell.
+        'words', [{'name': ("it's c2" if i == 2 else f'c{i}'), 'inputs': f'word{i}', 'expected_output': f'WORD{i}'}
+                  for i in range(4)],
+        evaluators=['EqualsExpected'],
+    )  # fmt: skip
+    project.write('evals/test_words.py', SUITE)
+    # A default run first: a command that forgot the options would read its store and print its trace.
+    project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider').assert_outcomes(passed=3, failed=1)
+    options = [
+        '--evaltrace-store=alt/traces.duckdb',
+        '--evaltrace-report=alt/report.json',
+        '--evaltrace-html=alt/r.html',
+    ]
+    result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', *options)
+    result.assert_outcomes(passed=3, failed=1)
+    cases = {c['case']: c for c in json.loads((project.path / 'alt/report.json').read_text())['cases']}
+
+    def shown(command: str) -> str:
+        env = {**os.environ, 'PATH': f'{Path(sys.executable).parent}{os.pathsep}{os.environ["PATH"]}'}
+        done = subprocess.run(
+            command, shell=True, cwd=project.path, capture_output=True, text=True, env=env, timeout=120
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    printed = next(line for line in result.outlines if 'see its trace: ' in line).split('see its trace: ', 1)[1]
+    failed = cases["it's c2"]
+    assert f'trace {failed["trace_id"]}' in shown(printed)
+    meta = read_page_data((project.path / 'alt/r.html').read_text(encoding='utf-8'))['et-data']['meta']
+    passing = f"evaltrace show{meta['show_options']} 'evals/test_words.py::test_words[c0]'"
+    assert f'trace {cases["c0"]["trace_id"]}' in shown(passing)
 
 
 def test_page_is_self_contained(html_run: dict[str, Any]) -> None:

@@ -48,7 +48,7 @@ from ..safety.bounds import BoundAttributesProcessor
 from ..safety.scrub import SecretScrubber
 from ..safety.streams import OutputRouting, mark_case
 from ..schedule.scheduler import CaseJob, Lane, Scheduler, wait
-from ..settings.values import suite_record_mode
+from ..settings.values import show_command, suite_record_mode
 from ..trace.links import LinkTarget, case_anchor, project_url_from_credentials
 from ..trace.tracing import TraceSetup, setup_tracing
 from .keeper import ReportKeeper
@@ -180,7 +180,9 @@ class EvalSession(ReportKeeper):
         if result.status == 'skipped':  # the task called pytest.skip or pytest.xfail (see run.case._outcome_result)
             (pytest.xfail if result.xfailed else pytest.skip)(result.failures[0] if result.failures else '')
         if result.status in ('failed', 'error'):
-            hint = None if self.link_target().is_remote else f"see its trace: evaltrace show '{result.nodeid}'"
+            hint = (
+                None if self.link_target().is_remote else f'see its trace: {show_command(self.settings, result.nodeid)}'
+            )
             pytest.fail(failure_message(result, hint, traceback_style(item.config.option)), pytrace=False)
 
     # ---- scheduling (see schedule.scheduler and run.suite_runs) ----

@@ -30,6 +30,9 @@ __all__ = (
     'TableMode',
     'record_mode',
     'settings_of',
+    'shell_quoted',
+    'show_command',
+    'show_options',
     'suite_record_mode',
 )
 
@@ -118,3 +121,26 @@ def suite_record_mode(settings: Settings, suite_record: str | None) -> RecordMod
     if settings.sources.get('record', 'default') != 'default' or suite_record is None:
         return settings.record
     return record_mode(suite_record)
+
+
+def shell_quoted(text: str) -> str:
+    """`text` as one word for a POSIX shell, always quoted (as the HTML report's note quotes it too)."""
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def show_options(settings: Settings) -> str:
+    """The options `evaltrace show` needs to read this run (` --store … --report …`, or nothing), typed in the rootdir.
+
+    It names the store and the report when pytest's command line set them: the command resolves every other source
+    of a setting itself, but not pytest's options, and without them it reads another run, or none.
+    """
+    return ''.join(
+        f' {flag} {shell_quoted(str(path))}'
+        for name, flag, path in (('store', '--store', settings.store), ('report', '--report', settings.report))
+        if path is not None and settings.sources.get(name, '').startswith('option')
+    )
+
+
+def show_command(settings: Settings, nodeid: str) -> str:
+    """The `evaltrace show` command that prints a case's trace (see `show_options`)."""
+    return f'evaltrace show{show_options(settings)} {shell_quoted(nodeid)}'

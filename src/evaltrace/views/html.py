@@ -215,6 +215,7 @@ def build_html(
     baseline: Mapping[str, Any] | None = None,
     typed: Report | None = None,
     html_traces: HtmlTraces = 'all',
+    show_options: str = '',
 ) -> str:
     """The report page as one HTML string.
 
@@ -230,6 +231,8 @@ def build_html(
         typed: `report` as the typed `Report` it was written from, when the caller has it (not read again).
         html_traces: The setting: a case whose waterfall it leaves out is marked `left_out` (the page says
             how to see its trace).
+        show_options: What the page's `evaltrace show` commands need after the command's name (see
+            `settings.values.show_options`).
     """
     scrubber = scrubber or SecretScrubber()
     spans = spans or {}
@@ -245,6 +248,7 @@ def build_html(
     meta['deltas'] = case_deltas(baseline, report) if baseline and 'baseline' in report else None
     meta['history'] = list(history)
     meta['changed_label'] = CHANGED.capitalize()  # worded as every other output words it
+    meta['show_options'] = show_options
     head = {
         'version': HTML_VERSION,
         'meta': meta,
@@ -304,12 +308,14 @@ def write_html_report(
     baseline: Mapping[str, Any] | None = None,
     typed: Report | None = None,
     html_traces: HtmlTraces = 'all',
+    show_options: str = '',
 ) -> None:
     """Write the HTML report of `report` to `path` (atomically), with the waterfalls from the store at `store_path`.
 
     A missing or unreadable store does not stop the page: it is written without waterfalls and says why. Only the
     spans of the cases whose waterfalls `html_traces` keeps are read. `cases_scrubbed` is for a run's own report,
-    whose cases were scrubbed with `scrub_patterns`; `history`, `baseline` and `typed` are as in `build_html`.
+    whose cases were scrubbed with `scrub_patterns`; `history`, `baseline`, `typed` and `show_options` are as in
+    `build_html`.
 
     Raises:
         OSError: The file could not be written.
@@ -337,6 +343,7 @@ def write_html_report(
         baseline=baseline,
         typed=typed,
         html_traces=html_traces,
+        show_options=show_options,
     )
     write_text_atomic(path, page)
 
@@ -350,6 +357,7 @@ def write_html_safely(
         return
     from ..report.baseline import BaselineError, load_baseline
     from ..report.history import HISTORY_FILE, read_history, record_run
+    from ..settings.values import show_options as show_options_of
 
     history_path = settings.report.parent / HISTORY_FILE
     try:
@@ -372,6 +380,7 @@ def write_html_safely(
             baseline=baseline,
             typed=typed,
             html_traces=settings.html_traces,
+            show_options=show_options_of(settings),
         )
     except Exception as e:  # the JSON report is already written; the page is a convenience on top of it
         first = str(e).strip().splitlines()[0] if str(e).strip() else ''

@@ -369,7 +369,8 @@
   // A passing case's waterfall is left out of the page by default (the html_traces setting); its trace is in the store.
   function leftOut(c) {
     return '<p class="muted wf-left-out">This case passed: its waterfall is not in this page (html_traces = failures). ' +
-      'Its trace is in the local trace store: <span class="mono">evaltrace show ' + esc(shellQuote(c.nodeid)) +
+      'Its trace is in the local trace store: <span class="mono wf-command">evaltrace show' +
+      esc((META.show_options || '') + ' ' + shellQuote(c.nodeid)) +
       '</span>. With <span class="mono">--evaltrace-html-traces=all</span> the page holds every case\'s waterfall.</p>';
   }
   function shellQuote(text) { return "'" + String(text).replace(/'/g, "'\\''") + "'"; }
