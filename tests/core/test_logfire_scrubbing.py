@@ -24,6 +24,7 @@ import evaltrace
 async def test_words(inputs: str) -> str:
     logfire.info('login', password='hunter2-hunter2', remark='session notes for today')
     logfire.info('note', detail='password: "correct horse battery staple"')
+    logfire.info('signed in with {api_key} as {user}', api_key='Kq7-rw2', user='ann')
     return inputs.upper()
 """
 
@@ -52,6 +53,9 @@ def test_offline_the_spool_alone_scrubs_and_a_mere_mention_of_a_sensitive_word_i
     assert 'hunter2-hunter2' not in spool  # under a sensitive key: the spool's scrubber redacts it
     assert 'horse battery staple' not in spool  # a quoted value after a sensitive key goes whole
     assert spool.count('password: \\"[Scrubbed]\\"') == 2
+    # A sensitive attribute's value formatted into the message goes from the message too.
+    assert 'Kq7-rw2' not in spool
+    assert spool.count('"message":"signed in with [Scrubbed] as ann"') == 2
     # logfire's scrubbing, which redacts a whole value that merely mentions a sensitive word, did not run.
     assert spool.count('session notes for today') == 2
 

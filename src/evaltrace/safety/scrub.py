@@ -210,6 +210,12 @@ def _kv_pattern(key: str, lowered: bool) -> re.Pattern[str]:
     return re.compile(rf'(?:{key})[\w.-]*{_SEP}{_KV_VALUE}', flags)
 
 
+@functools.lru_cache(maxsize=256)
+def _template_fields(template: str) -> tuple[str, ...]:
+    # `{name}`, `{name=}`, `{name!r}`, `{name:.2f}` and `{obj.attr}` name the field `name`; `{{` is a literal brace.
+    return tuple(dict.fromkeys(re.findall(r'(?<!\{)\{([A-Za-z_]\w*)', template)))
+
+
 def _contains_any(text: str, literals: Sequence[str]) -> bool:
     # A loop, not `any()` over a generator: this runs for most texts scrubbed, and the generator costs as much as
     # the C-speed scans themselves.
@@ -367,6 +373,20 @@ class SecretScrubber:
         if len(self._key_cache) < 10_000:
             self._key_cache[key] = redacted
         return redacted
+
+    def scrub_message(self, message: str, template: object, attributes: Mapping[str, Any]) -> str:
+        """A span's message, formatted from `template` and `attributes`, without the values of its sensitive fields.
+
+        logfire formats `logfire.info('login {password}', password=...)` into the message `login hunter2`, where the
+        value no longer sits under its key; the fields the template names are looked up, and the value of each whose
+        name is sensitive is replaced wherever the message shows it.
+        """
+        if isinstance(template, str) and '{' in template:
+            for name in _template_fields(template):
+                value = attributes.get(name)
+                if value is not None and self._redacted(name) is not None and (shown := str(value)) in message:
+                    message = message.replace(shown, self.replacement)
+        return self.scrub_text(message)
 
     def scrub_value(self, value: Any) -> Any:
         """Scrub JSON-like data (dicts, lists, tuples, scalars): sensitive keys and secrets in strings; a new value."""

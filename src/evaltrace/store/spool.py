@@ -164,7 +164,7 @@ def _record(span: ReadableSpan, run_id: str, scrubber: SecretScrubber) -> dict[s
         'kind': 'log' if raw.get('logfire.span_type') == 'log' else 'span',
         'level': _level_name(raw.get('logfire.level_num'), status.status_code),
         'span_name': text(span.name),
-        'message': text(str(raw.get('logfire.msg', span.name))),
+        'message': scrubber.scrub_message(str(raw.get('logfire.msg', span.name)), raw.get('logfire.msg_template'), raw),
         'attributes': scrubber.scrub_attributes(attributes, schema_properties),
         'tags': [text(str(t)) for t in cast('Sequence[Any]', tags)] if isinstance(tags, tuple | list) else [],
         'is_exception': bool(exception),
