@@ -16,6 +16,8 @@ from tests.support.eval_project import EvalProject
 from tests.support.otlp_sink import otlp_sink
 
 SUITE = """
+import os
+
 import logfire
 import evaltrace
 
@@ -25,6 +27,8 @@ async def test_words(inputs: str) -> str:
     logfire.info('login', password='hunter2-hunter2', remark='session notes for today')
     logfire.info('note', detail='password: "correct horse battery staple"')
     logfire.info('signed in with {api_key} as {user}', api_key='Kq7-rw2', user='ann')
+    # No word logfire's own scrubbing looks for: a credential shape, and a secret environment variable's value.
+    logfire.info('reply', text='use sk-proj-Abc123Def456Ghi789Jkl012 now', env=os.environ['MY_API_KEY'])
     return inputs.upper()
 """
 
@@ -38,6 +42,7 @@ def _spool(project: EvalProject) -> str:
 def _run(project: EvalProject, upper_cases: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _EXPORT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('MY_API_KEY', 'EnvSecretK8w3xx')
     project.dataset('words', upper_cases(2), ['EqualsExpected'])
     project.write('evals/test_words.py', SUITE)
 
@@ -55,6 +60,7 @@ def test_offline_the_spool_alone_scrubs_and_a_mere_mention_of_a_sensitive_word_i
     assert spool.count('password: \\"[Scrubbed]\\"') == 2
     # A sensitive attribute's value formatted into the message goes from the message too.
     assert 'Kq7-rw2' not in spool
+    assert 'sk-proj-Abc123' not in spool and 'EnvSecretK8w3xx' not in spool
     assert spool.count('"message":"signed in with [Scrubbed] as ann"') == 2
     # logfire's scrubbing, which redacts a whole value that merely mentions a sensitive word, did not run.
     assert spool.count('session notes for today') == 2
@@ -75,8 +81,9 @@ def test_what_logfire_exports_it_scrubs_even_when_evaltrace_did_not_foresee_the_
     result.assert_outcomes(passed=2)
     sent = b''.join(bodies)
     assert sent.count(b'login') >= 2
-    assert b'hunter2-hunter2' not in sent
-    assert b'horse battery staple' not in sent
+    # What logfire's scrubbing leaves, evaltrace's scrubs before it is sent: the same as in the local store.
+    for secret in (b'hunter2-hunter2', b'horse battery staple', b'Kq7-rw2', b'sk-proj-Abc123', b'EnvSecretK8w3xx'):
+        assert secret not in sent, secret
     assert b'session notes for today' not in sent
     assert b"[Scrubbed due to 'session']" in sent
     assert 'session notes for today' not in _spool(project)  # the spool read the spans logfire scrubbed

@@ -229,3 +229,23 @@ def test_secrets_given_as_a_generator_are_kept_out_of_every_part_of_a_body() -> 
 )
 def test_a_quoted_value_after_a_sensitive_key_is_scrubbed_whole(text: str, scrubbed: str) -> None:
     assert SecretScrubber(environ={}).scrub_text(text) == scrubbed
+
+
+@pytest.mark.parametrize(
+    ('message', 'template', 'attributes', 'scrubbed'),
+    [
+        # logfire's scrubbing may have replaced the attribute: the message is matched against its template.
+        ('signed in with Kq7-rw2 as ann', 'signed in with {api_key} as {user}', {'api_key': '[x]', 'user': 'a'},
+         'signed in with [Scrubbed] as ann'),
+        ('login p1 p2 as bob', 'login {password} as {user}', {'password': 'p1 p2', 'user': 'bob'},
+         'login [Scrubbed] as bob'),  # a value taken greedily: all of it, never half
+        ('v password=1', 'v {password=}', {'password': 1}, 'v [Scrubbed]'),
+        ('something else', 'login {password}', {'password': 'x'}, 'login {password}'),  # no match: the template
+        ('case test[c0]', 'case: {case_name}', {'case_name': 'c0'}, 'case test[c0]'),  # no sensitive field
+        ('{literal} hunter2', '{{literal}} {token}', {'token': 'hunter2'}, '{literal} [Scrubbed]'),
+    ],
+)  # fmt: skip
+def test_a_sensitive_field_formatted_into_a_message_is_scrubbed_from_it(
+    message: str, template: str, attributes: dict[str, object], scrubbed: str
+) -> None:
+    assert SecretScrubber(environ={}).scrub_message(message, template, attributes) == scrubbed

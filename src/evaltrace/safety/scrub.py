@@ -18,6 +18,7 @@ import functools
 import importlib
 import os
 import re
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -211,6 +212,28 @@ def _kv_pattern(key: str, lowered: bool) -> re.Pattern[str]:
 
 
 @functools.lru_cache(maxsize=256)
+def _template_pattern(template: str) -> re.Pattern[str] | None:
+    """A regex that matches what `template` formats to, each field a group named `<field>_<n>` (None: unparsable).
+
+    A field's text is taken greedily, so that a value holding the text that follows it is taken whole.
+    """
+    parts: list[str] = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return None
+    for n, (literal, field, _spec, _conversion) in enumerate(parsed):
+        parts.append(re.escape(literal))
+        if field is not None:
+            name = re.match(r'[A-Za-z_]\w*', field)
+            parts.append(f'(?P<{name.group(0)}_{n:03d}>.*)' if name else '.*')
+    try:
+        return re.compile(''.join(parts), re.DOTALL)
+    except re.error:
+        return None
+
+
+@functools.lru_cache(maxsize=256)
 def _template_fields(template: str) -> tuple[str, ...]:
     # `{name}`, `{name=}`, `{name!r}`, `{name:.2f}` and `{obj.attr}` name the field `name`; `{{` is a literal brace.
     return tuple(dict.fromkeys(re.findall(r'(?<!\{)\{([A-Za-z_]\w*)', template)))
@@ -374,19 +397,52 @@ class SecretScrubber:
             self._key_cache[key] = redacted
         return redacted
 
+    def scrub_otel_attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        """Span attributes scrubbed as OpenTelemetry values, for a span that leaves the process (see `safety.spans`).
+
+        As `scrub_attributes`, but a JSON text stays text (its one pass of `scrub_text` keeps it valid JSON, and
+        takes a quoted value after a sensitive key), a tuple of strings stays a tuple, and the message is scrubbed
+        as `scrub_message`.
+        """
+        scrubbed: dict[str, Any] = {}
+        for key, value in attributes.items():
+            redacted = self._redacted(key)
+            name = self.scrub_text(key)
+            if redacted is not None:
+                scrubbed[name] = redacted
+            elif key == 'logfire.msg' and isinstance(value, str):
+                scrubbed[name] = self.scrub_message(value, attributes.get('logfire.msg_template'), attributes)
+            elif isinstance(value, str):
+                scrubbed[name] = self.scrub_text(value)
+            elif isinstance(value, tuple | list):
+                items = cast('Sequence[Any]', value)
+                scrubbed[name] = tuple(self.scrub_text(v) if isinstance(v, str) else v for v in items)
+            else:
+                scrubbed[name] = value
+        return scrubbed
+
     def scrub_message(self, message: str, template: object, attributes: Mapping[str, Any]) -> str:
         """A span's message, formatted from `template` and `attributes`, without the values of its sensitive fields.
 
         logfire formats `logfire.info('login {password}', password=...)` into the message `login hunter2`, where the
-        value no longer sits under its key; the fields the template names are looked up, and the value of each whose
-        name is sensitive is replaced wherever the message shows it.
+        value no longer sits under its key (and logfire's scrubbing leaves it there). The message is matched against
+        its template, and what stands where a sensitive field was formatted is replaced; a message that does not
+        match is replaced by its template, which holds no value.
         """
         if isinstance(template, str) and '{' in template:
-            for name in _template_fields(template):
-                value = attributes.get(name)
-                if value is not None and self._redacted(name) is not None and (shown := str(value)) in message:
-                    message = message.replace(shown, self.replacement)
+            fields = _template_fields(template)
+            if any(self._redacted(name) is not None for name in fields if name in attributes):
+                message = self._redact_fields(message, template)
         return self.scrub_text(message)
+
+    def _redact_fields(self, message: str, template: str) -> str:
+        pattern = _template_pattern(template)
+        match = None if pattern is None else pattern.fullmatch(message)
+        if match is None:
+            return template
+        # Group names are `<field>_<nnn>` (see `_template_pattern`).
+        spans = [match.span(group) for group in match.groupdict() if self._redacted(group[:-4]) is not None]
+        return _splice(message, spans, self.replacement) if spans else message
 
     def scrub_value(self, value: Any) -> Any:
         """Scrub JSON-like data (dicts, lists, tuples, scalars): sensitive keys and secrets in strings; a new value."""

@@ -133,6 +133,7 @@ class EvalSession(ReportKeeper):
                 instrument_pydantic_ai=s.instrument_pydantic_ai,
                 instrument_httpx=s.instrument_httpx,
                 extra_processors=extra,
+                scrubber=self.scrubber,
             )
         return self.trace
 

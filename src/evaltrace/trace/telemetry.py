@@ -30,6 +30,8 @@ import logfire
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from ..safety.spans import ScrubbedSpans
+
 __all__ = (
     'EXIT_BUDGET_S',
     'FLUSH_BUDGET_S',
@@ -70,8 +72,10 @@ class TelemetryHealth:
 class WatchedExporter(SpanExporter):
     """A circuit breaker around a span exporter: after one failed (or stuck) export, drop batches at once."""
 
-    def __init__(self, inner: SpanExporter) -> None:
+    def __init__(self, inner: SpanExporter, scrubbed: ScrubbedSpans | None = None) -> None:
         self.inner = inner
+        self.scrubbed = scrubbed
+        """Makes the copies of the spans that are sent: nothing leaves the process unscrubbed (see `safety.spans`)."""
         self.endpoint = _endpoint_of(inner)
         self.failure: str | None = None
         self.dropped = 0
@@ -84,7 +88,9 @@ class WatchedExporter(SpanExporter):
             return SpanExportResult.FAILURE
         self.in_flight_since = time.monotonic()
         try:
-            result = self.inner.export(spans)
+            # A span that cannot be scrubbed is not sent: the error trips the breaker like a failed export.
+            sent = spans if self.scrubbed is None else [self.scrubbed.copy(span) for span in spans]
+            result = self.inner.export(sent)
         except Exception as e:  # an exporter bug or a transport error is a failed export, never the caller's problem
             self.trip(f'{type(e).__name__}: {e}')
             self.dropped += len(spans)
@@ -151,19 +157,20 @@ def _is_telemetry_object(obj: Any) -> bool:
     return module.startswith(('opentelemetry', 'logfire'))
 
 
-def watch_exporters(root: Any = None) -> list[WatchedExporter]:
-    """Wrap every span exporter under the tracer provider in a `WatchedExporter` (idempotent).
+def watch_exporters(root: Any = None, scrubbed: ScrubbedSpans | None = None) -> list[WatchedExporter]:
+    """Wrap every span exporter under the tracer provider in a `WatchedExporter` (idempotent), which sends the copies
+    `scrubbed` makes when it is given.
 
     The SDK has no public way to list a provider's exporters, so this walks the processor tree (logfire's wrappers,
     batch and simple processors) through their attributes and swaps the exporter each batch processor holds.
     """
     try:
-        return _watch(_sdk_tracer_provider() if root is None else root)
+        return _watch(_sdk_tracer_provider() if root is None else root, scrubbed)
     except Exception:  # never let a telemetry safeguard break a run
         return []
 
 
-def _watch(root: Any) -> list[WatchedExporter]:
+def _watch(root: Any, scrubbed: ScrubbedSpans | None) -> list[WatchedExporter]:
     watched: list[WatchedExporter] = []
     queue: deque[tuple[Any, int]] = deque([(root, 0)])
     seen: set[int] = set()
@@ -176,9 +183,10 @@ def _watch(root: Any) -> list[WatchedExporter]:
         for holder_attr in ('_exporter', 'span_exporter'):
             inner = attrs.get(holder_attr)  # instance attributes only: properties are views of these
             if isinstance(inner, WatchedExporter):
+                inner.scrubbed = inner.scrubbed or scrubbed
                 watched.append(inner)
             elif isinstance(inner, SpanExporter):
-                wrapper = WatchedExporter(inner)
+                wrapper = WatchedExporter(inner, scrubbed)
                 attrs[holder_attr] = wrapper
                 watched.append(wrapper)
         for child in _children(obj):

@@ -32,6 +32,8 @@ from opentelemetry.util.types import Attributes
 
 from ..names import OPERATION_ATTRIBUTE, REPLAYED_ATTRIBUTE, ROOT_ATTRIBUTE, STATUS_ATTRIBUTE
 from ..results.usage import CaseUsage, usage_attributes, usage_of_span
+from ..safety.scrub import SecretScrubber
+from ..safety.spans import ScrubbedSpans
 from ..schedule.threads import token_check_as_daemon
 from ..span_attributes import attributes_of
 from .links import CREDENTIALS_FILE
@@ -173,6 +175,8 @@ class TraceSetup:
     """Set by `close()`: whether spans reached the backend (see _telemetry)."""
     exported: bool = False
     """Whether spans reach a reader besides evaltrace's own local store: Logfire, an OTLP endpoint, a test exporter."""
+    scrubbed: ScrubbedSpans | None = None
+    """Scrubs what the exporters send (an exporter added later is wrapped with it at the end, see `close`)."""
 
     def close(self) -> None:
         """Flush spans (bounded) and make this session's processors inert."""
@@ -184,7 +188,7 @@ class TraceSetup:
                 processor.force_flush()
         try:
             # A dead telemetry backend must not change the verdict nor hold the run: see _telemetry.
-            self.telemetry = bounded_flush(watch_exporters())
+            self.telemetry = bounded_flush(watch_exporters(scrubbed=self.scrubbed))
             if not self.telemetry.healthy:
                 guard_exit()
         except Exception:
@@ -296,8 +300,14 @@ def setup_tracing(
     instrument_pydantic_ai: bool,
     instrument_httpx: bool,
     extra_processors: Sequence[SpanProcessor] = (),
+    scrubber: SecretScrubber | None = None,
 ) -> TraceSetup:
-    """Configure Logfire unless the user did, and add evaltrace's span processors to the provider."""
+    """Configure Logfire unless the user did, and add evaltrace's span processors to the provider.
+
+    Every exporter then sends copies of its spans scrubbed by `scrubber` (see `safety.spans`), whoever configured
+    logfire.
+    """
+    scrubbed = ScrubbedSpans(scrubber or SecretScrubber())
     usage = UsageProcessor()
     processors: list[SpanProcessor] = [usage, *extra_processors]
     configured_by_us = not _logfire_is_configured()
@@ -309,7 +319,7 @@ def setup_tracing(
         scrub = readers_foreseen(os.environ, Path.cwd())
         with token_check_as_daemon():
             _configure_logfire(service_name, environment, processors, scrub=scrub)
-        if not scrub and _exported(watch_exporters()):  # a reader not foreseen: its spans are scrubbed after all
+        if not scrub and _exported(watch_exporters(scrubbed=scrubbed)):  # not foreseen: logfire scrubs after all
             with token_check_as_daemon():
                 _configure_logfire(service_name, environment, processors, scrub=True)
     else:
@@ -320,8 +330,11 @@ def setup_tracing(
         logfire.instrument_pydantic_ai()
     if instrument_httpx:
         logfire.instrument_httpx()
-    exported = _exported(watch_exporters())  # wraps exporters in circuit breakers before any span is exported
-    return TraceSetup(usage, configured_by_us, _force_sampling(), list(extra_processors), exported=exported)
+    # Exporters are wrapped (circuit breakers, scrubbed copies) before any span is exported.
+    exported = _exported(watch_exporters(scrubbed=scrubbed))
+    return TraceSetup(
+        usage, configured_by_us, _force_sampling(), list(extra_processors), exported=exported, scrubbed=scrubbed
+    )
 
 
 def _exported(watched: Sequence[WatchedExporter]) -> bool:
