@@ -397,6 +397,19 @@ class SecretScrubber:
             self._key_cache[key] = redacted
         return redacted
 
+    def _attribute_key(self, key: str) -> tuple[str, str | None]:
+        """An attribute key scrubbed, and the replacement of its value if the key is sensitive.
+
+        The same few dozen keys come on every span: each is scrubbed and judged once.
+        """
+        keys = self._attribute_keys
+        known = keys.get(key)
+        if known is None:
+            known = (self.scrub_text(key), self._redacted(key))
+            if len(keys) < _CACHED_TEXTS:
+                keys[key] = known
+        return known
+
     def scrub_otel_attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         """Span attributes scrubbed as OpenTelemetry values, for a span that leaves the process (see `safety.spans`).
 
@@ -406,8 +419,7 @@ class SecretScrubber:
         """
         scrubbed: dict[str, Any] = {}
         for key, value in attributes.items():
-            redacted = self._redacted(key)
-            name = self.scrub_text(key)
+            name, redacted = self._attribute_key(key)
             if redacted is not None:
                 scrubbed[name] = redacted
             elif key == 'logfire.msg' and isinstance(value, str):
@@ -507,13 +519,7 @@ class SecretScrubber:
         keys = self._attribute_keys
         scrubbed: dict[str, Any] = {}
         for key, value in attributes.items():
-            # The same few dozen keys come on every span: each is scrubbed and judged once.
-            known = keys.get(key)
-            if known is None:
-                known = (self.scrub_text(key), self._redacted(key))
-                if len(keys) < _CACHED_TEXTS:
-                    keys[key] = known
-            name, redacted = known
+            name, redacted = keys.get(key) or self._attribute_key(key)  # the lookup inline: this runs for every span
             if redacted is not None:
                 scrubbed[name] = redacted
             elif type(value) in _PLAIN_SCALARS:  # most values (usage, line numbers): only their key could redact them
