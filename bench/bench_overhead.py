@@ -8,7 +8,9 @@ run in fresh subprocesses (interpreter start and imports included), alternating,
   off). What pytest itself costs (start-up, collection, the per-item protocol), below any harness;
 - evaltrace: `pytest evals/` with the suite bound to the dataset (defaults: per-case traces, report, HTML, store).
 
-The medians are printed, with evaltrace's ratio and overhead per case against plain and against the floor.
+The medians are printed, with evaltrace's ratio and overhead per case against plain and against the floor, and then
+each command's median count of voluntary context switches (a thread that gave up the processor to wait, most often
+for the interpreter's lock: what a harness thread that contends with pytest's costs beyond its own work).
 `--compare PYTHON` adds a fourth command, the same `pytest evals/` under another interpreter (for example the venv
 of an older checkout of evaltrace), timed in the same alternation, so that two versions are compared side by side.
 `--variant 'NAME=ARGS'` (repeatable) adds `pytest evals/ ARGS` to the alternation, for example
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import statistics
 import subprocess
@@ -109,16 +112,19 @@ def _project(root: Path, n: int, latency: float) -> None:
     (root / 'pyproject.toml').write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
 
 
-def _time(cmd: list[str], cwd: Path) -> float:
+def _time(cmd: list[str], cwd: Path) -> tuple[float, int]:
+    """The command's wall time, and its voluntary context switches (all its threads, from the kernel's count)."""
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONDONTWRITEBYTECODE'}
+    switches = resource.getrusage(resource.RUSAGE_CHILDREN).ru_nvcsw
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=env)
     elapsed = time.perf_counter() - t0
+    switches = resource.getrusage(resource.RUSAGE_CHILDREN).ru_nvcsw - switches
     if proc.returncode != 0:
         sys.exit(
             f'benchmark command failed ({proc.returncode}): {" ".join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}'
         )
-    return elapsed
+    return elapsed, switches
 
 
 def main() -> None:
@@ -162,9 +168,12 @@ def main() -> None:
             for cmd in commands.values():  # unmeasured: fills the bytecode caches
                 _time(cmd, root)
             times: dict[str, list[float]] = {name: [] for name in commands}
+            switches: dict[str, list[int]] = {name: [] for name in commands}
             for _ in range(args.rounds):
                 for name, cmd in commands.items():
-                    times[name].append(_time(cmd, root))
+                    elapsed, switched = _time(cmd, root)
+                    times[name].append(elapsed)
+                    switches[name].append(switched)
             p, f, h = (statistics.median(times[name]) for name in ('plain', 'floor', 'evaltrace'))
             line = (
                 f'{label:<20} {p:>8.2f} {f:>8.2f} {h:>12.2f} '
@@ -179,6 +188,10 @@ def main() -> None:
                 print(
                     f'  variant {name!r}: {v:.2f} s, {v / f:.2f}x floor, {(v - f) / n * 1000:.2f} ms per case over it'
                 )
+            print(
+                '  voluntary context switches: '
+                + ', '.join(f'{name} {statistics.median(counts):.0f}' for name, counts in switches.items())
+            )
 
 
 if __name__ == '__main__':

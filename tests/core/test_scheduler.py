@@ -458,3 +458,82 @@ def test_a_case_tasks_repr_does_not_spell_out_its_case() -> None:
     finally:
         release.set()
         scheduler.close()
+
+
+def test_the_loop_watch_beats_only_while_cases_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each heartbeat takes the interpreter's lock from pytest's thread (and wakes two threads): an idle loop has no
+    case to blame for a block, nor any timeout to give time back to, so the watch must not beat then."""
+    import asyncio
+    import contextvars
+    import threading
+    import time
+
+    from evaltrace.schedule.scheduler import CaseJob, Lane, LoopWatch, Scheduler
+
+    beats: list[float] = []
+    beat = LoopWatch._beat  # pyright: ignore[reportPrivateUsage]
+
+    def counted(self: LoopWatch, posted: float, answered: threading.Event) -> None:
+        beats.append(time.monotonic())
+        beat(self, posted, answered)
+
+    monkeypatch.setattr(LoopWatch, '_beat', counted)
+    scheduler = Scheduler(cap=1)
+    try:
+        time.sleep(0.5)  # ten beat intervals with no case
+        assert beats == []
+        started = threading.Event()
+
+        async def case() -> str:
+            started.set()
+            while len(beats) < 3:  # the watch beats while it runs (no fixed sleep: a loaded machine is slow)
+                await asyncio.sleep(0.01)
+            return 'ran'
+
+        job = CaseJob(0, Lane(cap=1), case, scheduler.job_context(contextvars.copy_context()))
+        scheduler.submit([job])
+        assert job.future.result(timeout=60) == 'ran'
+        time.sleep(0.3)  # a beat posted as the case ended may still run
+        settled = len(beats)
+        time.sleep(0.5)
+        assert len(beats) == settled
+    finally:
+        scheduler.close()
+
+
+def test_an_item_whose_case_is_done_lets_the_busy_loop_run_first() -> None:
+    """While the loop runs cases and pytest's thread reports items, both need the interpreter's lock, which then
+    changed hands at every system call of either (about twelve times a case, against pytest's own two): an item
+    whose result is ready waits (a slice at most) until the loop has nothing to run."""
+    import contextvars
+    import threading
+    import time
+
+    from evaltrace.schedule.scheduler import CaseJob, Lane, Scheduler
+
+    scheduler = Scheduler(cap=2)
+    order: list[str] = []
+    started = threading.Event()
+
+    async def ready() -> str:
+        return 'ready'
+
+    async def busy() -> str:
+        started.set()
+        time.sleep(0.1)  # the loop is busy (it runs this case's code) for 0.1 s, well inside one wait slice
+        order.append('loop idle')
+        return 'busy'
+
+    try:
+        done = CaseJob(0, Lane(cap=1), ready, scheduler.job_context(contextvars.copy_context()))
+        scheduler.submit([done])
+        assert done.future.result(timeout=60) == 'ready'
+        job = CaseJob(1, Lane(cap=1), busy, scheduler.job_context(contextvars.copy_context()))
+        scheduler.submit([job])
+        assert started.wait(60)
+        assert scheduler.wait(done.future) == 'ready'
+        order.append('item reported')
+        assert order == ['loop idle', 'item reported']
+        assert scheduler.wait(job.future) == 'busy'
+    finally:
+        scheduler.close()

@@ -162,7 +162,8 @@ class EvalSession(ReportKeeper):
         job = self._job_for(item, param)
         tick = self.progress.tick if self.progress is not None else None
         try:
-            result: CaseResult = wait(job.future, tick)
+            # The scheduler's wait: the loop runs on undisturbed until it is idle (see schedule.scheduler).
+            result: CaseResult = self._scheduler().wait(job.future, tick)
         except (asyncio.CancelledError, concurrent.futures.CancelledError):
             pytest.skip('evaltrace: the run stopped before this case finished')
         run = self.run_of.get(item.nodeid)
