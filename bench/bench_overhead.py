@@ -8,8 +8,9 @@ run in fresh subprocesses (interpreter start and imports included), alternating,
   off). What pytest itself costs (start-up, collection, the per-item protocol), below any harness;
 - evaltrace: `pytest evals/` with the suite bound to the dataset (defaults: per-case traces, report, HTML, store).
 
-The medians are printed, with evaltrace's ratio and overhead per case against plain and against the floor, and then
-each command's median count of voluntary context switches (a thread that gave up the processor to wait, most often
+The medians are printed, with evaltrace's ratio and overhead per case against plain and against the floor. Those
+are taken round by round (each run against the plain and floor runs of its own round, then the median), so that the
+machine's drift over minutes moves both sides of a ratio alike. Then each command's median count of voluntary context switches (a thread that gave up the processor to wait, most often
 for the interpreter's lock: what a harness thread that contends with pytest's costs beyond its own work).
 `--compare PYTHON` adds a fourth command, the same `pytest evals/` under another interpreter (for example the venv
 of an older checkout of evaltrace), timed in the same alternation, so that two versions are compared side by side.
@@ -127,6 +128,18 @@ def _time(cmd: list[str], cwd: Path) -> tuple[float, int]:
     return elapsed, switches
 
 
+def _over(runs: list[float], base: list[float], n: int) -> tuple[float, float]:
+    """`runs` against `base`, round by round: the median ratio, and the median time over it in ms per case."""
+    ratio = statistics.median(a / b for a, b in zip(runs, base, strict=True))
+    extra = statistics.median(a - b for a, b in zip(runs, base, strict=True))
+    return ratio, extra / n * 1000
+
+
+def _column(times: dict[str, list[float]], name: str, base: str, n: int) -> str:
+    ratio, per_case = _over(times[name], times[base], n)
+    return f'{ratio:>8.2f}x {per_case:>6.2f} ms'
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rounds', type=int, default=3)
@@ -174,19 +187,21 @@ def main() -> None:
                     elapsed, switched = _time(cmd, root)
                     times[name].append(elapsed)
                     switches[name].append(switched)
+
             p, f, h = (statistics.median(times[name]) for name in ('plain', 'floor', 'evaltrace'))
             line = (
                 f'{label:<20} {p:>8.2f} {f:>8.2f} {h:>12.2f} '
-                f'{h / p:>8.2f}x {(h - p) / n * 1000:>6.2f} ms {h / f:>8.2f}x {(h - f) / n * 1000:>6.2f} ms'
+                f'{_column(times, "evaltrace", "plain", n)} {_column(times, "evaltrace", "floor", n)}'
             )
             if args.compare:
-                c = statistics.median(times['compare'])
-                line += f' {c:>10.2f} {c / f:>8.2f}x {(c - f) / n * 1000:>6.2f} ms'
+                line += f' {statistics.median(times["compare"]):>10.2f} {_column(times, "compare", "floor", n)}'
             print(line)
             for name in variants:
-                v = statistics.median(times[f'variant {name}'])
+                runs = times[f'variant {name}']
+                ratio, per_case = _over(runs, times['floor'], n)
                 print(
-                    f'  variant {name!r}: {v:.2f} s, {v / f:.2f}x floor, {(v - f) / n * 1000:.2f} ms per case over it'
+                    f'  variant {name!r}: {statistics.median(runs):.2f} s, {ratio:.2f}x floor, '
+                    f'{per_case:.2f} ms per case over it'
                 )
             print(
                 '  voluntary context switches: '
