@@ -69,11 +69,14 @@ _SHAPE_TRIGGERS = (
 # pytest's node id separator: `test_auth.py::test_login[x]` names a test, it holds no secret.
 _SEP = r'(?P<sep>\\?["\']?\s*(?:=|:(?!:))\s*\\?["\']?)'
 # A value worth scrubbing, not one scrubbed already (lowercase: see `_kv_pattern`): a quoted one whole, up to its
-# closing quote (`password: "correct horse battery staple"`), else 6+ characters up to a delimiter.
+# closing quote (`password: "correct horse battery staple"`), else 6+ characters up to a delimiter, or any right
+# after an equals sign (`password=abc12`, `?auth=7`): spaced or after a colon, a short word is more often prose
+# (`password: reset`).
 _KV_VALUE = (
     r'(?!\[scrubbed|<scrubbed>)'
     r'(?:(?<=")[^"\\\n]+(?=\\?")|(?<=\')[^\'\\\n]+(?=\\?\')'
-    r'|(?:(?:bearer|basic)\s+)?[^\s"\'\\,;&}\]]{6,})'
+    r'|(?:(?:bearer|basic)\s+)?[^\s"\'\\,;&}\]]{6,}'
+    r'|(?<==)[^\s"\'\\,;&}\]]+)'
 )
 # Environment variables whose values are secrets, scrubbed wherever they appear (values of 8+ characters).
 _SECRET_ENV_NAME = re.compile(
