@@ -113,3 +113,51 @@ def test_readers_are_foreseen_from_the_variables_the_logfire_settings_and_the_cr
     (tmp_path / '.logfire' / 'logfire_credentials.json').write_text('{"token": "pylf_v1_x"}')
     assert readers_foreseen({}, tmp_path)
     assert not readers_foreseen({'LOGFIRE_DATA_DIR': 'elsewhere'}, tmp_path)
+
+
+LATE_EXPORTER = """
+import os
+
+import logfire
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+import evaltrace
+
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_first(inputs: str) -> str:
+    return inputs.upper()
+
+
+@pytest.fixture
+def late_exporter() -> None:
+    # Function-scoped: this suite run starts when pytest reaches it, after evaltrace set tracing up.
+    exporter = OTLPSpanExporter(endpoint=os.environ['SINK_URL'])
+    logfire.DEFAULT_LOGFIRE_INSTANCE.config.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))
+
+
+@evaltrace.suite('datasets/words.yaml')
+async def test_second(inputs: str, late_exporter: None) -> str:
+    logfire.info('login', password='hunter2-hunter2')
+    logfire.info('reply', text='use sk-proj-Abc123Def456Ghi789Jkl012 now', env=os.environ['MY_API_KEY'])
+    return inputs.upper()
+"""
+
+
+def test_an_exporter_added_after_evaltrace_set_tracing_up_sends_scrubbed_spans(
+    project: EvalProject, upper_cases: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """evaltrace wraps the exporters it finds (scrubbed copies) when it sets tracing up, and again at the session's
+    end: an exporter added in between, by a fixture of a later suite, sent its spans unscrubbed until then."""
+    _run(project, upper_cases, monkeypatch)
+    project.write('evals/test_words.py', LATE_EXPORTER)
+    with otlp_sink() as (url, bodies):
+        monkeypatch.setenv('SINK_URL', url)
+        result = project.pytester.runpytest_subprocess('evals', '-p', 'no:cacheprovider', timeout=60)
+    result.assert_outcomes(passed=4)
+    sent = b''.join(bodies)
+    assert sent.count(b'login') >= 2, result.stdout.str()
+    for secret in (b'hunter2-hunter2', b'sk-proj-Abc123', b'EnvSecretK8w3xx'):
+        assert secret not in sent, secret

@@ -234,6 +234,7 @@ class EvalSession(ReportKeeper):
     ) -> None:
         scheduler = self._scheduler()
         setup = self.tracing()  # before the experiment's span: logfire is configured on first use
+        setup.watch_new_exporters()  # one this suite's fixtures added sends scrubbed copies too
         runtime = run.runtime
         links = self.link_target()
         info = run.suite_info()

@@ -176,7 +176,13 @@ class TraceSetup:
     exported: bool = False
     """Whether spans reach a reader besides evaltrace's own local store: Logfire, an OTLP endpoint, a test exporter."""
     scrubbed: ScrubbedSpans | None = None
-    """Scrubs what the exporters send (an exporter added later is wrapped with it at the end, see `close`)."""
+    """Scrubs what the exporters send (an exporter added later is wrapped with it when the next suite run starts, see
+    `watch_new_exporters`, or at the end, see `close`)."""
+
+    def watch_new_exporters(self) -> None:
+        """Wrap the exporters added since the set-up (a later suite's fixture may add one), so that they too send
+        scrubbed copies from now on, and note that spans are exported."""
+        self.exported = _exported(watch_exporters(scrubbed=self.scrubbed)) or self.exported
 
     def close(self) -> None:
         """Flush spans (bounded) and make this session's processors inert."""
