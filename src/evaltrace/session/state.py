@@ -234,7 +234,8 @@ class EvalSession(ReportKeeper):
     ) -> None:
         scheduler = self._scheduler()
         setup = self.tracing()  # before the experiment's span: logfire is configured on first use
-        setup.watch_new_exporters()  # one this suite's fixtures added sends scrubbed copies too
+        if not run.jobs:  # once per suite run (a walk of the provider's tree): not per item where suites are split
+            setup.watch_new_exporters()  # one this suite's fixtures added sends scrubbed copies too
         runtime = run.runtime
         links = self.link_target()
         info = run.suite_info()
